@@ -1,0 +1,230 @@
+//! Command-line interface (clap derive). Domain code never sees these types:
+//! `lib.rs` converts them into settings once.
+//!
+//! `run` forwards every argument it does not know to the module, in order.
+//! clap cannot skip unknown flags between known ones, so `split_run_args`
+//! sorts the arguments first, using clap's own list of `run` flags.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cool-runner",
+    version,
+    about = "Expand, run, log and query experiments described in one YAML file",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Expand an experiment file and run its experiments
+    Run(RunArgs),
+    /// Gather YAML logs from directory trees into one file
+    Collect(CollectArgs),
+    /// Select, sort and tabulate logged experiments
+    Filter(FilterArgs),
+}
+
+/// Expand an experiment file and run its experiments.
+///
+/// Arguments of the form `+Key.path=value` override the default config
+/// (`+Global.repeat=3`); every other unrecognised argument is passed on to
+/// each module unchanged, in order (everything after `--` too).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    cool-runner run --exp experiments/quickstart.yaml --dry\n  \
+    cool-runner run --exp sweep.yaml +Global.repeat=3 --pick 0,2 --gpu-mem 8")]
+pub struct RunArgs {
+    /// The experiment file
+    #[arg(long, value_name = "FILE", default_value = "experiment.yaml")]
+    pub exp: PathBuf,
+
+    /// Print the expanded experiments as YAML on stdout and run nothing
+    #[arg(long)]
+    pub dry: bool,
+
+    /// Run only these indices of the expanded queue (`0,1,3` or `2-5`)
+    #[arg(long, value_name = "LIST")]
+    pub pick: Option<String>,
+
+    /// Seed for `RND_IDX`, making it reproducible
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Keep waiting for new experiments when the queue file is empty
+    #[arg(long)]
+    pub follow: bool,
+
+    /// Stop at the first failed experiment
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Overrides (`+Key.path=value`), filled in by `split_run_args`
+    #[arg(skip)]
+    pub overrides: Vec<String>,
+
+    /// Arguments for the module, filled in by `split_run_args`
+    #[arg(skip)]
+    pub module_args: Vec<OsString>,
+}
+
+/// Gather YAML logs from directory trees into one file.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Files or directories to walk
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Select, sort and tabulate logged experiments.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Log files to read
+    #[arg(value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+}
+
+/// Parse the process arguments.
+pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap::Error> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let run_at = args
+        .iter()
+        .skip(1)
+        .position(|a| !a.to_string_lossy().starts_with('-'))
+        .map(|p| p + 1);
+    let Some(run_at) = run_at.filter(|&at| args[at] == "run") else {
+        return Cli::try_parse_from(args);
+    };
+    let (known, overrides, module_args) = split_run_args(&args[run_at + 1..]);
+    let mut cli = Cli::try_parse_from(args[..=run_at].iter().cloned().chain(known))?;
+    if let Command::Run(run) = &mut cli.command {
+        run.overrides = overrides;
+        run.module_args = module_args;
+    }
+    Ok(cli)
+}
+
+/// Sort `run`'s arguments into (flags clap knows, overrides, module args).
+fn split_run_args(args: &[OsString]) -> (Vec<OsString>, Vec<String>, Vec<OsString>) {
+    let command = Cli::command();
+    let run = command
+        .find_subcommand("run")
+        .expect("the `run` subcommand exists");
+    // (long, short, takes a value)
+    let flags: Vec<(Option<String>, Option<char>, bool)> = run
+        .get_arguments()
+        .filter(|a| !a.is_positional())
+        .map(|a| {
+            (
+                a.get_long().map(str::to_owned),
+                a.get_short(),
+                a.get_action().takes_values(),
+            )
+        })
+        .chain([(Some("help".to_owned()), Some('h'), false)])
+        .collect();
+
+    let mut known = Vec::new();
+    let mut overrides = Vec::new();
+    let mut module = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let text = arg.to_string_lossy();
+        i += 1;
+        if text == "--" {
+            module.extend(args[i..].iter().cloned());
+            break;
+        }
+        if text.starts_with('+') && text.contains('=') {
+            overrides.push(text.into_owned());
+            continue;
+        }
+        let flag = if let Some(long) = text.strip_prefix("--") {
+            let name = long.split('=').next().unwrap_or_default();
+            flags
+                .iter()
+                .find(|f| f.0.as_deref() == Some(name))
+                .map(|f| f.2 && !long.contains('='))
+        } else if let Some(short) = text.strip_prefix('-') {
+            let mut chars = short.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), rest) => flags
+                    .iter()
+                    .find(|f| f.1 == Some(c))
+                    .map(|f| f.2 && rest.is_none()),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match flag {
+            Some(takes_next) => {
+                known.push(arg.clone());
+                if takes_next && i < args.len() {
+                    known.push(args[i].clone());
+                    i += 1;
+                }
+            }
+            None => module.push(arg.clone()),
+        }
+    }
+    (known, overrides, module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn unknown_arguments_go_to_the_module_in_order() {
+        let cli = parse(os(&[
+            "cool-runner",
+            "run",
+            "--lr",
+            "0.1",
+            "--exp",
+            "x.yaml",
+            "+Global.repeat=2",
+            "-v",
+            "--dry",
+            "pos",
+            "--seed=4",
+            "--",
+            "--exp",
+            "+a=b",
+        ]))
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.exp, PathBuf::from("x.yaml"));
+        assert!(run.dry);
+        assert_eq!(run.seed, Some(4));
+        assert_eq!(run.overrides, ["+Global.repeat=2"]);
+        assert_eq!(
+            run.module_args,
+            os(&["--lr", "0.1", "-v", "pos", "--exp", "+a=b"])
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let Command::Run(run) = parse(os(&["cool-runner", "run"])).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(run.exp, PathBuf::from("experiment.yaml"));
+        assert!(!run.dry && !run.follow && run.pick.is_none());
+    }
+}

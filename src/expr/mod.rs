@@ -1,0 +1,16 @@
+//! Expressions: the only place that names `rhai::`.
+//!
+//! `parse ...` values in experiment files and `--filter`/`--sort` expressions
+//! of `filter` are evaluated here, in one sandboxed engine.
+
+mod convert;
+mod format;
+mod history;
+mod sandbox;
+mod translate;
+
+pub use convert::{dynamic_to_yaml, key_name, yaml_to_dynamic};
+pub use history::History;
+pub use rhai::Dynamic;
+pub use sandbox::{CompiledExpr, ExprError, Sandbox, Scope};
+pub use translate::translate;

@@ -1,0 +1,47 @@
+//! cool-runner: expand, run, log and query experiments described in YAML.
+//!
+//! The pipeline reads like the module list: `config` loads and expands the
+//! experiment file (using `expr` for `parse` values), `run` drives a run,
+//! `yaml_out` writes YAML streams.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod expr;
+pub mod run;
+pub mod yaml_out;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use crate::cli::Command;
+use crate::error::{exit, Error};
+
+/// Run the program with these arguments (the first is the program name) and
+/// return the exit status. Errors are printed here, once.
+pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
+    let cli = match cli::parse(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::RunSettings::from_args(args).and_then(|s| run::run(&s)),
+        Command::Collect(_) => Err(Error::NotImplemented("collect")),
+        Command::Filter(_) => Err(Error::NotImplemented("filter")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {err}");
+            err.exit_code()
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The one integration-test binary: runs the built `cool-runner` on real
+//! files in a temporary directory per test.
+
+mod test;
+
+mod expand;
