@@ -10,7 +10,8 @@
 //!    scope from the end). Leaving a mapping rewinds the scope to its start.
 //! 5. push the result onto the history `E`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -60,7 +61,7 @@ pub fn expand_file(
     for o in overrides {
         apply_override(&mut defaults, o)?;
     }
-    let global = match defaults.remove("Global") {
+    let global = match defaults.shift_remove("Global") {
         Some(Value::Mapping(global)) => global,
         other => {
             return Err(ConfigError::Invalid {
@@ -83,13 +84,16 @@ pub fn expand_file(
         defaults.clone(),
         options,
     );
-    let mut experiments = Vec::with_capacity(file.experiments.len());
+    let mut shared = Vec::with_capacity(file.experiments.len());
     for global_rep in 0..repeat {
         expander.start_global_rep(global_rep);
         for (i, doc) in file.experiments.iter().enumerate() {
-            experiments.extend(expander.expand_document(i + 1, doc)?);
+            shared.extend(expander.expand_shared(i + 1, doc)?);
         }
     }
+    // Dropping the history leaves each experiment with one owner: no copy.
+    drop(expander);
+    let experiments = shared.into_iter().map(Arc::unwrap_or_clone).collect();
     Ok(Expansion {
         global,
         defaults,
@@ -175,12 +179,7 @@ impl<'s> Expander<'s> {
     /// Record an experiment that was expanded elsewhere (e.g. taken from a
     /// queue file) so that later expressions see it in `E`.
     pub fn record(&mut self, experiment: &Mapping) {
-        let name = experiment
-            .get("Name")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        self.history
-            .push(name, yaml_to_dynamic(&Value::Mapping(experiment.clone())));
+        self.history.push(experiment);
     }
 
     /// Expand one experiment document (`document` is its index in the file,
@@ -190,6 +189,19 @@ impl<'s> Expander<'s> {
         document: usize,
         doc: &Mapping,
     ) -> Result<Vec<Mapping>, ConfigError> {
+        Ok(self
+            .expand_shared(document, doc)?
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect())
+    }
+
+    /// [`Expander::expand_document`], sharing each result with `E`.
+    fn expand_shared(
+        &mut self,
+        document: usize,
+        doc: &Mapping,
+    ) -> Result<Vec<Arc<Mapping>>, ConfigError> {
         let merged = merge_over(doc, &self.defaults);
         let name = merged
             .get("Name")
@@ -211,9 +223,16 @@ impl<'s> Expander<'s> {
             Some(_) => None,
             None => Some(self.rng.gen_range(100_000..=999_999_i64)),
         };
+        let names = referenced_names(&merged);
         let mut out = Vec::with_capacity(repeat as usize);
+        let mut merged = Some(merged);
         for rep in 0..repeat {
-            let mut experiment = merged.clone();
+            // The last copy takes the merged mapping itself.
+            let mut experiment = if rep + 1 == repeat {
+                merged.take().unwrap_or_default()
+            } else {
+                merged.clone().unwrap_or_default()
+            };
             set(&mut experiment, "REP", Value::from(rep));
             set(&mut experiment, "GLOBAL_REP", Value::from(self.global_rep));
             if let Some(rnd_idx) = rnd_idx {
@@ -226,9 +245,8 @@ impl<'s> Expander<'s> {
                 name: name.clone(),
                 path: Vec::new(),
             };
-            self.evaluate(&mut experiment, &mut ctx)?;
+            out.push(self.evaluate(experiment, &names, &mut ctx)?);
             self.produced += 1;
-            out.push(experiment);
         }
         Ok(out)
     }
@@ -240,7 +258,7 @@ impl<'s> Expander<'s> {
         if !doc.contains_key("REP") {
             return self.expand_document(0, doc);
         }
-        let mut experiment = merge_over(doc, &self.defaults);
+        let experiment = merge_over(doc, &self.defaults);
         let mut ctx = Ctx {
             document: 0,
             experiment: self.produced,
@@ -250,62 +268,77 @@ impl<'s> Expander<'s> {
                 .map(str::to_owned),
             path: Vec::new(),
         };
-        if has_expressions(&Value::Mapping(experiment.clone())) {
-            self.evaluate(&mut experiment, &mut ctx)?;
-        } else {
-            self.record(&experiment);
-        }
+        let names = referenced_names(&experiment);
+        let experiment = self.evaluate(experiment, &names, &mut ctx)?;
         self.produced += 1;
-        Ok(vec![experiment])
+        Ok(vec![Arc::unwrap_or_clone(experiment)])
     }
 
-    fn evaluate(&mut self, experiment: &mut Mapping, ctx: &mut Ctx) -> Result<(), ConfigError> {
-        let mut scope = Scope::new();
-        scope.push_constant("E", self.history.clone());
-        // The runner keys are visible to every expression, wherever they sit.
-        for key in RUNNER_KEYS {
-            if let Some(value) = experiment.get(key).filter(|v| !has_expressions(v)) {
-                scope.push_constant_dynamic(key, yaml_to_dynamic(value));
+    /// Evaluate every `parse` value in place, then record the experiment
+    /// in `E`. Only keys whose names occur in some expression (`names`) are
+    /// converted and pushed into the scope: the others cannot be read.
+    fn evaluate(
+        &mut self,
+        mut experiment: Mapping,
+        names: &HashSet<String>,
+        ctx: &mut Ctx,
+    ) -> Result<Arc<Mapping>, ConfigError> {
+        if has_expressions_in(&experiment) {
+            let mut scope = Scope::new();
+            scope.push_constant("E", self.history.clone());
+            // The runner keys are visible to every expression, wherever they sit.
+            for key in RUNNER_KEYS {
+                if !names.contains(key) {
+                    continue;
+                }
+                if let Some(value) = experiment.get(key).filter(|v| !has_expressions(v)) {
+                    scope.push_constant_dynamic(key, yaml_to_dynamic(value));
+                }
             }
+            self.eval_mapping(&mut experiment, &mut scope, names, ctx)?;
         }
-        let top = scope.len();
-        self.eval_mapping(experiment, &mut scope, ctx)?;
-        let mut entry = rhai::Map::new();
-        // `iter_raw` walks from the newest entry: take this level's.
-        for (name, _, value) in scope.iter_raw().take(scope.len() - top) {
-            entry.insert(name.into(), value.clone());
-        }
-        drop(scope);
-        let name = experiment
-            .get("Name")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        self.history.push(name, Dynamic::from_map(entry));
-        Ok(())
+        let experiment = Arc::new(experiment);
+        self.history.push_shared(Arc::clone(&experiment));
+        Ok(experiment)
     }
 
     fn eval_mapping(
         &mut self,
         map: &mut Mapping,
         scope: &mut Scope,
+        names: &HashSet<String>,
         ctx: &mut Ctx,
     ) -> Result<(), ConfigError> {
         for (key, value) in map.iter_mut() {
-            let key = crate::expr::key_name(key);
-            ctx.path.push(key.clone());
-            let dynamic = self.eval_value(value, scope, ctx)?;
-            ctx.path.pop();
-            scope.push_constant_dynamic(key, dynamic);
+            let wanted = match key {
+                Value::String(k) => names.contains(k.as_str()),
+                _ => false,
+            };
+            let computed = if has_expressions(value) {
+                ctx.path.push(crate::expr::key_name(key));
+                let computed = self.eval_value(value, scope, names, ctx)?;
+                ctx.path.pop();
+                computed
+            } else {
+                None
+            };
+            if wanted {
+                let dynamic = computed.unwrap_or_else(|| yaml_to_dynamic(value));
+                scope.push_constant_dynamic(crate::expr::key_name(key), dynamic);
+            }
         }
         Ok(())
     }
 
+    /// Evaluate the expressions inside `value`; returns the Rhai value of a
+    /// `parse` result (other values are converted only when needed).
     fn eval_value(
         &mut self,
         value: &mut Value,
         scope: &mut Scope,
+        names: &HashSet<String>,
         ctx: &mut Ctx,
-    ) -> Result<Dynamic, ConfigError> {
+    ) -> Result<Option<Dynamic>, ConfigError> {
         match value {
             Value::String(text) if text.starts_with(PARSE_PREFIX) => {
                 let src = text[PARSE_PREFIX.len()..].trim().to_owned();
@@ -321,29 +354,26 @@ impl<'s> Expander<'s> {
                         },
                     )
                 })?;
-                Ok(result)
+                Ok(Some(result))
             }
             Value::Mapping(map) => {
                 let mark = scope.len();
-                self.eval_mapping(map, scope, ctx)?;
-                let mut out = rhai::Map::new();
-                for (name, _, value) in scope.iter_raw().take(scope.len() - mark) {
-                    out.insert(name.into(), value.clone());
-                }
+                self.eval_mapping(map, scope, names, ctx)?;
                 scope.rewind(mark);
-                Ok(Dynamic::from_map(out))
+                Ok(None)
             }
             Value::Sequence(items) => {
-                let mut out = rhai::Array::with_capacity(items.len());
                 for (i, item) in items.iter_mut().enumerate() {
-                    ctx.path.push(format!("[{i}]"));
-                    out.push(self.eval_value(item, scope, ctx)?);
-                    ctx.path.pop();
+                    if has_expressions(item) {
+                        ctx.path.push(format!("[{i}]"));
+                        self.eval_value(item, scope, names, ctx)?;
+                        ctx.path.pop();
+                    }
                 }
-                Ok(Dynamic::from_array(out))
+                Ok(None)
             }
-            Value::Tagged(tagged) => self.eval_value(&mut tagged.value, scope, ctx),
-            other => Ok(yaml_to_dynamic(other)),
+            Value::Tagged(tagged) => self.eval_value(&mut tagged.value, scope, names, ctx),
+            _ => Ok(None),
         }
     }
 
@@ -353,16 +383,15 @@ impl<'s> Expander<'s> {
         scope: &mut Scope,
         ctx: &Ctx,
     ) -> Result<Dynamic, ConfigError> {
-        let compiled = match self.compiled.get(src) {
-            Some(compiled) => compiled.clone(),
-            None => {
-                let compiled = self
-                    .sandbox
-                    .compile(src)
-                    .map_err(|e| self.expr_error(ctx, src, e))?;
-                self.compiled.insert(src.to_owned(), compiled.clone());
-                compiled
-            }
+        let compiled = if let Some(compiled) = self.compiled.get(src) {
+            compiled.clone()
+        } else {
+            let compiled = self
+                .sandbox
+                .compile(src)
+                .map_err(|e| self.expr_error(ctx, src, e))?;
+            self.compiled.insert(src.to_owned(), compiled.clone());
+            compiled
         };
         self.sandbox
             .eval(&compiled, scope)
@@ -430,6 +459,39 @@ fn set(map: &mut Mapping, key: &str, value: Value) {
     }
 }
 
+/// Every identifier that occurs in a `parse` expression of `map` (an
+/// over-approximation: property names and words in strings count too).
+fn referenced_names(map: &Mapping) -> HashSet<String> {
+    fn walk(value: &Value, out: &mut HashSet<String>) {
+        match value {
+            Value::String(s) if s.starts_with(PARSE_PREFIX) => {
+                let mut word = String::new();
+                for c in s[PARSE_PREFIX.len()..].chars().chain([' ']) {
+                    if c.is_alphanumeric() || c == '_' {
+                        word.push(c);
+                    } else if !word.is_empty() {
+                        if !word.starts_with(|c: char| c.is_ascii_digit()) {
+                            out.insert(std::mem::take(&mut word));
+                        }
+                        word.clear();
+                    }
+                }
+            }
+            Value::Sequence(items) => items.iter().for_each(|v| walk(v, out)),
+            Value::Mapping(map) => map.values().for_each(|v| walk(v, out)),
+            Value::Tagged(tagged) => walk(&tagged.value, out),
+            _ => {}
+        }
+    }
+    let mut out = HashSet::new();
+    map.values().for_each(|v| walk(v, &mut out));
+    out
+}
+
+fn has_expressions_in(map: &Mapping) -> bool {
+    map.values().any(has_expressions)
+}
+
 /// Whether any string in `value` is a `parse` expression.
 pub(crate) fn has_expressions(value: &Value) -> bool {
     match value {
@@ -438,5 +500,335 @@ pub(crate) fn has_expressions(value: &Value) -> bool {
         Value::Mapping(map) => map.values().any(has_expressions),
         Value::Tagged(tagged) => has_expressions(&tagged.value),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::config::load::parse_text;
+
+    fn expand_text(text: &str) -> Result<Vec<Mapping>, ConfigError> {
+        let sandbox = Sandbox::new();
+        let file = parse_text(Path::new("test.yaml"), text.to_owned())?;
+        let options = ExpandOptions {
+            seed: Some(7),
+            host: "testhost".to_owned(),
+        };
+        expand_file(&sandbox, &file, &[], &options).map(|e| e.experiments)
+    }
+
+    fn get<'a>(exp: &'a Mapping, path: &str) -> &'a Value {
+        let mut value = exp
+            .get(path.split('.').next().unwrap())
+            .unwrap_or(&Value::Null);
+        for part in path.split('.').skip(1) {
+            value = value.get(part).unwrap_or(&Value::Null);
+        }
+        value
+    }
+
+    fn err(text: &str) -> String {
+        expand_text(text)
+            .expect_err("expected an error")
+            .to_string()
+    }
+
+    #[test]
+    fn spec_deeper_level_wins() {
+        let exps = expand_text(
+            "Global: {}\n---\nabc: 1\nnested:\n   abc: 2\n   nested2:\n      test: parse abc\n",
+        )
+        .unwrap();
+        assert_eq!(get(&exps[0], "nested.nested2.test"), &Value::from(2));
+    }
+
+    #[test]
+    fn spec_lists_history_and_nested_access() {
+        let text = "Global: {}\n---\nlist: [1, 1, 9]\n---\nlist: [2, 3, 4]\nnumber2: parse list[0]\n\
+                    number3: parse E[-1].list[2]\nnested: {test: 41}\nincremented: parse nested.test + 1\n";
+        let exps = expand_text(text).unwrap();
+        assert_eq!(get(&exps[1], "number2"), &Value::from(2));
+        assert_eq!(get(&exps[1], "number3"), &Value::from(9));
+        assert_eq!(get(&exps[1], "incremented"), &Value::from(42));
+    }
+
+    #[test]
+    fn spec_default_expressions_resolve_last() {
+        let text = "# DEFAULT CONFIG\nGlobal: {}\ntest1: parse test3 - 1\n---\ntest2: 5\ntest3: parse test2 - 1\n";
+        let exps = expand_text(text).unwrap();
+        assert_eq!(get(&exps[0], "test3"), &Value::from(4));
+        assert_eq!(get(&exps[0], "test1"), &Value::from(3));
+        let keys: Vec<&str> = exps[0].keys().filter_map(Value::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "test2",
+                "test3",
+                "test1",
+                "REP",
+                "GLOBAL_REP",
+                "RND_IDX",
+                "HOST"
+            ]
+        );
+    }
+
+    #[test]
+    fn spec_history_by_position_and_name_and_brackets() {
+        let text = "Global: {}\n---\nName: first\ncfg: {p: {s: 0.5}}\n---\nName: second\n\
+                    a: parse E[0].Name\nb: parse E[\"first\"].cfg.p.s\nc: parse E[-1][\"cfg\"][\"p\"][\"s\"] * 2\n";
+        let exps = expand_text(text).unwrap();
+        assert_eq!(get(&exps[1], "a"), &Value::from("first"));
+        assert_eq!(get(&exps[1], "b"), &Value::from(0.5));
+        assert_eq!(get(&exps[1], "c"), &Value::from(1.0));
+    }
+
+    #[test]
+    fn spec_strings_rhai_and_python_forms() {
+        let text = "Global: {}\n---\nName: exp4\n---\nName: run7\nmodel: vit\n\
+                    a: parse `${Name}/${model}`\nb: parse f\"{Name}/{E[-1].Name}/{model}\"\n";
+        let exps = expand_text(text).unwrap();
+        assert_eq!(get(&exps[1], "a"), &Value::from("run7/vit"));
+        assert_eq!(get(&exps[1], "b"), &Value::from("run7/exp4/vit"));
+    }
+
+    #[test]
+    fn spec_results_keep_their_type() {
+        let text =
+            "Global: {}\n---\ni: parse 1 + 1\nf: parse 1 + 0.5\nb: parse 1 < 2\ns: parse \"x\"\n\
+                    l: parse [1, 2]\nm: \"parse #{a: 1}\"\nn: parse ()\n";
+        let exps = expand_text(text).unwrap();
+        assert_eq!(get(&exps[0], "i"), &Value::from(2));
+        assert_eq!(get(&exps[0], "f"), &Value::from(1.5));
+        assert_eq!(get(&exps[0], "b"), &Value::Bool(true));
+        assert_eq!(get(&exps[0], "s"), &Value::from("x"));
+        assert!(get(&exps[0], "l").is_sequence());
+        assert_eq!(get(&exps[0], "m.a"), &Value::from(1));
+        assert_eq!(get(&exps[0], "n"), &Value::Null);
+    }
+
+    #[test]
+    fn repeat_and_global_repeat_order_and_keys() {
+        let text = "Global: {repeat: 2}\n---\nName: a\nRepeat: 2\n---\nName: b\n";
+        let exps = expand_text(text).unwrap();
+        let order: Vec<(String, u64, u64)> = exps
+            .iter()
+            .map(|e| {
+                (
+                    e["Name"].as_str().unwrap().to_owned(),
+                    e["REP"].as_u64().unwrap(),
+                    e["GLOBAL_REP"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("a", 0, 0),
+            ("a", 1, 0),
+            ("b", 0, 0),
+            ("a", 0, 1),
+            ("a", 1, 1),
+            ("b", 0, 1),
+        ];
+        let expected: Vec<(String, u64, u64)> = expected
+            .iter()
+            .map(|(n, r, g)| ((*n).to_owned(), *r, *g))
+            .collect();
+        assert_eq!(order, expected);
+        // RND_IDX: shared by the copies within one global repetition, six digits.
+        assert_eq!(exps[0]["RND_IDX"], exps[1]["RND_IDX"]);
+        assert_ne!(exps[0]["RND_IDX"], exps[3]["RND_IDX"]);
+        for e in &exps {
+            let id = e["RND_IDX"].as_i64().unwrap();
+            assert!((100_000..=999_999).contains(&id));
+            assert_eq!(e["HOST"], Value::from("testhost"));
+        }
+    }
+
+    #[test]
+    fn history_restarts_at_each_global_repetition() {
+        let text =
+            "Global: {repeat: 2}\n---\nName: a\nn: parse E.len\n---\nName: b\nn: parse E.len\n";
+        let exps = expand_text(text).unwrap();
+        let lens: Vec<i64> = exps.iter().map(|e| e["n"].as_i64().unwrap()).collect();
+        assert_eq!(lens, [0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn written_rnd_idx_is_kept_and_seed_is_reproducible() {
+        let text = "Global: {}\n---\nRND_IDX: 42\n---\nx: 1\n";
+        let a = expand_text(text).unwrap();
+        let b = expand_text(text).unwrap();
+        assert_eq!(a[0]["RND_IDX"], Value::from(42));
+        assert_eq!(a[1]["RND_IDX"], b[1]["RND_IDX"], "same seed, same RND_IDX");
+    }
+
+    #[test]
+    fn skip_is_expanded_and_visible() {
+        let text = "Global: {}\n---\nName: skip\nv: 3\n---\nw: parse E[-1].v\n";
+        let exps = expand_text(text).unwrap();
+        assert_eq!(exps.len(), 2);
+        assert_eq!(get(&exps[1], "w"), &Value::from(3));
+    }
+
+    #[test]
+    fn later_keys_and_default_keys_are_unknown() {
+        let e = err("Global: {}\n---\na: parse b\nb: 1\n");
+        assert!(e.contains("unknown variable `b`"), "{e}");
+        assert!(e.contains("test.yaml:3"), "{e}");
+        assert!(e.contains("key `a`"), "{e}");
+        assert!(e.contains("experiment 0"), "{e}");
+        let e = err("Global: {}\nlr: 0.1\n---\nName: x\nlr2: parse lr * 2\n");
+        assert!(e.contains("unknown variable `lr`"), "{e}");
+        assert!(e.contains("experiment 0 `x`"), "{e}");
+        assert!(e.contains("key `lr2`"), "{e}");
+    }
+
+    #[test]
+    fn bad_input_is_reported_with_place() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "Global: {}\n---\na: [1, 2\n",
+                &["invalid YAML", "test.yaml:"],
+            ),
+            ("Global: {}\n---\n- 1\n", &["must be a mapping"]),
+            ("Global: {}\n---\n42\n", &["must be a mapping"]),
+            ("a: 1\n---\nb: 2\n", &["no `Global`"]),
+            (
+                "Global: {}\n---\nRepeat: 0\n",
+                &["`Repeat` must be an integer", "key `Repeat`", ":3"],
+            ),
+            (
+                "Global: {}\n---\nRepeat: two\n",
+                &["`Repeat` must be an integer"],
+            ),
+            (
+                "Global: {}\n---\nRepeat: 1.5\n",
+                &["`Repeat` must be an integer"],
+            ),
+            ("Global: {}\n---\nRepeat: parse 2\n", &["cannot be `parse`"]),
+            (
+                "Global: {repeat: 0}\n---\na: 1\n",
+                &["`Global.repeat` must be", "test.yaml:1"],
+            ),
+            (
+                "Global: {repeat: -1}\n---\na: 1\n",
+                &["`Global.repeat` must be"],
+            ),
+            (
+                "Global: {}\n---\na: parse 1 +\n",
+                &["syntax error", "key `a`", "parse 1 +"],
+            ),
+            (
+                "Global: {}\n---\na: parse E[-1]\n",
+                &["history `E` is empty"],
+            ),
+            (
+                "Global: {}\n---\nName: x\n---\na: parse E[\"y\"]\n",
+                &["no earlier experiment is named `y`"],
+            ),
+            (
+                "Global: {}\n---\nName: x\n---\na: parse E[-5]\n",
+                &["out of range"],
+            ),
+            ("Global: {}\n---\nm: {a: 1}\nb: parse m.zz\n", &["zz"]),
+            (
+                "Global: {}\n---\na: parse loop {}\n",
+                &["more than", "operations"],
+            ),
+            (
+                "Global: {}\n---\na: parse [].pad(1000000000, 0)\n",
+                &["exceeds the sandbox limit"],
+            ),
+            (
+                "Global: {}\n---\na: parse let s = \"xx\"; loop { s += s; }\n",
+                &["exceeds the sandbox limit"],
+            ),
+            (
+                "Global: {}\n---\na: parse fn f(x) { f(x + 1) } f(0)\n",
+                &["failed to evaluate"],
+            ),
+            (
+                "Global: {}\n---\na: parse import \"os\" as os; 1\n",
+                &["failed to evaluate", "import"],
+            ),
+            ("Global: {}\n---\na: parse eval(\"1\")\n", &["eval"]),
+            (
+                "Global: {}\n---\na: parse open(\"/etc/passwd\")\n",
+                &["open"],
+            ),
+            ("Global: {}\n---\na: parse E\n", &["cannot be stored"]),
+            (
+                "Global: {}\n---\nx: {y: 1}\na: parse x.y = 5\n",
+                &["failed to evaluate"],
+            ),
+            (
+                "Global: {}\n---\na: parse Name = 5; 1\n",
+                &["failed to evaluate"],
+            ),
+        ];
+        for (text, needles) in cases {
+            let started = Instant::now();
+            let e = err(text);
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "slow error for {text:?}"
+            );
+            for needle in *needles {
+                assert!(
+                    e.contains(needle),
+                    "{text:?}\n  expected `{needle}` in: {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn error_in_default_key_points_at_default_config_line() {
+        let e = err("Global: {}\nlr: parse missing * 2\n---\nName: x\n");
+        assert!(e.contains("test.yaml:2"), "{e}");
+        assert!(e.contains("document 0"), "{e}");
+        assert!(e.contains("key `lr`"), "{e}");
+    }
+
+    #[test]
+    fn expressions_in_lists_and_nested_scopes() {
+        let text = "Global: {}\n---\nk: 2\nl: [parse k * 2, {z: parse k + 1}]\nn:\n  k: 10\n  m: {v: parse k}\nafter: parse k\n";
+        let exps = expand_text(text).unwrap();
+        assert_eq!(exps[0]["l"][0], Value::from(4));
+        assert_eq!(exps[0]["l"][1]["z"], Value::from(3));
+        assert_eq!(exps[0]["n"]["m"]["v"], Value::from(10));
+        assert_eq!(
+            exps[0]["after"],
+            Value::from(2),
+            "the nested k is out of scope again"
+        );
+    }
+
+    #[test]
+    fn queued_documents_see_history_as_it_is_then() {
+        let sandbox = Sandbox::new();
+        let defaults: Mapping = yaml_serde::from_str("lr: 0.1\n").unwrap();
+        let options = ExpandOptions {
+            seed: Some(1),
+            host: "h".into(),
+        };
+        let mut expander = Expander::new(&sandbox, None, defaults, &options);
+        let first: Mapping = yaml_serde::from_str("Name: a\nREP: 0\nv: 1\n").unwrap();
+        expander.expand_queued(&first).unwrap();
+        let added: Mapping =
+            yaml_serde::from_str("Name: b\nRepeat: 2\nv: parse E[-1].v + 1\n").unwrap();
+        let out = expander.expand_queued(&added).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0]["v"], Value::from(2));
+        assert_eq!(
+            out[1]["v"],
+            Value::from(3),
+            "the second copy sees the first"
+        );
+        assert_eq!(out[0]["lr"], Value::from(0.1), "defaults are merged");
     }
 }

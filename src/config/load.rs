@@ -101,19 +101,91 @@ pub fn parse_text(path: &Path, text: String) -> Result<ExperimentFile, ConfigErr
 
 /// Parse every document of a multi-document YAML text, applying merge keys.
 ///
-/// The libyaml iterator repeats a syntax error forever (serde-yaml#193), so
-/// the loop stops at the first error.
+/// Large texts are split at their `---` lines (a document marker at column
+/// 0 cannot occur inside a document) and the pieces are parsed on all
+/// cores; positions in errors are shifted back to lines of the whole text.
 pub fn parse_documents(text: &str, path: &Path) -> Result<Vec<Value>, ConfigError> {
+    const PARALLEL_FROM: usize = 256 * 1024;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if text.len() < PARALLEL_FROM || threads < 2 || text.starts_with('%') || text.contains("\n%") {
+        return parse_sequential(text, path, 0, 0);
+    }
+    let chunks = document_chunks(text);
+    if chunks.len() < 2 {
+        return parse_sequential(text, path, 0, 0);
+    }
+    // Contiguous runs of whole documents, one per thread.
+    let per = chunks.len().div_ceil(threads);
+    let results: Vec<Result<Vec<Value>, ConfigError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .chunks(per)
+            .enumerate()
+            .map(|(i, run)| {
+                let (start, line) = run[0];
+                let end = chunks.get((i + 1) * per).map_or(text.len(), |c| c.0);
+                let first_doc = i * per;
+                scope.spawn(move || parse_sequential(&text[start..end], path, line, first_doc))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Ok(Vec::new())))
+            .collect()
+    });
+    let mut docs = Vec::new();
+    for result in results {
+        docs.extend(result?);
+    }
+    Ok(docs)
+}
+
+/// (byte offset, lines before it) of each document: the text's start and
+/// every `---` line, except that comments before a leading `---` belong to
+/// the first document.
+fn document_chunks(text: &str) -> Vec<(usize, usize)> {
+    let mut chunks = vec![(0, 0)];
+    let mut content_seen = false;
+    let mut offset = 0;
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let marker = body == "---" || body.starts_with("--- ") || body.starts_with("---\t");
+        if marker && content_seen {
+            chunks.push((offset, n));
+        }
+        if marker || (!body.trim().is_empty() && !body.trim_start().starts_with('#')) {
+            content_seen = true;
+        }
+        offset += line.len();
+    }
+    chunks
+}
+
+/// Parse `text` (which starts after `line_offset` lines of the whole file,
+/// with document number `first_doc`).
+fn parse_sequential(
+    text: &str,
+    path: &Path,
+    line_offset: usize,
+    first_doc: usize,
+) -> Result<Vec<Value>, ConfigError> {
     let mut docs = Vec::new();
     for de in yaml_serde::Deserializer::from_str(text) {
+        let index = first_doc + docs.len();
+        let shifted = |err: &yaml_serde::Error| {
+            let mut err = yaml_error(path, err, Some(index));
+            if let ConfigError::Yaml { location, .. } = &mut err {
+                location.line = location.line.map(|l| l + line_offset);
+            }
+            err
+        };
         match Value::deserialize(de) {
             Ok(mut value) => {
                 if let Err(err) = value.apply_merge() {
-                    return Err(yaml_error(path, &err, Some(docs.len())));
+                    return Err(shifted(&err));
                 }
                 docs.push(value);
             }
-            Err(err) => return Err(yaml_error(path, &err, Some(docs.len()))),
+            Err(err) => return Err(shifted(&err)),
         }
     }
     Ok(docs)
@@ -194,6 +266,9 @@ impl SourceText {
         }
         let mut parent_indent: Option<usize> = None;
         let mut depth = 0;
+        // The deepest part of the path found so far: a flow mapping such as
+        // `Global: {repeat: 0}` keeps its keys on the parent's line.
+        let mut nearest = None;
         for (n, line) in self.text.lines().enumerate() {
             let number = n + 1;
             if number < start {
@@ -210,7 +285,7 @@ impl SourceText {
             if let Some(p) = parent_indent {
                 if indent <= p {
                     // Left the parent's block without finding the key.
-                    return None;
+                    return nearest;
                 }
             }
             let key = key_path[depth];
@@ -226,10 +301,11 @@ impl SourceText {
                 if depth == key_path.len() {
                     return Some(number);
                 }
+                nearest = Some(number);
                 parent_indent = Some(indent);
             }
         }
-        None
+        nearest
     }
 }
 
@@ -283,6 +359,24 @@ mod tests {
             err.to_string().starts_with("invalid YAML at x.yaml:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn parallel_parse_matches_sequential() {
+        use std::fmt::Write;
+        let mut text = String::from("# head\nGlobal: {}\n");
+        for i in 0..9000 {
+            let _ = write!(text, "---\nName: e{i}\nv: [1, {{a: {i}}}]\n");
+        }
+        text.push_str("---\n# trailing comment only\n");
+        let parallel = parse_documents(&text, Path::new("x.yaml")).unwrap();
+        let sequential = parse_sequential(&text, Path::new("x.yaml"), 0, 0).unwrap();
+        assert_eq!(parallel, sequential);
+        let mut bad = text.clone();
+        bad.push_str("---\na: [1\n");
+        let err = parse_documents(&bad, Path::new("x.yaml")).unwrap_err();
+        let seq = parse_sequential(&bad, Path::new("x.yaml"), 0, 0).unwrap_err();
+        assert_eq!(err.location(), seq.location());
     }
 
     #[test]

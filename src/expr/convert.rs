@@ -85,6 +85,9 @@ pub fn dynamic_to_yaml(value: &Dynamic) -> Result<Value, String> {
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Sequence);
     }
+    if let Some(experiment) = value.read_lock::<super::history::Experiment>() {
+        return Ok(Value::Mapping(experiment.yaml().clone()));
+    }
     if value.is_map() {
         let map = value.read_lock::<Map>().ok_or("map is locked")?;
         let mut out = Mapping::with_capacity(map.len());

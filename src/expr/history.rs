@@ -4,15 +4,60 @@
 //! script can neither change it nor make the host copy it: pushing it into a
 //! scope is one `Arc` clone, and `E[-1]` costs the same whether the history
 //! holds ten entries or ten thousand (see `CRATES.md`, design C).
+//!
+//! Each entry is an [`Experiment`]: the expanded YAML mapping, converted to a
+//! Rhai map only when a script first reads it, and then shared (an `Arc`), so
+//! `E[-1].x` never deep-copies the previous experiment.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rhai::{Dynamic, EvalAltResult, ImmutableString, Position};
+use rhai::{Dynamic, EvalAltResult, ImmutableString, Map, Position};
+use yaml_serde::{Mapping, Value};
 
-#[derive(Clone, Default)]
+use super::convert::{mapping_to_map, yaml_to_dynamic};
+
+/// One experiment as seen from a script: `E[-1]`. Read-only: it has getters
+/// (`.key`, `["key"]`, `keys()`, `len`, `in`, `to_map()`) and no setters.
+/// A key is converted to a Rhai value only when it is read.
+#[derive(Clone)]
+pub struct Experiment {
+    yaml: Arc<Mapping>,
+}
+
+impl Experiment {
+    pub(crate) fn yaml(&self) -> &Mapping {
+        &self.yaml
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+        match self.yaml.get(key) {
+            Some(value) => Ok(yaml_to_dynamic(value)),
+            None => Err(Box::new(EvalAltResult::ErrorRuntime(
+                format!("the experiment has no key `{key}`").into(),
+                Position::NONE,
+            ))),
+        }
+    }
+
+    pub(crate) fn to_map(&self) -> Map {
+        mapping_to_map(&self.yaml)
+    }
+}
+
+struct Entry {
+    experiment: Experiment,
+}
+
+impl Entry {
+    fn experiment(&self) -> Experiment {
+        self.experiment.clone()
+    }
+}
+
+#[derive(Default)]
 struct Inner {
-    items: Vec<Dynamic>,
+    items: Vec<Entry>,
     by_name: HashMap<String, usize>,
 }
 
@@ -35,16 +80,38 @@ impl History {
         self.inner.items.is_empty()
     }
 
-    /// Append an expanded experiment (a Rhai map) under its `Name`.
+    /// Append an expanded experiment under its `Name`.
     ///
-    /// Between evaluations no script holds a clone, so this normally appends
-    /// in place; if a clone is still alive it is copied once (correct, slower).
-    pub fn push(&mut self, name: Option<String>, item: Dynamic) {
-        let inner = Arc::make_mut(&mut self.inner);
-        if let Some(name) = name {
-            inner.by_name.insert(name, inner.items.len());
+    /// Between evaluations no script holds a clone of the history, so this
+    /// appends in place; a clone still alive (a script returned `E`) makes
+    /// it start a fresh copy of the index, which is correct, only slower.
+    pub fn push(&mut self, experiment: &Mapping) {
+        self.push_shared(Arc::new(experiment.clone()));
+    }
+
+    /// [`History::push`] without copying the experiment.
+    pub fn push_shared(&mut self, experiment: Arc<Mapping>) {
+        if Arc::get_mut(&mut self.inner).is_none() {
+            let items = self
+                .inner
+                .items
+                .iter()
+                .map(|e| Entry {
+                    experiment: e.experiment.clone(),
+                })
+                .collect();
+            self.inner = Arc::new(Inner {
+                items,
+                by_name: self.inner.by_name.clone(),
+            });
         }
-        inner.items.push(item);
+        let inner = Arc::get_mut(&mut self.inner).expect("unique after the copy above");
+        if let Some(Value::String(name)) = experiment.get("Name") {
+            inner.by_name.insert(name.clone(), inner.items.len());
+        }
+        inner.items.push(Entry {
+            experiment: Experiment { yaml: experiment },
+        });
     }
 
     /// Empty the history (start of a new global repetition).
@@ -52,7 +119,7 @@ impl History {
         self.inner = Arc::default();
     }
 
-    pub(crate) fn get_index(&self, index: i64) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub(crate) fn get_index(&self, index: i64) -> Result<Experiment, Box<EvalAltResult>> {
         let len = self.inner.items.len() as i64;
         let at = if index < 0 { len + index } else { index };
         if at < 0 || at >= len {
@@ -67,12 +134,15 @@ impl History {
                 Position::NONE,
             )));
         }
-        Ok(self.inner.items[at as usize].clone())
+        Ok(self.inner.items[at as usize].experiment())
     }
 
-    pub(crate) fn get_name(&self, name: &ImmutableString) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub(crate) fn get_name(
+        &self,
+        name: &ImmutableString,
+    ) -> Result<Experiment, Box<EvalAltResult>> {
         match self.inner.by_name.get(name.as_str()) {
-            Some(&at) => Ok(self.inner.items[at].clone()),
+            Some(&at) => Ok(self.inner.items[at].experiment()),
             None => Err(Box::new(EvalAltResult::ErrorRuntime(
                 format!("no earlier experiment is named `{name}` in the history `E`").into(),
                 Position::NONE,

@@ -10,7 +10,7 @@ mod sandbox;
 mod translate;
 
 pub use convert::{dynamic_to_yaml, key_name, yaml_to_dynamic};
-pub use history::History;
+pub use history::{Experiment, History};
 pub use rhai::Dynamic;
 pub use sandbox::{CompiledExpr, ExprError, Sandbox, Scope};
 pub use translate::translate;

@@ -21,7 +21,7 @@ use rhai::{
     FLOAT, INT,
 };
 
-use super::history::History;
+use super::history::{Experiment, History};
 use super::translate::translate;
 
 pub type Scope = rhai::Scope<'static>;
@@ -137,7 +137,10 @@ impl Sandbox {
             .set_max_map_size(MAX_MAP_SIZE)
             .set_max_variables(MAX_VARIABLES)
             .set_max_functions(MAX_FUNCTIONS)
-            .set_fail_on_invalid_map_property(true);
+            .set_fail_on_invalid_map_property(true)
+            // The interner evicts by scanning its whole cache once full, which
+            // every unique f-string result triggers: slower than no interning.
+            .set_max_strings_interned(0);
         engine.disable_symbol("eval");
         engine.on_print(|_| {});
         engine.on_debug(|_, _, _| {});
@@ -147,7 +150,23 @@ impl Sandbox {
             .register_indexer_get(|h: &mut History, i: INT| h.get_index(i))
             .register_indexer_get(|h: &mut History, name: ImmutableString| h.get_name(&name))
             .register_get("len", |h: &mut History| h.len() as INT)
-            .register_fn("len", |h: &mut History| h.len() as INT);
+            .register_fn("len", |h: &mut History| h.len() as INT)
+            .register_type_with_name::<Experiment>("Experiment")
+            // `E[-1].key` falls back to this indexer: Rhai tries an indexer
+            // when a type has no getter for a property.
+            .register_indexer_get(|e: &mut Experiment, key: ImmutableString| e.get(&key))
+            .register_fn("keys", |e: &mut Experiment| -> rhai::Array {
+                e.yaml()
+                    .keys()
+                    .map(|k| Dynamic::from(super::key_name(k)))
+                    .collect()
+            })
+            .register_get("len", |e: &mut Experiment| e.yaml().len() as INT)
+            .register_fn("len", |e: &mut Experiment| e.yaml().len() as INT)
+            .register_fn("contains", |e: &mut Experiment, key: ImmutableString| {
+                e.yaml().contains_key(key.as_str())
+            })
+            .register_fn("to_map", |e: &mut Experiment| e.to_map());
 
         // Python spellings that files written for the original tool use.
         engine
@@ -168,7 +187,7 @@ impl Sandbox {
                  -> Result<ImmutableString, Box<EvalAltResult>> {
                     super::format::format_spec(&x, &spec)
                         .map(Into::into)
-                        .map_err(|e| e.into())
+                        .map_err(Into::into)
                 },
             );
         Self { engine }
@@ -218,13 +237,13 @@ fn display(x: &Dynamic) -> String {
     }
 }
 
-fn parse_int(s: ImmutableString) -> Result<INT, Box<EvalAltResult>> {
+fn parse_int(s: &str) -> Result<INT, Box<EvalAltResult>> {
     s.trim()
         .parse::<INT>()
         .map_err(|_| format!("`int` cannot read {s:?} as an integer").into())
 }
 
-fn parse_float(s: ImmutableString) -> Result<FLOAT, Box<EvalAltResult>> {
+fn parse_float(s: &str) -> Result<FLOAT, Box<EvalAltResult>> {
     s.trim()
         .parse::<FLOAT>()
         .map_err(|_| format!("`float` cannot read {s:?} as a number").into())

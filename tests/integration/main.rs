@@ -4,3 +4,4 @@
 mod test;
 
 mod expand;
+mod fuzz;
