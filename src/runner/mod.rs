@@ -5,7 +5,7 @@
 mod events;
 mod executor;
 mod job;
-mod mock;
+pub(crate) mod mock;
 mod process;
 mod progress;
 mod session;

@@ -164,6 +164,7 @@ impl<'a, 's> Session<'a, 's> {
                 Peek::Invalid => self.wait_idle(),
             }
         }
+        self.summary.stopped = self.stop;
         let finish = self.queue.finish(self.options.follow);
         self.flush_reports();
         self.summary.pending = self.queue.pending();
@@ -603,5 +604,231 @@ fn next_step(how: Stop) -> Option<Stop> {
         Stop::Interrupt => Some(Stop::Terminate),
         Stop::Terminate => Some(Stop::Kill),
         Stop::Kill => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{mpsc, Arc, Mutex};
+
+    use super::*;
+    use crate::config::ExpandOptions;
+    use crate::expr::Sandbox;
+    use crate::queue::MemoryQueue;
+    use crate::runner::mock::{Behavior, MockExecutor};
+    use crate::runner::StartError;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<String>>>);
+
+    impl Observer for Capture {
+        fn experiment_finished(&mut self, record: &Record) {
+            self.0.lock().unwrap().push(format!("{} {}", record.name, record.status));
+        }
+        fn experiment_skipped(&mut self, name: &str) {
+            self.0.lock().unwrap().push(format!("{name} skipped"));
+        }
+    }
+
+    fn doc(text: &str) -> Mapping {
+        yaml_serde::from_str(text).unwrap()
+    }
+
+    /// An already expanded experiment named `name`.
+    fn exp(name: &str) -> Mapping {
+        doc(&format!("Name: {name}\nModule: m\nREP: 0\nGLOBAL_REP: 0"))
+    }
+
+    struct Outcome {
+        summary: Summary,
+        finished: Vec<String>,
+        mock: MockExecutor,
+        left: Vec<String>,
+    }
+
+    /// Run `docs` with the mock; `signals` are sent at (ms after start, kind).
+    fn run(mock: MockExecutor, docs: Vec<Mapping>, fail_fast: bool, signals: &[(u64, SignalKind)]) -> Outcome {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::new();
+        let mut executor = mock.clone();
+        let mut queue = MemoryQueue::new(docs);
+        let options = SessionOptions {
+            fail_fast,
+            follow: false,
+            grace: Duration::from_millis(60),
+            window: Duration::from_millis(80),
+            runs_dir: dir.path().join("runs"),
+            stamp: "test".to_owned(),
+        };
+        let expander = Expander::new(&sandbox, None, doc("Module: m"), &ExpandOptions::default());
+        let capture = Capture::default();
+        let summary = {
+            let mut session = Session::new(
+                options,
+                &mut executor,
+                &mut queue,
+                expander,
+                doc("Module: m"),
+                mpsc::channel(),
+            );
+            session.add_observer(Box::new(capture.clone()));
+            let tx = session.sender();
+            let signals = signals.to_vec();
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                for (at, kind) in signals {
+                    std::thread::sleep(Duration::from_millis(at).saturating_sub(start.elapsed()));
+                    let _ = tx.send(Event::Signal(kind));
+                }
+            });
+            session.run().unwrap()
+        };
+        let mut left = Vec::new();
+        while let Peek::Next(doc) = queue.peek() {
+            left.push(name_of(&doc));
+            queue.commit(&[]).unwrap();
+        }
+        let finished = capture.0.lock().unwrap().clone();
+        Outcome {
+            summary,
+            finished,
+            mock,
+            left,
+        }
+    }
+
+    #[test]
+    fn runs_in_order_counts_and_skips() {
+        let mock = MockExecutor::new()
+            .with("b", Behavior::Exit(Exit::Code(3)))
+            .with(
+                "c",
+                Behavior::StartFails(StartError {
+                    message: "module `m` not found".into(),
+                    exit_code: 127,
+                }),
+            )
+            .with("d", Behavior::Exit(Exit::Signal(9)));
+        let out = run(
+            mock,
+            vec![exp("a"), exp("b"), exp("skip"), exp("c"), exp("d"), exp("e")],
+            false,
+            &[],
+        );
+        assert_eq!(
+            out.finished,
+            ["a done", "b failed", "skip skipped", "c failed", "d failed", "e done"]
+        );
+        assert_eq!(out.mock.snapshot().started, ["a", "b", "d", "e"]);
+        assert_eq!((out.summary.done, out.summary.failed, out.summary.skipped), (2, 3, 1));
+        assert_eq!(out.summary.exit_code(), 1);
+        assert!(out.left.is_empty());
+    }
+
+    #[test]
+    fn fail_fast_leaves_the_rest_pending() {
+        let mock = MockExecutor::new().with("a", Behavior::Exit(Exit::Code(1)));
+        let out = run(mock, vec![exp("a"), exp("b")], true, &[]);
+        assert_eq!(out.finished, ["a failed"]);
+        assert!(out.summary.failed_fast);
+        assert_eq!(out.left, ["b"]);
+        assert_eq!(out.summary.exit_code(), 1);
+    }
+
+    #[test]
+    fn first_ctrl_c_interrupts_only_the_running_experiment() {
+        let mock = MockExecutor::new().with("a", Behavior::UntilStopped(vec![Stop::Interrupt]));
+        let out = run(mock, vec![exp("a"), exp("b")], false, &[(30, SignalKind::Interrupt)]);
+        assert_eq!(out.finished, ["a interrupted", "b done"]);
+        assert_eq!(out.mock.snapshot().stops, [("a".to_owned(), Stop::Interrupt)]);
+        assert!(!out.summary.stopped);
+        assert_eq!(out.summary.exit_code(), 130);
+    }
+
+    #[test]
+    fn second_ctrl_c_stops_everything_and_requeues() {
+        let mock = MockExecutor::new().with("a", Behavior::UntilStopped(vec![Stop::Terminate]));
+        let out = run(
+            mock,
+            vec![exp("a"), exp("b")],
+            false,
+            &[(30, SignalKind::Interrupt), (45, SignalKind::Interrupt)],
+        );
+        assert_eq!(out.finished, ["a interrupted"]);
+        let log = out.mock.snapshot();
+        assert_eq!(log.started, ["a"]);
+        assert_eq!(
+            log.stops,
+            [("a".to_owned(), Stop::Interrupt), ("a".to_owned(), Stop::Terminate)]
+        );
+        assert!(out.summary.stopped);
+        assert_eq!(out.left, ["a", "b"]);
+        assert_eq!(out.summary.exit_code(), 130);
+    }
+
+    #[test]
+    fn ctrl_c_in_the_window_after_an_interrupted_experiment_stops() {
+        let mock = MockExecutor::new().with("a", Behavior::UntilStopped(vec![Stop::Interrupt]));
+        let out = run(
+            mock,
+            vec![exp("a"), exp("b")],
+            false,
+            &[(30, SignalKind::Interrupt), (60, SignalKind::Interrupt)],
+        );
+        assert_eq!(out.finished, ["a interrupted"]);
+        assert_eq!(out.left, ["b"]);
+        assert!(out.summary.stopped);
+    }
+
+    #[test]
+    fn a_module_ignoring_sigint_gets_sigterm_then_sigkill() {
+        let mock = MockExecutor::new().with("a", Behavior::UntilStopped(vec![]));
+        let out = run(mock, vec![exp("a")], false, &[(20, SignalKind::Interrupt)]);
+        let stops: Vec<Stop> = out.mock.snapshot().stops.into_iter().map(|s| s.1).collect();
+        assert_eq!(stops, [Stop::Interrupt, Stop::Terminate, Stop::Kill]);
+        assert_eq!(out.finished, ["a interrupted"]);
+    }
+
+    #[test]
+    fn sigterm_to_the_runner_stops_at_once() {
+        let mock = MockExecutor::new().with("a", Behavior::UntilStopped(vec![Stop::Terminate]));
+        let out = run(mock, vec![exp("a"), exp("b")], false, &[(20, SignalKind::Terminate)]);
+        assert_eq!(out.mock.snapshot().stops, [("a".to_owned(), Stop::Terminate)]);
+        assert_eq!(out.left, ["a", "b"]);
+        assert_eq!(out.summary.exit_code(), 130);
+    }
+
+    #[test]
+    fn timeouts_terminate_and_are_logged_as_such() {
+        let mock = MockExecutor::new().with("a", Behavior::UntilStopped(vec![Stop::Terminate]));
+        let mut a = exp("a");
+        a.insert("Timeout".into(), Value::from(0.03));
+        let out = run(mock, vec![a, exp("b")], false, &[]);
+        assert_eq!(out.finished, ["a timeout", "b done"]);
+        assert_eq!(out.summary.exit_code(), 1);
+    }
+
+    #[test]
+    fn new_documents_are_expanded_when_taken() {
+        let mock = MockExecutor::new();
+        let out = run(
+            mock,
+            vec![exp("a"), doc("Name: new\nRepeat: 3\nx: parse E[-1].Name")],
+            false,
+            &[],
+        );
+        assert_eq!(out.finished, ["a done", "new done", "new done", "new done"]);
+    }
+
+    #[test]
+    fn bad_documents_fail_and_the_run_goes_on() {
+        let mock = MockExecutor::new();
+        let out = run(
+            mock,
+            vec![doc("Name: bad\nx: parse nope + 1"), doc("Name: t\nModule: [1]"), exp("ok")],
+            false,
+            &[],
+        );
+        assert_eq!(out.finished, ["bad failed", "t failed", "ok done"]);
     }
 }
