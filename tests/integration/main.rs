@@ -4,3 +4,6 @@
 mod test;
 
 mod expand;
+mod queue;
+mod run;
+mod signals;
