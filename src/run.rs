@@ -142,9 +142,7 @@ struct GlobalSettings {
 
 impl GlobalSettings {
     fn from_global(global: &Mapping) -> Result<Self, Error> {
-        let bad = |key: &str, what: &str| {
-            Error::Usage(format!("`Global.{key}` must be {what}"))
-        };
+        let bad = |key: &str, what: &str| Error::Usage(format!("`Global.{key}` must be {what}"));
         let path = |key: &str| match global.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if !s.is_empty() => Ok(Some(PathBuf::from(s))),
@@ -218,7 +216,10 @@ fn run_experiments(
             }) {
                 Ok(watcher) => _watcher = Some(watcher),
                 Err(e) => {
-                    let _ = writeln!(stderr, "warning: {e}; edits are seen when the next experiment starts");
+                    let _ = writeln!(
+                        stderr,
+                        "warning: {e}; edits are seen when the next experiment starts"
+                    );
                 }
             }
             Box::new(queue)

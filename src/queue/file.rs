@@ -340,8 +340,8 @@ fn stamp(meta: &std::fs::Metadata) -> Stamp {
 
 /// Parse one segment: `None` for a document that is null.
 fn parse_segment(text: &str, segment: &Segment, path: &Path) -> Result<Option<Value>, String> {
-    let docs = parse_documents(&text[segment.start..segment.end], path).map_err(|err| {
-        match err {
+    let docs =
+        parse_documents(&text[segment.start..segment.end], path).map_err(|err| match err {
             ConfigError::Yaml { location, message } => match (location.line, location.column) {
                 (Some(line), Some(column)) => format!(
                     "line {}, column {column}: {message}",
@@ -351,8 +351,7 @@ fn parse_segment(text: &str, segment: &Segment, path: &Path) -> Result<Option<Va
                 _ => format!("document at line {}: {message}", segment.line),
             },
             other => other.to_string(),
-        }
-    })?;
+        })?;
     Ok(docs.into_iter().find(|d| !d.is_null()))
 }
 
@@ -383,8 +382,16 @@ fn diff(old: &[Value], new: &[Value]) -> (usize, usize, usize, bool) {
     for v in new {
         *counts.entry(v).or_default() -= 1;
     }
-    let removed: usize = counts.values().filter(|&&c| c > 0).map(|&c| c as usize).sum();
-    let added: usize = counts.values().filter(|&&c| c < 0).map(|&c| (-c) as usize).sum();
+    let removed: usize = counts
+        .values()
+        .filter(|&&c| c > 0)
+        .map(|&c| c as usize)
+        .sum();
+    let added: usize = counts
+        .values()
+        .filter(|&&c| c < 0)
+        .map(|&c| (-c) as usize)
+        .sum();
     let changed = added.min(removed);
     let reordered = added == 0 && removed == 0 && old != new;
     (added - changed, removed - changed, changed, reordered)
@@ -521,7 +528,10 @@ mod tests {
         );
         std::fs::write(&path, "---\nb: 3\n---\na: 1\n").unwrap();
         queue.refresh();
-        assert_eq!(queue.take_reports()[0].to_string(), "queue: 2 pending (reordered)");
+        assert_eq!(
+            queue.take_reports()[0].to_string(),
+            "queue: 2 pending (reordered)"
+        );
     }
 
     #[test]
@@ -554,13 +564,19 @@ mod tests {
         assert_eq!(queue.peek(), Peek::Next(doc("a: 1")));
         assert_eq!(queue.take_reports().len(), 1);
         queue.commit(&[doc("a: 2"), doc("a: 3")]).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "---\na: 2\n---\na: 3\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "---\na: 2\n---\na: 3\n"
+        );
         queue.push_front(&[doc("z: 0")]).unwrap();
         assert_eq!(take(&mut queue), Some(doc("z: 0")));
         assert_eq!(take(&mut queue), Some(doc("a: 2")));
         std::fs::remove_file(&path).unwrap();
         assert_eq!(queue.peek(), Peek::Empty);
-        assert!(matches!(queue.take_reports()[..], [QueueReport::Removed { .. }]));
+        assert!(matches!(
+            queue.take_reports()[..],
+            [QueueReport::Removed { .. }]
+        ));
         queue.push_front(&[doc("z: 0")]).unwrap();
         assert!(!path.exists());
     }
@@ -578,6 +594,9 @@ mod tests {
         assert_eq!(FileQueue::resume(&path).unwrap().unwrap().pending(), 1);
         let v = |s: &str| Value::Mapping(doc(s));
         assert_eq!(diff(&[v("a: 1")], &[v("a: 2")]), (0, 0, 1, false));
-        assert_eq!(diff(&[v("a: 1")], &[v("a: 1"), v("a: 1")]), (1, 0, 0, false));
+        assert_eq!(
+            diff(&[v("a: 1")], &[v("a: 1"), v("a: 1")]),
+            (1, 0, 0, false)
+        );
     }
 }

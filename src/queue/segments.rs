@@ -112,6 +112,9 @@ mod tests {
         assert_eq!(pieces(""), [("", false)]);
         assert_eq!(pieces("---"), [("---", false)]);
         assert_eq!(pieces("a: 1\n----\n"), [("a: 1\n----\n", true)]);
-        assert_eq!(pieces("a: |\n  x\n---\n"), [("a: |\n  x\n", true), ("---\n", false)]);
+        assert_eq!(
+            pieces("a: |\n  x\n---\n"),
+            [("a: |\n  x\n", true), ("---\n", false)]
+        );
     }
 }

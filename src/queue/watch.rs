@@ -32,7 +32,10 @@ pub struct WatchError {
 impl QueueWatcher {
     /// Call `on_change` (from a background thread) whenever `file` may have
     /// changed: written, replaced, created or deleted.
-    pub fn new(file: &Path, on_change: impl Fn() + Send + Sync + 'static) -> Result<Self, WatchError> {
+    pub fn new(
+        file: &Path,
+        on_change: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Self, WatchError> {
         let error = |message: String| WatchError {
             path: file.to_owned(),
             message,
@@ -55,7 +58,11 @@ impl QueueWatcher {
                 if event.kind.is_access() {
                     return;
                 }
-                if event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str())) {
+                if event
+                    .paths
+                    .iter()
+                    .any(|p| p.file_name() == Some(name.as_os_str()))
+                {
                     on_change();
                 }
             }
@@ -69,7 +76,11 @@ impl QueueWatcher {
         }
         let handler = move |event: notify::Result<Event>| {
             let Ok(event) = event else { return };
-            if event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str())) {
+            if event
+                .paths
+                .iter()
+                .any(|p| p.file_name() == Some(name.as_os_str()))
+            {
                 on_change();
             }
         };

@@ -43,9 +43,11 @@ impl JobSpec {
         }
         let command = match experiment.get("Module") {
             None | Some(Value::Null) => {
-                return Err("no `Module` to run; hint: set `Module: python3 modules/train.py` \
+                return Err(
+                    "no `Module` to run; hint: set `Module: python3 modules/train.py` \
                             in the default config or the experiment"
-                    .to_owned())
+                        .to_owned(),
+                )
             }
             Some(Value::String(module)) => shell_words::split(module)
                 .map_err(|e| format!("cannot split `Module: {module}`: {e}"))?,
@@ -59,10 +61,12 @@ impl JobSpec {
         let timeout = match experiment.get("Timeout") {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => match n.as_f64() {
-                Some(secs) if secs > 0.0 && secs.is_finite() => {
-                    Some(Duration::from_secs_f64(secs))
+                Some(secs) if secs > 0.0 && secs.is_finite() => Some(Duration::from_secs_f64(secs)),
+                _ => {
+                    return Err(format!(
+                        "`Timeout` must be a positive number of seconds, found `{n}`"
+                    ))
                 }
-                _ => return Err(format!("`Timeout` must be a positive number of seconds, found `{n}`")),
             },
             Some(_) => {
                 return Err("`Timeout` must be a positive number of seconds".to_owned());
@@ -85,7 +89,12 @@ impl JobSpec {
 
 /// `<runs>/<stamp>-<index>-<name>`, made unique if it exists already
 /// (two runners started in the same second).
-pub fn create_run_dir(runs: &Path, stamp: &str, index: usize, name: &str) -> std::io::Result<PathBuf> {
+pub fn create_run_dir(
+    runs: &Path,
+    stamp: &str,
+    index: usize,
+    name: &str,
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(runs)?;
     let base = format!("{stamp}-{index:03}-{}", sanitize(name));
     let mut attempt = 1;
@@ -131,7 +140,12 @@ pub fn read_results(path: &Path) -> Result<Mapping, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Mapping::new()),
-        Err(e) => return Err(format!("failed to read the results `{}`: {e}", path.display())),
+        Err(e) => {
+            return Err(format!(
+                "failed to read the results `{}`: {e}",
+                path.display()
+            ))
+        }
     };
     let docs = parse_documents(&text, path)
         .map_err(|e| format!("invalid results written by the module: {e}"))?;
@@ -208,7 +222,9 @@ mod tests {
         let b = create_run_dir(dir.path(), "s", 1, "a/b c").unwrap();
         assert_eq!(a.file_name().unwrap(), "s-001-a_b_c");
         assert_eq!(b.file_name().unwrap(), "s-001-a_b_c.2");
-        assert!(create_run_dir(dir.path(), "s", 2, "..").unwrap().ends_with("s-002-experiment"));
+        assert!(create_run_dir(dir.path(), "s", 2, "..")
+            .unwrap()
+            .ends_with("s-002-experiment"));
     }
 
     #[test]
@@ -221,7 +237,9 @@ mod tests {
         std::fs::write(&path, "ACC: [1, 2\n").unwrap();
         assert!(read_results(&path).unwrap_err().contains("invalid results"));
         std::fs::write(&path, "- 1\n").unwrap();
-        assert!(read_results(&path).unwrap_err().contains("expected a mapping"));
+        assert!(read_results(&path)
+            .unwrap_err()
+            .contains("expected a mapping"));
         std::fs::write(&path, "a\nb\nc\n").unwrap();
         assert_eq!(tail(&path, 2).unwrap(), "b\nc");
     }

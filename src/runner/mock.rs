@@ -40,13 +40,17 @@ impl MockExecutor {
         Self::default()
     }
 
+    #[must_use]
     pub fn with(mut self, name: &str, behavior: Behavior) -> Self {
         self.script.insert(name.to_owned(), behavior);
         self
     }
 
     pub fn snapshot(&self) -> MockLog {
-        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 

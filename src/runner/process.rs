@@ -92,12 +92,18 @@ impl Executor for LocalExecutor {
         let (drained_tx, drained_rx) = mpsc::channel();
         for (pipe, log, stream) in [
             (
-                child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+                child
+                    .stdout
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
                 stdout_log,
                 Stream::Stdout,
             ),
             (
-                child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+                child
+                    .stderr
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
                 stderr_log,
                 Stream::Stderr,
             ),

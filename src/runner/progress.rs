@@ -2,6 +2,7 @@
 //! experiment, an ETA) on a terminal, plain lines otherwise. All of it goes
 //! to stderr; module output is printed above the live line.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +65,11 @@ impl Progress {
     }
 
     fn position(&self) -> String {
-        format!("[{}/{}]", self.finished + 1, self.total.max(self.finished + 1))
+        format!(
+            "[{}/{}]",
+            self.finished + 1,
+            self.total.max(self.finished + 1)
+        )
     }
 }
 
@@ -120,13 +125,17 @@ impl Observer for Progress {
         );
         match (record.status, &record.error, record.exit_code) {
             (Status::Done, _, _) => {}
-            (_, Some(error), _) => text.push_str(&format!(": {error}")),
-            (Status::Failed, None, Some(code)) => text.push_str(&format!(": exit code {code}")),
+            (_, Some(error), _) => {
+                let _ = write!(text, ": {error}");
+            }
+            (Status::Failed, None, Some(code)) => {
+                let _ = write!(text, ": exit code {code}");
+            }
             _ => {}
         }
         if record.status != Status::Done {
             if let Some(dir) = &record.run_dir {
-                text.push_str(&format!(" (output in {})", dir.display()));
+                let _ = write!(text, " (output in {})", dir.display());
             }
         }
         self.finished += 1;
@@ -174,9 +183,13 @@ impl Observer for Progress {
                 parts.push(format!("{n} {what}"));
             }
         }
-        let mut text = format!("finished: {} in {}", parts.join(", "), seconds(summary.elapsed));
+        let mut text = format!(
+            "finished: {} in {}",
+            parts.join(", "),
+            seconds(summary.elapsed)
+        );
         if summary.pending > 0 {
-            text.push_str(&format!("; {} still pending in the queue", summary.pending));
+            let _ = write!(text, "; {} still pending in the queue", summary.pending);
         }
         self.line(&text);
     }

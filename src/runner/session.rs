@@ -26,7 +26,10 @@ use crate::yaml_log::{self, Record, Status};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// The job with this index ended.
-    Exited { job: usize, exit: Exit },
+    Exited {
+        job: usize,
+        exit: Exit,
+    },
     Signal(SignalKind),
     /// The queue file may have changed.
     QueueChanged,
@@ -156,7 +159,9 @@ impl<'a, 's> Session<'a, 's> {
                 Peek::Empty if !self.options.follow => break,
                 Peek::Empty => {
                     if !self.waiting_announced {
-                        self.message("queue: empty; waiting for new experiments (--follow); Ctrl-C to stop");
+                        self.message(
+                            "queue: empty; waiting for new experiments (--follow); Ctrl-C to stop",
+                        );
                         self.waiting_announced = true;
                     }
                     self.wait_idle();
@@ -220,7 +225,12 @@ impl<'a, 's> Session<'a, 's> {
         }
         let index = self.next_index;
         self.next_index += 1;
-        let run_dir = match create_run_dir(&self.options.runs_dir, &self.options.stamp, index, &spec.name) {
+        let run_dir = match create_run_dir(
+            &self.options.runs_dir,
+            &self.options.stamp,
+            index,
+            &spec.name,
+        ) {
             Ok(dir) => dir,
             Err(err) => {
                 self.commit(&rest);
@@ -262,7 +272,12 @@ impl<'a, 's> Session<'a, 's> {
             Ok(running) => running,
             Err(err) => {
                 self.commit(&rest);
-                self.fail_early(job.experiment, err.message, Some(err.exit_code), Some(job.run_dir));
+                self.fail_early(
+                    job.experiment,
+                    err.message,
+                    Some(err.exit_code),
+                    Some(job.run_dir),
+                );
                 return;
             }
         };
@@ -440,10 +455,15 @@ impl<'a, 's> Session<'a, 's> {
             .flatten()
             .min();
             let event = match timer {
-                Some(at) => match self.rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Some(at) => match self
+                    .rx
+                    .recv_timeout(at.saturating_duration_since(Instant::now()))
+                {
                     Ok(event) => event,
                     Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => unreachable!("the session holds a sender"),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        unreachable!("the session holds a sender")
+                    }
                 },
                 None => match self.rx.recv() {
                     Ok(event) => event,
@@ -528,10 +548,15 @@ impl<'a, 's> Session<'a, 's> {
     fn wait_idle(&mut self) {
         loop {
             let event = match self.queue_dirty {
-                Some(at) => match self.rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Some(at) => match self
+                    .rx
+                    .recv_timeout(at.saturating_duration_since(Instant::now()))
+                {
                     Ok(event) => event,
                     Err(RecvTimeoutError::Timeout) => return,
-                    Err(RecvTimeoutError::Disconnected) => unreachable!("the session holds a sender"),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        unreachable!("the session holds a sender")
+                    }
                 },
                 None => match self.rx.recv() {
                     Ok(event) => event,
@@ -623,7 +648,10 @@ mod tests {
 
     impl Observer for Capture {
         fn experiment_finished(&mut self, record: &Record) {
-            self.0.lock().unwrap().push(format!("{} {}", record.name, record.status));
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", record.name, record.status));
         }
         fn experiment_skipped(&mut self, name: &str) {
             self.0.lock().unwrap().push(format!("{name} skipped"));
@@ -647,7 +675,12 @@ mod tests {
     }
 
     /// Run `docs` with the mock; `signals` are sent at (ms after start, kind).
-    fn run(mock: MockExecutor, docs: Vec<Mapping>, fail_fast: bool, signals: &[(u64, SignalKind)]) -> Outcome {
+    fn run(
+        mock: MockExecutor,
+        docs: Vec<Mapping>,
+        fail_fast: bool,
+        signals: &[(u64, SignalKind)],
+    ) -> Outcome {
         let dir = tempfile::tempdir().unwrap();
         let sandbox = Sandbox::new();
         let mut executor = mock.clone();
@@ -711,16 +744,33 @@ mod tests {
             .with("d", Behavior::Exit(Exit::Signal(9)));
         let out = run(
             mock,
-            vec![exp("a"), exp("b"), exp("skip"), exp("c"), exp("d"), exp("e")],
+            vec![
+                exp("a"),
+                exp("b"),
+                exp("skip"),
+                exp("c"),
+                exp("d"),
+                exp("e"),
+            ],
             false,
             &[],
         );
         assert_eq!(
             out.finished,
-            ["a done", "b failed", "skip skipped", "c failed", "d failed", "e done"]
+            [
+                "a done",
+                "b failed",
+                "skip skipped",
+                "c failed",
+                "d failed",
+                "e done"
+            ]
         );
         assert_eq!(out.mock.snapshot().started, ["a", "b", "d", "e"]);
-        assert_eq!((out.summary.done, out.summary.failed, out.summary.skipped), (2, 3, 1));
+        assert_eq!(
+            (out.summary.done, out.summary.failed, out.summary.skipped),
+            (2, 3, 1)
+        );
         assert_eq!(out.summary.exit_code(), 1);
         assert!(out.left.is_empty());
     }
@@ -738,9 +788,17 @@ mod tests {
     #[test]
     fn first_ctrl_c_interrupts_only_the_running_experiment() {
         let mock = MockExecutor::new().with("a", Behavior::UntilStopped(vec![Stop::Interrupt]));
-        let out = run(mock, vec![exp("a"), exp("b")], false, &[(30, SignalKind::Interrupt)]);
+        let out = run(
+            mock,
+            vec![exp("a"), exp("b")],
+            false,
+            &[(30, SignalKind::Interrupt)],
+        );
         assert_eq!(out.finished, ["a interrupted", "b done"]);
-        assert_eq!(out.mock.snapshot().stops, [("a".to_owned(), Stop::Interrupt)]);
+        assert_eq!(
+            out.mock.snapshot().stops,
+            [("a".to_owned(), Stop::Interrupt)]
+        );
         assert!(!out.summary.stopped);
         assert_eq!(out.summary.exit_code(), 130);
     }
@@ -759,7 +817,10 @@ mod tests {
         assert_eq!(log.started, ["a"]);
         assert_eq!(
             log.stops,
-            [("a".to_owned(), Stop::Interrupt), ("a".to_owned(), Stop::Terminate)]
+            [
+                ("a".to_owned(), Stop::Interrupt),
+                ("a".to_owned(), Stop::Terminate)
+            ]
         );
         assert!(out.summary.stopped);
         assert_eq!(out.left, ["a", "b"]);
@@ -792,8 +853,16 @@ mod tests {
     #[test]
     fn sigterm_to_the_runner_stops_at_once() {
         let mock = MockExecutor::new().with("a", Behavior::UntilStopped(vec![Stop::Terminate]));
-        let out = run(mock, vec![exp("a"), exp("b")], false, &[(20, SignalKind::Terminate)]);
-        assert_eq!(out.mock.snapshot().stops, [("a".to_owned(), Stop::Terminate)]);
+        let out = run(
+            mock,
+            vec![exp("a"), exp("b")],
+            false,
+            &[(20, SignalKind::Terminate)],
+        );
+        assert_eq!(
+            out.mock.snapshot().stops,
+            [("a".to_owned(), Stop::Terminate)]
+        );
         assert_eq!(out.left, ["a", "b"]);
         assert_eq!(out.summary.exit_code(), 130);
     }
@@ -825,7 +894,11 @@ mod tests {
         let mock = MockExecutor::new();
         let out = run(
             mock,
-            vec![doc("Name: bad\nx: parse nope + 1"), doc("Name: t\nModule: [1]"), exp("ok")],
+            vec![
+                doc("Name: bad\nx: parse nope + 1"),
+                doc("Name: t\nModule: [1]"),
+                exp("ok"),
+            ],
             false,
             &[],
         );

@@ -1,4 +1,4 @@
-//! The YamlLog (SPEC §5): one whole YAML document per finished experiment.
+//! The `YamlLog` (SPEC §5): one whole YAML document per finished experiment.
 
 mod record;
 mod writer;

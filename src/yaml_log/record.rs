@@ -91,7 +91,8 @@ impl Record {
         set("STATUS", Value::from(self.status.as_str()));
         set(
             "EXIT_CODE",
-            self.exit_code.map_or(Value::Null, |c| Value::from(i64::from(c))),
+            self.exit_code
+                .map_or(Value::Null, |c| Value::from(i64::from(c))),
         );
         set("STARTED_AT", Value::from(rfc3339(&self.started_at)));
         set("FINISHED_AT", Value::from(rfc3339(&self.finished_at)));

@@ -1,4 +1,4 @@
-//! Appending records to a YamlLog.
+//! Appending records to a `YamlLog`.
 //!
 //! Each document is serialised to bytes first and handed to the kernel in
 //! one `write` on a file opened with `O_APPEND`: appends of a regular file

@@ -28,11 +28,15 @@ fn order(bg: &Bg) -> String {
 
 fn started(bg: &Bg, name: &str) {
     let line = format!("{name}\n");
-    bg.wait_for(5, &format!("`{name}` to start"), |b| order(b).contains(&line));
+    bg.wait_for(5, &format!("`{name}` to start"), |b| {
+        order(b).contains(&line)
+    });
 }
 
 fn reported(bg: &Bg, text: &str) {
-    bg.wait_for(5, &format!("the report `{text}`"), |b| b.stderr().contains(text));
+    bg.wait_for(5, &format!("the report `{text}`"), |b| {
+        b.stderr().contains(text)
+    });
 }
 
 fn append(path: &Path, text: &str) {
@@ -45,7 +49,10 @@ fn without(path: &Path, names: &[&str]) -> String {
     let docs = documents(path);
     let mut out = String::new();
     for name in names {
-        let doc = docs.iter().find(|d| d["Name"].as_str() == Some(name)).unwrap();
+        let doc = docs
+            .iter()
+            .find(|d| d["Name"].as_str() == Some(name))
+            .unwrap();
         out.push_str("---\n");
         out.push_str(&yaml_serde::to_string(doc).unwrap());
     }
@@ -62,7 +69,10 @@ fn appended_experiments_run_and_are_reported_at_once() {
     assert_eq!(order(&bg), "a\n", "reported while `a` still runs");
     assert_eq!(bg.wait(10), 0);
     assert_eq!(order(&bg), "a\nb\nc\n");
-    assert_eq!(column(&documents(&bg.path().join("log.yaml")), "Name"), ["a", "b", "c"]);
+    assert_eq!(
+        column(&documents(&bg.path().join("log.yaml")), "Name"),
+        ["a", "b", "c"]
+    );
     assert!(!queue.exists(), "an empty queue file is removed");
 }
 
@@ -120,11 +130,17 @@ fn invalid_edits_are_reported_kept_and_waited_out() {
     reported(&bg, "queue: invalid edit of `q.yaml`: line 5, column");
     reported(&bg, "waiting for a valid version");
     // `a` ends; the runner waits and leaves the person's text alone.
-    bg.wait_for(5, "`a` to be logged", |b| read(&b.path().join("log.yaml")).contains("Name: a"));
+    bg.wait_for(5, "`a` to be logged", |b| {
+        read(&b.path().join("log.yaml")).contains("Name: a")
+    });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(read(&queue), bad);
     assert_eq!(order(&bg), "a\n");
-    assert_eq!(bg.stderr().matches("invalid edit").count(), 1, "reported once");
+    assert_eq!(
+        bg.stderr().matches("invalid edit").count(),
+        1,
+        "reported once"
+    );
     std::fs::write(&queue, "# fixed\n---\nName: b\nnap: [1, 2]\n---\nName: c\n").unwrap();
     assert_eq!(bg.wait(10), 0);
     assert_eq!(order(&bg), "a\nb\nc\n");
@@ -144,7 +160,11 @@ fn added_parse_values_see_the_history_when_taken() {
     assert_eq!(column(&log, "Name"), ["a", "added"]);
     assert_eq!(log[1]["lr"].as_f64(), Some(1.0));
     assert_eq!(log[1]["from"].as_str(), Some("a"));
-    assert_eq!(log[1]["Module"].as_str(), Some("./m.sh"), "defaults are merged");
+    assert_eq!(
+        log[1]["Module"].as_str(),
+        Some("./m.sh"),
+        "defaults are merged"
+    );
     assert_eq!(log[1]["REP"].as_i64(), Some(0));
 }
 
@@ -158,7 +178,10 @@ fn deleting_the_queue_file_cancels_what_is_pending() {
     assert_eq!(bg.wait(10), 0);
     assert_eq!(order(&bg), "a\n");
     assert!(!queue.exists(), "not recreated");
-    assert_eq!(column(&documents(&bg.path().join("log.yaml")), "STATUS"), ["done"]);
+    assert_eq!(
+        column(&documents(&bg.path().join("log.yaml")), "STATUS"),
+        ["done"]
+    );
 }
 
 #[test]
@@ -181,20 +204,35 @@ fn follow_waits_for_new_experiments() {
 fn an_existing_queue_file_is_resumed() {
     let mut bg = Test::new()
         .write_exe("m.sh", NAP_MODULE)
-        .write("e.yaml", "Global: {queue: q.yaml}\nModule: ./m.sh\n---\nName: fresh\n")
+        .write(
+            "e.yaml",
+            "Global: {queue: q.yaml}\nModule: ./m.sh\n---\nName: fresh\n",
+        )
         .write("q.yaml", "# left by a crash\n---\nName: old\n")
         .args(&["run", "--exp", "e.yaml"])
         .spawn();
     assert_eq!(bg.wait(10), 0);
     assert_eq!(order(&bg), "old\n");
-    assert!(bg.stderr().contains("resuming 1 pending experiment(s)"), "{}", bg.stderr());
+    assert!(
+        bg.stderr().contains("resuming 1 pending experiment(s)"),
+        "{}",
+        bg.stderr()
+    );
     let mut bg = Test::new()
-        .write("e.yaml", "Global: {queue: q.yaml}\nModule: ./m.sh\n---\nName: fresh\n")
+        .write(
+            "e.yaml",
+            "Global: {queue: q.yaml}\nModule: ./m.sh\n---\nName: fresh\n",
+        )
         .write("q.yaml", "Name: [\n")
         .args(&["run", "--exp", "e.yaml"])
         .spawn();
     assert_eq!(bg.wait(10), 2);
-    assert!(bg.stderr().contains("error: the queue file `q.yaml` is not valid"), "{}", bg.stderr());
+    assert!(
+        bg.stderr()
+            .contains("error: the queue file `q.yaml` is not valid"),
+        "{}",
+        bg.stderr()
+    );
 }
 
 /// SPEC §4: "a crash at any moment loses none". SIGKILL the runner at many
@@ -205,10 +243,10 @@ fn an_existing_queue_file_is_resumed() {
 fn sigkill_at_random_moments_loses_nothing() {
     const N: usize = 40;
     let names: Vec<String> = (0..N).map(|i| format!("e{i:02}")).collect();
-    let mut experiments = String::new();
-    for name in &names {
-        experiments.push_str(&format!("---\nName: {name}\n"));
-    }
+    let experiments: String = names
+        .iter()
+        .map(|name| format!("---\nName: {name}\n"))
+        .collect();
     let test = Test::new()
         .write_exe("m.sh", NAP_MODULE)
         .write(
@@ -219,7 +257,12 @@ fn sigkill_at_random_moments_loses_nothing() {
     let dir = test.path().to_owned();
     let command = test.command();
     let mut seed: u64 = 0x2545_F491_4F6C_DD1D
-        ^ u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos());
+        ^ u64::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos(),
+        );
     let mut kills = 0;
     let mut finished = false;
     for _ in 0..60 {
@@ -248,7 +291,10 @@ fn sigkill_at_random_moments_loses_nothing() {
         if !dir.join("q.yaml").exists() {
             // Killed before the queue file was written (it appears whole,
             // by rename), or after the last experiment.
-            assert!(ran.is_empty() || ran.len() >= N, "after kill {kills}: queue file lost");
+            assert!(
+                ran.is_empty() || ran.len() >= N,
+                "after kill {kills}: queue file lost"
+            );
             if ran.is_empty() {
                 continue;
             }
@@ -261,7 +307,10 @@ fn sigkill_at_random_moments_loses_nothing() {
             );
         }
         for doc in documents(&dir.join("log.yaml")) {
-            assert!(doc["STATUS"].as_str().is_some(), "a whole document: {doc:?}");
+            assert!(
+                doc["STATUS"].as_str().is_some(),
+                "a whole document: {doc:?}"
+            );
         }
         if !dir.join("q.yaml").exists() && ran.len() >= N {
             finished = true;

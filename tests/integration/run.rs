@@ -18,26 +18,55 @@ fn copy_dir(from: &Path, to: &Path) {
 fn quickstart_runs_end_to_end() {
     let test = Test::new();
     copy_dir(&repo().join("modules"), &test.path().join("modules"));
-    copy_dir(&repo().join("experiments"), &test.path().join("experiments"));
+    copy_dir(
+        &repo().join("experiments"),
+        &test.path().join("experiments"),
+    );
     let ran = test
-        .args(&["run", "--exp", "experiments/quickstart.yaml", "+step_time=0.01"])
+        .args(&[
+            "run",
+            "--exp",
+            "experiments/quickstart.yaml",
+            "+step_time=0.01",
+        ])
         .run()
         .status(0);
     let log = documents(&ran.dir.join("logs/quickstart.yaml"));
-    assert_eq!(column(&log, "Name"), ["small_lr", "large_lr", "doubled", "shell"]);
+    assert_eq!(
+        column(&log, "Name"),
+        ["small_lr", "large_lr", "doubled", "shell"]
+    );
     assert_eq!(column(&log, "STATUS"), ["done"; 4]);
     assert_eq!(column(&log, "lr")[2], "1.0", "E[-1].lr * 2");
     assert!(log[0]["ACC"].as_f64().is_some(), "{:?}", log[0]);
     assert_eq!(log[3]["SHELL_OK"], yaml_serde::Value::Bool(true));
     assert!(!ran.dir.join(".cool-runner/quickstart-queue.yaml").exists());
     let run_dir = ran.dir.join(log[0]["RUN_DIR"].as_str().unwrap());
-    for file in ["experiment.json", "results.yaml", "stdout.log", "stderr.log", "checkpoint.txt"] {
-        assert!(run_dir.join(file).exists(), "{file} in {}", run_dir.display());
+    for file in [
+        "experiment.json",
+        "results.yaml",
+        "stdout.log",
+        "stderr.log",
+        "checkpoint.txt",
+    ] {
+        assert!(
+            run_dir.join(file).exists(),
+            "{file} in {}",
+            run_dir.display()
+        );
     }
     assert!(read(&run_dir.join("stdout.log")).contains("small_lr: epoch 5/5"));
     // Module output is also streamed to the terminal.
-    assert!(ran.stdout().contains("large_lr: epoch 5/5"), "{}", ran.stdout());
-    assert!(ran.stderr().contains("finished: 4 done"), "{}", ran.stderr());
+    assert!(
+        ran.stdout().contains("large_lr: epoch 5/5"),
+        "{}",
+        ran.stdout()
+    );
+    assert!(
+        ran.stderr().contains("finished: 4 done"),
+        "{}",
+        ran.stderr()
+    );
 }
 
 const ENV_MODULE: &str = r#"#!/bin/sh
@@ -78,22 +107,43 @@ fn modules_get_the_environment_arguments_and_their_own_group() {
     assert!(ran.stderr().contains("to-stderr"));
     let run_dir = ran.dir.join(doc["RUN_DIR"].as_str().unwrap());
     assert_eq!(read(&run_dir.join("stderr.log")), "to-stderr\n");
-    for key in ["TIME_ELAPSED", "STATUS", "EXIT_CODE", "STARTED_AT", "FINISHED_AT"] {
+    for key in [
+        "TIME_ELAPSED",
+        "STATUS",
+        "EXIT_CODE",
+        "STARTED_AT",
+        "FINISHED_AT",
+    ] {
         assert!(doc.get(key).is_some(), "{key}");
     }
     let started = doc["STARTED_AT"].as_str().unwrap();
-    assert!(chrono::DateTime::parse_from_rfc3339(started).is_ok(), "{started}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(started).is_ok(),
+        "{started}"
+    );
 }
 
 #[test]
 fn faults_are_logged_and_the_run_goes_on() {
     let ran = Test::new()
-        .write_exe("crash.sh", "#!/bin/sh\necho partial >&2\necho 'boom: it broke' >&2\nexit 3\n")
+        .write_exe(
+            "crash.sh",
+            "#!/bin/sh\necho partial >&2\necho 'boom: it broke' >&2\nexit 3\n",
+        )
         .write_exe("killed.sh", "#!/bin/sh\nkill -KILL $$\n")
-        .write_exe("bad_results.sh", "#!/bin/sh\necho 'ACC: [1, 2' > \"$COOL_RUNNER_RESULTS\"\n")
-        .write_exe("list_results.sh", "#!/bin/sh\necho '[1, 2]' > \"$COOL_RUNNER_RESULTS\"\n")
+        .write_exe(
+            "bad_results.sh",
+            "#!/bin/sh\necho 'ACC: [1, 2' > \"$COOL_RUNNER_RESULTS\"\n",
+        )
+        .write_exe(
+            "list_results.sh",
+            "#!/bin/sh\necho '[1, 2]' > \"$COOL_RUNNER_RESULTS\"\n",
+        )
         .write("not_exec.sh", "#!/bin/sh\nexit 0\n")
-        .write_exe("ok.sh", "#!/bin/sh\necho '{\"ACC\": 0.9}' > \"$COOL_RUNNER_RESULTS\"\n")
+        .write_exe(
+            "ok.sh",
+            "#!/bin/sh\necho '{\"ACC\": 0.9}' > \"$COOL_RUNNER_RESULTS\"\n",
+        )
         .write(
             "e.yaml",
             "Global: {}\nYamlLog: logs/deep/log.yaml\n\
@@ -120,7 +170,11 @@ fn faults_are_logged_and_the_run_goes_on() {
         ["127", "126", "3", "137", "0", "0", "127", "143", "0"]
     );
     let errors = column(&log, "ERROR");
-    assert!(errors[0].contains("module `./nope.sh` not found"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("module `./nope.sh` not found"),
+        "{}",
+        errors[0]
+    );
     assert!(errors[1].contains("is not executable"), "{}", errors[1]);
     assert_eq!(errors[2], "~");
     assert!(errors[3].contains("killed by SIGKILL"), "{}", errors[3]);
@@ -128,11 +182,19 @@ fn faults_are_logged_and_the_run_goes_on() {
     assert!(errors[5].contains("expected a mapping"), "{}", errors[5]);
     assert!(errors[6].contains("hint: write `./ok.sh`"), "{}", errors[6]);
     assert!(errors[7].contains("Timeout"), "{}", errors[7]);
-    assert_eq!(log[2]["STDERR_TAIL"].as_str(), Some("partial\nboom: it broke"));
+    assert_eq!(
+        log[2]["STDERR_TAIL"].as_str(),
+        Some("partial\nboom: it broke")
+    );
     assert_eq!(log[3]["SIGNAL"].as_str(), Some("SIGKILL"));
     assert!(log[7]["TIME_ELAPSED"].as_f64().unwrap() < 3.0);
     assert_eq!(log[8]["ACC"].as_f64(), Some(0.9));
-    assert!(ran.stderr().contains("finished: 1 done, 7 failed, 1 timed out"), "{}", ran.stderr());
+    assert!(
+        ran.stderr()
+            .contains("finished: 1 done, 7 failed, 1 timed out"),
+        "{}",
+        ran.stderr()
+    );
 }
 
 #[test]
@@ -147,7 +209,10 @@ fn fail_fast_stops_at_the_first_failure() {
         .args(&["run", "--exp", "e.yaml", "--fail-fast"])
         .run()
         .status(1);
-    assert_eq!(column(&documents(&ran.dir.join("log.yaml")), "STATUS"), ["done", "failed"]);
+    assert_eq!(
+        column(&documents(&ran.dir.join("log.yaml")), "STATUS"),
+        ["done", "failed"]
+    );
     assert_eq!(column(&documents(&ran.dir.join("q.yaml")), "Name"), ["c"]);
 }
 
@@ -174,7 +239,10 @@ fn skip_experiments_are_not_run_or_logged() {
 fn bad_runner_keys_are_bad_input_and_nothing_runs() {
     for (body, message) in [
         ("Name: a\n", "experiment 0 `a`: no `Module`"),
-        ("Name: a\nModule: ./m.sh\nTimeout: -3\n", "`Timeout` must be a positive number"),
+        (
+            "Name: a\nModule: ./m.sh\nTimeout: -3\n",
+            "`Timeout` must be a positive number",
+        ),
         ("Name: a\nModule: \"./m.sh 'x\"\n", "cannot split"),
     ] {
         let ran = Test::new()
@@ -192,7 +260,11 @@ fn bad_runner_keys_are_bad_input_and_nothing_runs() {
         .args(&["run", "--exp", "e.yaml"])
         .run()
         .status(2);
-    assert!(ran.stderr().contains("`Global.grace` must be"), "{}", ran.stderr());
+    assert!(
+        ran.stderr().contains("`Global.grace` must be"),
+        "{}",
+        ran.stderr()
+    );
 }
 
 #[test]

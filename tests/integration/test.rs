@@ -3,28 +3,28 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub struct Test {
-    pub dir: tempfile::TempDir,
+pub(crate) struct Test {
+    pub(crate) dir: tempfile::TempDir,
     args: Vec<String>,
     env: Vec<(String, String)>,
 }
 
-pub struct Ran {
+pub(crate) struct Ran {
     pub output: Output,
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
-pub fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_cool-runner")
 }
 
 /// The repository root (for `experiments/` and `modules/`).
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 impl Test {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("tempdir"),
             args: Vec::new(),
@@ -32,12 +32,12 @@ impl Test {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Write a file relative to the test directory.
-    pub fn write(self, name: &str, text: &str) -> Self {
+    pub(crate) fn write(self, name: &str, text: &str) -> Self {
         let path = self.dir.path().join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).unwrap();
@@ -46,17 +46,17 @@ impl Test {
         self
     }
 
-    pub fn args(mut self, args: &[&str]) -> Self {
+    pub(crate) fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|s| (*s).to_owned()));
         self
     }
 
-    pub fn env(mut self, key: &str, value: &str) -> Self {
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
         self
     }
 
-    pub fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut cmd = Command::new(bin());
         cmd.current_dir(self.dir.path()).args(&self.args);
         for (k, v) in &self.env {
@@ -65,7 +65,7 @@ impl Test {
         cmd
     }
 
-    pub fn run(self) -> Ran {
+    pub(crate) fn run(self) -> Ran {
         let output = self.command().output().expect("run cool-runner");
         Ran {
             output,
@@ -75,20 +75,20 @@ impl Test {
 }
 
 impl Ran {
-    pub fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
-    pub fn code(&self) -> i32 {
+    pub(crate) fn code(&self) -> i32 {
         self.output.status.code().unwrap_or(-1)
     }
 
     /// Assert the exit status, showing stderr when it differs.
-    pub fn status(self, code: i32) -> Self {
+    pub(crate) fn status(self, code: i32) -> Self {
         assert_eq!(
             self.code(),
             code,
@@ -100,7 +100,7 @@ impl Ran {
     }
 
     /// The stdout as YAML documents.
-    pub fn documents(&self) -> Vec<yaml_serde::Value> {
+    pub(crate) fn documents(&self) -> Vec<yaml_serde::Value> {
         use serde::Deserialize;
         yaml_serde::Deserializer::from_str(&self.stdout())
             .map(|d| yaml_serde::Value::deserialize(d).expect("valid YAML on stdout"))
@@ -116,16 +116,16 @@ impl Drop for Ran {
 
 impl Test {
     /// Write an executable file (a module) relative to the test directory.
-    pub fn write_exe(self, name: &str, text: &str) -> Self {
+    pub(crate) fn write_exe(self, name: &str, text: &str) -> Self {
         use std::os::unix::fs::PermissionsExt;
-        let test = self.write(name, text);
-        let path = test.dir.path().join(name);
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        test
+        let written = self.write(name, text);
+        let file = written.dir.path().join(name);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+        written
     }
 
     /// Start the runner in the background, stderr and stdout into files.
-    pub fn spawn(self) -> Bg {
+    pub(crate) fn spawn(self) -> Bg {
         let stderr = std::fs::File::create(self.dir.path().join("runner.err")).unwrap();
         let stdout = std::fs::File::create(self.dir.path().join("runner.out")).unwrap();
         let child = self
@@ -143,30 +143,30 @@ impl Test {
 }
 
 /// A runner working in the background.
-pub struct Bg {
-    pub child: std::process::Child,
-    pub dir: tempfile::TempDir,
+pub(crate) struct Bg {
+    pub(crate) child: std::process::Child,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Bg {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
-    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal).unwrap();
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         read(&self.dir.path().join("runner.err"))
     }
 
     /// Wait for the runner to exit; kill it and fail after `secs`.
-    pub fn wait(&mut self, secs: u64) -> i32 {
+    pub(crate) fn wait(&mut self, secs: u64) -> i32 {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -176,14 +176,17 @@ impl Bg {
             if std::time::Instant::now() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("the runner did not finish in {secs} s; stderr:\n{}", self.stderr());
+                panic!(
+                    "the runner did not finish in {secs} s; stderr:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 
     /// Wait until `what` holds (checked every 10 ms), failing after `secs`.
-    pub fn wait_for(&self, secs: u64, what: &str, mut check: impl FnMut(&Self) -> bool) {
+    pub(crate) fn wait_for(&self, secs: u64, what: &str, mut check: impl FnMut(&Self) -> bool) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         while !check(self) {
             assert!(
@@ -206,13 +209,13 @@ impl Drop for Bg {
 }
 
 /// A file's text, or "" if it does not exist.
-pub fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
 /// Every document of a YAML file (panics on invalid YAML: a log must
 /// always be whole).
-pub fn documents(path: &Path) -> Vec<yaml_serde::Value> {
+pub(crate) fn documents(path: &Path) -> Vec<yaml_serde::Value> {
     use serde::Deserialize;
     let text = read(path);
     let mut out = Vec::new();
@@ -227,7 +230,7 @@ pub fn documents(path: &Path) -> Vec<yaml_serde::Value> {
 }
 
 /// `key` of every document, as strings.
-pub fn column(docs: &[yaml_serde::Value], key: &str) -> Vec<String> {
+pub(crate) fn column(docs: &[yaml_serde::Value], key: &str) -> Vec<String> {
     docs.iter()
         .map(|d| match &d[key] {
             yaml_serde::Value::String(s) => s.clone(),
@@ -239,7 +242,7 @@ pub fn column(docs: &[yaml_serde::Value], key: &str) -> Vec<String> {
 
 /// A shell module that appends its `Name` to `order.txt`, sleeps `nap`
 /// seconds (a key of the experiment), and reports `RAN: true`.
-pub const NAP_MODULE: &str = r#"#!/bin/sh
+pub(crate) const NAP_MODULE: &str = r#"#!/bin/sh
 get() { sed -n "s/^  \"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$COOL_RUNNER_EXPERIMENT" | head -n 1; }
 name=$(get Name)
 nap=$(get nap)
