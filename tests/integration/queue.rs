@@ -243,10 +243,12 @@ fn an_existing_queue_file_is_resumed() {
 fn sigkill_at_random_moments_loses_nothing() {
     const N: usize = 40;
     let names: Vec<String> = (0..N).map(|i| format!("e{i:02}")).collect();
-    let experiments: String = names
-        .iter()
-        .map(|name| format!("---\nName: {name}\n"))
-        .collect();
+    let experiments = names.iter().fold(String::new(), |mut text, name| {
+        text.push_str("---\nName: ");
+        text.push_str(name);
+        text.push('\n');
+        text
+    });
     let test = Test::new()
         .write_exe("m.sh", NAP_MODULE)
         .write(
