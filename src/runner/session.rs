@@ -358,7 +358,8 @@ impl<'a, 's> Session<'a, 's> {
     /// Remove the peeked document from the queue, putting `rest` in its place.
     fn commit(&mut self, rest: &[Mapping]) {
         if let Err(err) = self.queue.commit(rest) {
-            self.message(&format!("error: {err}"));
+            // Reported once, as the run's error, when the run ends.
+            self.message("warning: the queue file cannot be updated: stopping after this experiment");
             self.fatal = Some(err);
         }
     }
