@@ -103,8 +103,16 @@ pub trait Queue {
     /// document, expanded when it was taken).
     fn commit(&mut self, replacement: &[Mapping]) -> Result<(), QueueError>;
 
-    /// Put experiments back at the head (one interrupted by a stop).
+    /// Put experiments back at the head (one interrupted by a stop), and
+    /// write them out at once.
     fn push_front(&mut self, docs: &[Mapping]) -> Result<(), QueueError>;
+
+    /// Make the commits so far durable (a queue file may batch them: see
+    /// `file.rs`). The session calls it once an experiment has run a
+    /// little while, before it waits, and at the end.
+    fn flush(&mut self) -> Result<(), QueueError> {
+        Ok(())
+    }
 
     /// Look at the file again after a change notification.
     fn refresh(&mut self);

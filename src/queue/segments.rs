@@ -76,6 +76,40 @@ pub(crate) fn split(text: &str) -> Vec<Segment> {
     out
 }
 
+/// The first segment with content, found without scanning past it (the
+/// hot path of taking from a long queue).
+pub(crate) fn first_document(text: &str) -> Option<Segment> {
+    let mut current: Option<Segment> = None;
+    let mut offset = 0;
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let next = offset + line.len();
+        if is_marker(line) {
+            if current.is_some_and(|c| c.has_content) {
+                return current;
+            }
+            current = Some(Segment {
+                start: offset,
+                end: next,
+                line: n + 1,
+                has_marker: true,
+                has_content: is_content(&line[3..]),
+            });
+        } else if is_content(line) {
+            let segment = current.get_or_insert(Segment {
+                start: 0,
+                end: 0,
+                line: 1,
+                has_marker: false,
+                has_content: false,
+            });
+            segment.has_content = true;
+            segment.end = next;
+        }
+        offset = next;
+    }
+    current.filter(|c| c.has_content)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +138,20 @@ mod tests {
         // The comment after `a: 1` stays when `a` is cut.
         let cut = format!("{}{}", &text[..segments[1].start], &text[segments[1].end..]);
         assert_eq!(cut, "# header\n# about b\n\n---\nb: 2\n--- {c: 3}\n");
+    }
+
+    #[test]
+    fn first_document_agrees_with_split() {
+        for text in [
+            "# header\n---\na: 1\n# about b\n\n---\nb: 2\n",
+            "a: 1",
+            "",
+            "---\n# x\n---\n--- {c: 3}\n---\nd: 4\n",
+            "a: |\n  x\n---\n",
+        ] {
+            let expected = split(text).into_iter().find(|s| s.has_content);
+            assert_eq!(first_document(text), expected, "{text:?}");
+        }
     }
 
     #[test]

@@ -95,19 +95,23 @@ pub fn create_run_dir(
     index: usize,
     name: &str,
 ) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(runs)?;
     let base = format!("{stamp}-{index:03}-{}", sanitize(name));
     let mut attempt = 1;
     loop {
-        let dir = if attempt == 1 {
+        let dir = if attempt <= 1 {
             runs.join(&base)
         } else {
             runs.join(format!("{base}.{attempt}"))
         };
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
+            // The first experiment of a run: create `runs/` (once, not each time).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 1 => {
+                std::fs::create_dir_all(runs)?;
+                attempt = 0;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
-                attempt += 1;
+                attempt = attempt.max(1) + 1;
             }
             Err(e) => return Err(e),
         }

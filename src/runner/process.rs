@@ -73,8 +73,6 @@ impl Executor for LocalExecutor {
             });
         };
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
-        let stdout_log = create_log(&job.run_dir.join("stdout.log"))?;
-        let stderr_log = create_log(&job.run_dir.join("stderr.log"))?;
         let mut child = Command::new(program)
             .args(args)
             .args(&self.module_args)
@@ -89,6 +87,8 @@ impl Executor for LocalExecutor {
             .map_err(|err| start_error(program, &err))?;
         let pid = child.id() as i32;
 
+        // The log files are created by the tee threads, off the path that
+        // starts the next experiment.
         let (drained_tx, drained_rx) = mpsc::channel();
         for (pipe, log, stream) in [
             (
@@ -96,7 +96,7 @@ impl Executor for LocalExecutor {
                     .stdout
                     .take()
                     .map(|p| Box::new(p) as Box<dyn Read + Send>),
-                stdout_log,
+                job.run_dir.join("stdout.log"),
                 Stream::Stdout,
             ),
             (
@@ -104,7 +104,7 @@ impl Executor for LocalExecutor {
                     .stderr
                     .take()
                     .map(|p| Box::new(p) as Box<dyn Read + Send>),
-                stderr_log,
+                job.run_dir.join("stderr.log"),
                 Stream::Stderr,
             ),
         ] {
@@ -112,7 +112,7 @@ impl Executor for LocalExecutor {
             let sink = self.sink.clone();
             let drained = drained_tx.clone();
             std::thread::spawn(move || {
-                tee(pipe, log, stream, sink.as_ref());
+                tee(pipe, &log, stream, sink.as_ref());
                 let _ = drained.send(());
             });
         }
@@ -141,21 +141,17 @@ impl Executor for LocalExecutor {
     }
 }
 
-fn create_log(path: &Path) -> Result<File, StartError> {
-    File::create(path).map_err(|err| StartError {
-        message: format!("failed to create `{}`: {err}", path.display()),
-        exit_code: 126,
-    })
-}
-
-/// Copy a pipe into the log file and the terminal until end of file.
-fn tee(mut pipe: Box<dyn Read + Send>, mut log: File, stream: Stream, sink: &dyn OutputSink) {
+/// Copy a pipe into the log file `log` and the terminal until end of file.
+fn tee(mut pipe: Box<dyn Read + Send>, log: &Path, stream: Stream, sink: &dyn OutputSink) {
+    let mut file = File::create(log).ok();
     let mut buf = [0_u8; 8192];
     loop {
         match pipe.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                let _ = log.write_all(&buf[..n]);
+                if let Some(file) = &mut file {
+                    let _ = file.write_all(&buf[..n]);
+                }
                 sink.write(stream, &buf[..n]);
             }
             Err(err) if err.kind() == ErrorKind::Interrupted => {}

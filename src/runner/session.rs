@@ -39,6 +39,10 @@ pub enum Event {
 /// it is read again (an editor's save is several events).
 const DEBOUNCE: Duration = Duration::from_millis(15);
 
+/// After an experiment has run this long, the queue file and the logs are
+/// made durable (group commit: see `queue/file.rs`).
+const FLUSH_AFTER: Duration = Duration::from_millis(10);
+
 /// Lines of stderr kept in the log of a failed experiment.
 const STDERR_TAIL_LINES: usize = 20;
 
@@ -98,6 +102,8 @@ pub struct Session<'a, 's> {
     global_rep: Option<u64>,
     waiting_announced: bool,
     fatal: Option<QueueError>,
+    /// Logs appended to since the last flush.
+    unsynced_logs: Vec<PathBuf>,
 }
 
 impl<'a, 's> Session<'a, 's> {
@@ -127,6 +133,7 @@ impl<'a, 's> Session<'a, 's> {
             global_rep: None,
             waiting_announced: false,
             fatal: None,
+            unsynced_logs: Vec::new(),
         }
     }
 
@@ -170,6 +177,7 @@ impl<'a, 's> Session<'a, 's> {
             }
         }
         self.summary.stopped = self.stop;
+        self.flush();
         let finish = self.queue.finish(self.options.follow);
         self.flush_reports();
         self.summary.pending = self.queue.pending();
@@ -359,7 +367,9 @@ impl<'a, 's> Session<'a, 's> {
     fn commit(&mut self, rest: &[Mapping]) {
         if let Err(err) = self.queue.commit(rest) {
             // Reported once, as the run's error, when the run ends.
-            self.message("warning: the queue file cannot be updated: stopping after this experiment");
+            self.message(
+                "warning: the queue file cannot be updated: stopping after this experiment",
+            );
             self.fatal = Some(err);
         }
     }
@@ -399,8 +409,12 @@ impl<'a, 's> Session<'a, 's> {
     /// Log a finished experiment and tell the observers.
     fn finish(&mut self, record: &Record) {
         if let Some(path) = &record.log {
-            if let Err(err) = yaml_log::append(path, &record.document()) {
-                self.message(&format!("warning: {err}"));
+            match yaml_log::append(path, &record.document()) {
+                Ok(()) if !self.unsynced_logs.contains(path) => {
+                    self.unsynced_logs.push(path.clone());
+                }
+                Ok(()) => {}
+                Err(err) => self.message(&format!("warning: {err}")),
             }
         }
         self.summary.count(record.status);
@@ -420,8 +434,13 @@ impl<'a, 's> Session<'a, 's> {
         let timeout_at = job.timeout.map(|t| Instant::now() + t);
         let mut outcome = Outcome::default();
         let mut escalate: Option<(Instant, Stop)> = None;
+        let mut flush_at = Some(Instant::now() + FLUSH_AFTER);
         loop {
             let now = Instant::now();
+            if flush_at.is_some_and(|at| now >= at) {
+                flush_at = None;
+                self.flush();
+            }
             if let Some((at, how)) = escalate {
                 if now >= at {
                     running.stop(how);
@@ -448,6 +467,7 @@ impl<'a, 's> Session<'a, 's> {
                 self.refresh_queue();
             }
             let timer = [
+                flush_at,
                 escalate.map(|e| e.0),
                 timeout_at.filter(|_| !outcome.timed_out && !outcome.interrupted),
                 self.queue_dirty,
@@ -522,6 +542,7 @@ impl<'a, 's> Session<'a, 's> {
     /// After an interrupted experiment: a second Ctrl-C within the window
     /// stops everything, otherwise the next experiment starts.
     fn wait_window(&mut self) {
+        self.flush();
         let until = Instant::now() + self.options.window;
         loop {
             let now = Instant::now();
@@ -547,6 +568,7 @@ impl<'a, 's> Session<'a, 's> {
 
     /// Nothing to run: wait for a queue edit or a signal.
     fn wait_idle(&mut self) {
+        self.flush();
         loop {
             let event = match self.queue_dirty {
                 Some(at) => match self
@@ -587,6 +609,22 @@ impl<'a, 's> Session<'a, 's> {
                 self.stop = true;
             }
         }
+    }
+
+    /// Make the queue file and the logs durable (see `FLUSH_AFTER`).
+    fn flush(&mut self) {
+        if let Err(err) = self.queue.flush() {
+            self.message(
+                "warning: the queue file cannot be updated: stopping after this experiment",
+            );
+            self.fatal = Some(err);
+        }
+        for path in std::mem::take(&mut self.unsynced_logs) {
+            if let Err(err) = yaml_log::sync(&path) {
+                self.message(&format!("warning: {err}"));
+            }
+        }
+        self.flush_reports();
     }
 
     fn mark_dirty(&mut self) {

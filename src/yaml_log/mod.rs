@@ -4,4 +4,4 @@ mod record;
 mod writer;
 
 pub use record::{rfc3339, signal_name, Record, Status};
-pub use writer::{append, LogError};
+pub use writer::{append, sync, LogError};

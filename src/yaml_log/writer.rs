@@ -1,11 +1,12 @@
 //! Appending records to a `YamlLog`.
 //!
 //! Each document is serialised to bytes first and handed to the kernel in
-//! one `write` on a file opened with `O_APPEND`: appends of a regular file
+//! one `write` on a file opened with `O_APPEND`: appends to a regular file
 //! are serialised by the inode lock, so two runners sharing a log never
-//! interleave and a reader (or a crash) never sees half a document. The
-//! file is fsync'ed after each record so a finished experiment survives a
-//! power cut too.
+//! interleave and a reader (or a crash of the runner) never sees half a
+//! document. Durability against a power cut is `sync`'s job: the session
+//! calls it at the same moments it flushes the queue file (group commit),
+//! so a burst of millisecond experiments shares one fsync.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -29,7 +30,8 @@ pub enum LogError {
     },
 }
 
-/// Append `document` to the log at `path`, creating directories and the file.
+/// Append `document` to the log at `path`, creating directories and the
+/// file. Call `sync` on the path later to make it durable.
 pub fn append(path: &Path, document: &Mapping) -> Result<(), LogError> {
     let bytes = document_bytes(document).map_err(|source| LogError::Yaml {
         path: path.to_owned(),
@@ -49,9 +51,20 @@ pub fn append(path: &Path, document: &Mapping) -> Result<(), LogError> {
         .map_err(io)?;
     // One `write_all` of the whole buffer: on a local file system this is
     // a single `write` call; it only loops on a short write (disk full).
-    file.write_all(&bytes).map_err(io)?;
-    file.sync_data().map_err(io)?;
-    Ok(())
+    file.write_all(&bytes).map_err(io)
+}
+
+/// fsync the log at `path` (everything appended so far, by anyone).
+pub fn sync(path: &Path) -> Result<(), LogError> {
+    let io = |source| LogError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|file| file.sync_data())
+        .map_err(io)
 }
 
 #[cfg(test)]
