@@ -2,21 +2,23 @@
 //!
 //! Every spawn goes through `LocalExecutor::start`: stdin is /dev/null (a
 //! background-group child that reads the terminal would be stopped by
-//! SIGTTIN), stdout and stderr are piped through two "tee" threads into the
-//! terminal and `stdout.log`/`stderr.log` in the run directory, and a third
-//! thread waits for the child and reports its exit. Because the module has
+//! SIGTTIN), stdout and stderr are piped; one helper thread per job copies
+//! them into the terminal and `stdout.log`/`stderr.log` in the run
+//! directory, reaps the child and reports its exit. Because the module has
 //! its own process group, the terminal's Ctrl-C reaches only the runner,
 //! which forwards it with `killpg` (to the whole group, grandchildren too).
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
@@ -50,6 +52,10 @@ impl OutputSink for Terminal {
 /// How long to wait, after the module exits, for its output to drain
 /// (a grandchild may keep the pipes open much longer).
 const DRAIN: Duration = Duration::from_millis(500);
+
+/// How often the helper thread checks whether the module has ended while
+/// its pipes are still open.
+const POLL_MS: u16 = 50;
 
 /// Runs modules as local child processes.
 pub struct LocalExecutor {
@@ -87,76 +93,135 @@ impl Executor for LocalExecutor {
             .map_err(|err| start_error(program, &err))?;
         let pid = child.id() as i32;
 
-        // The log files are created by the tee threads, off the path that
-        // starts the next experiment.
-        let (drained_tx, drained_rx) = mpsc::channel();
-        for (pipe, log, stream) in [
-            (
-                child
-                    .stdout
-                    .take()
-                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
-                job.run_dir.join("stdout.log"),
-                Stream::Stdout,
-            ),
-            (
-                child
-                    .stderr
-                    .take()
-                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
-                job.run_dir.join("stderr.log"),
-                Stream::Stderr,
-            ),
-        ] {
-            let Some(pipe) = pipe else { continue };
-            let sink = self.sink.clone();
-            let drained = drained_tx.clone();
-            std::thread::spawn(move || {
-                tee(pipe, &log, stream, sink.as_ref());
-                let _ = drained.send(());
-            });
-        }
-        drop(drained_tx);
-
-        std::thread::spawn(move || {
-            let exit = match child.wait() {
-                Ok(status) => match (status.code(), status.signal()) {
-                    (Some(code), _) => Exit::Code(code),
-                    (None, Some(signal)) => Exit::Signal(signal),
-                    (None, None) => Exit::Code(-1),
-                },
-                // Only if the child was already reaped: cannot happen here.
-                Err(_) => Exit::Code(-1),
-            };
-            let deadline = std::time::Instant::now() + DRAIN;
-            for _ in 0..2 {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                if drained_rx.recv_timeout(left).is_err() {
-                    break;
-                }
-            }
-            on_exit(exit);
-        });
+        let outputs = [
+            child
+                .stdout
+                .take()
+                .map(|p| Output::new(OwnedFd::from(p), &job.run_dir, Stream::Stdout)),
+            child
+                .stderr
+                .take()
+                .map(|p| Output::new(OwnedFd::from(p), &job.run_dir, Stream::Stderr)),
+        ];
+        let sink = self.sink.clone();
+        std::thread::Builder::new()
+            .name(format!("job-{}", job.index))
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let exit = watch(child, outputs, sink.as_ref());
+                on_exit(exit);
+            })
+            .map_err(|err| StartError {
+                message: format!("failed to start a thread to watch module `{program}`: {err}"),
+                exit_code: 126,
+            })?;
         Ok(Box::new(LocalProcess { pid }))
     }
 }
 
-/// Copy a pipe into the log file `log` and the terminal until end of file.
-fn tee(mut pipe: Box<dyn Read + Send>, log: &Path, stream: Stream, sink: &dyn OutputSink) {
-    let mut file = File::create(log).ok();
-    let mut buf = [0_u8; 8192];
-    loop {
+/// One of the module's output pipes, copied into `<run dir>/<stream>.log`
+/// and the terminal.
+struct Output {
+    pipe: Option<File>,
+    log: Option<File>,
+    path: std::path::PathBuf,
+    stream: Stream,
+}
+
+impl Output {
+    fn new(fd: OwnedFd, run_dir: &Path, stream: Stream) -> Self {
+        let name = match stream {
+            Stream::Stdout => "stdout.log",
+            Stream::Stderr => "stderr.log",
+        };
+        Self {
+            pipe: Some(File::from(fd)),
+            log: None,
+            path: run_dir.join(name),
+            stream,
+        }
+    }
+
+    /// Copy what is available; close the pipe at end of file.
+    fn pump(&mut self, sink: &dyn OutputSink) {
+        let Some(pipe) = &mut self.pipe else { return };
+        let mut buf = [0_u8; 16384];
         match pipe.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => self.pipe = None,
             Ok(n) => {
-                if let Some(file) = &mut file {
-                    let _ = file.write_all(&buf[..n]);
+                if let Some(log) = &mut self.log {
+                    let _ = log.write_all(&buf[..n]);
                 }
-                sink.write(stream, &buf[..n]);
+                sink.write(self.stream, &buf[..n]);
             }
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
-            Err(_) => break,
+            Err(_) => self.pipe = None,
         }
+    }
+}
+
+/// The job's helper thread: copy both pipes until they close, reap the
+/// module, return how it ended. One thread per job (rather than one per
+/// pipe plus a waiter) keeps the cost of a millisecond experiment low.
+fn watch(mut child: Child, mut outputs: [Option<Output>; 2], sink: &dyn OutputSink) -> Exit {
+    // Created here, off the path that starts the next experiment; they
+    // exist even when the module prints nothing.
+    for output in outputs.iter_mut().flatten() {
+        output.log = File::create(&output.path).ok();
+    }
+    let mut status = None;
+    let mut drain_until = None;
+    loop {
+        let open: Vec<usize> = (0..2)
+            .filter(|&i| outputs[i].as_ref().is_some_and(|o| o.pipe.is_some()))
+            .collect();
+        if open.is_empty() {
+            break;
+        }
+        if status.is_none() {
+            status = child.try_wait().ok().flatten();
+            if status.is_some() {
+                drain_until = Some(Instant::now() + DRAIN);
+            }
+        }
+        // A grandchild may hold the pipes open after the module has ended.
+        if drain_until.is_some_and(|at| Instant::now() >= at) {
+            break;
+        }
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd<'_>> = open
+                .iter()
+                .filter_map(|&i| outputs[i].as_ref().and_then(|o| o.pipe.as_ref()))
+                .map(|pipe| PollFd::new(pipe.as_fd(), PollFlags::POLLIN))
+                .collect();
+            // Wake up now and then to notice the module's end while a
+            // grandchild keeps the pipes open.
+            match poll(&mut fds, PollTimeout::from(POLL_MS)) {
+                Ok(_) => fds.iter().map(|fd| fd.any().unwrap_or(true)).collect(),
+                Err(nix::errno::Errno::EINTR) => vec![false; fds.len()],
+                Err(_) => vec![true; fds.len()],
+            }
+        };
+        for (&i, ready) in open.iter().zip(ready) {
+            if ready {
+                if let Some(output) = &mut outputs[i] {
+                    output.pump(sink);
+                }
+            }
+        }
+    }
+    let status = match status {
+        Some(status) => Ok(status),
+        None => child.wait(),
+    };
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => Exit::Code(code),
+            (None, Some(signal)) => Exit::Signal(signal),
+            (None, None) => Exit::Code(-1),
+        },
+        // Only if the child was already reaped: cannot happen here.
+        Err(_) => Exit::Code(-1),
     }
 }
 
