@@ -120,7 +120,7 @@ impl Executor for LocalExecutor {
 }
 
 /// One of the module's output pipes, copied into `<run dir>/<stream>.log`
-/// and the terminal.
+/// (created when the first byte arrives) and the terminal.
 struct Output {
     pipe: Option<File>,
     log: Option<File>,
@@ -149,6 +149,11 @@ impl Output {
         match pipe.read(&mut buf) {
             Ok(0) => self.pipe = None,
             Ok(n) => {
+                if self.log.is_none() {
+                    // Created at the first byte: a silent module costs no
+                    // inode (creating files dominates a 1 ms experiment).
+                    self.log = File::create(&self.path).ok();
+                }
                 if let Some(log) = &mut self.log {
                     let _ = log.write_all(&buf[..n]);
                 }
@@ -164,11 +169,6 @@ impl Output {
 /// module, return how it ended. One thread per job (rather than one per
 /// pipe plus a waiter) keeps the cost of a millisecond experiment low.
 fn watch(mut child: Child, mut outputs: [Option<Output>; 2], sink: &dyn OutputSink) -> Exit {
-    // Created here, off the path that starts the next experiment; they
-    // exist even when the module prints nothing.
-    for output in outputs.iter_mut().flatten() {
-        output.log = File::create(&output.path).ok();
-    }
     let mut status = None;
     let mut drain_until = None;
     loop {
