@@ -3,6 +3,7 @@
 # file edit to the runner's report (issue 3). Not a test: it prints figures.
 #
 #   bench/run_overhead.sh [N]        # N experiments, default 1000
+#   ROUNDS=9 bench/run_overhead.sh   # more interleaved rounds (default 5)
 #
 # In the same run it times
 #   1. a bare loop that spawns and waits for /bin/true N times
@@ -17,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
+ROUNDS=${ROUNDS:-5}
 SHARED=${SHARED:-$(pwd)/../shared}
 
 cargo build --release --quiet --bin cool-runner --example spawn_true
@@ -37,26 +39,36 @@ else
     } > "$WORK/w.yaml"
 fi
 
-now() { python3 -c 'import time; print(time.perf_counter())'; }
 
-echo "machine: $(nproc) cores, $(uname -sr)"
-echo "experiments: $N (Module /bin/true, queue file + YamlLog on, fsync included)"
-bare=$("$SPAWN" "$N" /bin/true)
-cd "$WORK"
-t0=$(date +%s.%N)
-"$BIN" run --exp w.yaml > /dev/null 2> runner.err
-t1=$(date +%s.%N)
-cd - > /dev/null
-bare_again=$("$SPAWN" "$N" /bin/true)
-logged=$(grep -c '^STATUS: done' "$WORK"/logs/*.yaml || true)
-python3 - "$N" "$bare" "$bare_again" "$t0" "$t1" "$logged" <<'PY'
-import sys
-n, bare1, bare2, t0, t1, logged = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
-bare = (bare1 + bare2) / 2
-run = t1 - t0
-print(f"bare spawn+wait loop : {bare:.3f} s total, {bare / n * 1000:.3f} ms per spawn (runs: {bare1:.3f}, {bare2:.3f})")
-print(f"cool-runner run      : {run:.3f} s total, {run / n * 1000:.3f} ms per experiment ({logged} logged done)")
-print(f"overhead             : {(run - bare) / n * 1000:.3f} ms per experiment above the bare spawn (target <= 1.5 ms)")
+echo "machine: $(nproc) cores, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "experiments: $N (Module /bin/true, queue file + YamlLog on, fsync included), $ROUNDS rounds"
+# Interleaved rounds (bare, runner, bare, runner, ...) so that both see the
+# same machine load; work directories are kept until the end, because
+# deleting thousands of files makes ext4's next inode allocations slower.
+for ((r = 0; r < ROUNDS; r++)); do
+    bare=$("$SPAWN" "$N" /bin/true)
+    mkdir -p "$WORK/r$r"
+    sed "s|$WORK/|$WORK/r$r/|g" "$WORK/w.yaml" > "$WORK/r$r/w.yaml"
+    cd "$WORK/r$r"
+    t0=$(date +%s.%N)
+    "$BIN" run --exp w.yaml > /dev/null 2> runner.err
+    t1=$(date +%s.%N)
+    cd - > /dev/null
+    logged=$(cat "$WORK/r$r"/logs/*.yaml | grep -c '^STATUS: done' || true)
+    echo "$bare $t0 $t1 $logged"
+done > "$WORK/rounds.txt"
+python3 - "$N" "$WORK/rounds.txt" <<'PY'
+import statistics, sys
+n = int(sys.argv[1])
+rows = [line.split() for line in open(sys.argv[2])]
+bares, runs, overheads = [], [], []
+for bare, t0, t1, logged in rows:
+    bare, run = float(bare), float(t1) - float(t0)
+    bares.append(bare / n * 1000); runs.append(run / n * 1000); overheads.append((run - bare) / n * 1000)
+    print(f"  round: bare {bare / n * 1000:.3f} ms/spawn, runner {run / n * 1000:.3f} ms/experiment ({logged} logged done), overhead {(run - bare) / n * 1000:.3f} ms")
+print(f"bare spawn+wait loop : median {statistics.median(bares):.3f} ms per spawn")
+print(f"cool-runner run      : median {statistics.median(runs):.3f} ms per experiment")
+print(f"overhead             : median {statistics.median(overheads):.3f} ms per experiment above the bare spawn (target <= 1.5 ms)")
 PY
 
 # Edit -> report latency.

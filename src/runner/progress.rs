@@ -60,7 +60,11 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.println(text),
             None => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
+                // One `write` per line (stderr is unbuffered).
+                let mut line = String::with_capacity(text.len() + 1);
+                line.push_str(text);
+                line.push('\n');
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
             }
         }
     }

@@ -42,7 +42,12 @@ fn quickstart_runs_end_to_end() {
     assert_eq!(log[3]["SHELL_OK"], yaml_serde::Value::Bool(true));
     assert!(!ran.dir.join(".cool-runner/quickstart-queue.yaml").exists());
     let run_dir = ran.dir.join(log[0]["RUN_DIR"].as_str().unwrap());
-    for file in ["experiment.json", "results.yaml", "stdout.log", "checkpoint.txt"] {
+    for file in [
+        "experiment.json",
+        "results.yaml",
+        "stdout.log",
+        "checkpoint.txt",
+    ] {
         assert!(
             run_dir.join(file).exists(),
             "{file} in {}",
