@@ -1,14 +1,19 @@
 //! cool-runner: expand, run, log and query experiments described in YAML.
 //!
 //! The pipeline reads like the module list: `config` loads and expands the
-//! experiment file (using `expr` for `parse` values), `run` drives a run,
-//! `yaml_out` writes YAML streams.
+//! experiment file (using `expr` for `parse` values), `run` drives a run
+//! through `runner` (session, executors, signals, progress) with a `queue`
+//! of pending experiments, `yaml_log` records finished ones, `yaml_out`
+//! writes YAML streams.
 
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod expr;
+pub mod queue;
 pub mod run;
+pub mod runner;
+pub mod yaml_log;
 pub mod yaml_out;
 
 use std::ffi::OsString;

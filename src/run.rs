@@ -1,15 +1,23 @@
-//! The `run` subcommand: settings, expansion, `--pick`, `--dry`.
+//! The `run` subcommand: settings, expansion, `--pick`, `--dry`, and
+//! wiring a `Session` to the queue, the executor, signals and progress.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
 
-use yaml_serde::Mapping;
+use yaml_serde::{Mapping, Value};
 
 use crate::cli::RunArgs;
 use crate::config::{self, ExpandOptions, Expansion, Override};
 use crate::error::{exit, Error};
 use crate::expr::Sandbox;
+use crate::queue::{FileQueue, MemoryQueue, Queue, QueueWatcher};
+use crate::runner::{
+    install_signal_handlers, Event, JobSpec, LocalExecutor, Observer, Progress, Session,
+    SessionOptions,
+};
 
 /// `run`'s arguments, resolved.
 #[derive(Debug, Clone)]
@@ -121,7 +129,150 @@ pub fn run(settings: &RunSettings) -> Result<i32, Error> {
         );
         return Ok(exit::OK);
     }
-    Err(Error::NotImplemented("run without --dry"))
+    run_experiments(settings, &sandbox, expansion)
+}
+
+/// The runner's settings from `Global`.
+#[derive(Debug, Clone, PartialEq)]
+struct GlobalSettings {
+    queue: Option<PathBuf>,
+    runs: PathBuf,
+    grace: Duration,
+}
+
+impl GlobalSettings {
+    fn from_global(global: &Mapping) -> Result<Self, Error> {
+        let bad = |key: &str, what: &str| Error::Usage(format!("`Global.{key}` must be {what}"));
+        let path = |key: &str| match global.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(PathBuf::from(s))),
+            Some(_) => Err(bad(key, "a path or null")),
+        };
+        let grace = match global.get("grace") {
+            None | Some(Value::Null) => Duration::from_secs(5),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(s) if s >= 0.0 && s.is_finite() => Duration::from_secs_f64(s),
+                _ => return Err(bad("grace", "a number of seconds")),
+            },
+            Some(_) => return Err(bad("grace", "a number of seconds")),
+        };
+        Ok(Self {
+            queue: path("queue")?,
+            runs: path("runs")?.unwrap_or_else(|| PathBuf::from("runs")),
+            grace,
+        })
+    }
+}
+
+/// Check every experiment's runner keys before anything runs.
+fn check_experiments(experiments: &[Mapping]) -> Result<(), Error> {
+    for (index, experiment) in experiments.iter().enumerate() {
+        JobSpec::from_experiment(experiment).map_err(|message| {
+            Error::Usage(format!(
+                "experiment {index} `{}`: {message}",
+                crate::runner::name_of(experiment)
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+fn run_experiments(
+    settings: &RunSettings,
+    sandbox: &Sandbox,
+    expansion: Expansion,
+) -> Result<i32, Error> {
+    let global = GlobalSettings::from_global(&expansion.global)?;
+    check_experiments(&expansion.experiments)?;
+    let (tx, rx) = mpsc::channel();
+    let signals = tx.clone();
+    install_signal_handlers(move |kind| {
+        let _ = signals.send(Event::Signal(kind));
+    })
+    .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
+
+    let mut stderr = std::io::stderr();
+    let mut _watcher = None;
+    let mut queue: Box<dyn Queue> = match &global.queue {
+        None => Box::new(MemoryQueue::new(expansion.experiments)),
+        Some(path) => {
+            let queue = match FileQueue::resume(path).map_err(queue_error)? {
+                Some(queue) => {
+                    let _ = writeln!(
+                        stderr,
+                        "queue: resuming {} pending experiment(s) from `{}` left by an \
+                         earlier run (delete it to start again from `{}`)",
+                        queue.pending(),
+                        path.display(),
+                        settings.exp.display()
+                    );
+                    queue
+                }
+                None => FileQueue::create(path, &expansion.experiments).map_err(queue_error)?,
+            };
+            let changed = tx.clone();
+            match QueueWatcher::new(path, move || {
+                let _ = changed.send(Event::QueueChanged);
+            }) {
+                Ok(watcher) => _watcher = Some(watcher),
+                Err(e) => {
+                    let _ = writeln!(
+                        stderr,
+                        "warning: {e}; edits are seen when the next experiment starts"
+                    );
+                }
+            }
+            Box::new(queue)
+        }
+    };
+    let _ = writeln!(
+        stderr,
+        "cool-runner: {} experiment(s) from {}{}",
+        queue.pending(),
+        settings.exp.display(),
+        global
+            .queue
+            .as_ref()
+            .map(|q| format!(", queue file `{}`", q.display()))
+            .unwrap_or_default()
+    );
+
+    let progress = Progress::new(stderr.is_terminal(), queue.pending());
+    let mut executor = LocalExecutor::new(settings.module_args.clone(), progress.sink());
+    let expander = config::Expander::new(
+        sandbox,
+        None,
+        expansion.defaults.clone(),
+        &ExpandOptions {
+            seed: settings.seed,
+            host: host_name(),
+        },
+    );
+    let options = SessionOptions {
+        fail_fast: settings.fail_fast,
+        follow: settings.follow,
+        grace: global.grace,
+        runs_dir: global.runs.clone(),
+        ..SessionOptions::default()
+    };
+    let mut session = Session::new(
+        options,
+        &mut executor,
+        queue.as_mut(),
+        expander,
+        expansion.defaults,
+        (tx, rx),
+    );
+    session.add_observer(Box::new(progress) as Box<dyn Observer>);
+    let summary = session.run().map_err(queue_error)?;
+    Ok(summary.exit_code())
+}
+
+fn queue_error(err: crate::queue::QueueError) -> Error {
+    match err {
+        crate::queue::QueueError::Invalid { .. } => Error::Usage(err.to_string()),
+        other => Error::Other(anyhow::Error::new(other)),
+    }
 }
 
 /// The machine's host name, for `HOST`.

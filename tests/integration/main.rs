@@ -5,3 +5,6 @@ mod test;
 
 mod expand;
 mod fuzz;
+mod queue;
+mod run;
+mod signals;

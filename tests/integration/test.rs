@@ -117,3 +117,140 @@ impl Drop for Ran {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+impl Test {
+    /// Write an executable file (a module) relative to the test directory.
+    pub(crate) fn write_exe(self, name: &str, text: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let written = self.write(name, text);
+        let file = written.dir.path().join(name);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+        written
+    }
+
+    /// Start the runner in the background, stderr and stdout into files.
+    pub(crate) fn spawn(self) -> Bg {
+        let stderr = std::fs::File::create(self.dir.path().join("runner.err")).unwrap();
+        let stdout = std::fs::File::create(self.dir.path().join("runner.out")).unwrap();
+        let child = self
+            .command()
+            .stdin(std::process::Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn cool-runner");
+        Bg {
+            child,
+            dir: self.dir,
+        }
+    }
+}
+
+/// A runner working in the background.
+pub(crate) struct Bg {
+    pub(crate) child: std::process::Child,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Bg {
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal).unwrap();
+    }
+
+    pub(crate) fn stderr(&self) -> String {
+        read(&self.dir.path().join("runner.err"))
+    }
+
+    /// Wait for the runner to exit; kill it and fail after `secs`.
+    pub(crate) fn wait(&mut self, secs: u64) -> i32 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                use std::os::unix::process::ExitStatusExt;
+                return status.code().unwrap_or(128 + status.signal().unwrap_or(0));
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "the runner did not finish in {secs} s; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Wait until `what` holds (checked every 10 ms), failing after `secs`.
+    pub(crate) fn wait_for(&self, secs: u64, what: &str, mut check: impl FnMut(&Self) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while !check(self) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A file's text, or "" if it does not exist.
+pub(crate) fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Every document of a YAML file (panics on invalid YAML: a log must
+/// always be whole).
+pub(crate) fn documents(path: &Path) -> Vec<yaml_serde::Value> {
+    use serde::Deserialize;
+    let text = read(path);
+    let mut out = Vec::new();
+    for de in yaml_serde::Deserializer::from_str(&text) {
+        match yaml_serde::Value::deserialize(de) {
+            Ok(v) if v.is_null() => {}
+            Ok(v) => out.push(v),
+            Err(e) => panic!("{} is not valid YAML: {e}\n{text}", path.display()),
+        }
+    }
+    out
+}
+
+/// `key` of every document, as strings.
+pub(crate) fn column(docs: &[yaml_serde::Value], key: &str) -> Vec<String> {
+    docs.iter()
+        .map(|d| match &d[key] {
+            yaml_serde::Value::String(s) => s.clone(),
+            yaml_serde::Value::Null => "~".to_owned(),
+            other => yaml_serde::to_string(other).unwrap().trim().to_owned(),
+        })
+        .collect()
+}
+
+/// A shell module that appends its `Name` to `order.txt`, sleeps `nap`
+/// seconds (a key of the experiment), and reports `RAN: true`.
+pub(crate) const NAP_MODULE: &str = r#"#!/bin/sh
+get() { sed -n "s/^  \"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$COOL_RUNNER_EXPERIMENT" | head -n 1; }
+name=$(get Name)
+nap=$(get nap)
+echo "$name" >> order.txt
+sleep "${nap:-0}"
+echo "RAN: true" > "$COOL_RUNNER_RESULTS"
+"#;

@@ -1,0 +1,134 @@
+//! What the session needs from a queue, wherever it lives.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use yaml_serde::Mapping;
+
+/// The head of the queue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Peek {
+    /// The next experiment document (not yet removed: see `Queue::commit`).
+    Next(Mapping),
+    /// Nothing is pending.
+    Empty,
+    /// The queue file is not usable as it is (invalid YAML): wait for an edit.
+    Invalid,
+}
+
+/// A change of the queue made by someone else, for people to see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueReport {
+    Changed {
+        pending: usize,
+        added: usize,
+        removed: usize,
+        changed: usize,
+        reordered: bool,
+    },
+    /// The file does not parse; it is left as written.
+    Invalid { path: PathBuf, message: String },
+    /// The file was deleted: nothing is pending any more.
+    Removed { path: PathBuf },
+}
+
+impl fmt::Display for QueueReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Changed {
+                pending,
+                added,
+                removed,
+                changed,
+                reordered,
+            } => {
+                write!(f, "queue: {pending} pending")?;
+                let mut parts = Vec::new();
+                if *added > 0 {
+                    parts.push(format!("+{added} added"));
+                }
+                if *removed > 0 {
+                    parts.push(format!("-{removed} removed"));
+                }
+                if *changed > 0 {
+                    parts.push(format!("{changed} changed"));
+                }
+                if *reordered {
+                    parts.push("reordered".to_owned());
+                }
+                if !parts.is_empty() {
+                    write!(f, " ({})", parts.join(", "))?;
+                }
+                Ok(())
+            }
+            Self::Invalid { path, message } => write!(
+                f,
+                "queue: invalid edit of `{}`: {message}; waiting for a valid version \
+                 (the file is left as written)",
+                path.display()
+            ),
+            Self::Removed { path } => write!(
+                f,
+                "queue: `{}` was deleted: no experiment is pending any more",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// A failure to read or write the queue file.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("failed to {action} the queue file `{path}`: {source}", path = path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the queue file `{path}` is not valid: {message}; hint: fix it, or delete it to start afresh", path = path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("failed to serialise an experiment for the queue file: {0}")]
+    Yaml(#[from] yaml_serde::Error),
+}
+
+/// A queue of experiment documents. Taking is two steps, so that an
+/// experiment leaves a queue file only once it has started: `peek`, start
+/// it, then `commit`.
+pub trait Queue {
+    /// The next document, re-reading the file if someone changed it.
+    fn peek(&mut self) -> Peek;
+
+    /// Remove the document returned by the last `peek` and put
+    /// `replacement` in its place (the other `Repeat` copies of a new
+    /// document, expanded when it was taken).
+    fn commit(&mut self, replacement: &[Mapping]) -> Result<(), QueueError>;
+
+    /// Put experiments back at the head (one interrupted by a stop), and
+    /// write them out at once.
+    fn push_front(&mut self, docs: &[Mapping]) -> Result<(), QueueError>;
+
+    /// Make the commits so far durable (a queue file may batch them: see
+    /// `file.rs`). The session calls it once an experiment has run a
+    /// little while, before it waits, and at the end.
+    fn flush(&mut self) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    /// Look at the file again after a change notification.
+    fn refresh(&mut self);
+
+    /// How many documents are pending (as last read).
+    fn pending(&self) -> usize;
+
+    /// Reports of changes seen since the last call.
+    fn take_reports(&mut self) -> Vec<QueueReport>;
+
+    /// The end of the run: remove the file if nothing is pending and
+    /// `keep` is false.
+    fn finish(&mut self, keep: bool) -> Result<(), QueueError>;
+
+    /// The queue file, if there is one.
+    fn path(&self) -> Option<&Path> {
+        None
+    }
+}

@@ -1,0 +1,722 @@
+//! The queue file (`Global.queue`): pending experiments as multi-document
+//! YAML that people edit while the runner works.
+//!
+//! Rules (SPEC §4):
+//! * an experiment leaves the file only once it has started (`peek`, start,
+//!   `commit`), so a crash at any moment loses none (one that had started
+//!   may run again: at-least-once);
+//! * every write is a temporary file in the same directory, fsync'ed, then
+//!   renamed over the queue: readers see the old or the new file, whole;
+//! * the runner cuts documents out of the text and inserts new ones, and
+//!   never re-serialises what the person wrote: their comments stay;
+//! * a file that does not parse is reported with line and column and is not
+//!   written to until it parses again;
+//! * before the rename the file is checked again, and the write is redone
+//!   on top of the person's version if they saved in between.
+//!
+//! Group commit: a commit changes the queue in memory at once, and `flush`
+//! writes it (the session flushes as soon as an experiment has run for
+//! 10 ms, before it waits for anything, and at the end). Experiments
+//! shorter than that share one write and one fsync instead of paying ~5 ms
+//! each, and an fsync of a long experiment's take overlaps its run. Until
+//! a flush the file still holds experiments that have started: after a
+//! crash they run again, and a pending one is never lost. Edits made by a
+//! person meanwhile are read, and the runner's unwritten cuts re-applied to
+//! their version before it is written.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use yaml_serde::{Mapping, Value};
+
+use super::api::{Peek, Queue, QueueError, QueueReport};
+use super::segments::{first_document, split, Segment};
+use crate::config::{parse_documents, ConfigError};
+use crate::yaml_out::document_bytes;
+
+const HEADER: &str = "# cool-runner queue: the pending experiments, the first runs next.\n\
+# Edit, add, remove or reorder them while the runner works.\n";
+
+/// How long an edit must stay unchanged before it is trusted (an editor
+/// may write a file in several steps).
+const SETTLE: Duration = Duration::from_millis(20);
+
+/// How long a missing file may take to reappear (an editor that deletes
+/// the old file before writing the new one).
+const REAPPEAR: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Valid,
+    Invalid,
+    Missing,
+}
+
+/// What identifies one version of the file cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    ino: u64,
+    len: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+/// One change made by the runner: cut `remove` (if any), insert `insert`.
+#[derive(Debug, Clone)]
+struct Splice {
+    remove: Option<Value>,
+    insert: String,
+}
+
+#[derive(Debug)]
+pub struct FileQueue {
+    path: PathBuf,
+    /// The queue as the runner sees it: the last valid text of the file
+    /// with the runner's unwritten splices applied.
+    text: String,
+    /// The documents of `text`.
+    docs: Vec<Value>,
+    /// What the file held when the runner last wrote or read it.
+    disk: Option<(String, Stamp)>,
+    /// Splices in `text` that are not in the file yet.
+    unwritten: Vec<Splice>,
+    state: State,
+    reports: Vec<QueueReport>,
+    last_invalid: Option<String>,
+    peeked: Option<Value>,
+}
+
+impl FileQueue {
+    fn empty(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            text: String::new(),
+            docs: Vec::new(),
+            disk: None,
+            unwritten: Vec::new(),
+            state: State::Missing,
+            reports: Vec::new(),
+            last_invalid: None,
+            peeked: None,
+        }
+    }
+
+    /// Write `experiments` as a new queue file (replacing any).
+    pub fn create(path: &Path, experiments: &[Mapping]) -> Result<Self, QueueError> {
+        let mut text = String::from(HEADER);
+        text.push_str(&serialise(experiments)?);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| QueueError::Io {
+                action: "create the directory of",
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        let mut queue = Self::empty(path);
+        let stamp = queue.write(&text, None)?;
+        queue.disk = stamp.map(|stamp| (text.clone(), stamp));
+        queue.text = text;
+        queue.docs = experiments.iter().cloned().map(Value::Mapping).collect();
+        queue.state = State::Valid;
+        Ok(queue)
+    }
+
+    /// Open an existing queue file that still holds experiments (to resume
+    /// it); `None` if there is no file or it holds none.
+    pub fn resume(path: &Path) -> Result<Option<Self>, QueueError> {
+        let mut queue = Self::empty(path);
+        let Some((text, stamp)) = queue.read()? else {
+            return Ok(None);
+        };
+        let docs = parse_all(&text, path).map_err(|message| QueueError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
+        if docs.is_empty() {
+            return Ok(None);
+        }
+        queue.docs = docs.into_iter().map(|(_, v)| v).collect();
+        queue.disk = Some((text.clone(), stamp));
+        queue.text = text;
+        queue.state = State::Valid;
+        Ok(Some(queue))
+    }
+
+    fn read(&self) -> Result<Option<(String, Stamp)>, QueueError> {
+        let io = |source| QueueError::Io {
+            action: "read",
+            path: self.path.clone(),
+            source,
+        };
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let meta = file.metadata().map_err(io)?;
+        let mut text = String::with_capacity(meta.len() as usize + 1);
+        std::io::Read::read_to_string(&mut file, &mut text).map_err(io)?;
+        Ok(Some((text, stamp(&meta))))
+    }
+
+    fn current_stamp(&self) -> Option<Stamp> {
+        std::fs::metadata(&self.path).ok().map(|m| stamp(&m))
+    }
+
+    fn disk_stamp(&self) -> Option<Stamp> {
+        self.disk.as_ref().map(|d| d.1)
+    }
+
+    /// Look at the file again: if someone changed it, read their version,
+    /// report the change, and re-apply the runner's unwritten splices.
+    fn load(&mut self) {
+        if self.state == State::Valid
+            && self.disk_stamp().is_some()
+            && self.current_stamp() == self.disk_stamp()
+        {
+            return; // untouched since the runner wrote or read it
+        }
+        let read = match self.read() {
+            Ok(read) => read,
+            Err(e) => {
+                self.invalid(e.to_string());
+                return;
+            }
+        };
+        let Some((mut text, mut stamp)) = read else {
+            if self.state != State::Missing {
+                self.reports.push(QueueReport::Removed {
+                    path: self.path.clone(),
+                });
+            }
+            // Deleted: the person cancelled what was pending.
+            self.state = State::Missing;
+            self.text.clear();
+            self.docs.clear();
+            self.disk = None;
+            self.unwritten.clear();
+            return;
+        };
+        if self.state == State::Valid && self.disk.as_ref().is_some_and(|d| d.0 == text) {
+            self.disk = Some((text, stamp)); // touched, not changed
+            return;
+        }
+        // Someone else wrote it: wait until it stops changing.
+        for _ in 0..10 {
+            std::thread::sleep(SETTLE);
+            match self.read() {
+                Ok(Some(again)) if again.0 == text => break,
+                Ok(Some(again)) => (text, stamp) = again,
+                _ => break,
+            }
+        }
+        if let Err(message) = parse_all(&text, &self.path) {
+            self.invalid(message);
+            return;
+        }
+        let mut ours = text.clone();
+        for splice in &self.unwritten {
+            ours = apply(&ours, splice.remove.as_ref(), &splice.insert, &self.path);
+        }
+        let docs: Vec<Value> = match parse_all(&ours, &self.path) {
+            Ok(docs) => docs.into_iter().map(|(_, v)| v).collect(),
+            Err(message) => {
+                self.invalid(message);
+                return;
+            }
+        };
+        let was = self.state;
+        let (added, removed, changed, reordered) = diff(&self.docs, &docs);
+        if was != State::Valid || added + removed + changed > 0 || reordered {
+            self.reports.push(QueueReport::Changed {
+                pending: docs.len(),
+                added,
+                removed,
+                changed,
+                reordered,
+            });
+        }
+        self.docs = docs;
+        self.text = ours;
+        self.disk = Some((text, stamp));
+        self.state = State::Valid;
+        self.last_invalid = None;
+    }
+
+    fn invalid(&mut self, message: String) {
+        if self.last_invalid.as_deref() != Some(message.as_str()) {
+            self.reports.push(QueueReport::Invalid {
+                path: self.path.clone(),
+                message: message.clone(),
+            });
+        }
+        self.last_invalid = Some(message);
+        self.state = State::Invalid;
+    }
+
+    /// Cut `remove` (the first document equal to it) out of the queue and
+    /// insert `insert` in its place, or at the head when it is not found.
+    /// In memory only: `flush` writes it.
+    fn splice(&mut self, remove: Option<Value>, insert: &[Mapping]) -> Result<(), QueueError> {
+        if self.state == State::Missing {
+            return Ok(()); // deleted: not recreated
+        }
+        let bytes = serialise(insert)?;
+        let fast = remove.is_some() && self.docs.first() == remove.as_ref();
+        match (fast, first_document(&self.text)) {
+            (true, Some(head)) => {
+                self.text.replace_range(head.start..head.end, &bytes);
+                self.docs.remove(0);
+                for (i, doc) in insert.iter().enumerate() {
+                    self.docs.insert(i, Value::Mapping(doc.clone()));
+                }
+            }
+            _ => {
+                self.text = apply(&self.text, remove.as_ref(), &bytes, &self.path);
+                if let Ok(docs) = parse_all(&self.text, &self.path) {
+                    self.docs = docs.into_iter().map(|(_, v)| v).collect();
+                }
+            }
+        }
+        self.unwritten.push(Splice {
+            remove,
+            insert: bytes,
+        });
+        Ok(())
+    }
+
+    /// Write the runner's splices to the file, on top of any edit.
+    fn write_out(&mut self) -> Result<(), QueueError> {
+        for _attempt in 0..20 {
+            if self.unwritten.is_empty() {
+                return Ok(());
+            }
+            if self.state != State::Valid {
+                return Ok(()); // never write over an invalid edit
+            }
+            if self.current_stamp() != self.disk_stamp() {
+                self.load(); // someone saved: re-apply onto their version
+                continue;
+            }
+            match self.write(&self.text, self.disk_stamp())? {
+                Some(stamp) => {
+                    self.disk = Some((self.text.clone(), stamp));
+                    self.unwritten.clear();
+                    return Ok(());
+                }
+                None => self.load(),
+            }
+        }
+        Err(QueueError::Io {
+            action: "update",
+            path: self.path.clone(),
+            source: std::io::Error::other("it kept changing while being written"),
+        })
+    }
+
+    /// Write `text` atomically and return the new file's stamp; `None`
+    /// (and nothing written) if the file no longer has the stamp `expect`.
+    fn write(&self, text: &str, expect: Option<Stamp>) -> Result<Option<Stamp>, QueueError> {
+        let io = |source| QueueError::Io {
+            action: "write",
+            path: self.path.clone(),
+            source,
+        };
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = self
+            .path
+            .file_name()
+            .map_or_else(|| "queue".into(), |n| n.to_string_lossy());
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(io)?;
+        tmp.write_all(text.as_bytes()).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        // The inode and mtime survive the rename: this is the new file's stamp.
+        let new = stamp(&tmp.as_file().metadata().map_err(io)?);
+        if expect.is_some() && self.current_stamp() != expect {
+            return Ok(None);
+        }
+        tmp.persist(&self.path).map_err(|e| io(e.error))?;
+        Ok(Some(new))
+    }
+}
+
+/// Documents as a YAML stream, each starting with `---`.
+fn serialise(docs: &[Mapping]) -> Result<String, QueueError> {
+    let mut out = String::new();
+    for doc in docs {
+        out.push_str(&String::from_utf8_lossy(&document_bytes(doc)?));
+    }
+    Ok(out)
+}
+
+/// `text` with the first document equal to `remove` cut out and `insert`
+/// put in its place (or before the first document when nothing is cut).
+fn apply(text: &str, remove: Option<&Value>, insert: &str, path: &Path) -> String {
+    let segments = split(text);
+    let content: Vec<&Segment> = segments.iter().filter(|s| s.has_content).collect();
+    let target = remove.and_then(|doc| {
+        content
+            .iter()
+            .copied()
+            .find(|s| parse_segment(text, s, path).is_ok_and(|v| v.as_ref() == Some(doc)))
+    });
+    let mut out = String::with_capacity(text.len() + insert.len() + 8);
+    match (target, content.first()) {
+        (Some(cut), _) => {
+            // What follows a cut is comments, then a `---` line.
+            out.push_str(&text[..cut.start]);
+            out.push_str(insert);
+            out.push_str(&text[cut.end..]);
+        }
+        (None, Some(head)) => {
+            out.push_str(&text[..head.start]);
+            out.push_str(insert);
+            if !head.has_marker && !insert.is_empty() {
+                // The head has no `---` line: keep it a document of its own.
+                out.push_str("---\n");
+            }
+            out.push_str(&text[head.start..]);
+        }
+        (None, None) => {
+            out.push_str(text);
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(insert);
+        }
+    }
+    out
+}
+
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    Stamp {
+        ino: meta.ino(),
+        len: meta.len(),
+        mtime: meta.mtime(),
+        mtime_nsec: meta.mtime_nsec(),
+    }
+}
+
+/// Parse one segment: `None` for a document that is null.
+fn parse_segment(text: &str, segment: &Segment, path: &Path) -> Result<Option<Value>, String> {
+    let docs =
+        parse_documents(&text[segment.start..segment.end], path).map_err(|err| match err {
+            ConfigError::Yaml { location, message } => match (location.line, location.column) {
+                (Some(line), Some(column)) => format!(
+                    "line {}, column {column}: {message}",
+                    segment.line + line - 1
+                ),
+                (Some(line), None) => format!("line {}: {message}", segment.line + line - 1),
+                _ => format!("document at line {}: {message}", segment.line),
+            },
+            other => other.to_string(),
+        })?;
+    Ok(docs.into_iter().find(|d| !d.is_null()))
+}
+
+/// Every document of the file, each a mapping, with its segment.
+fn parse_all(text: &str, path: &Path) -> Result<Vec<(Segment, Value)>, String> {
+    let mut out = Vec::new();
+    for segment in split(text).into_iter().filter(|s| s.has_content) {
+        match parse_segment(text, &segment, path)? {
+            Some(value @ Value::Mapping(_)) => out.push((segment, value)),
+            Some(_) => {
+                return Err(format!(
+                    "line {}: a queued experiment must be a mapping of keys to values",
+                    segment.line
+                ))
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// (added, removed, changed, reordered) from `old` to `new`, as multisets.
+fn diff(old: &[Value], new: &[Value]) -> (usize, usize, usize, bool) {
+    let mut counts: HashMap<&Value, isize> = HashMap::new();
+    for v in old {
+        *counts.entry(v).or_default() += 1;
+    }
+    for v in new {
+        *counts.entry(v).or_default() -= 1;
+    }
+    let removed: usize = counts
+        .values()
+        .filter(|&&c| c > 0)
+        .map(|&c| c as usize)
+        .sum();
+    let added: usize = counts
+        .values()
+        .filter(|&&c| c < 0)
+        .map(|&c| (-c) as usize)
+        .sum();
+    let changed = added.min(removed);
+    let reordered = added == 0 && removed == 0 && old != new;
+    (added - changed, removed - changed, changed, reordered)
+}
+
+impl Queue for FileQueue {
+    fn peek(&mut self) -> Peek {
+        self.load();
+        if self.state == State::Missing {
+            std::thread::sleep(REAPPEAR);
+            self.load();
+        }
+        self.peeked = None;
+        match self.state {
+            State::Missing => Peek::Empty,
+            State::Invalid => Peek::Invalid,
+            State::Valid => match self.docs.first() {
+                Some(Value::Mapping(map)) => {
+                    self.peeked = self.docs.first().cloned();
+                    Peek::Next(map.clone())
+                }
+                _ => Peek::Empty,
+            },
+        }
+    }
+
+    fn commit(&mut self, replacement: &[Mapping]) -> Result<(), QueueError> {
+        let peeked = self.peeked.take();
+        if peeked.is_none() && replacement.is_empty() {
+            return Ok(());
+        }
+        self.splice(peeked, replacement)
+    }
+
+    fn push_front(&mut self, docs: &[Mapping]) -> Result<(), QueueError> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        self.splice(None, docs)?;
+        self.write_out()
+    }
+
+    fn flush(&mut self) -> Result<(), QueueError> {
+        self.write_out()
+    }
+
+    fn refresh(&mut self) {
+        self.load();
+    }
+
+    fn pending(&self) -> usize {
+        self.docs.len()
+    }
+
+    fn take_reports(&mut self) -> Vec<QueueReport> {
+        std::mem::take(&mut self.reports)
+    }
+
+    fn finish(&mut self, keep: bool) -> Result<(), QueueError> {
+        self.load();
+        self.write_out()?;
+        if keep {
+            return Ok(());
+        }
+        if self.state == State::Valid && self.docs.is_empty() {
+            match std::fs::remove_file(&self.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(QueueError::Io {
+                        action: "remove",
+                        path: self.path.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn path(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> Mapping {
+        yaml_serde::from_str(text).unwrap()
+    }
+
+    fn take(queue: &mut FileQueue) -> Option<Mapping> {
+        match queue.peek() {
+            Peek::Next(m) => {
+                queue.commit(&[]).unwrap();
+                queue.flush().unwrap();
+                Some(m)
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn take_in_order_and_remove_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.yaml");
+        let mut queue = FileQueue::create(&path, &[doc("a: 1"), doc("a: 2")]).unwrap();
+        assert_eq!(take(&mut queue), Some(doc("a: 1")));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{HEADER}---\na: 2\n"));
+        assert_eq!(take(&mut queue), Some(doc("a: 2")));
+        assert_eq!(queue.peek(), Peek::Empty);
+        assert!(queue.take_reports().is_empty());
+        queue.finish(false).unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn edits_are_reported_and_comments_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.yaml");
+        let mut queue = FileQueue::create(&path, &[doc("a: 1"), doc("a: 2")]).unwrap();
+        std::fs::write(&path, "# mine\n---\na: 2\n# next\n---\na: 1\n---\nb: 3\n").unwrap();
+        queue.refresh();
+        assert_eq!(
+            queue.take_reports(),
+            [QueueReport::Changed {
+                pending: 3,
+                added: 1,
+                removed: 0,
+                changed: 0,
+                reordered: false
+            }]
+        );
+        assert_eq!(take(&mut queue), Some(doc("a: 2")));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "# mine\n# next\n---\na: 1\n---\nb: 3\n"
+        );
+        std::fs::write(&path, "---\nb: 3\n---\na: 1\n").unwrap();
+        queue.refresh();
+        assert_eq!(
+            queue.take_reports()[0].to_string(),
+            "queue: 2 pending (reordered)"
+        );
+    }
+
+    #[test]
+    fn invalid_edits_wait_and_are_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.yaml");
+        let mut queue = FileQueue::create(&path, &[doc("a: 1")]).unwrap();
+        let bad = "---\na: 1\n---\nb: [1, 2\nc: 3\n";
+        std::fs::write(&path, bad).unwrap();
+        assert_eq!(queue.peek(), Peek::Invalid);
+        let reports = queue.take_reports();
+        assert_eq!(reports.len(), 1);
+        let message = reports[0].to_string();
+        assert!(message.contains("line 5, column"), "{message}");
+        // Reported once, file untouched.
+        assert_eq!(queue.peek(), Peek::Invalid);
+        assert!(queue.take_reports().is_empty());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), bad);
+        std::fs::write(&path, "---\na: 1\n---\nb: [1, 2]\n").unwrap();
+        assert_eq!(take(&mut queue), Some(doc("a: 1")));
+        assert_eq!(queue.pending(), 1);
+    }
+
+    #[test]
+    fn splice_without_markers_and_push_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.yaml");
+        let mut queue = FileQueue::create(&path, &[]).unwrap();
+        std::fs::write(&path, "a: 1").unwrap();
+        assert_eq!(queue.peek(), Peek::Next(doc("a: 1")));
+        assert_eq!(queue.take_reports().len(), 1);
+        queue.commit(&[doc("a: 2"), doc("a: 3")]).unwrap();
+        queue.flush().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "---\na: 2\n---\na: 3\n"
+        );
+        queue.push_front(&[doc("z: 0")]).unwrap();
+        assert_eq!(take(&mut queue), Some(doc("z: 0")));
+        assert_eq!(take(&mut queue), Some(doc("a: 2")));
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(queue.peek(), Peek::Empty);
+        assert!(matches!(
+            queue.take_reports()[..],
+            [QueueReport::Removed { .. }]
+        ));
+        queue.push_front(&[doc("z: 0")]).unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn unwritten_takes_are_reapplied_to_a_persons_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.yaml");
+        let mut queue = FileQueue::create(&path, &[doc("a: 1"), doc("a: 2"), doc("a: 3")]).unwrap();
+        // Two quick takes, not written yet: the file still holds them.
+        for expected in ["a: 1", "a: 2"] {
+            assert_eq!(queue.peek(), Peek::Next(doc(expected)));
+            queue.commit(&[]).unwrap();
+        }
+        assert_eq!(documents_in(&path).len(), 3);
+        // The person edits the file they see (all three) and adds one.
+        std::fs::write(
+            &path,
+            "---\na: 1\n---\na: 2\n# mine\n---\na: 3\n---\na: 4\n",
+        )
+        .unwrap();
+        assert_eq!(queue.peek(), Peek::Next(doc("a: 3")));
+        assert_eq!(
+            queue.take_reports(),
+            [QueueReport::Changed {
+                pending: 2,
+                added: 1,
+                removed: 0,
+                changed: 0,
+                reordered: false
+            }]
+        );
+        queue.flush().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "# mine\n---\na: 3\n---\na: 4\n"
+        );
+    }
+
+    fn documents_in(path: &Path) -> Vec<Value> {
+        parse_documents(&std::fs::read_to_string(path).unwrap(), path)
+            .unwrap()
+            .into_iter()
+            .filter(|d| !d.is_null())
+            .collect()
+    }
+
+    #[test]
+    fn resume_and_diff() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.yaml");
+        assert!(FileQueue::resume(&path).unwrap().is_none());
+        std::fs::write(&path, "# nothing\n").unwrap();
+        assert!(FileQueue::resume(&path).unwrap().is_none());
+        std::fs::write(&path, "a: 1\n---\n- x\n").unwrap();
+        assert!(FileQueue::resume(&path).is_err());
+        std::fs::write(&path, "a: 1\n").unwrap();
+        assert_eq!(FileQueue::resume(&path).unwrap().unwrap().pending(), 1);
+        let v = |s: &str| Value::Mapping(doc(s));
+        assert_eq!(diff(&[v("a: 1")], &[v("a: 2")]), (0, 0, 1, false));
+        assert_eq!(
+            diff(&[v("a: 1")], &[v("a: 1"), v("a: 1")]),
+            (1, 0, 0, false)
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! Splitting a multi-document YAML text into its documents, by text.
+//!
+//! The runner removes a document from the queue file by cutting its text
+//! out, so everything else (comments, formatting, even a part that does not
+//! parse yet) stays exactly as the person wrote it. A line that starts with
+//! `---` (followed by nothing or a space) begins a document: YAML forbids
+//! such a line inside a scalar, so this agrees with the parser.
+
+/// One document's place in the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Segment {
+    /// Byte offset of the document (its `---` line, if it has one).
+    pub start: usize,
+    /// Byte offset just past its last content line: comment and blank
+    /// lines after it belong to the next document and are not cut with it.
+    pub end: usize,
+    /// 1-based line number of `start`.
+    pub line: usize,
+    /// Whether it starts with a `---` line.
+    pub has_marker: bool,
+    /// Whether it holds anything besides comments and blank lines.
+    pub has_content: bool,
+}
+
+fn is_marker(line: &str) -> bool {
+    line.strip_prefix("---")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+}
+
+fn is_content(line: &str) -> bool {
+    let trimmed = line.trim();
+    !trimmed.is_empty() && !trimmed.starts_with('#')
+}
+
+/// The segments of `text`, in order. Segments without content are kept
+/// (a leading comment block, an empty `---`).
+pub(crate) fn split(text: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut current = Segment {
+        start: 0,
+        end: 0,
+        line: 1,
+        has_marker: false,
+        has_content: false,
+    };
+    let mut offset = 0;
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let next = offset + line.len();
+        if is_marker(line) {
+            if offset > 0 {
+                if !current.has_content {
+                    current.end = offset;
+                }
+                out.push(current);
+            }
+            let rest = &line[3..];
+            current = Segment {
+                start: offset,
+                end: next,
+                line: n + 1,
+                has_marker: true,
+                has_content: is_content(rest),
+            };
+        } else if is_content(line) {
+            current.has_content = true;
+            current.end = next;
+        }
+        offset = next;
+    }
+    if !current.has_content {
+        current.end = text.len();
+    }
+    if offset > 0 || out.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// The first segment with content, found without scanning past it (the
+/// hot path of taking from a long queue).
+pub(crate) fn first_document(text: &str) -> Option<Segment> {
+    let mut current: Option<Segment> = None;
+    let mut offset = 0;
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let next = offset + line.len();
+        if is_marker(line) {
+            if current.is_some_and(|c| c.has_content) {
+                return current;
+            }
+            current = Some(Segment {
+                start: offset,
+                end: next,
+                line: n + 1,
+                has_marker: true,
+                has_content: is_content(&line[3..]),
+            });
+        } else if is_content(line) {
+            let segment = current.get_or_insert(Segment {
+                start: 0,
+                end: 0,
+                line: 1,
+                has_marker: false,
+                has_content: false,
+            });
+            segment.has_content = true;
+            segment.end = next;
+        }
+        offset = next;
+    }
+    current.filter(|c| c.has_content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(text: &str) -> Vec<(&str, bool)> {
+        split(text)
+            .iter()
+            .map(|s| (&text[s.start..s.end], s.has_content))
+            .collect()
+    }
+
+    #[test]
+    fn documents_and_their_comments() {
+        let text = "# header\n---\na: 1\n# about b\n\n---\nb: 2\n--- {c: 3}\n";
+        assert_eq!(
+            pieces(text),
+            [
+                ("# header\n", false),
+                ("---\na: 1\n", true),
+                ("---\nb: 2\n", true),
+                ("--- {c: 3}\n", true),
+            ]
+        );
+        let segments = split(text);
+        assert_eq!(segments[2].line, 6);
+        // The comment after `a: 1` stays when `a` is cut.
+        let cut = format!("{}{}", &text[..segments[1].start], &text[segments[1].end..]);
+        assert_eq!(cut, "# header\n# about b\n\n---\nb: 2\n--- {c: 3}\n");
+    }
+
+    #[test]
+    fn first_document_agrees_with_split() {
+        for text in [
+            "# header\n---\na: 1\n# about b\n\n---\nb: 2\n",
+            "a: 1",
+            "",
+            "---\n# x\n---\n--- {c: 3}\n---\nd: 4\n",
+            "a: |\n  x\n---\n",
+        ] {
+            let expected = split(text).into_iter().find(|s| s.has_content);
+            assert_eq!(first_document(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn no_markers_and_no_newline() {
+        assert_eq!(pieces("a: 1"), [("a: 1", true)]);
+        assert_eq!(pieces(""), [("", false)]);
+        assert_eq!(pieces("---"), [("---", false)]);
+        assert_eq!(pieces("a: 1\n----\n"), [("a: 1\n----\n", true)]);
+        assert_eq!(
+            pieces("a: |\n  x\n---\n"),
+            [("a: |\n  x\n", true), ("---\n", false)]
+        );
+    }
+}
