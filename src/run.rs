@@ -81,12 +81,11 @@ fn parse_pick(text: &str) -> Result<Vec<usize>, Error> {
 
 /// Load and expand the experiment file, then apply `--pick`.
 pub fn expand(settings: &RunSettings, sandbox: &Sandbox) -> Result<Expansion, Error> {
-    let file = config::load_file(&settings.exp)?;
     let options = ExpandOptions {
         seed: settings.seed,
         host: host_name(),
     };
-    let mut expansion = config::expand_file(sandbox, &file, &settings.overrides, &options)?;
+    let mut expansion = config::expand_path(sandbox, &settings.exp, &settings.overrides, &options)?;
     if let Some(pick) = &settings.pick {
         expansion.experiments = pick_indices(&expansion.experiments, pick)?;
     }

@@ -156,9 +156,9 @@ fn emit_scalar(buf: &mut Vec<u8>, value: &Value) -> Option<()> {
 
 fn number(buf: &mut Vec<u8>, n: &Number) {
     if let Some(i) = n.as_i64() {
-        let _ = write!(buf, "{i}");
+        buf.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
     } else if let Some(u) = n.as_u64() {
-        let _ = write!(buf, "{u}");
+        buf.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
     } else {
         let f = n.as_f64().unwrap_or(f64::NAN);
         if f.is_nan() {
@@ -166,9 +166,9 @@ fn number(buf: &mut Vec<u8>, n: &Number) {
         } else if f.is_infinite() {
             buf.extend_from_slice(if f > 0.0 { b".inf" } else { b"-.inf" });
         } else {
-            // Debug keeps a `.0` on integral floats and uses exponents for
-            // very large and small ones: `3.0`, `0.001`, `1e-10`.
-            let _ = write!(buf, "{f:?}");
+            // Shortest round-trip form, with a `.0` on integral floats and
+            // exponents for very large and small ones: `3.0`, `0.001`, `1e-10`.
+            buf.extend_from_slice(ryu::Buffer::new().format_finite(f).as_bytes());
         }
     }
 }

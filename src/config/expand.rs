@@ -11,14 +11,17 @@
 //! 5. push the result onto the history `E`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{mpsc, Arc};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use yaml_serde::{Mapping, Value};
 
 use super::error::{ConfigError, Location};
-use super::load::{kind, ExperimentFile, SourceText};
+use super::load::{
+    check_defaults, check_document, kind, stream_documents, ExperimentFile, SourceText,
+};
 use super::merge::merge_over;
 use super::overrides::{apply_override, Override};
 use crate::expr::{
@@ -57,27 +60,7 @@ pub fn expand_file(
     overrides: &[Override],
     options: &ExpandOptions,
 ) -> Result<Expansion, ConfigError> {
-    let mut defaults = file.defaults.clone();
-    for o in overrides {
-        apply_override(&mut defaults, o)?;
-    }
-    let global = match defaults.shift_remove("Global") {
-        Some(Value::Mapping(global)) => global,
-        other => {
-            return Err(ConfigError::Invalid {
-                location: file.source.location(0, &["Global"]),
-                message: format!(
-                    "`Global` must be a mapping, found {}",
-                    other.as_ref().map_or("nothing", kind)
-                ),
-            })
-        }
-    };
-    let repeat = positive_int(global.get("repeat"), 1).map_err(|found| ConfigError::Invalid {
-        location: file.source.location(0, &["Global", "repeat"]),
-        message: format!("`Global.repeat` must be an integer of at least 1, found {found}"),
-    })?;
-
+    let (global, defaults, repeat) = prepare(&file.source, file.defaults.clone(), overrides)?;
     let mut expander = Expander::new(
         sandbox,
         Some(file.source.clone()),
@@ -91,14 +74,125 @@ pub fn expand_file(
             shared.extend(expander.expand_shared(i + 1, doc)?);
         }
     }
+    Ok(finish(expander, shared, global, defaults))
+}
+
+/// Read, parse and expand the file at `path`. Parsing runs on a second
+/// thread, one document ahead of expansion. Errors keep the order of a
+/// whole-file parse: a YAML or structural error anywhere in the file wins
+/// over an expression error.
+pub fn expand_path(
+    sandbox: &Sandbox,
+    path: &Path,
+    overrides: &[Override],
+    options: &ExpandOptions,
+) -> Result<Expansion, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let source = SourceText::new(path.to_owned(), text);
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Result<Value, ConfigError>>(1024);
+        let text = source.text.as_str();
+        scope.spawn(move || {
+            let result = stream_documents(text, path, 0, 0, |doc| tx.send(Ok(doc)).is_ok());
+            if let Err(err) = result {
+                let _ = tx.send(Err(err));
+            }
+        });
+        let mut index = 0;
+        let mut next = || -> Option<Result<(usize, Mapping), ConfigError>> {
+            loop {
+                let item = rx.recv().ok()?;
+                let at = index;
+                index += 1;
+                match item.and_then(|doc| check_document(&source, at, doc)) {
+                    Ok(Some(map)) => return Some(Ok((at, map))),
+                    Ok(None) => {}
+                    Err(err) => return Some(Err(err)),
+                }
+            }
+        };
+        let result = (|| {
+            let first = next().transpose()?.map(|(_, map)| map);
+            let defaults = check_defaults(&source, first)?;
+            let (global, defaults, repeat) = prepare(&source, defaults, overrides)?;
+            let mut expander =
+                Expander::new(sandbox, Some(source.clone()), defaults.clone(), options);
+            let mut shared = Vec::new();
+            let mut kept = Vec::new();
+            expander.start_global_rep(0);
+            while let Some(item) = next() {
+                let (at, doc) = item?;
+                shared.extend(expander.expand_shared(at, &doc)?);
+                if repeat > 1 {
+                    kept.push((at, doc));
+                }
+            }
+            for global_rep in 1..repeat {
+                expander.start_global_rep(global_rep);
+                for (at, doc) in &kept {
+                    shared.extend(expander.expand_shared(*at, doc)?);
+                }
+            }
+            Ok(finish(expander, shared, global, defaults))
+        })();
+        match result {
+            Ok(expansion) => Ok(expansion),
+            Err(err) => {
+                // A malformed document later in the file is the error to report.
+                while let Some(item) = next() {
+                    item?;
+                }
+                Err(err)
+            }
+        }
+    })
+}
+
+/// Apply overrides, split off `Global` and read `Global.repeat`.
+fn prepare(
+    source: &SourceText,
+    mut defaults: Mapping,
+    overrides: &[Override],
+) -> Result<(Mapping, Mapping, u64), ConfigError> {
+    for o in overrides {
+        apply_override(&mut defaults, o)?;
+    }
+    let global = match defaults.shift_remove("Global") {
+        Some(Value::Mapping(global)) => global,
+        other => {
+            return Err(ConfigError::Invalid {
+                location: source.location(0, &["Global"]),
+                message: format!(
+                    "`Global` must be a mapping, found {}",
+                    other.as_ref().map_or("nothing", kind)
+                ),
+            })
+        }
+    };
+    let repeat = positive_int(global.get("repeat"), 1).map_err(|found| ConfigError::Invalid {
+        location: source.location(0, &["Global", "repeat"]),
+        message: format!("`Global.repeat` must be an integer of at least 1, found {found}"),
+    })?;
+    Ok((global, defaults, repeat))
+}
+
+fn finish(
+    expander: Expander<'_>,
+    shared: Vec<Arc<Mapping>>,
+    global: Mapping,
+    defaults: Mapping,
+) -> Expansion {
     // Dropping the history leaves each experiment with one owner: no copy.
     drop(expander);
     let experiments = shared.into_iter().map(Arc::unwrap_or_clone).collect();
-    Ok(Expansion {
+    Expansion {
         global,
         defaults,
         experiments,
-    })
+    }
 }
 
 /// `Some(n)` with n ≥ 1, or the text of what was found instead.
@@ -130,6 +224,8 @@ pub struct Expander<'s> {
     global_rep: u64,
     produced: usize,
     compiled: HashMap<String, CompiledExpr>,
+    /// Names used by the default config's expressions.
+    default_names: Arc<HashSet<String>>,
 }
 
 /// Where the evaluation currently is, for error messages.
@@ -152,6 +248,7 @@ impl<'s> Expander<'s> {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
         };
+        let default_names = Arc::new(referenced_names(&defaults));
         Self {
             sandbox,
             source,
@@ -162,6 +259,7 @@ impl<'s> Expander<'s> {
             global_rep: 0,
             produced: 0,
             compiled: HashMap::new(),
+            default_names,
         }
     }
 
@@ -223,7 +321,12 @@ impl<'s> Expander<'s> {
             Some(_) => None,
             None => Some(self.rng.gen_range(100_000..=999_999_i64)),
         };
-        let names = referenced_names(&merged);
+        // The merged document's keys come from `doc` or from the defaults,
+        // so the names its expressions use are among those of both.
+        let names = Names {
+            own: referenced_names(doc),
+            defaults: Arc::clone(&self.default_names),
+        };
         let mut out = Vec::with_capacity(repeat as usize);
         let mut merged = Some(merged);
         for rep in 0..repeat {
@@ -268,7 +371,10 @@ impl<'s> Expander<'s> {
                 .map(str::to_owned),
             path: Vec::new(),
         };
-        let names = referenced_names(&experiment);
+        let names = Names {
+            own: referenced_names(&experiment),
+            defaults: Arc::default(),
+        };
         let experiment = self.evaluate(experiment, &names, &mut ctx)?;
         self.produced += 1;
         Ok(vec![Arc::unwrap_or_clone(experiment)])
@@ -280,7 +386,7 @@ impl<'s> Expander<'s> {
     fn evaluate(
         &mut self,
         mut experiment: Mapping,
-        names: &HashSet<String>,
+        names: &Names,
         ctx: &mut Ctx,
     ) -> Result<Arc<Mapping>, ConfigError> {
         if has_expressions_in(&experiment) {
@@ -306,7 +412,7 @@ impl<'s> Expander<'s> {
         &mut self,
         map: &mut Mapping,
         scope: &mut Scope,
-        names: &HashSet<String>,
+        names: &Names,
         ctx: &mut Ctx,
     ) -> Result<(), ConfigError> {
         for (key, value) in map.iter_mut() {
@@ -336,7 +442,7 @@ impl<'s> Expander<'s> {
         &mut self,
         value: &mut Value,
         scope: &mut Scope,
-        names: &HashSet<String>,
+        names: &Names,
         ctx: &mut Ctx,
     ) -> Result<Option<Dynamic>, ConfigError> {
         match value {
@@ -456,6 +562,18 @@ fn set(map: &mut Mapping, key: &str, value: Value) {
         *slot = value;
     } else {
         map.insert(Value::String(key.to_owned()), value);
+    }
+}
+
+/// The identifiers that expressions of one experiment may read.
+struct Names {
+    own: HashSet<String>,
+    defaults: Arc<HashSet<String>>,
+}
+
+impl Names {
+    fn contains(&self, name: &str) -> bool {
+        self.own.contains(name) || self.defaults.contains(name)
     }
 }
 

@@ -40,34 +40,54 @@ pub fn parse_text(path: &Path, text: String) -> Result<ExperimentFile, ConfigErr
     let docs = parse_documents(&source.text, path)?;
     let mut maps = Vec::with_capacity(docs.len());
     for (index, doc) in docs.into_iter().enumerate() {
-        match doc {
-            Value::Mapping(map) => maps.push(map),
-            // An empty document (a trailing `---`) holds no experiment.
-            Value::Null if index > 0 => {}
-            Value::Null => {
-                return Err(ConfigError::Invalid {
-                    location: source.location(0, &[]),
-                    message: "the file is empty: the first document must be the default \
-                              config with a `Global` mapping"
-                        .to_owned(),
-                })
-            }
-            other => {
-                return Err(ConfigError::Invalid {
-                    location: source.location(index, &[]),
-                    message: format!(
-                        "a document must be a mapping of keys to values, found {}",
-                        kind(&other)
-                    ),
-                })
-            }
+        if let Some(map) = check_document(&source, index, doc)? {
+            maps.push(map);
         }
     }
     let mut maps = maps.into_iter();
-    let Some(defaults) = maps.next() else {
+    let defaults = check_defaults(&source, maps.next())?;
+    Ok(ExperimentFile {
+        source,
+        defaults,
+        experiments: maps.collect(),
+    })
+}
+
+/// A parsed document must be a mapping; an empty one after the first (a
+/// trailing `---`) holds nothing and gives `None`.
+pub(crate) fn check_document(
+    source: &SourceText,
+    index: usize,
+    doc: Value,
+) -> Result<Option<Mapping>, ConfigError> {
+    match doc {
+        Value::Mapping(map) => Ok(Some(map)),
+        Value::Null if index > 0 => Ok(None),
+        Value::Null => Err(ConfigError::Invalid {
+            location: source.location(0, &[]),
+            message: "the file is empty: the first document must be the default \
+                      config with a `Global` mapping"
+                .to_owned(),
+        }),
+        other => Err(ConfigError::Invalid {
+            location: source.location(index, &[]),
+            message: format!(
+                "a document must be a mapping of keys to values, found {}",
+                kind(&other)
+            ),
+        }),
+    }
+}
+
+/// The first document must exist and hold a `Global` mapping.
+pub(crate) fn check_defaults(
+    source: &SourceText,
+    first: Option<Mapping>,
+) -> Result<Mapping, ConfigError> {
+    let Some(defaults) = first else {
         return Err(ConfigError::Invalid {
             location: Location {
-                path: path.to_owned(),
+                path: source.path.clone(),
                 ..Location::default()
             },
             message: "the file holds no document: the first document must be the default \
@@ -76,27 +96,18 @@ pub fn parse_text(path: &Path, text: String) -> Result<ExperimentFile, ConfigErr
         });
     };
     match defaults.get("Global") {
-        Some(Value::Mapping(_)) => {}
-        Some(other) => {
-            return Err(ConfigError::Invalid {
-                location: source.location(0, &["Global"]),
-                message: format!("`Global` must be a mapping, found {}", kind(other)),
-            })
-        }
-        None => {
-            return Err(ConfigError::Invalid {
-                location: source.location(0, &[]),
-                message: "the default config (the first document) has no `Global` mapping; \
-                          hint: start the file with `Global: {repeat: 1}`"
-                    .to_owned(),
-            })
-        }
+        Some(Value::Mapping(_)) => Ok(defaults),
+        Some(other) => Err(ConfigError::Invalid {
+            location: source.location(0, &["Global"]),
+            message: format!("`Global` must be a mapping, found {}", kind(other)),
+        }),
+        None => Err(ConfigError::Invalid {
+            location: source.location(0, &[]),
+            message: "the default config (the first document) has no `Global` mapping; \
+                      hint: start the file with `Global: {repeat: 1}`"
+                .to_owned(),
+        }),
     }
-    Ok(ExperimentFile {
-        source,
-        defaults,
-        experiments: maps.collect(),
-    })
 }
 
 /// Parse every document of a multi-document YAML text, applying merge keys.
@@ -169,8 +180,24 @@ fn parse_sequential(
     first_doc: usize,
 ) -> Result<Vec<Value>, ConfigError> {
     let mut docs = Vec::new();
-    for de in yaml_serde::Deserializer::from_str(text) {
-        let index = first_doc + docs.len();
+    stream_documents(text, path, line_offset, first_doc, |doc| {
+        docs.push(doc);
+        true
+    })?;
+    Ok(docs)
+}
+
+/// Parse documents one by one, handing each to `each` until it returns
+/// false; stops at the first error.
+pub(crate) fn stream_documents(
+    text: &str,
+    path: &Path,
+    line_offset: usize,
+    first_doc: usize,
+    mut each: impl FnMut(Value) -> bool,
+) -> Result<(), ConfigError> {
+    for (n, de) in yaml_serde::Deserializer::from_str(text).enumerate() {
+        let index = first_doc + n;
         let shifted = |err: &yaml_serde::Error| {
             let mut err = yaml_error(path, err, Some(index));
             if let ConfigError::Yaml { location, .. } = &mut err {
@@ -183,12 +210,14 @@ fn parse_sequential(
                 if let Err(err) = value.apply_merge() {
                     return Err(shifted(&err));
                 }
-                docs.push(value);
+                if !each(value) {
+                    return Ok(());
+                }
             }
             Err(err) => return Err(shifted(&err)),
         }
     }
-    Ok(docs)
+    Ok(())
 }
 
 fn yaml_error(path: &Path, err: &yaml_serde::Error, document: Option<usize>) -> ConfigError {
