@@ -266,19 +266,16 @@ impl FileQueue {
         }
         let bytes = serialise(insert)?;
         let fast = remove.is_some() && self.docs.first() == remove.as_ref();
-        match (fast, first_document(&self.text)) {
-            (true, Some(head)) => {
-                self.text.replace_range(head.start..head.end, &bytes);
-                self.docs.remove(0);
-                for (i, doc) in insert.iter().enumerate() {
-                    self.docs.insert(i, Value::Mapping(doc.clone()));
-                }
+        if let Some(head) = first_document(&self.text).filter(|_| fast) {
+            self.text.replace_range(head.start..head.end, &bytes);
+            self.docs.remove(0);
+            for (i, doc) in insert.iter().enumerate() {
+                self.docs.insert(i, Value::Mapping(doc.clone()));
             }
-            _ => {
-                self.text = apply(&self.text, remove.as_ref(), &bytes, &self.path);
-                if let Ok(docs) = parse_all(&self.text, &self.path) {
-                    self.docs = docs.into_iter().map(|(_, v)| v).collect();
-                }
+        } else {
+            self.text = apply(&self.text, remove.as_ref(), &bytes, &self.path);
+            if let Ok(docs) = parse_all(&self.text, &self.path) {
+                self.docs = docs.into_iter().map(|(_, v)| v).collect();
             }
         }
         self.unwritten.push(Splice {

@@ -77,6 +77,7 @@ echo "to-stderr" >&2
   echo "STDIN_EMPTY: $( [ -z "$(cat)" ] && echo true || echo false )"
   echo "RUN_DIR_EXISTS: $( [ -d "$COOL_RUNNER_RUN_DIR" ] && echo true || echo false )"
   echo "EXPERIMENT_FILE: $COOL_RUNNER_EXPERIMENT"
+  echo "INHERITED: $FROM_THE_RUNNER"
 } > "$COOL_RUNNER_RESULTS"
 "#;
 
@@ -89,11 +90,13 @@ fn modules_get_the_environment_arguments_and_their_own_group() {
             "Global: {}\nModule: ./m.sh --fixed\nYamlLog: log.yaml\nlr: 0.5\n---\nName: a\n",
         )
         .args(&["run", "--exp", "e.yaml", "--lr", "0.1", "--", "--exp", "x"])
+        .env("FROM_THE_RUNNER", "yes-please")
         .run()
         .status(0);
     let log = documents(&ran.dir.join("log.yaml"));
     let doc = &log[0];
     assert_eq!(doc["ARGS"].as_str(), Some("--fixed --lr 0.1 --exp x"));
+    assert_eq!(doc["INHERITED"].as_str(), Some("yes-please"));
     for key in ["PGID_IS_PID", "STDIN_EMPTY", "RUN_DIR_EXISTS"] {
         assert_eq!(doc[key], yaml_serde::Value::Bool(true), "{key}");
     }
