@@ -291,3 +291,34 @@ fn python_helper_round_trips() {
     assert_eq!(log[0]["DOUBLE"].as_i64(), Some(42));
     assert_eq!(log[0]["NAME_SEEN"].as_str(), Some("p"));
 }
+
+#[test]
+fn a_background_grandchild_holding_the_pipes_does_not_hold_up_the_run() {
+    let started = std::time::Instant::now();
+    let ran = Test::new()
+        .write_exe("m.sh", "#!/bin/sh\necho before\nsleep 3 &\necho after\n")
+        .write(
+            "e.yaml",
+            "Global: {}\nModule: ./m.sh\nYamlLog: log.yaml\n---\nName: a\n---\nName: b\n",
+        )
+        .args(&["run", "--exp", "e.yaml"])
+        .run()
+        .status(0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "waited for the grandchild: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        column(&documents(&ran.dir.join("log.yaml")), "STATUS"),
+        ["done", "done"]
+    );
+    let run_dir = documents(&ran.dir.join("log.yaml"))[0]["RUN_DIR"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        read(&ran.dir.join(run_dir).join("stdout.log")),
+        "before\nafter\n"
+    );
+}
