@@ -104,8 +104,34 @@ impl FileQueue {
         }
     }
 
+    /// Remove temporary files left by a runner killed while writing the
+    /// queue (`.<name>.XXXXXX.tmp` next to it). One runner per queue file,
+    /// so none of them is being written now.
+    fn remove_stale_temporaries(path: &Path) {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!(".{}.", name.to_string_lossy());
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let file = file.to_string_lossy();
+            if file.starts_with(&prefix) && file.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// Write `experiments` as a new queue file (replacing any).
     pub fn create(path: &Path, experiments: &[Mapping]) -> Result<Self, QueueError> {
+        Self::remove_stale_temporaries(path);
         let mut text = String::from(HEADER);
         text.push_str(&serialise(experiments)?);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -127,6 +153,7 @@ impl FileQueue {
     /// Open an existing queue file that still holds experiments (to resume
     /// it); `None` if there is no file or it holds none.
     pub fn resume(path: &Path) -> Result<Option<Self>, QueueError> {
+        Self::remove_stale_temporaries(path);
         let mut queue = Self::empty(path);
         let Some((text, stamp)) = queue.read()? else {
             return Ok(None);
@@ -702,7 +729,13 @@ mod tests {
     fn resume_and_diff() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.yaml");
+        let stale = dir.path().join(".q.yaml.abc123.tmp");
+        std::fs::write(&stale, "half").unwrap();
         assert!(FileQueue::resume(&path).unwrap().is_none());
+        assert!(
+            !stale.exists(),
+            "a killed runner's temporary file is removed"
+        );
         std::fs::write(&path, "# nothing\n").unwrap();
         assert!(FileQueue::resume(&path).unwrap().is_none());
         std::fs::write(&path, "a: 1\n---\n- x\n").unwrap();
