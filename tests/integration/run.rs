@@ -322,3 +322,32 @@ fn a_background_grandchild_holding_the_pipes_does_not_hold_up_the_run() {
         "before\nafter\n"
     );
 }
+
+/// The log format, whole (timestamps, durations, host and run directories
+/// redacted).
+#[test]
+fn log_document_snapshot() {
+    let ran = Test::new()
+        .write_exe(
+            "m.sh",
+            "#!/bin/sh\nprintf 'ACC: 0.75\\nLOSS: [0.5, 0.25]\\n' > \"$COOL_RUNNER_RESULTS\"\n",
+        )
+        .write_exe("fail.sh", "#!/bin/sh\necho 'out of memory' >&2\nexit 2\n")
+        .write(
+            "e.yaml",
+            "Global: {}\nModule: ./m.sh\nYamlLog: log.yaml\nlr: 0.1\nRND_IDX: 123456\n\
+             ---\nName: ok\nnested: {depth: 2}\n---\nName: bad\nModule: ./fail.sh\n",
+        )
+        .args(&["run", "--exp", "e.yaml"])
+        .run()
+        .status(1);
+    let log = read(&ran.dir.join("log.yaml"));
+    insta::with_settings!({filters => vec![
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", "[TIME]"),
+        (r"TIME_ELAPSED: [0-9.e-]+", "TIME_ELAPSED: [SECONDS]"),
+        (r"HOST: .*", "HOST: [HOST]"),
+        (r"runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d-", "runs/[STAMP]-"),
+    ]}, {
+        insta::assert_snapshot!(log);
+    });
+}
