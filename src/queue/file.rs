@@ -142,8 +142,9 @@ impl FileQueue {
             })?;
         }
         let mut queue = Self::empty(path);
-        let stamp = queue.write(&text, None)?;
-        queue.disk = stamp.map(|stamp| (text.clone(), stamp));
+        if let Written::Done(stamp) = queue.write(&text, None)? {
+            queue.disk = Some((text.clone(), stamp));
+        }
         queue.text = text;
         queue.docs = experiments.iter().cloned().map(Value::Mapping).collect();
         queue.state = State::Valid;
@@ -326,12 +327,16 @@ impl FileQueue {
                 continue;
             }
             match self.write(&self.text, self.disk_stamp())? {
-                Some(stamp) => {
+                Written::Done(stamp) => {
                     self.disk = Some((self.text.clone(), stamp));
                     self.unwritten.clear();
                     return Ok(());
                 }
-                None => self.load(),
+                Written::Changed => self.load(),
+                Written::Raced(theirs) => {
+                    // Put their version back, then start again from it.
+                    self.write(&theirs, None)?;
+                }
             }
         }
         Err(QueueError::Io {
@@ -341,9 +346,9 @@ impl FileQueue {
         })
     }
 
-    /// Write `text` atomically and return the new file's stamp; `None`
-    /// (and nothing written) if the file no longer has the stamp `expect`.
-    fn write(&self, text: &str, expect: Option<Stamp>) -> Result<Option<Stamp>, QueueError> {
+    /// Write `text` atomically, unless the file no longer has the stamp
+    /// `expect` (when given).
+    fn write(&self, text: &str, expect: Option<Stamp>) -> Result<Written, QueueError> {
         let io = |source| QueueError::Io {
             action: "write",
             path: self.path.clone(),
@@ -366,12 +371,38 @@ impl FileQueue {
         tmp.as_file().sync_all().map_err(io)?;
         // The inode and mtime survive the rename: this is the new file's stamp.
         let new = stamp(&tmp.as_file().metadata().map_err(io)?);
+        // Held across the rename: a person's `echo >> q.yaml` that opened the
+        // old file before the check and wrote before the rename completed is
+        // caught here and merged (a write even later, into the replaced
+        // file, cannot be seen; the window is microseconds).
+        let mut old = expect.and_then(|_| std::fs::File::open(&self.path).ok());
         if expect.is_some() && self.current_stamp() != expect {
-            return Ok(None);
+            return Ok(Written::Changed);
         }
         tmp.persist(&self.path).map_err(|e| io(e.error))?;
-        Ok(Some(new))
+        if let Some(old) = &mut old {
+            if old.metadata().ok().map(|m| stamp(&m)) != expect {
+                let mut theirs = String::new();
+                if std::io::Seek::rewind(old).is_ok()
+                    && std::io::Read::read_to_string(old, &mut theirs).is_ok()
+                {
+                    return Ok(Written::Raced(theirs));
+                }
+            }
+        }
+        Ok(Written::Done(new))
     }
+}
+
+/// What `FileQueue::write` did.
+enum Written {
+    /// Written; the new file's stamp.
+    Done(Stamp),
+    /// Not written: the file had changed.
+    Changed,
+    /// Written, but someone wrote into the old file at the same moment:
+    /// their text, to be put back and merged.
+    Raced(String),
 }
 
 /// Documents as a YAML stream, each starting with `---`.
