@@ -27,6 +27,7 @@ def main():
         print("error: asked to fail", file=sys.stderr)
         return 1
     loss = 2.0
+    epoch = 0
     try:
         for epoch in range(epochs):
             time.sleep(step_time)

@@ -191,37 +191,14 @@ fn run_experiments(
     .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
 
     let mut stderr = std::io::stderr();
-    let mut _watcher = None;
-    let mut queue: Box<dyn Queue> = match &global.queue {
-        None => Box::new(MemoryQueue::new(expansion.experiments)),
+    let (mut queue, _watcher) = match &global.queue {
+        None => (
+            Box::new(MemoryQueue::new(expansion.experiments)) as Box<dyn Queue>,
+            None,
+        ),
         Some(path) => {
-            let queue = match FileQueue::resume(path).map_err(queue_error)? {
-                Some(queue) => {
-                    let _ = writeln!(
-                        stderr,
-                        "queue: resuming {} pending experiment(s) from `{}` left by an \
-                         earlier run (delete it to start again from `{}`)",
-                        queue.pending(),
-                        path.display(),
-                        settings.exp.display()
-                    );
-                    queue
-                }
-                None => FileQueue::create(path, &expansion.experiments).map_err(queue_error)?,
-            };
-            let changed = tx.clone();
-            match QueueWatcher::new(path, move || {
-                let _ = changed.send(Event::QueueChanged);
-            }) {
-                Ok(watcher) => _watcher = Some(watcher),
-                Err(e) => {
-                    let _ = writeln!(
-                        stderr,
-                        "warning: {e}; edits are seen when the next experiment starts"
-                    );
-                }
-            }
-            Box::new(queue)
+            let (queue, watcher) = open_queue_file(path, settings, &expansion.experiments, &tx)?;
+            (Box::new(queue) as Box<dyn Queue>, watcher)
         }
     };
     let _ = writeln!(
@@ -265,6 +242,43 @@ fn run_experiments(
     session.add_observer(Box::new(progress) as Box<dyn Observer>);
     let summary = session.run().map_err(queue_error)?;
     Ok(summary.exit_code())
+}
+
+/// Resume the queue file at `path` if it holds experiments, else write
+/// `experiments` to it; watch it for edits.
+fn open_queue_file(
+    path: &std::path::Path,
+    settings: &RunSettings,
+    experiments: &[Mapping],
+    tx: &mpsc::Sender<Event>,
+) -> Result<(FileQueue, Option<QueueWatcher>), Error> {
+    let mut stderr = std::io::stderr();
+    let queue = match FileQueue::resume(path).map_err(queue_error)? {
+        Some(queue) => {
+            let _ = writeln!(
+                stderr,
+                "queue: resuming {} pending experiment(s) from `{}` left by an \
+                 earlier run (delete it to start again from `{}`)",
+                queue.pending(),
+                path.display(),
+                settings.exp.display()
+            );
+            queue
+        }
+        None => FileQueue::create(path, experiments).map_err(queue_error)?,
+    };
+    let changed = tx.clone();
+    let watcher = QueueWatcher::new(path, move || {
+        let _ = changed.send(Event::QueueChanged);
+    })
+    .map_err(|e| {
+        let _ = writeln!(
+            stderr,
+            "warning: {e}; edits are seen when the next experiment starts"
+        );
+    })
+    .ok();
+    Ok((queue, watcher))
 }
 
 fn queue_error(err: crate::queue::QueueError) -> Error {

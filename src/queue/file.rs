@@ -104,8 +104,34 @@ impl FileQueue {
         }
     }
 
+    /// Remove temporary files left by a runner killed while writing the
+    /// queue (`.<name>.XXXXXX.tmp` next to it). One runner per queue file,
+    /// so none of them is being written now.
+    fn remove_stale_temporaries(path: &Path) {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!(".{}.", name.to_string_lossy());
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let file = file.to_string_lossy();
+            if file.starts_with(&prefix) && file.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// Write `experiments` as a new queue file (replacing any).
     pub fn create(path: &Path, experiments: &[Mapping]) -> Result<Self, QueueError> {
+        Self::remove_stale_temporaries(path);
         let mut text = String::from(HEADER);
         text.push_str(&serialise(experiments)?);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -116,8 +142,9 @@ impl FileQueue {
             })?;
         }
         let mut queue = Self::empty(path);
-        let stamp = queue.write(&text, None)?;
-        queue.disk = stamp.map(|stamp| (text.clone(), stamp));
+        if let Written::Done(stamp) = queue.write(&text, None)? {
+            queue.disk = Some((text.clone(), stamp));
+        }
         queue.text = text;
         queue.docs = experiments.iter().cloned().map(Value::Mapping).collect();
         queue.state = State::Valid;
@@ -127,6 +154,7 @@ impl FileQueue {
     /// Open an existing queue file that still holds experiments (to resume
     /// it); `None` if there is no file or it holds none.
     pub fn resume(path: &Path) -> Result<Option<Self>, QueueError> {
+        Self::remove_stale_temporaries(path);
         let mut queue = Self::empty(path);
         let Some((text, stamp)) = queue.read()? else {
             return Ok(None);
@@ -266,19 +294,16 @@ impl FileQueue {
         }
         let bytes = serialise(insert)?;
         let fast = remove.is_some() && self.docs.first() == remove.as_ref();
-        match (fast, first_document(&self.text)) {
-            (true, Some(head)) => {
-                self.text.replace_range(head.start..head.end, &bytes);
-                self.docs.remove(0);
-                for (i, doc) in insert.iter().enumerate() {
-                    self.docs.insert(i, Value::Mapping(doc.clone()));
-                }
+        if let Some(head) = first_document(&self.text).filter(|_| fast) {
+            self.text.replace_range(head.start..head.end, &bytes);
+            self.docs.remove(0);
+            for (i, doc) in insert.iter().enumerate() {
+                self.docs.insert(i, Value::Mapping(doc.clone()));
             }
-            _ => {
-                self.text = apply(&self.text, remove.as_ref(), &bytes, &self.path);
-                if let Ok(docs) = parse_all(&self.text, &self.path) {
-                    self.docs = docs.into_iter().map(|(_, v)| v).collect();
-                }
+        } else {
+            self.text = apply(&self.text, remove.as_ref(), &bytes, &self.path);
+            if let Ok(docs) = parse_all(&self.text, &self.path) {
+                self.docs = docs.into_iter().map(|(_, v)| v).collect();
             }
         }
         self.unwritten.push(Splice {
@@ -302,12 +327,16 @@ impl FileQueue {
                 continue;
             }
             match self.write(&self.text, self.disk_stamp())? {
-                Some(stamp) => {
+                Written::Done(stamp) => {
                     self.disk = Some((self.text.clone(), stamp));
                     self.unwritten.clear();
                     return Ok(());
                 }
-                None => self.load(),
+                Written::Changed => self.load(),
+                Written::Raced(theirs) => {
+                    // Put their version back, then start again from it.
+                    self.write(&theirs, None)?;
+                }
             }
         }
         Err(QueueError::Io {
@@ -317,9 +346,9 @@ impl FileQueue {
         })
     }
 
-    /// Write `text` atomically and return the new file's stamp; `None`
-    /// (and nothing written) if the file no longer has the stamp `expect`.
-    fn write(&self, text: &str, expect: Option<Stamp>) -> Result<Option<Stamp>, QueueError> {
+    /// Write `text` atomically, unless the file no longer has the stamp
+    /// `expect` (when given).
+    fn write(&self, text: &str, expect: Option<Stamp>) -> Result<Written, QueueError> {
         let io = |source| QueueError::Io {
             action: "write",
             path: self.path.clone(),
@@ -342,12 +371,38 @@ impl FileQueue {
         tmp.as_file().sync_all().map_err(io)?;
         // The inode and mtime survive the rename: this is the new file's stamp.
         let new = stamp(&tmp.as_file().metadata().map_err(io)?);
+        // Held across the rename: a person's `echo >> q.yaml` that opened the
+        // old file before the check and wrote before the rename completed is
+        // caught here and merged (a write even later, into the replaced
+        // file, cannot be seen; the window is microseconds).
+        let mut old = expect.and_then(|_| std::fs::File::open(&self.path).ok());
         if expect.is_some() && self.current_stamp() != expect {
-            return Ok(None);
+            return Ok(Written::Changed);
         }
         tmp.persist(&self.path).map_err(|e| io(e.error))?;
-        Ok(Some(new))
+        if let Some(old) = &mut old {
+            if old.metadata().ok().map(|m| stamp(&m)) != expect {
+                let mut theirs = String::new();
+                if std::io::Seek::rewind(old).is_ok()
+                    && std::io::Read::read_to_string(old, &mut theirs).is_ok()
+                {
+                    return Ok(Written::Raced(theirs));
+                }
+            }
+        }
+        Ok(Written::Done(new))
     }
+}
+
+/// What `FileQueue::write` did.
+enum Written {
+    /// Written; the new file's stamp.
+    Done(Stamp),
+    /// Not written: the file had changed.
+    Changed,
+    /// Written, but someone wrote into the old file at the same moment:
+    /// their text, to be put back and merged.
+    Raced(String),
 }
 
 /// Documents as a YAML stream, each starting with `---`.
@@ -705,7 +760,13 @@ mod tests {
     fn resume_and_diff() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.yaml");
+        let stale = dir.path().join(".q.yaml.abc123.tmp");
+        std::fs::write(&stale, "half").unwrap();
         assert!(FileQueue::resume(&path).unwrap().is_none());
+        assert!(
+            !stale.exists(),
+            "a killed runner's temporary file is removed"
+        );
         std::fs::write(&path, "# nothing\n").unwrap();
         assert!(FileQueue::resume(&path).unwrap().is_none());
         std::fs::write(&path, "a: 1\n---\n- x\n").unwrap();

@@ -57,15 +57,14 @@ impl Progress {
     }
 
     fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => {
-                // One `write` per line (stderr is unbuffered).
-                let mut line = String::with_capacity(text.len() + 1);
-                line.push_str(text);
-                line.push('\n');
-                let _ = std::io::stderr().lock().write_all(line.as_bytes());
-            }
+        if let Some(bar) = &self.bar {
+            bar.println(text);
+        } else {
+            // One `write` per line (stderr is unbuffered).
+            let mut line = String::with_capacity(text.len() + 1);
+            line.push_str(text);
+            line.push('\n');
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
     }
 

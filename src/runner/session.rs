@@ -18,7 +18,7 @@ use super::events::{Observer, Started, Summary};
 use super::executor::{Executor, Exit, Job, Running, Stop};
 use super::job::{create_run_dir, name_of, read_results, tail, JobSpec};
 use super::signals::SignalKind;
-use crate::config::{merge_over, Expander};
+use crate::config::{merge_over, ConfigError, Expander};
 use crate::queue::{Peek, Queue, QueueError};
 use crate::yaml_log::{self, Record, Status};
 
@@ -206,7 +206,7 @@ impl<'a, 's> Session<'a, 's> {
             Err(err) => {
                 self.commit(&[]);
                 let experiment = merge_over(doc, &self.defaults);
-                self.fail_early(experiment, format!("failed to expand: {err}"), None, None);
+                self.fail_early(experiment, expansion_error(&err), None, None);
                 return;
             }
         };
@@ -654,6 +654,26 @@ impl<'a, 's> Session<'a, 's> {
     }
 }
 
+/// An expansion error of a document taken from the queue, without the
+/// experiment-file location (the queue's documents have none).
+fn expansion_error(err: &ConfigError) -> String {
+    match err {
+        ConfigError::Expr {
+            location,
+            expr,
+            source,
+        } => format!(
+            "failed to expand: key `{}`: failed to evaluate `{expr}`: {source}",
+            location.key.as_deref().unwrap_or("?")
+        ),
+        ConfigError::Invalid { location, message } => match &location.key {
+            Some(key) => format!("failed to expand: key `{key}`: {message}"),
+            None => format!("failed to expand: {message}"),
+        },
+        other => format!("failed to expand: {other}"),
+    }
+}
+
 fn signal_of(how: Stop) -> &'static str {
     match how {
         Stop::Interrupt => "SIGINT",
@@ -942,5 +962,24 @@ mod tests {
             &[],
         );
         assert_eq!(out.finished, ["bad failed", "t failed", "ok done"]);
+        let err = ConfigError::Expr {
+            location: crate::config::Location {
+                key: Some("x".into()),
+                ..Default::default()
+            },
+            expr: "parse nope + 1".into(),
+            source: crate::expr::ExprError {
+                message: "unknown variable `nope`".into(),
+                line: None,
+                column: None,
+            },
+        };
+        assert!(
+            expansion_error(&err).starts_with(
+                "failed to expand: key `x`: failed to evaluate `parse nope + 1`: unknown"
+            ),
+            "{}",
+            expansion_error(&err)
+        );
     }
 }

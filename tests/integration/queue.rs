@@ -236,7 +236,8 @@ fn an_existing_queue_file_is_resumed() {
 }
 
 /// SPEC §4: "a crash at any moment loses none". SIGKILL the runner at many
-/// random moments of a queue of fast experiments, resuming each time, and
+/// random moments of a queue of fast (10 ms) experiments, resuming each
+/// time (so some takes are still unwritten, see group commit), and
 /// check after every kill that each experiment not yet started is still in
 /// the queue file and that the log holds only whole documents.
 #[test]
@@ -253,7 +254,7 @@ fn sigkill_at_random_moments_loses_nothing() {
         .write_exe("m.sh", NAP_MODULE)
         .write(
             "e.yaml",
-            &format!("Global: {{queue: q.yaml}}\nModule: ./m.sh\nYamlLog: log.yaml\nnap: 0\n{experiments}"),
+            &format!("Global: {{queue: q.yaml}}\nModule: ./m.sh\nYamlLog: log.yaml\nnap: 0.01\n{experiments}"),
         )
         .args(&["run", "--exp", "e.yaml"]);
     let dir = test.path().to_owned();

@@ -77,6 +77,7 @@ echo "to-stderr" >&2
   echo "STDIN_EMPTY: $( [ -z "$(cat)" ] && echo true || echo false )"
   echo "RUN_DIR_EXISTS: $( [ -d "$COOL_RUNNER_RUN_DIR" ] && echo true || echo false )"
   echo "EXPERIMENT_FILE: $COOL_RUNNER_EXPERIMENT"
+  echo "INHERITED: $FROM_THE_RUNNER"
 } > "$COOL_RUNNER_RESULTS"
 "#;
 
@@ -89,11 +90,13 @@ fn modules_get_the_environment_arguments_and_their_own_group() {
             "Global: {}\nModule: ./m.sh --fixed\nYamlLog: log.yaml\nlr: 0.5\n---\nName: a\n",
         )
         .args(&["run", "--exp", "e.yaml", "--lr", "0.1", "--", "--exp", "x"])
+        .env("FROM_THE_RUNNER", "yes-please")
         .run()
         .status(0);
     let log = documents(&ran.dir.join("log.yaml"));
     let doc = &log[0];
     assert_eq!(doc["ARGS"].as_str(), Some("--fixed --lr 0.1 --exp x"));
+    assert_eq!(doc["INHERITED"].as_str(), Some("yes-please"));
     for key in ["PGID_IS_PID", "STDIN_EMPTY", "RUN_DIR_EXISTS"] {
         assert_eq!(doc[key], yaml_serde::Value::Bool(true), "{key}");
     }
@@ -287,4 +290,64 @@ fn python_helper_round_trips() {
     let log = documents(&ran.dir.join("log.yaml"));
     assert_eq!(log[0]["DOUBLE"].as_i64(), Some(42));
     assert_eq!(log[0]["NAME_SEEN"].as_str(), Some("p"));
+}
+
+#[test]
+fn a_background_grandchild_holding_the_pipes_does_not_hold_up_the_run() {
+    let started = std::time::Instant::now();
+    let ran = Test::new()
+        .write_exe("m.sh", "#!/bin/sh\necho before\nsleep 3 &\necho after\n")
+        .write(
+            "e.yaml",
+            "Global: {}\nModule: ./m.sh\nYamlLog: log.yaml\n---\nName: a\n---\nName: b\n",
+        )
+        .args(&["run", "--exp", "e.yaml"])
+        .run()
+        .status(0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "waited for the grandchild: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        column(&documents(&ran.dir.join("log.yaml")), "STATUS"),
+        ["done", "done"]
+    );
+    let run_dir = documents(&ran.dir.join("log.yaml"))[0]["RUN_DIR"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        read(&ran.dir.join(run_dir).join("stdout.log")),
+        "before\nafter\n"
+    );
+}
+
+/// The log format, whole (timestamps, durations, host and run directories
+/// redacted).
+#[test]
+fn log_document_snapshot() {
+    let ran = Test::new()
+        .write_exe(
+            "m.sh",
+            "#!/bin/sh\nprintf 'ACC: 0.75\\nLOSS: [0.5, 0.25]\\n' > \"$COOL_RUNNER_RESULTS\"\n",
+        )
+        .write_exe("fail.sh", "#!/bin/sh\necho 'out of memory' >&2\nexit 2\n")
+        .write(
+            "e.yaml",
+            "Global: {}\nModule: ./m.sh\nYamlLog: log.yaml\nlr: 0.1\nRND_IDX: 123456\n\
+             ---\nName: ok\nnested: {depth: 2}\n---\nName: bad\nModule: ./fail.sh\n",
+        )
+        .args(&["run", "--exp", "e.yaml"])
+        .run()
+        .status(1);
+    let log = read(&ran.dir.join("log.yaml"));
+    insta::with_settings!({filters => vec![
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", "[TIME]"),
+        (r"TIME_ELAPSED: [0-9.e-]+", "TIME_ELAPSED: [SECONDS]"),
+        (r"HOST: .*", "HOST: [HOST]"),
+        (r"runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d-", "runs/[STAMP]-"),
+    ]}, {
+        insta::assert_snapshot!(log);
+    });
 }
