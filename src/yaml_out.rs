@@ -209,7 +209,8 @@ fn is_plain_safe(s: &str) -> bool {
     let Some(&first) = bytes.first() else {
         return false;
     };
-    if !(first.is_ascii_alphabetic() || first == b'_' || first == b'/') {
+    let path_like = first == b'.' && matches!(bytes.get(1), Some(b'/' | b'.'));
+    if !(first.is_ascii_alphabetic() || first == b'_' || first == b'/' || path_like) {
         return false;
     }
     if bytes.last() == Some(&b' ') {
