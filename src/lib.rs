@@ -2,12 +2,13 @@
 //!
 //! The pipeline reads like the module list: `config` loads and expands the
 //! experiment file (using `expr` for `parse` values), `run` drives a run,
-//! `yaml_out` writes YAML streams.
+//! `yaml_out` writes YAML streams, `notifier` posts to Slack.
 
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod expr;
+pub mod notifier;
 pub mod run;
 pub mod yaml_out;
 
