@@ -175,12 +175,17 @@ fn worker(
             channel.clone(),
             SlackMessageContent::new().with_text(message.text),
         );
-        let posted = runtime.block_on(tokio::time::timeout(
-            connection.request_timeout,
-            session.chat_post_message(&request),
-        ));
+        // `timeout` is built inside the runtime: its timer needs one.
+        let posted = runtime.block_on(async {
+            tokio::time::timeout(
+                connection.request_timeout,
+                session.chat_post_message(&request),
+            )
+            .await
+        });
         let problem = match posted {
             Ok(Ok(_)) => None,
+            Ok(Err(err)) if accepted_anyway(&err) => None,
             Ok(Err(err)) => Some(describe(&err)),
             Err(_elapsed) => Some(format!(
                 "no answer within {:.1} s",
@@ -215,8 +220,22 @@ fn https_or_http() -> HttpsConnector<HttpConnector> {
     builder.https_or_http().enable_http1().build()
 }
 
+/// Whether a failed call was in fact a post that Slack accepted: slack-morphism
+/// insists on fields of the reply (`message`) that we do not need, so a reply
+/// that says `"ok": true` but lacks them is still a success.
+fn accepted_anyway(err: &SlackClientError) -> bool {
+    let SlackClientError::ProtocolError(protocol) = err else {
+        return false;
+    };
+    protocol
+        .json_body
+        .as_deref()
+        .and_then(|body| serde_json::from_str::<serde_json::Value>(body).ok())
+        .is_some_and(|reply| reply["ok"] == serde_json::Value::Bool(true))
+}
+
 /// One short line for a slack-morphism error (its `Display` can carry the
-/// whole response body over several lines).
+/// whole response body, or a `Debug` dump of the cause).
 fn describe(err: &SlackClientError) -> String {
     match err {
         SlackClientError::ApiError(api) => format!("Slack answered `ok: false` ({})", api.code),
@@ -224,12 +243,38 @@ fn describe(err: &SlackClientError) -> String {
         SlackClientError::RateLimitError(_) => {
             "Slack's rate limit was reached (too many messages at once)".to_owned()
         }
-        other => {
-            let text = other.to_string();
-            match text.split_once("\nBody:") {
-                Some((head, _)) => head.to_owned(),
-                None => text,
+        SlackClientError::ProtocolError(protocol) => {
+            format!("unexpected answer ({})", protocol.json_error)
+        }
+        SlackClientError::HttpProtocolError(http) => match &http.cause {
+            Some(cause) => chain(cause.as_ref()),
+            None => "HTTP protocol error".to_owned(),
+        },
+        SlackClientError::SystemError(system) => {
+            let mut parts: Vec<String> = system.message.iter().cloned().collect();
+            if let Some(cause) = &system.cause {
+                parts.push(chain(cause.as_ref()));
+            }
+            if parts.is_empty() {
+                "system error".to_owned()
+            } else {
+                parts.join(": ")
             }
         }
+        other => other.to_string(),
     }
+}
+
+/// An error and its sources: `client error (Connect): tcp connect error: ...`.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
 }
