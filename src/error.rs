@@ -34,7 +34,9 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Config(_) | Self::Slack(_) | Self::Usage(_) | Self::NotImplemented(_) => exit::BAD_INPUT,
+            Self::Config(_) | Self::Slack(_) | Self::Usage(_) | Self::NotImplemented(_) => {
+                exit::BAD_INPUT
+            }
             Self::Output(_) | Self::Other(_) => exit::FAILED,
         }
     }

@@ -8,13 +8,19 @@ use std::time::Duration;
 use super::warnings::Warner;
 
 #[derive(Debug)]
-#[expect(dead_code, reason = "built by the notifier, read only by the real transport")]
+#[expect(
+    dead_code,
+    reason = "built by the notifier, read only by the real transport"
+)]
 pub(crate) struct Outgoing {
     pub(crate) text: String,
     pub(crate) about: String,
 }
 
-#[expect(dead_code, reason = "built by the notifier, read only by the real transport")]
+#[expect(
+    dead_code,
+    reason = "built by the notifier, read only by the real transport"
+)]
 pub(crate) struct Connection {
     pub(crate) token: String,
     pub(crate) api_url: String,

@@ -286,7 +286,11 @@ impl QueueSummary {
             );
         }
         if self.extremes.len() > MAX_RESULTS {
-            let _ = write!(text, "\n… {} more results", self.extremes.len() - MAX_RESULTS);
+            let _ = write!(
+                text,
+                "\n… {} more results",
+                self.extremes.len() - MAX_RESULTS
+            );
         }
         text
     }
@@ -413,14 +417,24 @@ mod tests {
             ":white_check_mark: experiment #0 — *done* after 1 min 15 s\nNOTE a&lt;b &amp; c"
         );
         let e = experiment(1, "Name: x\nTIME_ELAPSED: 1\n");
-        assert_eq!(e.status, ExperimentStatus::Failed, "no STATUS counts as failed");
+        assert_eq!(
+            e.status,
+            ExperimentStatus::Failed,
+            "no STATUS counts as failed"
+        );
     }
 
     #[test]
     fn summary_counts_and_extremes() {
         let mut summary = QueueSummary::default();
-        summary.add(&experiment(0, "Name: a\nSTATUS: done\nACC: 0.5\nLOSS: 2\nHOST: h\n"));
-        summary.add(&experiment(1, "Name: b\nREP: 1\nSTATUS: done\nACC: 0.9\nLOSS: 1\n"));
+        summary.add(&experiment(
+            0,
+            "Name: a\nSTATUS: done\nACC: 0.5\nLOSS: 2\nHOST: h\n",
+        ));
+        summary.add(&experiment(
+            1,
+            "Name: b\nREP: 1\nSTATUS: done\nACC: 0.9\nLOSS: 1\n",
+        ));
         summary.add(&experiment(2, "Name: c\nSTATUS: failed\nWHY: oom\n"));
         summary.add(&experiment(3, "Name: d\nSTATUS: interrupted\nACC: .nan\n"));
         summary.total_time = 7322.0;

@@ -47,18 +47,12 @@ impl SlackSettings {
         for key in slack.keys() {
             match key.as_str() {
                 Some("channel" | "each") => {}
-                _ => {
-                    return Err(SlackConfigError::UnknownKey {
-                        key: key_text(key),
-                    })
-                }
+                _ => return Err(SlackConfigError::UnknownKey { key: key_text(key) }),
             }
         }
         let channel = match slack.get("channel") {
             None => return Err(SlackConfigError::MissingChannel),
-            Some(Value::String(channel)) if !channel.trim().is_empty() => {
-                channel.trim().to_owned()
-            }
+            Some(Value::String(channel)) if !channel.trim().is_empty() => channel.trim().to_owned(),
             Some(other) => return Err(SlackConfigError::BadChannel { found: kind(other) }),
         };
         let each = match slack.get("each") {
@@ -111,10 +105,14 @@ mod tests {
 
     #[test]
     fn channel_and_each() {
-        let s = parse("slack: {channel: \"#experiments\"}").unwrap().unwrap();
+        let s = parse("slack: {channel: \"#experiments\"}")
+            .unwrap()
+            .unwrap();
         assert_eq!(s.channel, "#experiments");
         assert!(!s.each);
-        let s = parse("slack: {channel: C0123, each: true}").unwrap().unwrap();
+        let s = parse("slack: {channel: C0123, each: true}")
+            .unwrap()
+            .unwrap();
         assert_eq!(s.channel, "C0123");
         assert!(s.each);
     }
@@ -125,7 +123,10 @@ mod tests {
             parse("slack: \"#experiments\"").unwrap_err(),
             SlackConfigError::NotAMapping { found: "a string" }
         );
-        assert_eq!(parse("slack: {each: true}").unwrap_err(), SlackConfigError::MissingChannel);
+        assert_eq!(
+            parse("slack: {each: true}").unwrap_err(),
+            SlackConfigError::MissingChannel
+        );
         // Unquoted `#experiments` is a YAML comment, hence null.
         let err = parse("slack: {channel: #experiments\n}").unwrap_err();
         assert!(err.to_string().contains("quote it"), "{err}");

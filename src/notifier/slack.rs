@@ -17,8 +17,8 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::{
-    SlackApiChatPostMessageRequest, SlackApiToken, SlackApiTokenValue, SlackChannelId,
-    SlackClient, SlackClientHyperConnector, SlackHyperClient, SlackMessageContent,
+    SlackApiChatPostMessageRequest, SlackApiToken, SlackApiTokenValue, SlackChannelId, SlackClient,
+    SlackClientHyperConnector, SlackHyperClient, SlackMessageContent,
 };
 
 use super::warnings::Warner;

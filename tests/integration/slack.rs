@@ -67,9 +67,12 @@ mod with_feature {
     const WAIT: Duration = Duration::from_secs(10);
 
     fn notifier(config: &str, api_url: String, warnings: &Warnings) -> Notifier {
-        Notifier::from_global_with(&global(config), options(Some(api_url), Some(TOKEN), warnings))
-            .expect("valid Global.slack")
-            .expect("a notifier")
+        Notifier::from_global_with(
+            &global(config),
+            options(Some(api_url), Some(TOKEN), warnings),
+        )
+        .expect("valid Global.slack")
+        .expect("a notifier")
     }
 
     #[test]
@@ -86,7 +89,10 @@ mod with_feature {
         assert_eq!(r.method, "POST");
         assert_eq!(r.path, "/api/chat.postMessage");
         assert_eq!(r.header("authorization"), Some(&*format!("Bearer {TOKEN}")));
-        assert!(r.header("content-type").unwrap().starts_with("application/json"));
+        assert!(r
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json"));
         assert_eq!(r.channel(), "#experiments");
         assert_eq!(
             r.text(),
@@ -105,7 +111,10 @@ mod with_feature {
         n.experiment_finished(&experiment(0, DONE_A));
         n.experiment_finished(&experiment(1, DONE_B));
         n.experiment_finished(&experiment(2, FAILED));
-        n.experiment_finished(&experiment(3, "Name: c\nSTATUS: interrupted\nTIME_ELAPSED: 1\n"));
+        n.experiment_finished(&experiment(
+            3,
+            "Name: c\nSTATUS: interrupted\nTIME_ELAPSED: 1\n",
+        ));
         n.queue_finished(Duration::from_secs(125));
         n.shutdown(WAIT);
         let requests = slack.requests();
@@ -151,7 +160,9 @@ mod with_feature {
 
     #[test]
     fn a_minimal_ok_reply_counts_as_sent() {
-        let slack = FakeSlack::start(Reply::Raw(r#"{"ok":true,"channel":"C1","ts":"1.2"}"#.into()));
+        let slack = FakeSlack::start(Reply::Raw(
+            r#"{"ok":true,"channel":"C1","ts":"1.2"}"#.into(),
+        ));
         let warnings = Warnings::default();
         let mut n = notifier(CONFIG, slack.url(), &warnings);
         n.experiment_finished(&experiment(0, FAILED));
@@ -166,7 +177,10 @@ mod with_feature {
         let mut n = notifier(CONFIG, FakeSlack::down_url(), &warnings);
         let start = Instant::now();
         n.experiment_finished(&experiment(4, FAILED));
-        assert!(start.elapsed() < Duration::from_millis(100), "the caller never waits");
+        assert!(
+            start.elapsed() < Duration::from_millis(100),
+            "the caller never waits"
+        );
         n.shutdown(WAIT);
         let lines = warnings.lines();
         assert_eq!(lines.len(), 1, "{lines:#?}");
@@ -199,7 +213,11 @@ mod with_feature {
             "warning: slack: failed to post the message about experiment #0 `small` to \
              `#experiments`: Slack answered `ok: false` (channel_not_found [token])"
         );
-        assert!(lines[1].contains("the message about the end of the queue"), "{}", lines[1]);
+        assert!(
+            lines[1].contains("the message about the end of the queue"),
+            "{}",
+            lines[1]
+        );
         warnings.assert_clean();
     }
 
@@ -209,13 +227,19 @@ mod with_feature {
         let warnings = Warnings::default();
         let mut opts = options(Some(slack.url()), Some(TOKEN), &warnings);
         opts.request_timeout = Duration::from_millis(300);
-        let mut n = Notifier::from_global_with(&global(CONFIG), opts).unwrap().unwrap();
+        let mut n = Notifier::from_global_with(&global(CONFIG), opts)
+            .unwrap()
+            .unwrap();
         n.experiment_finished(&experiment(0, FAILED));
         n.shutdown(WAIT);
         assert_eq!(slack.requests().len(), 1);
         let lines = warnings.lines();
         assert_eq!(lines.len(), 1, "{lines:#?}");
-        assert!(lines[0].ends_with(": no answer within 0.3 s"), "{}", lines[0]);
+        assert!(
+            lines[0].ends_with(": no answer within 0.3 s"),
+            "{}",
+            lines[0]
+        );
         warnings.assert_clean();
     }
 
@@ -226,21 +250,34 @@ mod with_feature {
         let mut opts = options(Some(slack.url()), Some(TOKEN), &warnings);
         opts.queue_capacity = 1;
         opts.request_timeout = Duration::from_secs(30);
-        let mut n = Notifier::from_global_with(&global(CONFIG), opts).unwrap().unwrap();
+        let mut n = Notifier::from_global_with(&global(CONFIG), opts)
+            .unwrap()
+            .unwrap();
         let start = Instant::now();
         for i in 0..3 {
             n.experiment_finished(&experiment(i, FAILED));
         }
-        assert!(start.elapsed() < Duration::from_millis(100), "the caller never waits");
+        assert!(
+            start.elapsed() < Duration::from_millis(100),
+            "the caller never waits"
+        );
         n.shutdown(Duration::from_millis(300));
-        assert!(start.elapsed() < Duration::from_secs(5), "shutdown keeps its deadline");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "shutdown keeps its deadline"
+        );
         let lines = warnings.lines();
         assert!(
-            lines.iter().any(|l| l.contains("too many messages waiting; dropped the message")),
+            lines
+                .iter()
+                .any(|l| l.contains("too many messages waiting; dropped the message")),
             "{lines:#?}"
         );
         assert!(
-            lines.last().unwrap().contains("unsent message(s) after waiting 0.3 s"),
+            lines
+                .last()
+                .unwrap()
+                .contains("unsent message(s) after waiting 0.3 s"),
             "{lines:#?}"
         );
         warnings.assert_clean();
@@ -252,11 +289,17 @@ mod with_feature {
         let warnings = Warnings::default();
         for token in [None, Some("  ")] {
             let opts = options(Some(slack.url()), token, &warnings);
-            assert!(Notifier::from_global_with(&global(CONFIG), opts).unwrap().is_none());
+            assert!(Notifier::from_global_with(&global(CONFIG), opts)
+                .unwrap()
+                .is_none());
         }
         let lines = warnings.lines();
         assert_eq!(lines.len(), 2, "one warning each time: {lines:#?}");
-        assert!(lines[0].contains("`SLACK_BOT_TOKEN` is not"), "{}", lines[0]);
+        assert!(
+            lines[0].contains("`SLACK_BOT_TOKEN` is not"),
+            "{}",
+            lines[0]
+        );
         std::thread::sleep(Duration::from_millis(100));
         assert!(slack.requests().is_empty());
     }
@@ -266,7 +309,9 @@ mod with_feature {
         let warnings = Warnings::default();
         let opts = options(None, Some(TOKEN), &warnings);
         assert!(!format!("{opts:?}").contains(TOKEN));
-        let n = Notifier::from_global_with(&global(CONFIG), opts).unwrap().unwrap();
+        let n = Notifier::from_global_with(&global(CONFIG), opts)
+            .unwrap()
+            .unwrap();
         assert!(!format!("{n:?}").contains(TOKEN));
         n.shutdown(Duration::from_secs(1));
         assert_eq!(NotifierOptions::DEFAULT_QUEUE_CAPACITY, 64);
@@ -277,7 +322,11 @@ mod with_feature {
 #[test]
 fn without_the_feature_a_configured_slack_is_one_warning() {
     let warnings = Warnings::default();
-    let opts = options(Some("http://127.0.0.1:9/api".into()), Some(TOKEN), &warnings);
+    let opts = options(
+        Some("http://127.0.0.1:9/api".into()),
+        Some(TOKEN),
+        &warnings,
+    );
     let config = global("slack: {channel: \"#experiments\"}\n");
     assert!(Notifier::from_global_with(&config, opts).unwrap().is_none());
     let lines = warnings.lines();
@@ -291,7 +340,9 @@ fn without_the_feature_a_configured_slack_is_one_warning() {
 fn no_global_slack_is_silent() {
     let warnings = Warnings::default();
     let opts = options(None, None, &warnings);
-    assert!(Notifier::from_global_with(&global("repeat: 1\n"), opts).unwrap().is_none());
+    assert!(Notifier::from_global_with(&global("repeat: 1\n"), opts)
+        .unwrap()
+        .is_none());
     assert!(warnings.lines().is_empty());
 }
 
