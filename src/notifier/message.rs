@@ -138,8 +138,10 @@ impl FinishedExperiment {
 
     /// The message: a header line, then the results on one line.
     ///
-    /// `:x: *train-small* #3 · REP 1 — *failed* (exit 2) after 12.3 s on `gpu1``
-    /// `ACC 0.913 · LOSS 0.25`
+    /// ```text
+    /// :x: *train-small* #3 · REP 1 — *failed* (exit 2) after 12.3 s on `gpu1`
+    /// ACC 0.913 · LOSS 0.25
+    /// ```
     pub fn to_mrkdwn(&self) -> String {
         let mut text = format!("{} {}", self.status.emoji(), self.label());
         let _ = write!(text, " — *{}*", self.status.as_str());

@@ -81,8 +81,7 @@ fn key_text(key: &Value) -> String {
     match key {
         Value::String(s) => s.clone(),
         other => yaml_serde::to_string(other)
-            .map(|s| s.trim_end().to_owned())
-            .unwrap_or_else(|_| "?".to_owned()),
+            .map_or_else(|_| "?".to_owned(), |s| s.trim_end().to_owned()),
     }
 }
 

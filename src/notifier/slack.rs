@@ -30,7 +30,7 @@ const DROP_DEADLINE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub(crate) text: String,
-    /// What the message is about, for warnings (`experiment #3 `small``).
+    /// What the message is about, for warnings (``experiment #3 `small` ``).
     pub(crate) about: String,
 }
 

@@ -85,7 +85,7 @@ impl FakeSlack {
                     let requests = Arc::clone(&requests);
                     let stop = Arc::clone(&stop);
                     let reply = reply.clone();
-                    std::thread::spawn(move || serve(stream, &reply, &requests, &stop));
+                    std::thread::spawn(move || serve(&stream, &reply, &requests, &stop));
                 }
             }
         });
@@ -140,9 +140,9 @@ impl Drop for FakeSlack {
 }
 
 /// Read one request, record it, answer it, close.
-fn serve(stream: TcpStream, reply: &Reply, requests: &Mutex<Vec<Request>>, stop: &AtomicBool) {
+fn serve(stream: &TcpStream, reply: &Reply, requests: &Mutex<Vec<Request>>, stop: &AtomicBool) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(&stream);
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return; // the wake-up connection from `Drop`, or a probe
@@ -205,7 +205,7 @@ fn serve(stream: TcpStream, reply: &Reply, requests: &Mutex<Vec<Request>>, stop:
          content-length: {}\r\nconnection: close\r\n\r\n{json}",
         json.len()
     );
-    let mut stream = &stream;
+    let mut stream = stream;
     let _ = stream.write_all(response.as_bytes());
     let _ = stream.flush();
 }

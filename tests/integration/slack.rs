@@ -60,7 +60,7 @@ mod with_feature {
     use std::time::{Duration, Instant};
 
     use super::{experiment, global, options, Warnings, DONE_A, DONE_B, FAILED, TOKEN};
-    use crate::fake_slack::{FakeSlack, Reply};
+    use crate::fake_slack::{FakeSlack, Reply, Request};
     use cool_runner::notifier::{Notifier, NotifierOptions};
 
     const CONFIG: &str = "repeat: 1\nslack: {channel: \"#experiments\"}\n";
@@ -118,7 +118,7 @@ mod with_feature {
         n.queue_finished(Duration::from_secs(125));
         n.shutdown(WAIT);
         let requests = slack.requests();
-        let texts: Vec<&str> = requests.iter().map(|r| r.text()).collect();
+        let texts: Vec<&str> = requests.iter().map(Request::text).collect();
         assert_eq!(texts.len(), 2, "{texts:#?}");
         assert!(texts[0].starts_with(":x: *small* #2"), "{}", texts[0]);
         assert_eq!(
@@ -145,7 +145,7 @@ mod with_feature {
         n.queue_finished(Duration::from_secs(3));
         n.shutdown(WAIT);
         let requests = slack.requests();
-        let texts: Vec<&str> = requests.iter().map(|r| r.text()).collect();
+        let texts: Vec<&str> = requests.iter().map(Request::text).collect();
         assert_eq!(texts.len(), 4, "{texts:#?}");
         assert_eq!(
             texts[0],
