@@ -178,7 +178,7 @@ mod with_feature {
         let start = Instant::now();
         n.experiment_finished(&experiment(4, FAILED));
         assert!(
-            start.elapsed() < Duration::from_millis(100),
+            start.elapsed() < Duration::from_secs(2),
             "the caller never waits"
         );
         n.shutdown(WAIT);
@@ -257,8 +257,10 @@ mod with_feature {
         for i in 0..3 {
             n.experiment_finished(&experiment(i, FAILED));
         }
+        // The server never answers and a request may take 30 s: only a
+        // caller that does not wait gets here quickly.
         assert!(
-            start.elapsed() < Duration::from_millis(100),
+            start.elapsed() < Duration::from_secs(2),
             "the caller never waits"
         );
         n.shutdown(Duration::from_millis(300));
