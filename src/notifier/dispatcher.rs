@@ -70,7 +70,6 @@ impl fmt::Debug for NotifierOptions {
 pub struct Notifier {
     settings: SlackSettings,
     summary: QueueSummary,
-    warner: Warner,
     outbox: Outbox,
 }
 
@@ -126,7 +125,6 @@ impl Notifier {
             Ok(outbox) => Ok(Some(Self {
                 settings,
                 summary: QueueSummary::default(),
-                warner,
                 outbox,
             })),
             Err(err) => {
@@ -173,10 +171,5 @@ impl Notifier {
     /// stop. Dropping a `Notifier` does the same with a 5-second deadline.
     pub fn shutdown(mut self, deadline: Duration) {
         self.outbox.shutdown(deadline);
-    }
-
-    /// Write one warning line, with the token scrubbed.
-    pub fn warn(&self, message: &str) {
-        self.warner.warn(message);
     }
 }
