@@ -1,6 +1,7 @@
 //! The top-level error and the exit status of each kind of failure.
 
 use crate::config::ConfigError;
+use crate::notifier::SlackConfigError;
 
 /// Exit statuses (SPEC §6).
 pub mod exit {
@@ -18,6 +19,8 @@ pub mod exit {
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Slack(#[from] SlackConfigError),
     #[error("{0}")]
     Usage(String),
     #[error("`{0}` is not implemented yet")]
@@ -31,7 +34,9 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Config(_) | Self::Usage(_) | Self::NotImplemented(_) => exit::BAD_INPUT,
+            Self::Config(_) | Self::Slack(_) | Self::Usage(_) | Self::NotImplemented(_) => {
+                exit::BAD_INPUT
+            }
             Self::Output(_) | Self::Other(_) => exit::FAILED,
         }
     }

@@ -3,13 +3,14 @@
 //! The pipeline reads like the module list: `config` loads and expands the
 //! experiment file (using `expr` for `parse` values), `run` drives a run
 //! through `runner` (session, executors, signals, progress) with a `queue`
-//! of pending experiments, `yaml_log` records finished ones, `yaml_out`
-//! writes YAML streams.
+//! of pending experiments, `yaml_log` records finished ones, `notifier`
+//! posts to Slack, `yaml_out` writes YAML streams.
 
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod expr;
+pub mod notifier;
 pub mod queue;
 pub mod run;
 pub mod runner;

@@ -13,11 +13,13 @@ use crate::cli::RunArgs;
 use crate::config::{self, ExpandOptions, Expansion, Override};
 use crate::error::{exit, Error};
 use crate::expr::Sandbox;
+use crate::notifier::{FinishedExperiment, Notifier};
 use crate::queue::{FileQueue, MemoryQueue, Queue, QueueWatcher};
 use crate::runner::{
     install_signal_handlers, Event, JobSpec, LocalExecutor, Observer, Progress, Session,
-    SessionOptions,
+    SessionOptions, Summary,
 };
+use crate::yaml_log::Record;
 
 /// `run`'s arguments, resolved.
 #[derive(Debug, Clone)]
@@ -183,6 +185,7 @@ fn run_experiments(
 ) -> Result<i32, Error> {
     let global = GlobalSettings::from_global(&expansion.global)?;
     check_experiments(&expansion.experiments)?;
+    let notifier = Notifier::from_global(&expansion.global)?;
     let (tx, rx) = mpsc::channel();
     let signals = tx.clone();
     install_signal_handlers(move |kind| {
@@ -240,8 +243,39 @@ fn run_experiments(
         (tx, rx),
     );
     session.add_observer(Box::new(progress) as Box<dyn Observer>);
+    if let Some(notifier) = notifier {
+        session.add_observer(Box::new(SlackObserver {
+            notifier: Some(notifier),
+        }));
+    }
     let summary = session.run().map_err(queue_error)?;
     Ok(summary.exit_code())
+}
+
+/// Forwards finished experiments and the end of the queue to Slack. The
+/// notifier posts from its own thread, so none of this waits on the network
+/// except the final flush, which is bounded.
+struct SlackObserver {
+    notifier: Option<Notifier>,
+}
+
+impl Observer for SlackObserver {
+    fn experiment_finished(&mut self, record: &Record) {
+        if let Some(notifier) = &mut self.notifier {
+            let finished = FinishedExperiment::from_log_document(record.index, &record.document());
+            notifier.experiment_finished(&finished);
+        }
+    }
+
+    fn queue_finished(&mut self, summary: &Summary) {
+        if let Some(mut notifier) = self.notifier.take() {
+            notifier.queue_finished(summary.elapsed);
+            // Unsent messages get a few seconds; a person who stopped the run
+            // is not kept waiting long.
+            let deadline = if summary.stopped { 1 } else { 5 };
+            notifier.shutdown(Duration::from_secs(deadline));
+        }
+    }
 }
 
 /// Resume the queue file at `path` if it holds experiments, else write

@@ -33,7 +33,15 @@ impl Override {
         let value = if text.trim().is_empty() {
             Value::Null
         } else {
-            yaml_serde::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+            match yaml_serde::from_str::<Value>(text) {
+                // `#experiments` is a YAML comment, hence null; only a null
+                // that was written as one is null.
+                Ok(Value::Null) if !matches!(text.trim(), "null" | "Null" | "NULL" | "~") => {
+                    Value::String(text.to_owned())
+                }
+                Ok(value) => value,
+                Err(_) => Value::String(text.to_owned()),
+            }
         };
         Ok(Self {
             arg: arg.to_owned(),
@@ -88,6 +96,14 @@ mod tests {
             Override::parse("+q=a: b: c").unwrap().value,
             Value::from("a: b: c")
         );
+        // A Slack channel is not a YAML comment.
+        assert_eq!(
+            Override::parse("+Global.slack.channel=#experiments")
+                .unwrap()
+                .value,
+            Value::from("#experiments")
+        );
+        assert_eq!(Override::parse("+q=~").unwrap().value, Value::Null);
         assert!(Override::parse("+=3").is_err());
         assert!(Override::parse("+a..b=3").is_err());
         assert!(Override::parse("+a").is_err());

@@ -1,10 +1,18 @@
 //! The one integration-test binary: runs the built `cool-runner` on real
-//! files in a temporary directory per test.
+//! files in a temporary directory per test, and drives the library where
+//! the binary cannot reach yet.
+
+// Helpers serve test modules that some feature sets leave out, and `pub` in
+// the helpers is for reading, not for export.
+#![allow(dead_code, unreachable_pub)]
 
 mod test;
 
 mod expand;
+#[cfg(feature = "slack")]
+mod fake_slack;
 mod fuzz;
 mod queue;
 mod run;
 mod signals;
+mod slack;
