@@ -10,7 +10,7 @@
 //!    scope from the end). Leaving a mapping rewinds the scope to its start.
 //! 5. push the result onto the history `E`.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 
@@ -91,64 +91,197 @@ pub fn expand_path(
         path: path.to_owned(),
         source,
     })?;
-    let source = SourceText::new(path.to_owned(), text);
+    let source = Arc::new(SourceText::new(path.to_owned(), text));
     std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::sync_channel::<Result<Value, ConfigError>>(1024);
-        let text = source.text.as_str();
-        scope.spawn(move || {
-            let result = stream_documents(text, path, 0, 0, |doc| tx.send(Ok(doc)).is_ok());
-            if let Err(err) = result {
-                let _ = tx.send(Err(err));
-            }
-        });
-        let mut index = 0;
-        let mut next = || -> Option<Result<(usize, Mapping), ConfigError>> {
-            loop {
-                let item = rx.recv().ok()?;
-                let at = index;
-                index += 1;
-                match item.and_then(|doc| check_document(&source, at, doc)) {
-                    Ok(Some(map)) => return Some(Ok((at, map))),
-                    Ok(None) => {}
-                    Err(err) => return Some(Err(err)),
+        let (tx, rx) = mpsc::sync_channel::<Stage>(256);
+        let producer_source = Arc::clone(&source);
+        scope.spawn(move || prepare_stream(&producer_source, overrides, options, &tx));
+        let mut expander: Option<Expander<'_>> = None;
+        let mut header = None;
+        let mut shared = Vec::new();
+        let mut failure = None;
+        for stage in &rx {
+            match stage {
+                Stage::Header {
+                    global,
+                    defaults,
+                    preparer,
+                } => {
+                    let mut e = Expander::new(sandbox, None, defaults.clone(), options);
+                    e.source = Some(Arc::clone(&source));
+                    e.preparer = *preparer;
+                    expander = Some(e);
+                    header = Some((global, defaults));
                 }
-            }
-        };
-        let result = (|| {
-            let first = next().transpose()?.map(|(_, map)| map);
-            let defaults = check_defaults(&source, first)?;
-            let (global, defaults, repeat) = prepare(&source, defaults, overrides)?;
-            let mut expander =
-                Expander::new(sandbox, Some(source.clone()), defaults.clone(), options);
-            let mut shared = Vec::new();
-            let mut kept = Vec::new();
-            expander.start_global_rep(0);
-            while let Some(item) = next() {
-                let (at, doc) = item?;
-                shared.extend(expander.expand_shared(at, &doc)?);
-                if repeat > 1 {
-                    kept.push((at, doc));
+                Stage::GlobalRep(rep) => {
+                    if let Some(e) = expander.as_mut() {
+                        e.start_global_rep(rep);
+                    }
                 }
-            }
-            for global_rep in 1..repeat {
-                expander.start_global_rep(global_rep);
-                for (at, doc) in &kept {
-                    shared.extend(expander.expand_shared(*at, doc)?);
+                Stage::Prepared(prepared) => {
+                    let Some(e) = expander.as_mut() else { continue };
+                    match e.evaluate_prepared(prepared) {
+                        Ok(done) => shared.extend(done),
+                        Err(err) => {
+                            failure = Some(err);
+                            break;
+                        }
+                    }
                 }
-            }
-            Ok(finish(expander, shared, global, defaults))
-        })();
-        match result {
-            Ok(expansion) => Ok(expansion),
-            Err(err) => {
-                // A malformed document later in the file is the error to report.
-                while let Some(item) = next() {
-                    item?;
+                // A document that cannot be parsed or is not a mapping is
+                // reported before anything else, as a whole-file parse would.
+                Stage::Malformed(err) => return Err(err),
+                Stage::Failed(err) => {
+                    failure = Some(err);
+                    break;
                 }
-                Err(err)
             }
         }
+        if let Some(err) = failure {
+            for stage in &rx {
+                if let Stage::Malformed(later) = stage {
+                    return Err(later);
+                }
+            }
+            return Err(err);
+        }
+        match (expander, header) {
+            (Some(expander), Some((global, defaults))) => {
+                Ok(finish(expander, shared, global, defaults))
+            }
+            _ => Err(ConfigError::Invalid {
+                location: Location {
+                    path: path.to_owned(),
+                    ..Location::default()
+                },
+                message: "internal error: the expansion pipeline stopped early".to_owned(),
+            }),
+        }
     })
+}
+
+/// What the parsing thread hands to the evaluating one, in file order.
+enum Stage {
+    Header {
+        global: Mapping,
+        defaults: Mapping,
+        preparer: Box<Preparer>,
+    },
+    GlobalRep(u64),
+    Prepared(Prepared),
+    /// YAML or structural error: wins over any expression error.
+    Malformed(ConfigError),
+    /// Any other error (overrides, `Global`, `Repeat`).
+    Failed(ConfigError),
+}
+
+/// The first stage of `expand_path`: parse, check, merge and copy every
+/// document, and send it on. Stops preparing at the first error but keeps
+/// parsing, so that a malformed document later in the file is still found.
+fn prepare_stream(
+    source: &Arc<SourceText>,
+    overrides: &[Override],
+    options: &ExpandOptions,
+    tx: &mpsc::SyncSender<Stage>,
+) {
+    let path = source.path.as_path();
+    let mut index = 0;
+    let mut header: Option<(Mapping, u64)> = None;
+    let mut working: Option<Preparer> = None;
+    let mut failed = false;
+    let mut kept = Vec::new();
+    let send = |stage: Stage| tx.send(stage).is_ok();
+    let parsed = stream_documents(&source.text, path, 0, 0, |doc| {
+        let at = index;
+        index += 1;
+        let map = match check_document(source, at, doc) {
+            Ok(Some(map)) => map,
+            Ok(None) => return true,
+            Err(err) => {
+                send(Stage::Malformed(err));
+                return false;
+            }
+        };
+        if failed {
+            return true;
+        }
+        if header.is_none() {
+            let checked = check_defaults(source, Some(map))
+                .and_then(|defaults| prepare(source, defaults, overrides));
+            match checked {
+                Ok((global, defaults, repeat)) => {
+                    let for_queue =
+                        Preparer::new(Some(Arc::clone(source)), defaults.clone(), options);
+                    header = Some((defaults.clone(), repeat));
+                    working = Some(Preparer::new(
+                        Some(Arc::clone(source)),
+                        defaults.clone(),
+                        options,
+                    ));
+                    // The evaluating thread gets an identical copy for
+                    // documents added to a queue later; this thread keeps
+                    // the one that prepares the file's documents.
+                    return send(Stage::Header {
+                        global,
+                        defaults,
+                        preparer: Box::new(for_queue),
+                    });
+                }
+                Err(err) => {
+                    failed = true;
+                    return send(Stage::Failed(err));
+                }
+            }
+        }
+        let (_, repeat) = header.as_ref().expect("set above");
+        if *repeat > 1 {
+            kept.push((at, map.clone()));
+        }
+        let file_preparer = working.as_mut().expect("set with the header");
+        match file_preparer.prepare(at, &map) {
+            Ok(ready) => send(Stage::Prepared(ready)),
+            Err(err) => {
+                failed = true;
+                send(Stage::Failed(err))
+            }
+        }
+    });
+    match parsed {
+        Err(err) => {
+            send(Stage::Malformed(err));
+            return;
+        }
+        Ok(()) if header.is_none() && !failed => {
+            // No document at all (or only empty ones).
+            if let Err(err) = check_defaults(source, None) {
+                send(Stage::Malformed(err));
+            }
+            return;
+        }
+        Ok(()) => {}
+    }
+    if failed {
+        return;
+    }
+    let (Some((_, repeat)), Some(file_preparer)) = (header, working.as_mut()) else {
+        return;
+    };
+    for global_rep in 1..repeat {
+        file_preparer.global_rep = global_rep;
+        if !send(Stage::GlobalRep(global_rep)) {
+            return;
+        }
+        for (at, map) in &kept {
+            let stage = match file_preparer.prepare(*at, map) {
+                Ok(ready) => Stage::Prepared(ready),
+                Err(err) => Stage::Failed(err),
+            };
+            let stop = matches!(stage, Stage::Failed(_));
+            if !send(stage) || stop {
+                return;
+            }
+        }
+    }
 }
 
 /// Apply overrides, split off `Global` and read `Global.repeat`.
@@ -216,16 +349,114 @@ fn positive_int(value: Option<&Value>, default: u64) -> Result<u64, String> {
 /// it works, with `E` as it is when they are taken.
 pub struct Expander<'s> {
     sandbox: &'s Sandbox,
-    source: Option<SourceText>,
+    source: Option<Arc<SourceText>>,
     defaults: Mapping,
     history: History,
+    preparer: Preparer,
+    produced: usize,
+    compiled: HashMap<String, CompiledExpr>,
+}
+
+/// The part of expansion that needs no history: merging a document over
+/// the defaults, the `Repeat` copies and the runner keys. It owns the
+/// `RND_IDX` generator, so it can run on another thread, ahead of
+/// evaluation, and still give the same values in the same order.
+struct Preparer {
+    source: Option<Arc<SourceText>>,
+    defaults: Mapping,
+    /// Names used by the default config's expressions.
+    default_names: Arc<HashSet<String>>,
     rng: StdRng,
     host: String,
     global_rep: u64,
     produced: usize,
-    compiled: HashMap<String, CompiledExpr>,
-    /// Names used by the default config's expressions.
-    default_names: Arc<HashSet<String>>,
+}
+
+/// One document, merged and copied, ready for evaluation.
+struct Prepared {
+    document: usize,
+    name: Option<String>,
+    names: Names,
+    copies: Vec<Mapping>,
+}
+
+impl Preparer {
+    fn new(source: Option<Arc<SourceText>>, defaults: Mapping, options: &ExpandOptions) -> Self {
+        let rng = match options.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
+        Self {
+            source,
+            default_names: Arc::new(referenced_names(&defaults)),
+            defaults,
+            rng,
+            host: options.host.clone(),
+            global_rep: 0,
+            produced: 0,
+        }
+    }
+
+    fn prepare(&mut self, document: usize, doc: &Mapping) -> Result<Prepared, ConfigError> {
+        let merged = merge_over(doc, &self.defaults);
+        let name = merged
+            .get("Name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let repeat = positive_int(merged.get("Repeat"), 1).map_err(|found| {
+            let mut location = match &self.source {
+                Some(source) => source.location(document, &["Repeat"]),
+                None => Location {
+                    document: Some(document),
+                    key: Some("Repeat".to_owned()),
+                    ..Location::default()
+                },
+            };
+            location.experiment = Some(self.produced);
+            location.name.clone_from(&name);
+            ConfigError::Invalid {
+                location,
+                message: format!(
+                    "`Repeat` must be an integer of at least 1, found {found} \
+                     (it is read before expressions are evaluated, so it cannot be `parse`)"
+                ),
+            }
+        })?;
+        let rnd_idx = match merged.get("RND_IDX") {
+            Some(_) => None,
+            None => Some(self.rng.gen_range(100_000..=999_999_i64)),
+        };
+        // The merged document's keys come from `doc` or from the defaults,
+        // so the names its expressions use are among those of both.
+        let names = Names {
+            own: referenced_names(doc),
+            defaults: Arc::clone(&self.default_names),
+        };
+        let mut copies = Vec::with_capacity(repeat as usize);
+        let mut merged = Some(merged);
+        for rep in 0..repeat {
+            // The last copy takes the merged mapping itself.
+            let mut experiment = if rep + 1 == repeat {
+                merged.take().unwrap_or_default()
+            } else {
+                merged.clone().unwrap_or_default()
+            };
+            set(&mut experiment, "REP", Value::from(rep));
+            set(&mut experiment, "GLOBAL_REP", Value::from(self.global_rep));
+            if let Some(rnd_idx) = rnd_idx {
+                set(&mut experiment, "RND_IDX", Value::from(rnd_idx));
+            }
+            set(&mut experiment, "HOST", Value::from(self.host.as_str()));
+            copies.push(experiment);
+        }
+        self.produced += copies.len();
+        Ok(Prepared {
+            document,
+            name,
+            names,
+            copies,
+        })
+    }
 }
 
 /// Where the evaluation currently is, for error messages.
@@ -244,28 +475,21 @@ impl<'s> Expander<'s> {
         defaults: Mapping,
         options: &ExpandOptions,
     ) -> Self {
-        let rng = match options.seed {
-            Some(seed) => StdRng::seed_from_u64(seed),
-            None => StdRng::from_entropy(),
-        };
-        let default_names = Arc::new(referenced_names(&defaults));
+        let source = source.map(Arc::new);
         Self {
             sandbox,
+            preparer: Preparer::new(source.clone(), defaults.clone(), options),
             source,
             defaults,
             history: History::new(),
-            rng,
-            host: options.host.clone(),
-            global_rep: 0,
             produced: 0,
-            compiled: HashMap::new(),
-            default_names,
+            compiled: HashMap::default(),
         }
     }
 
     /// Start global repetition `global_rep`: the history `E` is emptied.
     pub fn start_global_rep(&mut self, global_rep: u64) {
-        self.global_rep = global_rep;
+        self.preparer.global_rep = global_rep;
         self.history.clear();
     }
 
@@ -300,55 +524,21 @@ impl<'s> Expander<'s> {
         document: usize,
         doc: &Mapping,
     ) -> Result<Vec<Arc<Mapping>>, ConfigError> {
-        let merged = merge_over(doc, &self.defaults);
-        let name = merged
-            .get("Name")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let repeat = positive_int(merged.get("Repeat"), 1).map_err(|found| {
-            let mut location = self.location(document, &["Repeat"]);
-            location.experiment = Some(self.produced);
-            location.name.clone_from(&name);
-            ConfigError::Invalid {
-                location,
-                message: format!(
-                    "`Repeat` must be an integer of at least 1, found {found} \
-                     (it is read before expressions are evaluated, so it cannot be `parse`)"
-                ),
-            }
-        })?;
-        let rnd_idx = match merged.get("RND_IDX") {
-            Some(_) => None,
-            None => Some(self.rng.gen_range(100_000..=999_999_i64)),
-        };
-        // The merged document's keys come from `doc` or from the defaults,
-        // so the names its expressions use are among those of both.
-        let names = Names {
-            own: referenced_names(doc),
-            defaults: Arc::clone(&self.default_names),
-        };
-        let mut out = Vec::with_capacity(repeat as usize);
-        let mut merged = Some(merged);
-        for rep in 0..repeat {
-            // The last copy takes the merged mapping itself.
-            let mut experiment = if rep + 1 == repeat {
-                merged.take().unwrap_or_default()
-            } else {
-                merged.clone().unwrap_or_default()
-            };
-            set(&mut experiment, "REP", Value::from(rep));
-            set(&mut experiment, "GLOBAL_REP", Value::from(self.global_rep));
-            if let Some(rnd_idx) = rnd_idx {
-                set(&mut experiment, "RND_IDX", Value::from(rnd_idx));
-            }
-            set(&mut experiment, "HOST", Value::from(self.host.as_str()));
+        let prepared = self.preparer.prepare(document, doc)?;
+        self.evaluate_prepared(prepared)
+    }
+
+    /// Evaluate the copies of a prepared document, in order.
+    fn evaluate_prepared(&mut self, prepared: Prepared) -> Result<Vec<Arc<Mapping>>, ConfigError> {
+        let mut out = Vec::with_capacity(prepared.copies.len());
+        for experiment in prepared.copies {
             let mut ctx = Ctx {
-                document,
+                document: prepared.document,
                 experiment: self.produced,
-                name: name.clone(),
+                name: prepared.name.clone(),
                 path: Vec::new(),
             };
-            out.push(self.evaluate(experiment, &names, &mut ctx)?);
+            out.push(self.evaluate(experiment, &prepared.names, &mut ctx)?);
             self.produced += 1;
         }
         Ok(out)
@@ -377,6 +567,7 @@ impl<'s> Expander<'s> {
         };
         let experiment = self.evaluate(experiment, &names, &mut ctx)?;
         self.produced += 1;
+        self.preparer.produced += 1;
         Ok(vec![Arc::unwrap_or_clone(experiment)])
     }
 
@@ -601,7 +792,7 @@ fn referenced_names(map: &Mapping) -> HashSet<String> {
             _ => {}
         }
     }
-    let mut out = HashSet::new();
+    let mut out = HashSet::default();
     map.values().for_each(|v| walk(v, &mut out));
     out
 }
@@ -653,6 +844,50 @@ mod tests {
         expand_text(text)
             .expect_err("expected an error")
             .to_string()
+    }
+
+    /// The pipelined `expand_path` gives exactly what `expand_file` gives,
+    /// including `RND_IDX` values and error precedence.
+    #[test]
+    fn pipeline_matches_sequential_expansion() {
+        use std::fmt::Write;
+        let mut text = String::from("Global: {repeat: 2}\nlr: 0.1\nd: parse lr * 2\n");
+        for i in 0..50 {
+            let _ = write!(
+                text,
+                "---\nName: e{i}\nRepeat: {}\nv: {i}\nw: parse v + E.len\n",
+                1 + i % 3
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::new();
+        let options = ExpandOptions {
+            seed: Some(9),
+            host: "h".to_owned(),
+        };
+        let run = |text: &str| {
+            let path = dir.path().join("e.yaml");
+            std::fs::write(&path, text).unwrap();
+            let piped = expand_path(&sandbox, &path, &[], &options);
+            let file = parse_text(&path, text.to_owned());
+            let sequential = file.and_then(|f| expand_file(&sandbox, &f, &[], &options));
+            (piped, sequential)
+        };
+        let (piped, sequential) = run(&text);
+        assert_eq!(piped.unwrap().experiments, sequential.unwrap().experiments);
+        // An expression error, then a malformed document: the YAML error wins.
+        let broken = format!("{text}---\nName: x\nz: parse nope\n---\na: [1\n");
+        let (piped, sequential) = run(&broken);
+        let (piped, sequential) = (piped.unwrap_err(), sequential.unwrap_err());
+        assert!(matches!(piped, ConfigError::Yaml { .. }), "{piped}");
+        assert_eq!(piped.to_string(), sequential.to_string());
+        // Only the expression error.
+        let broken = format!("{text}---\nName: x\nz: parse nope\n");
+        let (piped, sequential) = run(&broken);
+        assert_eq!(
+            piped.unwrap_err().to_string(),
+            sequential.unwrap_err().to_string()
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! Rhai map only when a script first reads it, and then shared (an `Arc`), so
 //! `E[-1].x` never deep-copies the previous experiment.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use rhai::{Dynamic, EvalAltResult, ImmutableString, Map, Position};
