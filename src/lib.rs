@@ -2,20 +2,25 @@
 //!
 //! The pipeline reads like the module list: `config` loads and expands the
 //! experiment file (using `expr` for `parse` values), `run` drives a run,
-//! `yaml_out` writes YAML streams.
+//! `yaml_out` writes YAML streams, `collect` gathers logs and `filter`
+//! queries them (both read logs through `yaml_stream`).
 
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod error;
 pub mod expr;
+pub mod filter;
+pub mod output_file;
 pub mod run;
 pub mod yaml_out;
+pub mod yaml_stream;
 
 use std::ffi::OsString;
 use std::io::Write;
 
 use crate::cli::Command;
-use crate::error::{exit, Error};
+use crate::error::exit;
 
 /// Run the program with these arguments (the first is the program name) and
 /// return the exit status. Errors are printed here, once.
@@ -33,8 +38,12 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
     };
     let result = match cli.command {
         Command::Run(args) => run::RunSettings::from_args(args).and_then(|s| run::run(&s)),
-        Command::Collect(_) => Err(Error::NotImplemented("collect")),
-        Command::Filter(_) => Err(Error::NotImplemented("filter")),
+        Command::Collect(args) => {
+            collect::CollectSettings::from_args(args).and_then(|s| collect::collect(&s))
+        }
+        Command::Filter(args) => {
+            filter::FilterSettings::from_args(args).and_then(|s| filter::filter(&s))
+        }
     };
     match result {
         Ok(code) => code,

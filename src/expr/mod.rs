@@ -4,12 +4,14 @@
 //! of `filter` are evaluated here, in one sandboxed engine.
 
 mod convert;
+mod document;
 mod format;
 mod history;
 mod sandbox;
 mod translate;
 
 pub use convert::{dynamic_to_yaml, key_name, yaml_to_dynamic};
+pub use document::{document_scope, DocumentExpr, DOCUMENT};
 pub use history::History;
 pub use rhai::Dynamic;
 pub use sandbox::{CompiledExpr, ExprError, Sandbox, Scope};

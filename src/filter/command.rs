@@ -1,0 +1,204 @@
+//! Running `filter`: read the logs, select, sort, write in the chosen
+//! format to stdout or to `DEST/filtered_YYYY-MM-DD_HH-MM-SS.EXT`.
+//! Counts and evaluation failures go to stderr.
+
+use std::io::{self, BufWriter, Write};
+
+use super::aggregate::{self, aggregate};
+use super::format::{flatten, project, write_csv, write_json, write_jsonl, write_table, Rows};
+use super::query::{Failures, LogText, Query, Record};
+use super::settings::FilterSettings;
+use super::sort::cmp_keys;
+use crate::cli::Format;
+use crate::collect::plural;
+use crate::error::{exit, Error};
+use crate::output_file::create_timestamped;
+use crate::yaml_out::document_bytes;
+
+/// Run `filter`: returns the exit status.
+pub fn filter(settings: &FilterSettings) -> Result<i32, Error> {
+    let mut logs = Vec::with_capacity(settings.logs.len());
+    for path in &settings.logs {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            Error::Usage(format!("failed to read log `{}`: {err}", path.display()))
+        })?;
+        logs.push(LogText {
+            path: path.clone(),
+            text,
+        });
+    }
+    let query = Query {
+        sandbox: &settings.sandbox,
+        filters: &settings.filters,
+        sorts: &settings.sorts,
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut selection = query.select(&logs, threads)?;
+    let total = selection.total();
+    report_failures(
+        "--filter",
+        &settings.filters,
+        &total.filter_failures,
+        "false",
+    );
+    report_failures(
+        "--sort",
+        &settings.sorts,
+        &total.sort_failures,
+        "a missing key, sorted last",
+    );
+
+    let records = &mut selection.records;
+    if !settings.sorts.is_empty() {
+        records.sort_by(|a, b| cmp_keys(&a.keys, &b.keys, settings.reverse));
+    } else if settings.reverse && settings.aggregate.is_none() {
+        records.reverse();
+    }
+
+    let (dest_path, mut out): (_, Box<dyn Write>) = match &settings.dest {
+        Some(dir) => {
+            let (path, file) = create_timestamped(dir, "filtered", extension(settings.format))
+                .map_err(|err| {
+                    Error::Usage(format!(
+                        "failed to create the output file in `{}`: {err}",
+                        dir.display()
+                    ))
+                })?;
+            (
+                Some(path),
+                Box::new(BufWriter::with_capacity(1 << 20, file)),
+            )
+        }
+        None => (
+            None,
+            Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+        ),
+    };
+    let written = write_output(settings, records, &mut out).and_then(|()| out.flush());
+    match written {
+        Ok(()) => {}
+        // `filter ... | head`: the reader has all it wants.
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe && dest_path.is_none() => {
+            return Ok(exit::OK)
+        }
+        Err(err) => return Err(Error::Output(err)),
+    }
+
+    let mut summary = format!(
+        "kept {} of {}",
+        records.len(),
+        plural(total.documents - total.ignored, "document")
+    );
+    if total.ignored > 0 {
+        summary += &format!(
+            " (ignored {} that {} not a mapping)",
+            plural(total.ignored, "document"),
+            if total.ignored == 1 { "is" } else { "are" }
+        );
+    }
+    if let Some(path) = &dest_path {
+        summary += &format!(", written to `{}`", path.display());
+        println!("{}", path.display());
+    }
+    eprintln!("{summary}");
+    Ok(exit::OK)
+}
+
+fn extension(format: Format) -> &'static str {
+    match format {
+        Format::Yaml => "yaml",
+        Format::Table => "txt",
+        Format::Csv => "csv",
+        Format::Json => "json",
+        Format::Jsonl => "jsonl",
+    }
+}
+
+fn report_failures(
+    flag: &str,
+    exprs: &[crate::expr::DocumentExpr],
+    failures: &[Failures],
+    counted_as: &str,
+) {
+    for (expr, f) in exprs.iter().zip(failures) {
+        if let Some((err, place)) = &f.first {
+            eprintln!(
+                "warning: `{flag}` expression `{}` failed on {} (counted as {counted_as}); \
+                 the first, at {place}: {err}",
+                expr.text,
+                plural(f.count, "document")
+            );
+        }
+    }
+}
+
+fn write_output(
+    settings: &FilterSettings,
+    records: &[Record<'_>],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if let Some(spec) = &settings.aggregate {
+        let groups = aggregate(
+            spec,
+            records.iter().map(|r| &r.doc),
+            settings.sorts.is_empty(),
+            settings.reverse,
+        );
+        return match settings.format {
+            Format::Table => {
+                let (columns, rows) = aggregate::table(spec, &groups);
+                write_table(&mut &mut *out, &columns, &rows)
+            }
+            format => {
+                let docs = aggregate::records(spec, &groups);
+                write_documents(out, format, docs.iter())
+            }
+        };
+    }
+    let keep = &settings.keep_keys;
+    if settings.format == Format::Yaml {
+        let mut buf = Vec::with_capacity(1 << 16);
+        for record in records {
+            match record.source {
+                Some(piece) if keep.is_empty() => piece.write_document(&mut buf),
+                _ => {
+                    let doc = if keep.is_empty() {
+                        document_bytes(&record.doc)
+                    } else {
+                        document_bytes(&project(&record.doc, keep))
+                    };
+                    buf.extend_from_slice(&doc.map_err(io::Error::other)?);
+                }
+            }
+            if buf.len() >= 1 << 16 {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        return out.write_all(&buf);
+    }
+    if keep.is_empty() {
+        write_documents(out, settings.format, records.iter().map(|r| &r.doc))
+    } else {
+        let projected: Vec<_> = records.iter().map(|r| project(&r.doc, keep)).collect();
+        write_documents(out, settings.format, projected.iter())
+    }
+}
+
+fn write_documents<'a>(
+    out: &mut dyn Write,
+    format: Format,
+    docs: impl Iterator<Item = &'a yaml_serde::Mapping> + Clone,
+) -> io::Result<()> {
+    let mut out = out;
+    match format {
+        Format::Yaml => crate::yaml_out::write_documents(&mut out, docs),
+        Format::Json => write_json(&mut out, docs),
+        Format::Jsonl => write_jsonl(&mut out, docs),
+        Format::Table => {
+            let rows = Rows::from_flat(docs.map(flatten));
+            write_table(&mut out, &rows.columns, &rows.cells())
+        }
+        Format::Csv => write_csv(&mut out, &Rows::from_flat(docs.map(flatten))),
+    }
+}
