@@ -20,6 +20,7 @@ use yaml_serde::Value;
 use crate::cli::CollectArgs;
 use crate::error::{exit, Error};
 use crate::output_file::create_timestamped;
+use crate::yaml_fast::is_plain_mapping;
 use crate::yaml_out::document_bytes;
 use crate::yaml_stream::{parse_file, parse_piece, split};
 
@@ -120,7 +121,10 @@ pub fn collect(settings: &CollectSettings) -> Result<i32, Error> {
             if stats.ignored == 1 { "is" } else { "are" }
         );
     }
-    summary += &format!("; skipped {}", plural(stats.skipped, "unreadable path"));
+    summary += &format!(
+        "; skipped {}",
+        plural(stats.skipped, "unreadable or invalid path")
+    );
     eprintln!("{summary}");
     Ok(exit::OK)
 }
@@ -253,6 +257,11 @@ fn parse_text(text: &str, path: &Path) -> FileOutcome {
     let mut documents = 0;
     let mut ignored = 0;
     for piece in split(text) {
+        if is_plain_mapping(piece.text) {
+            piece.write_document(&mut bytes);
+            documents += 1;
+            continue;
+        }
         match parse_piece(&piece) {
             Ok(Some(Value::Mapping(_))) => {
                 piece.write_document(&mut bytes);

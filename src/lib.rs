@@ -13,6 +13,7 @@ pub mod expr;
 pub mod filter;
 pub mod output_file;
 pub mod run;
+pub mod yaml_fast;
 pub mod yaml_out;
 pub mod yaml_stream;
 

@@ -17,7 +17,12 @@ pub fn create_timestamped(dir: &Path, prefix: &str, ext: &str) -> io::Result<(Pa
         } else {
             format!("{prefix}_{stamp}_{n}.{ext}")
         };
-        let path = dir.join(name);
+        // `--dest .` (the default) names the file without a `./`.
+        let path = if dir == Path::new(".") {
+            PathBuf::from(name)
+        } else {
+            dir.join(name)
+        };
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(file) => return Ok((path, file)),
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists && n < 10_000 => {}

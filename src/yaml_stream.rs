@@ -5,6 +5,9 @@
 //! first and parse the pieces on several threads, and they copy a piece's
 //! text to their output instead of serialising the parsed value again.
 //!
+//! Pieces in the plain subset of YAML that logs use are parsed by
+//! `yaml_fast`, the rest by yaml_serde.
+//!
 //! Splitting is exact for ordinary YAML: a line that starts with `---`
 //! followed by a space, a tab or the end of the line is a document marker
 //! wherever it appears (YAML forbids it inside scalars and flow collections).
@@ -19,6 +22,7 @@ use serde::Deserialize;
 use yaml_serde::Value;
 
 use crate::config::{parse_documents, ConfigError};
+use crate::yaml_fast;
 
 /// The text of one document and where it starts in its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +106,21 @@ pub struct NotOneDocument;
 /// Parse one piece on its own; `Ok(None)` for an empty document (a lone
 /// `---`).
 pub fn parse_piece(piece: &Piece<'_>) -> Result<Option<Value>, NotOneDocument> {
+    if let Some(map) = yaml_fast::parse_mapping(piece.text) {
+        // Debug builds (and so the test suite) check the fast parser
+        // against yaml_serde on every document they read.
+        #[cfg(debug_assertions)]
+        {
+            let slow = yaml_serde::from_str::<Value>(piece.text).ok();
+            assert_eq!(
+                slow.as_ref(),
+                Some(&Value::Mapping(map.clone())),
+                "the fast YAML parser disagrees with yaml_serde on:\n{}",
+                piece.text
+            );
+        }
+        return Ok(Some(Value::Mapping(map)));
+    }
     let mut docs = yaml_serde::Deserializer::from_str(piece.text);
     let Some(first) = docs.next() else {
         return Ok(None);

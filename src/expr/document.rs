@@ -7,7 +7,7 @@
 
 use yaml_serde::{Mapping, Value};
 
-use super::convert::{dynamic_to_yaml, mapping_to_map};
+use super::convert::{dynamic_to_yaml, mapping_to_map, plain_yaml_to_map};
 use super::sandbox::{CompiledExpr, ExprError, Sandbox, Scope};
 use rhai::Dynamic;
 
@@ -75,22 +75,39 @@ impl Sandbox {
     }
 }
 
-/// A scope holding one document under `exp` and the given other names.
-pub fn document_scope(doc: &Mapping, other_names: &[String]) -> Scope {
-    let mut scope = Scope::new();
-    let value = Dynamic::from_map(mapping_to_map(doc));
-    for name in other_names {
-        scope.push_constant_dynamic(name.clone(), value.clone());
+/// One document bound as `exp` (and the other given names), ready for
+/// expressions.
+pub struct BoundDocument {
+    scope: Scope,
+}
+
+impl BoundDocument {
+    pub fn from_mapping(doc: &Mapping, other_names: &[String]) -> Self {
+        Self::bind(mapping_to_map(doc), other_names)
     }
-    scope.push_constant_dynamic(DOCUMENT, value);
-    scope
+
+    /// Straight from the text of a document in the plain subset of YAML
+    /// (`yaml_fast`); `None` outside it.
+    pub fn from_plain_yaml(text: &str, other_names: &[String]) -> Option<Self> {
+        plain_yaml_to_map(text).map(|map| Self::bind(map, other_names))
+    }
+
+    fn bind(map: rhai::Map, other_names: &[String]) -> Self {
+        let mut scope = Scope::new();
+        let value = Dynamic::from_map(map);
+        for name in other_names {
+            scope.push_constant_dynamic(name.clone(), value.clone());
+        }
+        scope.push_constant_dynamic(DOCUMENT, value);
+        Self { scope }
+    }
 }
 
 impl DocumentExpr {
     /// Evaluate as a condition: `true`/`false`; `()` counts as false; any
     /// other type is an error (Rhai, unlike Python, has no truthiness).
-    pub fn eval_bool(&self, sandbox: &Sandbox, scope: &mut Scope) -> Result<bool, ExprError> {
-        let value = sandbox.eval(&self.compiled, scope)?;
+    pub fn eval_bool(&self, sandbox: &Sandbox, doc: &mut BoundDocument) -> Result<bool, ExprError> {
+        let value = sandbox.eval(&self.compiled, &mut doc.scope)?;
         if value.is_unit() {
             return Ok(false);
         }
@@ -104,8 +121,12 @@ impl DocumentExpr {
     }
 
     /// Evaluate to a YAML value (a sort key).
-    pub fn eval_value(&self, sandbox: &Sandbox, scope: &mut Scope) -> Result<Value, ExprError> {
-        let value = sandbox.eval(&self.compiled, scope)?;
+    pub fn eval_value(
+        &self,
+        sandbox: &Sandbox,
+        doc: &mut BoundDocument,
+    ) -> Result<Value, ExprError> {
+        let value = sandbox.eval(&self.compiled, &mut doc.scope)?;
         dynamic_to_yaml(&value).map_err(|message| ExprError {
             message,
             line: None,
@@ -126,8 +147,14 @@ mod tests {
         let sandbox = Sandbox::new();
         let expr = sandbox.compile_document_expr(src)?;
         let names: Vec<String> = expr.param.iter().cloned().collect();
-        let mut scope = document_scope(&doc(text), &names);
-        expr.eval_bool(&sandbox, &mut scope)
+        let mut bound = BoundDocument::from_mapping(&doc(text), &names);
+        let fast = BoundDocument::from_plain_yaml(text, &names)
+            .map(|mut b| expr.eval_bool(&sandbox, &mut b));
+        let result = expr.eval_bool(&sandbox, &mut bound);
+        if let Some(fast) = fast {
+            assert_eq!(fast, result, "{src}");
+        }
+        result
     }
 
     #[test]
@@ -164,8 +191,8 @@ mod tests {
     fn sort_values() {
         let sandbox = Sandbox::new();
         let expr = sandbox.compile_document_expr("[exp.a, exp.b]").unwrap();
-        let mut scope = document_scope(&doc("a: 1\nb: x\n"), &[]);
-        let value = expr.eval_value(&sandbox, &mut scope).unwrap();
+        let mut bound = BoundDocument::from_mapping(&doc("a: 1\nb: x\n"), &[]);
+        let value = expr.eval_value(&sandbox, &mut bound).unwrap();
         assert_eq!(value, yaml_serde::from_str::<Value>("[1, x]").unwrap());
     }
 }

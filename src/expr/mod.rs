@@ -11,7 +11,7 @@ mod sandbox;
 mod translate;
 
 pub use convert::{dynamic_to_yaml, key_name, yaml_to_dynamic};
-pub use document::{document_scope, DocumentExpr, DOCUMENT};
+pub use document::{BoundDocument, DocumentExpr, DOCUMENT};
 pub use history::History;
 pub use rhai::Dynamic;
 pub use sandbox::{CompiledExpr, ExprError, Sandbox, Scope};

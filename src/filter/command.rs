@@ -31,6 +31,9 @@ pub fn filter(settings: &FilterSettings) -> Result<i32, Error> {
         sandbox: &settings.sandbox,
         filters: &settings.filters,
         sorts: &settings.sorts,
+        keep_values: settings.format != Format::Yaml
+            || !settings.keep_keys.is_empty()
+            || settings.aggregate.is_some(),
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut selection = query.select(&logs, threads)?;
@@ -140,7 +143,7 @@ fn write_output(
     if let Some(spec) = &settings.aggregate {
         let groups = aggregate(
             spec,
-            records.iter().map(|r| &r.doc),
+            records.iter().filter_map(|r| r.doc.as_ref()),
             settings.sorts.is_empty(),
             settings.reverse,
         );
@@ -159,16 +162,17 @@ fn write_output(
     if settings.format == Format::Yaml {
         let mut buf = Vec::with_capacity(1 << 16);
         for record in records {
-            match record.source {
-                Some(piece) if keep.is_empty() => piece.write_document(&mut buf),
-                _ => {
-                    let doc = if keep.is_empty() {
-                        document_bytes(&record.doc)
+            match (record.source, &record.doc) {
+                (Some(piece), _) if keep.is_empty() => piece.write_document(&mut buf),
+                (_, Some(doc)) => {
+                    let bytes = if keep.is_empty() {
+                        document_bytes(doc)
                     } else {
-                        document_bytes(&project(&record.doc, keep))
+                        document_bytes(&project(doc, keep))
                     };
-                    buf.extend_from_slice(&doc.map_err(io::Error::other)?);
+                    buf.extend_from_slice(&bytes.map_err(io::Error::other)?);
                 }
+                (_, None) => {}
             }
             if buf.len() >= 1 << 16 {
                 out.write_all(&buf)?;
@@ -178,9 +182,16 @@ fn write_output(
         return out.write_all(&buf);
     }
     if keep.is_empty() {
-        write_documents(out, settings.format, records.iter().map(|r| &r.doc))
+        write_documents(
+            out,
+            settings.format,
+            records.iter().filter_map(|r| r.doc.as_ref()),
+        )
     } else {
-        let projected: Vec<_> = records.iter().map(|r| project(&r.doc, keep)).collect();
+        let projected: Vec<_> = records
+            .iter()
+            .filter_map(|r| r.doc.as_ref().map(|d| project(d, keep)))
+            .collect();
         write_documents(out, settings.format, projected.iter())
     }
 }

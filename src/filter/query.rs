@@ -15,7 +15,8 @@ use yaml_serde::{Mapping, Value};
 
 use super::sort::SortKey;
 use crate::config::ConfigError;
-use crate::expr::{document_scope, DocumentExpr, ExprError, Sandbox};
+use crate::expr::{BoundDocument, DocumentExpr, ExprError, Sandbox};
+use crate::yaml_fast;
 use crate::yaml_stream::{parse_file, parse_piece, split, Piece};
 
 /// One log file's text.
@@ -29,6 +30,9 @@ pub(crate) struct Query<'s> {
     pub(crate) sandbox: &'s Sandbox,
     pub(crate) filters: &'s [DocumentExpr],
     pub(crate) sorts: &'s [DocumentExpr],
+    /// Whether kept documents need their values (formats other than YAML,
+    /// `--keep-keys`, aggregation); YAML output copies the text otherwise.
+    pub(crate) keep_values: bool,
 }
 
 /// A kept document.
@@ -37,7 +41,8 @@ pub(crate) struct Record<'t> {
     pub(crate) file: usize,
     /// Its position in the log (pieces and documents count alike).
     pub(crate) index: usize,
-    pub(crate) doc: Mapping,
+    /// Its value, when the query keeps values or the text cannot be copied.
+    pub(crate) doc: Option<Mapping>,
     /// Its text, when it can be copied to the output as written.
     pub(crate) source: Option<Piece<'t>>,
     /// One key per `--sort`, in command-line order.
@@ -216,9 +221,15 @@ impl Query<'_> {
             if part.unsplittable.contains(&item.file) {
                 continue;
             }
+            let place = Place::Line(&logs[item.file].path, item.piece.line);
+            if let Some(record) =
+                self.consider_plain(item, &place, names, &mut part.tallies[item.file])
+            {
+                part.records.extend(record);
+                continue;
+            }
             match parse_piece(&item.piece) {
                 Ok(Some(doc)) => {
-                    let place = Place::Line(&logs[item.file].path, item.piece.line);
                     let tally = &mut part.tallies[item.file];
                     if let Some(record) = self.consider(
                         doc,
@@ -245,6 +256,88 @@ impl Query<'_> {
         part
     }
 
+    /// The fast path for a document in the plain subset of YAML: bound for
+    /// the expressions straight from its text, its value built only when
+    /// it is kept and needed. `None` outside the subset, `Some(None)` for a
+    /// document that is filtered out.
+    fn consider_plain<'t>(
+        &self,
+        item: &Item<'t>,
+        place: &Place<'_>,
+        names: &[String],
+        tally: &mut Tally,
+    ) -> Option<Option<Record<'t>>> {
+        let text = item.piece.text;
+        let keys = if self.filters.is_empty() && self.sorts.is_empty() {
+            if !yaml_fast::is_plain_mapping(text) {
+                return None;
+            }
+            Vec::new()
+        } else {
+            let mut bound = BoundDocument::from_plain_yaml(text, names)?;
+            match self.evaluate(&mut bound, place, tally) {
+                Some(keys) => keys,
+                None => {
+                    tally.documents += 1;
+                    return Some(None);
+                }
+            }
+        };
+        tally.documents += 1;
+        let doc = if self.keep_values {
+            Some(yaml_fast::parse_mapping(text)?)
+        } else {
+            None
+        };
+        Some(Some(Record {
+            file: item.file,
+            index: item.index,
+            doc,
+            source: Some(item.piece),
+            keys,
+        }))
+    }
+
+    /// Run the filters, then the sorts: `None` when filtered out.
+    fn evaluate(
+        &self,
+        bound: &mut BoundDocument,
+        place: &Place<'_>,
+        tally: &mut Tally,
+    ) -> Option<Vec<SortKey>> {
+        for (expr, failures) in self.filters.iter().zip(&mut tally.filter_failures) {
+            match expr.eval_bool(self.sandbox, bound) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(err) => {
+                    failures.count += 1;
+                    failures
+                        .first
+                        .get_or_insert_with(|| (err, place.describe()));
+                    return None;
+                }
+            }
+        }
+        let keys = self
+            .sorts
+            .iter()
+            .zip(&mut tally.sort_failures)
+            .map(
+                |(expr, failures)| match expr.eval_value(self.sandbox, bound) {
+                    Ok(value) => SortKey::from_value(&value),
+                    Err(err) => {
+                        failures.count += 1;
+                        failures
+                            .first
+                            .get_or_insert_with(|| (err, place.describe()));
+                        SortKey::Missing
+                    }
+                },
+            )
+            .collect();
+        Some(keys)
+    }
+
     /// Filter one document; `Some` when it is kept.
     #[expect(clippy::too_many_arguments, reason = "one call site per path")]
     fn consider<'t>(
@@ -262,50 +355,16 @@ impl Query<'_> {
             tally.ignored += 1;
             return None;
         };
-        if self.filters.is_empty() && self.sorts.is_empty() {
-            return Some(Record {
-                file,
-                index,
-                doc,
-                source,
-                keys: Vec::new(),
-            });
-        }
-        let mut scope = document_scope(&doc, names);
-        for (expr, failures) in self.filters.iter().zip(&mut tally.filter_failures) {
-            match expr.eval_bool(self.sandbox, &mut scope) {
-                Ok(true) => {}
-                Ok(false) => return None,
-                Err(err) => {
-                    failures.count += 1;
-                    failures
-                        .first
-                        .get_or_insert_with(|| (err, place.describe()));
-                    return None;
-                }
-            }
-        }
-        let keys = self
-            .sorts
-            .iter()
-            .zip(&mut tally.sort_failures)
-            .map(
-                |(expr, failures)| match expr.eval_value(self.sandbox, &mut scope) {
-                    Ok(value) => SortKey::from_value(&value),
-                    Err(err) => {
-                        failures.count += 1;
-                        failures
-                            .first
-                            .get_or_insert_with(|| (err, place.describe()));
-                        SortKey::Missing
-                    }
-                },
-            )
-            .collect();
+        let keys = if self.filters.is_empty() && self.sorts.is_empty() {
+            Vec::new()
+        } else {
+            let mut bound = BoundDocument::from_mapping(&doc, names);
+            self.evaluate(&mut bound, place, tally)?
+        };
         Some(Record {
             file,
             index,
-            doc,
+            doc: Some(doc),
             source,
             keys,
         })

@@ -3,4 +3,6 @@
 
 mod test;
 
+mod collect;
 mod expand;
+mod filter;
