@@ -45,12 +45,23 @@ pub trait Builder {
     fn map(&mut self, map: Self::Map) -> Self::Value;
     fn seq(&mut self, items: Vec<Self::Value>) -> Self::Value;
     fn scalar(&mut self, scalar: Scalar<'_>) -> Self::Value;
+    /// Whether to build the value of this top-level key (the others are
+    /// only validated).
+    fn keep(&self, _key: &str) -> bool {
+        true
+    }
 }
 
-/// Builds `yaml_serde` values.
-pub struct YamlBuilder;
+/// Builds `yaml_serde` values, of every top-level key or only of some.
+#[derive(Default)]
+pub struct YamlBuilder<'k> {
+    pub only: Option<&'k [String]>,
+}
 
-impl Builder for YamlBuilder {
+impl Builder for YamlBuilder<'_> {
+    fn keep(&self, key: &str) -> bool {
+        self.only.is_none_or(|keys| keys.iter().any(|k| k == key))
+    }
     type Value = Value;
     type Map = Mapping;
     fn new_map(&mut self) -> Mapping {
@@ -107,7 +118,13 @@ impl Builder for Validator {
 /// level is a block mapping into `yaml_serde` values; `None` when the text
 /// is outside the subset.
 pub fn parse_mapping(text: &str) -> Option<Mapping> {
-    parse_with(text, &mut YamlBuilder)
+    parse_with(text, &mut YamlBuilder::default())
+}
+
+/// Like [`parse_mapping`], building only the values of the top-level keys
+/// in `keys` (the rest of the document is still validated).
+pub fn parse_mapping_keys(text: &str, keys: &[String]) -> Option<Mapping> {
+    parse_with(text, &mut YamlBuilder { only: Some(keys) })
 }
 
 /// Whether `text` is a mapping document of the subset (no values built).
@@ -158,18 +175,21 @@ pub fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::Map> {
         return None;
     }
     let mut at = 0;
-    let map = parse_map(&lines, &mut at, first.indent, builder)?;
+    let map = parse_map(&lines, &mut at, first.indent, true, builder)?;
     (at == lines.len()).then_some(map)
 }
 
-/// `key: ...` lines at `indent`.
+/// `key: ...` lines at `indent`. At the top level, keys the builder does
+/// not keep are only validated.
 fn parse_map<B: Builder>(
     lines: &[Line<'_>],
     at: &mut usize,
     indent: usize,
+    top: bool,
     b: &mut B,
 ) -> Option<B::Map> {
     let mut map = b.new_map();
+    let mut top_keys = Vec::new();
     while let Some(line) = lines.get(*at) {
         if line.indent < indent {
             break;
@@ -179,31 +199,52 @@ fn parse_map<B: Builder>(
         }
         let (key, rest) = split_key(line.text)?;
         *at += 1;
-        let value = match rest {
-            Some(value) => scalar_or_flow(value, b)?,
-            None => match lines.get(*at) {
-                Some(next) if next.indent > indent => {
-                    if is_item(next.text) {
-                        let items = parse_seq(lines, at, next.indent, b)?;
-                        b.seq(items)
-                    } else {
-                        let inner = parse_map(lines, at, next.indent, b)?;
-                        b.map(inner)
-                    }
-                }
-                // `key:` followed by `- item` at the same indentation.
-                Some(next) if next.indent == indent && is_item(next.text) => {
-                    let items = parse_seq(lines, at, indent, b)?;
-                    b.seq(items)
-                }
-                _ => b.scalar(Scalar::Null),
-            },
-        };
+        if top {
+            // Every top-level key, kept or not, is checked for duplicates.
+            if !Validator.insert(&mut top_keys, key, ()) {
+                return None;
+            }
+            if !b.keep(key) {
+                parse_value(lines, at, indent, rest, &mut Validator)?;
+                continue;
+            }
+        }
+        let value = parse_value(lines, at, indent, rest, b)?;
         if !b.insert(&mut map, key, value) {
             return None; // duplicate key: yaml_serde reports it
         }
     }
     Some(map)
+}
+
+/// The value of a `key:` line: `rest` after the colon, or the block below.
+fn parse_value<B: Builder>(
+    lines: &[Line<'_>],
+    at: &mut usize,
+    indent: usize,
+    rest: Option<&str>,
+    b: &mut B,
+) -> Option<B::Value> {
+    Some(match rest {
+        Some(value) => scalar_or_flow(value, b)?,
+        None => match lines.get(*at) {
+            Some(next) if next.indent > indent => {
+                if is_item(next.text) {
+                    let items = parse_seq(lines, at, next.indent, b)?;
+                    b.seq(items)
+                } else {
+                    let inner = parse_map(lines, at, next.indent, false, b)?;
+                    b.map(inner)
+                }
+            }
+            // `key:` followed by `- item` at the same indentation.
+            Some(next) if next.indent == indent && is_item(next.text) => {
+                let items = parse_seq(lines, at, indent, b)?;
+                b.seq(items)
+            }
+            _ => b.scalar(Scalar::Null),
+        },
+    })
 }
 
 fn is_item(text: &str) -> bool {
@@ -420,6 +461,10 @@ mod tests {
         let fast = parse_mapping(text).unwrap_or_else(|| panic!("not in the subset: {text}"));
         assert_eq!(Value::Mapping(fast), slow(text), "{text}");
         assert!(is_plain_mapping(text));
+        let keys = ["a".to_owned(), "nested".to_owned()];
+        let Value::Mapping(mut slow) = slow(text) else { panic!() };
+        slow.retain(|k, _| k.as_str().is_some_and(|k| keys.iter().any(|x| x == k)));
+        assert_eq!(parse_mapping_keys(text, &keys), Some(slow), "{text}");
     }
 
     #[test]

@@ -103,8 +103,8 @@ fn piece(text: &str, line: usize) -> Piece<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotOneDocument;
 
-/// Parse one piece on its own; `Ok(None)` for an empty document (a lone
-/// `---`).
+/// Parse one piece on its own: a lone `---` is a null document; `Ok(None)`
+/// when the text holds no document at all.
 pub fn parse_piece(piece: &Piece<'_>) -> Result<Option<Value>, NotOneDocument> {
     if let Some(map) = yaml_fast::parse_mapping(piece.text) {
         // Debug builds (and so the test suite) check the fast parser
@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(parsed.len(), 3);
         let first = parsed[0].clone().unwrap().unwrap();
         assert_eq!(first["b"]["p"], Value::from(1));
-        assert_eq!(parsed[1], Ok(None));
+        assert_eq!(parsed[1], Ok(Some(Value::Null)));
         assert!(parsed[2].clone().unwrap().unwrap().is_sequence());
     }
 

@@ -34,6 +34,7 @@ pub fn filter(settings: &FilterSettings) -> Result<i32, Error> {
         keep_values: settings.format != Format::Yaml
             || !settings.keep_keys.is_empty()
             || settings.aggregate.is_some(),
+        value_keys: value_keys(settings),
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut selection = query.select(&logs, threads)?;
@@ -105,6 +106,25 @@ pub fn filter(settings: &FilterSettings) -> Result<i32, Error> {
     }
     eprintln!("{summary}");
     Ok(exit::OK)
+}
+
+/// The top-level keys the output needs: those of `--keep-keys` or of the
+/// aggregation (with every dot-separated prefix, since `a.b` may name a
+/// nested key); `None` for all.
+fn value_keys(settings: &FilterSettings) -> Option<Vec<String>> {
+    let keys: Vec<&String> = match &settings.aggregate {
+        Some(spec) => spec.group_by.iter().chain(&spec.agg).collect(),
+        None if !settings.keep_keys.is_empty() => settings.keep_keys.iter().collect(),
+        None => return None,
+    };
+    let mut out = Vec::new();
+    for key in keys {
+        for (at, _) in key.match_indices('.') {
+            out.push(key[..at].to_owned());
+        }
+        out.push(key.clone());
+    }
+    Some(out)
 }
 
 fn extension(format: Format) -> &'static str {

@@ -33,6 +33,8 @@ pub(crate) struct Query<'s> {
     /// Whether kept documents need their values (formats other than YAML,
     /// `--keep-keys`, aggregation); YAML output copies the text otherwise.
     pub(crate) keep_values: bool,
+    /// The top-level keys whose values are needed, when not all are.
+    pub(crate) value_keys: Option<Vec<String>>,
 }
 
 /// A kept document.
@@ -268,7 +270,22 @@ impl Query<'_> {
         tally: &mut Tally,
     ) -> Option<Option<Record<'t>>> {
         let text = item.piece.text;
+        let parse = || match &self.value_keys {
+            Some(keys) => yaml_fast::parse_mapping_keys(text, keys),
+            None => yaml_fast::parse_mapping(text),
+        };
         let keys = if self.filters.is_empty() && self.sorts.is_empty() {
+            if self.keep_values {
+                let doc = parse()?;
+                tally.documents += 1;
+                return Some(Some(Record {
+                    file: item.file,
+                    index: item.index,
+                    doc: Some(doc),
+                    source: Some(item.piece),
+                    keys: Vec::new(),
+                }));
+            }
             if !yaml_fast::is_plain_mapping(text) {
                 return None;
             }
@@ -285,7 +302,7 @@ impl Query<'_> {
         };
         tally.documents += 1;
         let doc = if self.keep_values {
-            Some(yaml_fast::parse_mapping(text)?)
+            Some(parse()?)
         } else {
             None
         };
