@@ -159,7 +159,10 @@ pub fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::Map> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        if raw.contains(['\t', '\r']) || raw.starts_with("---") || raw.starts_with("...") {
+        if raw.bytes().any(|b| b == b'\t' || b == b'\r')
+            || raw.starts_with("---")
+            || raw.starts_with("...")
+        {
             return None;
         }
         if raw.starts_with(['%', '?']) {
@@ -268,7 +271,7 @@ fn parse_seq<B: Builder>(
         }
         let value = line.text.strip_prefix("- ")?.trim_start_matches(' ');
         // `- key: value` (a mapping in a sequence) is left to yaml_serde.
-        if value.is_empty() || split_key(value).is_some() || value.contains(": ") {
+        if value.is_empty() || split_key(value).is_some() || has_colon_space(value) {
             return None;
         }
         items.push(scalar_or_flow(value, b)?);
@@ -340,7 +343,7 @@ fn scalar_or_flow<B: Builder>(text: &str, b: &mut B) -> Option<B::Value> {
         }
         _ => {
             let plain = strip_comment(text)?;
-            if plain.contains(": ") || plain.ends_with(':') {
+            if has_colon_space(plain) || plain.ends_with(':') {
                 return None;
             }
             resolve_plain(plain).map(|s| b.scalar(s))
@@ -348,10 +351,17 @@ fn scalar_or_flow<B: Builder>(text: &str, b: &mut B) -> Option<B::Value> {
     }
 }
 
+/// Whether `text` holds `: ` (which a plain scalar cannot).
+fn has_colon_space(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    (1..bytes.len()).any(|i| bytes[i] == b' ' && bytes[i - 1] == b':')
+}
+
 /// Text before a ` #` comment, with trailing spaces removed.
 fn strip_comment(text: &str) -> Option<&str> {
-    let text = match text.find(" #") {
-        Some(at) => &text[..at],
+    let bytes = text.as_bytes();
+    let text = match (1..bytes.len()).find(|&i| bytes[i] == b'#' && bytes[i - 1] == b' ') {
+        Some(at) => &text[..at - 1],
         None => text,
     };
     let text = text.trim_end_matches(' ');
@@ -360,7 +370,11 @@ fn strip_comment(text: &str) -> Option<&str> {
 
 /// A scalar inside a flow collection: no nesting, quotes or indicators.
 fn flow_scalar(text: &str) -> Option<Scalar<'_>> {
-    if text.is_empty() || text.contains(['[', ']', '{', '}', '"', '\'', ':', '#']) {
+    if text.is_empty()
+        || text
+            .bytes()
+            .any(|b| matches!(b, b'[' | b']' | b'{' | b'}' | b'"' | b'\'' | b':' | b'#'))
+    {
         return None;
     }
     resolve_plain(text)
@@ -396,6 +410,10 @@ fn resolve_plain(text: &str) -> Option<Scalar<'_>> {
         b'+' | b'.' | b'&' | b'*' | b'!' | b'|' | b'>' | b'%' | b'@' | b'`' | b'?' | b':'
         | b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'"' | b'\'' => return None,
         _ => {}
+    }
+    // Only short words can be special.
+    if text.len() > 8 {
+        return Some(Scalar::Str(text));
     }
     match text {
         "~" | "null" | "Null" | "NULL" => return Some(Scalar::Null),
@@ -462,7 +480,9 @@ mod tests {
         assert_eq!(Value::Mapping(fast), slow(text), "{text}");
         assert!(is_plain_mapping(text));
         let keys = ["a".to_owned(), "nested".to_owned()];
-        let Value::Mapping(mut slow) = slow(text) else { panic!() };
+        let Value::Mapping(mut slow) = slow(text) else {
+            panic!()
+        };
         slow.retain(|k, _| k.as_str().is_some_and(|k| keys.iter().any(|x| x == k)));
         assert_eq!(parse_mapping_keys(text, &keys), Some(slow), "{text}");
     }

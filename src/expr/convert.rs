@@ -10,9 +10,14 @@ use crate::yaml_fast::{self, Builder, Scalar};
 
 /// Builds Rhai values straight from YAML text (`yaml_fast`), skipping the
 /// YAML value tree: `filter` converts every document it reads.
-struct DynamicBuilder;
+struct DynamicBuilder<'k> {
+    only: Option<&'k [String]>,
+}
 
-impl Builder for DynamicBuilder {
+impl Builder for DynamicBuilder<'_> {
+    fn keep(&self, key: &str) -> bool {
+        self.only.is_none_or(|keys| keys.iter().any(|k| k == key))
+    }
     type Value = Dynamic;
     type Map = Map;
     fn new_map(&mut self) -> Map {
@@ -40,11 +45,14 @@ impl Builder for DynamicBuilder {
 
 /// A mapping document in the plain subset of YAML (see `yaml_fast`) as a
 /// Rhai object map; `None` outside the subset.
-pub(crate) fn plain_yaml_to_map(text: &str) -> Option<Map> {
-    let map = yaml_fast::parse_with(text, &mut DynamicBuilder)?;
+pub(crate) fn plain_yaml_to_map(text: &str, only: Option<&[String]>) -> Option<Map> {
+    let map = yaml_fast::parse_with(text, &mut DynamicBuilder { only })?;
     #[cfg(debug_assertions)]
     {
-        let slow: Option<Mapping> = yaml_serde::from_str(text).ok();
+        let mut slow: Option<Mapping> = yaml_serde::from_str(text).ok();
+        if let (Some(slow), Some(only)) = (&mut slow, only) {
+            slow.retain(|k, _| k.as_str().is_some_and(|k| only.iter().any(|o| o == k)));
+        }
         let expected = slow.map(|m| dynamic_to_yaml(&Dynamic::from_map(mapping_to_map(&m))));
         let got = dynamic_to_yaml(&Dynamic::from_map(map.clone()));
         assert_eq!(

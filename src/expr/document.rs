@@ -5,10 +5,14 @@
 //! these names, so a misspelt variable is an error before any document is
 //! read rather than a silent "false" for every document.
 
+use std::collections::BTreeSet;
+
 use yaml_serde::{Mapping, Value};
 
 use super::convert::{dynamic_to_yaml, mapping_to_map, plain_yaml_to_map};
+use super::keys::used_keys;
 use super::sandbox::{CompiledExpr, ExprError, Sandbox, Scope};
+use super::translate::translate;
 use rhai::Dynamic;
 
 /// The name the document is always bound to.
@@ -23,6 +27,8 @@ pub struct DocumentExpr {
     pub body: String,
     /// The parameter name of a `lambda`, when it is not `exp`.
     pub param: Option<String>,
+    /// The top-level keys it can read; `None` for any.
+    pub keys: Option<BTreeSet<String>>,
     compiled: CompiledExpr,
 }
 
@@ -67,6 +73,7 @@ impl Sandbox {
         names.extend(param.filter(|p| *p != DOCUMENT));
         let compiled = self.compile_with_variables(body, &names)?;
         Ok(DocumentExpr {
+            keys: used_keys(&translate(body), &names),
             text: src.to_owned(),
             body: body.to_owned(),
             param: param.filter(|p| *p != DOCUMENT).map(str::to_owned),
@@ -87,9 +94,14 @@ impl BoundDocument {
     }
 
     /// Straight from the text of a document in the plain subset of YAML
-    /// (`yaml_fast`); `None` outside it.
-    pub fn from_plain_yaml(text: &str, other_names: &[String]) -> Option<Self> {
-        plain_yaml_to_map(text).map(|map| Self::bind(map, other_names))
+    /// (`yaml_fast`); `None` outside it. With `only`, just these top-level
+    /// keys are bound (the union of the expressions' [`DocumentExpr::keys`]).
+    pub fn from_plain_yaml(
+        text: &str,
+        only: Option<&[String]>,
+        other_names: &[String],
+    ) -> Option<Self> {
+        plain_yaml_to_map(text, only).map(|map| Self::bind(map, other_names))
     }
 
     fn bind(map: rhai::Map, other_names: &[String]) -> Self {
@@ -148,7 +160,7 @@ mod tests {
         let expr = sandbox.compile_document_expr(src)?;
         let names: Vec<String> = expr.param.iter().cloned().collect();
         let mut bound = BoundDocument::from_mapping(&doc(text), &names);
-        let fast = BoundDocument::from_plain_yaml(text, &names)
+        let fast = BoundDocument::from_plain_yaml(text, None, &names)
             .map(|mut b| expr.eval_bool(&sandbox, &mut b));
         let result = expr.eval_bool(&sandbox, &mut bound);
         if let Some(fast) = fast {

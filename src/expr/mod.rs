@@ -7,6 +7,7 @@ mod convert;
 mod document;
 mod format;
 mod history;
+mod keys;
 mod sandbox;
 mod translate;
 

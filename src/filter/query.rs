@@ -140,6 +140,15 @@ impl Place<'_> {
 }
 
 impl Query<'_> {
+    /// The top-level keys the expressions read, `None` for any.
+    fn expression_keys(&self) -> Option<Vec<String>> {
+        let mut keys = BTreeSet::new();
+        for expr in self.filters.iter().chain(self.sorts) {
+            keys.extend(expr.keys.as_ref()?.iter().cloned());
+        }
+        Some(keys.into_iter().collect())
+    }
+
     /// Names the documents are bound to besides `exp` (lambda parameters).
     fn other_names(&self) -> Vec<String> {
         let names: BTreeSet<&String> = self
@@ -158,6 +167,7 @@ impl Query<'_> {
         threads: usize,
     ) -> Result<Selection<'t>, ConfigError> {
         let names = self.other_names();
+        let only = self.expression_keys();
         let items: Vec<Item<'t>> = logs
             .iter()
             .enumerate()
@@ -172,7 +182,9 @@ impl Query<'_> {
         let parts: Vec<Part<'t>> = std::thread::scope(|scope| {
             let handles: Vec<_> = items
                 .chunks(per_thread)
-                .map(|chunk| scope.spawn(|| self.select_items(chunk, logs, &names)))
+                .map(|chunk| {
+                    scope.spawn(|| self.select_items(chunk, logs, only.as_deref(), &names))
+                })
                 .collect();
             handles
                 .into_iter()
@@ -213,7 +225,13 @@ impl Query<'_> {
         Ok(selection)
     }
 
-    fn select_items<'t>(&self, items: &[Item<'t>], logs: &[LogText], names: &[String]) -> Part<'t> {
+    fn select_items<'t>(
+        &self,
+        items: &[Item<'t>],
+        logs: &[LogText],
+        only: Option<&[String]>,
+        names: &[String],
+    ) -> Part<'t> {
         let mut part = Part {
             records: Vec::new(),
             tallies: vec![Tally::new(self); logs.len()],
@@ -225,7 +243,7 @@ impl Query<'_> {
             }
             let place = Place::Line(&logs[item.file].path, item.piece.line);
             if let Some(record) =
-                self.consider_plain(item, &place, names, &mut part.tallies[item.file])
+                self.consider_plain(item, &place, only, names, &mut part.tallies[item.file])
             {
                 part.records.extend(record);
                 continue;
@@ -266,6 +284,7 @@ impl Query<'_> {
         &self,
         item: &Item<'t>,
         place: &Place<'_>,
+        only: Option<&[String]>,
         names: &[String],
         tally: &mut Tally,
     ) -> Option<Option<Record<'t>>> {
@@ -291,7 +310,7 @@ impl Query<'_> {
             }
             Vec::new()
         } else {
-            let mut bound = BoundDocument::from_plain_yaml(text, names)?;
+            let mut bound = BoundDocument::from_plain_yaml(text, only, names)?;
             match self.evaluate(&mut bound, place, tally) {
                 Some(keys) => keys,
                 None => {
