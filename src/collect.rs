@@ -10,6 +10,7 @@
 //! apart are parsed whole and their documents serialised again.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -115,13 +116,15 @@ pub fn collect(settings: &CollectSettings) -> Result<i32, Error> {
         out_path.display()
     );
     if stats.ignored > 0 {
-        summary += &format!(
+        let _ = write!(
+            summary,
             "; ignored {} that {} not a mapping",
             plural(stats.ignored, "document"),
             if stats.ignored == 1 { "is" } else { "are" }
         );
     }
-    summary += &format!(
+    let _ = write!(
+        summary,
         "; skipped {}",
         plural(stats.skipped, "unreadable or invalid path")
     );

@@ -9,8 +9,8 @@
 //! (`None`) on anything else — anchors, tags, block scalars, multi-line
 //! scalars, escapes, tabs, unusual numbers (`0x1F`, `042`, `.inf`), keys
 //! that are not plain words, duplicate keys... — so that the caller parses
-//! the text with yaml_serde. For what it accepts, the result equals
-//! yaml_serde's (checked on every document in debug builds).
+//! the text with `yaml_serde`. For what it accepts, the result equals
+//! `yaml_serde`'s (checked on every document in debug builds).
 
 use yaml_serde::{Mapping, Number, Value};
 
@@ -89,7 +89,7 @@ impl Builder for YamlBuilder<'_> {
 
 /// Builds nothing: checks that the text is a mapping document of the
 /// subset. Duplicate keys are detected through 64-bit key hashes (a
-/// collision only makes the caller parse the text with yaml_serde).
+/// collision only makes the caller parse the text with `yaml_serde`).
 pub struct Validator;
 
 impl Builder for Validator {
@@ -131,7 +131,7 @@ pub fn parse_mapping_keys(text: &str, keys: &[String]) -> Option<Mapping> {
 pub fn is_plain_mapping(text: &str) -> bool {
     let plain = parse_with(text, &mut Validator).is_some();
     // Debug builds (and so the test suite) check every accepted document
-    // against yaml_serde.
+    // against `yaml_serde`.
     #[cfg(debug_assertions)]
     if plain {
         assert_eq!(
@@ -270,7 +270,7 @@ fn parse_seq<B: Builder>(
             break;
         }
         let value = line.text.strip_prefix("- ")?.trim_start_matches(' ');
-        // `- key: value` (a mapping in a sequence) is left to yaml_serde.
+        // `- key: value` (a mapping in a sequence) is left to `yaml_serde`.
         if value.is_empty() || split_key(value).is_some() || has_colon_space(value) {
             return None;
         }
@@ -390,19 +390,16 @@ fn quoted(text: &str) -> Option<&str> {
     if inner.contains(['\\', '\n']) || (quote == '\'' && after.starts_with('\'')) {
         return None;
     }
-    let after = after.trim_start_matches(' ');
-    if !after.is_empty() && !(after.starts_with('#') && text.len() > after.len()) {
-        return None;
-    }
-    if !after.is_empty() && !text[..text.len() - after.len()].ends_with(' ') {
-        return None; // `"a"#x` is not a comment
-    }
-    Some(inner)
+    let trimmed = after.trim_start_matches(' ');
+    // Only a comment may follow, after at least one space (`"a"#x` is not
+    // a comment).
+    let comment = trimmed.starts_with('#') && trimmed.len() < after.len();
+    (trimmed.is_empty() || comment).then_some(inner)
 }
 
-/// Resolve a plain scalar as YAML 1.2's core schema does in yaml_serde:
+/// Resolve a plain scalar as YAML 1.2's core schema does in `yaml_serde`:
 /// null, booleans, decimal integers and floats; `None` for forms left to
-/// yaml_serde (other number spellings, `.inf`, indicators).
+/// `yaml_serde` (other number spellings, `.inf`, indicators).
 fn resolve_plain(text: &str) -> Option<Scalar<'_>> {
     let bytes = text.as_bytes();
     match bytes[0] {
@@ -431,7 +428,7 @@ fn resolve_plain(text: &str) -> Option<Scalar<'_>> {
 }
 
 /// `-?(0|[1-9][0-9]*)` as an integer, with `.digits` and/or an exponent as
-/// a float; anything else is left to yaml_serde.
+/// a float; anything else is left to `yaml_serde`.
 fn number(text: &str) -> Option<Scalar<'_>> {
     let digits = text.strip_prefix('-').unwrap_or(text);
     let int_len = digits.bytes().take_while(u8::is_ascii_digit).count();

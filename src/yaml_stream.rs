@@ -6,7 +6,7 @@
 //! text to their output instead of serialising the parsed value again.
 //!
 //! Pieces in the plain subset of YAML that logs use are parsed by
-//! `yaml_fast`, the rest by yaml_serde.
+//! `yaml_fast`, the rest by `yaml_serde`.
 //!
 //! Splitting is exact for ordinary YAML: a line that starts with `---`
 //! followed by a space, a tab or the end of the line is a document marker
@@ -108,7 +108,7 @@ pub struct NotOneDocument;
 pub fn parse_piece(piece: &Piece<'_>) -> Result<Option<Value>, NotOneDocument> {
     if let Some(map) = yaml_fast::parse_mapping(piece.text) {
         // Debug builds (and so the test suite) check the fast parser
-        // against yaml_serde on every document they read.
+        // against `yaml_serde` on every document they read.
         #[cfg(debug_assertions)]
         {
             let slow = yaml_serde::from_str::<Value>(piece.text).ok();

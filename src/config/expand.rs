@@ -353,16 +353,15 @@ impl<'s> Expander<'s> {
         scope: &mut Scope,
         ctx: &Ctx,
     ) -> Result<Dynamic, ConfigError> {
-        let compiled = match self.compiled.get(src) {
-            Some(compiled) => compiled.clone(),
-            None => {
-                let compiled = self
-                    .sandbox
-                    .compile(src)
-                    .map_err(|e| self.expr_error(ctx, src, e))?;
-                self.compiled.insert(src.to_owned(), compiled.clone());
-                compiled
-            }
+        let compiled = if let Some(compiled) = self.compiled.get(src) {
+            compiled.clone()
+        } else {
+            let compiled = self
+                .sandbox
+                .compile(src)
+                .map_err(|e| self.expr_error(ctx, src, e))?;
+            self.compiled.insert(src.to_owned(), compiled.clone());
+            compiled
         };
         self.sandbox
             .eval(&compiled, scope)

@@ -171,7 +171,7 @@ impl Sandbox {
                  -> Result<ImmutableString, Box<EvalAltResult>> {
                     super::format::format_spec(&x, &spec)
                         .map(Into::into)
-                        .map_err(|e| e.into())
+                        .map_err(Into::into)
                 },
             );
         Self {
@@ -265,12 +265,20 @@ fn display(x: &Dynamic) -> String {
     }
 }
 
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "Rhai passes strings by value"
+)]
 fn parse_int(s: ImmutableString) -> Result<INT, Box<EvalAltResult>> {
     s.trim()
         .parse::<INT>()
         .map_err(|_| format!("`int` cannot read {s:?} as an integer").into())
 }
 
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "Rhai passes strings by value"
+)]
 fn parse_float(s: ImmutableString) -> Result<FLOAT, Box<EvalAltResult>> {
     s.trim()
         .parse::<FLOAT>()

@@ -11,6 +11,8 @@
 //! Groups are listed by their key values (missing last) — or, when `--sort`
 //! is given, in the order in which the sorted documents first show them.
 
+use std::fmt::Write as _;
+
 use indexmap::IndexMap;
 use yaml_serde::{Mapping, Value};
 
@@ -195,7 +197,7 @@ pub(crate) fn table(
                     None => format!("{mean:.decimals$}"),
                 };
                 if acc.count < g.n {
-                    text += &format!(" (n={})", acc.count);
+                    let _ = write!(text, " (n={})", acc.count);
                 }
                 row.push(numeric(text));
                 if spec.stats {

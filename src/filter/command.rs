@@ -2,6 +2,7 @@
 //! format to stdout or to `DEST/filtered_YYYY-MM-DD_HH-MM-SS.EXT`.
 //! Counts and evaluation failures go to stderr.
 
+use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 
 use super::aggregate::{self, aggregate};
@@ -94,14 +95,15 @@ pub fn filter(settings: &FilterSettings) -> Result<i32, Error> {
         plural(total.documents - total.ignored, "document")
     );
     if total.ignored > 0 {
-        summary += &format!(
+        let _ = write!(
+            summary,
             " (ignored {} that {} not a mapping)",
             plural(total.ignored, "document"),
             if total.ignored == 1 { "is" } else { "are" }
         );
     }
     if let Some(path) = &dest_path {
-        summary += &format!(", written to `{}`", path.display());
+        let _ = write!(summary, ", written to `{}`", path.display());
         println!("{}", path.display());
     }
     eprintln!("{summary}");

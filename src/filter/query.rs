@@ -242,11 +242,13 @@ impl Query<'_> {
                 continue;
             }
             let place = Place::Line(&logs[item.file].path, item.piece.line);
-            if let Some(record) =
-                self.consider_plain(item, &place, only, names, &mut part.tallies[item.file])
-            {
-                part.records.extend(record);
-                continue;
+            match self.consider_plain(item, &place, only, names, &mut part.tallies[item.file]) {
+                Plain::Kept(record) => {
+                    part.records.push(record);
+                    continue;
+                }
+                Plain::Dropped => continue,
+                Plain::Unsupported => {}
             }
             match parse_piece(&item.piece) {
                 Ok(Some(doc)) => {
@@ -278,8 +280,7 @@ impl Query<'_> {
 
     /// The fast path for a document in the plain subset of YAML: bound for
     /// the expressions straight from its text, its value built only when
-    /// it is kept and needed. `None` outside the subset, `Some(None)` for a
-    /// document that is filtered out.
+    /// it is kept and needed.
     fn consider_plain<'t>(
         &self,
         item: &Item<'t>,
@@ -287,7 +288,7 @@ impl Query<'_> {
         only: Option<&[String]>,
         names: &[String],
         tally: &mut Tally,
-    ) -> Option<Option<Record<'t>>> {
+    ) -> Plain<'t> {
         let text = item.piece.text;
         let parse = || match &self.value_keys {
             Some(keys) => yaml_fast::parse_mapping_keys(text, keys),
@@ -295,43 +296,49 @@ impl Query<'_> {
         };
         let keys = if self.filters.is_empty() && self.sorts.is_empty() {
             if self.keep_values {
-                let doc = parse()?;
+                let Some(doc) = parse() else {
+                    return Plain::Unsupported;
+                };
                 tally.documents += 1;
-                return Some(Some(Record {
+                return Plain::Kept(Record {
                     file: item.file,
                     index: item.index,
                     doc: Some(doc),
                     source: Some(item.piece),
                     keys: Vec::new(),
-                }));
+                });
             }
             if !yaml_fast::is_plain_mapping(text) {
-                return None;
+                return Plain::Unsupported;
             }
             Vec::new()
         } else {
-            let mut bound = BoundDocument::from_plain_yaml(text, only, names)?;
-            match self.evaluate(&mut bound, place, tally) {
-                Some(keys) => keys,
-                None => {
-                    tally.documents += 1;
-                    return Some(None);
-                }
-            }
+            let Some(mut bound) = BoundDocument::from_plain_yaml(text, only, names) else {
+                return Plain::Unsupported;
+            };
+            let Some(keys) = self.evaluate(&mut bound, place, tally) else {
+                tally.documents += 1;
+                return Plain::Dropped;
+            };
+            keys
         };
-        tally.documents += 1;
         let doc = if self.keep_values {
-            Some(parse()?)
+            // The text parsed as a plain document above, so this succeeds.
+            let Some(doc) = parse() else {
+                return Plain::Unsupported;
+            };
+            Some(doc)
         } else {
             None
         };
-        Some(Some(Record {
+        tally.documents += 1;
+        Plain::Kept(Record {
             file: item.file,
             index: item.index,
             doc,
             source: Some(item.piece),
             keys,
-        }))
+        })
     }
 
     /// Run the filters, then the sorts: `None` when filtered out.
@@ -405,6 +412,15 @@ impl Query<'_> {
             keys,
         })
     }
+}
+
+/// What the fast path made of a document.
+enum Plain<'t> {
+    /// Not in the plain subset: parse it with `yaml_serde`.
+    Unsupported,
+    /// Filtered out.
+    Dropped,
+    Kept(Record<'t>),
 }
 
 /// One thread's share.

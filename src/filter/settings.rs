@@ -59,7 +59,7 @@ impl FilterSettings {
             .map(|k| k.trim().to_owned())
             .filter(|k| !k.is_empty())
             .collect();
-        let aggregate = aggregating.then(|| AggregateSpec {
+        let aggregate = aggregating.then_some(AggregateSpec {
             group_by: args.group_by,
             agg,
             stats: args.agg_stats,

@@ -127,24 +127,24 @@ fn excluded_file_names_and_explicit_files() {
 fn never_overwrites_and_never_collects_its_own_output() {
     let test = tree();
     let root = test.path().to_owned();
-    let run = |args: &[&str]| {
+    let collect = |args: &[&str]| {
         std::process::Command::new(crate::test::bin())
             .current_dir(&root)
             .args(args)
             .output()
             .unwrap()
     };
-    let first = run(&["collect", "temp", "--dest", "temp"]);
-    assert!(first.status.success());
-    let second = run(&["collect", "temp", "--dest", "temp"]);
-    assert!(second.status.success());
-    let first = String::from_utf8(first.stdout).unwrap();
-    let second = String::from_utf8(second.stdout).unwrap();
-    assert_ne!(first, second);
+    let earlier = collect(&["collect", "temp", "--dest", "temp"]);
+    assert!(earlier.status.success());
+    let later = collect(&["collect", "temp", "--dest", "temp"]);
+    assert!(later.status.success());
+    let earlier = String::from_utf8(earlier.stdout).unwrap();
+    let later = String::from_utf8(later.stdout).unwrap();
+    assert_ne!(earlier, later);
     // The first run's output lies in the walked tree: the second collects it
     // (it is a log like any other), but never the file it is writing.
-    let text = std::fs::read_to_string(root.join(second.trim())).unwrap();
-    assert_eq!(text, "---\nName: t\n---\nName: t\n");
+    let content = std::fs::read_to_string(root.join(later.trim())).unwrap();
+    assert_eq!(content, "---\nName: t\n---\nName: t\n");
 }
 
 #[test]
