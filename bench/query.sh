@@ -50,7 +50,8 @@ rm -rf out && mkdir out
 collect_s=$(best "$bin" collect data --dest out)
 "$bin" collect data --dest out/last > /dev/null 2>&1
 log=$(ls out/last/logs_*.yaml)
-peak_kb=$( { /usr/bin/time -f '%M' "$bin" collect data --dest out/mem > /dev/null 2>/dev/null; } 2>&1 | tail -1)
+/usr/bin/time -o out/time.txt -f '%M' "$bin" collect data --dest out/mem > /dev/null 2>&1
+peak_kb=$(tail -1 out/time.txt)
 docs=$(grep -c '^---$' "$log")
 
 filter_args=(filter "$log"
@@ -62,11 +63,13 @@ kept=$("$bin" "${filter_args[@]}" 2>/dev/null | grep -c '^---$')
 group_s=$(best "$bin" filter "$log" --group-by Name lr sparsity --agg ACC,LOSS --agg-stats)
 groups=$("$bin" filter "$log" --group-by Name lr sparsity --agg ACC,LOSS 2>/dev/null | tail -n +3 | wc -l)
 
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores, shared)"
 echo "documents collected: $docs; kept by the filter: $kept; groups: $groups"
 echo "collect  (20,000 files, 100,000 documents): ${collect_s} s, peak RSS $((peak_kb / 1024)) MB"
 echo "filter   (2 filters, 2 sorts):              ${filter_s} s"
 echo "group-by (Name lr sparsity, ACC and LOSS):  ${group_s} s"
 
+echo "load average before the Python runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "${SKIP_PYTHON:-}" != 1 ]; then
     start=$(date +%s.%N)
     python3 "$repo/bench/py_collect.py" data py_logs.yaml > /dev/null

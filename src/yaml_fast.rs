@@ -154,18 +154,15 @@ pub fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::Map> {
         }
         body = rest;
     }
+    if body.as_bytes().contains(&b'\t') || body.as_bytes().contains(&b'\r') {
+        return None;
+    }
     for raw in body.split('\n') {
         let trimmed = raw.trim_start_matches(' ');
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        if raw.bytes().any(|b| b == b'\t' || b == b'\r')
-            || raw.starts_with("---")
-            || raw.starts_with("...")
-        {
-            return None;
-        }
-        if raw.starts_with(['%', '?']) {
+        if raw.starts_with("---") || raw.starts_with("...") || raw.starts_with(['%', '?']) {
             return None;
         }
         lines.push(Line {
@@ -408,8 +405,13 @@ fn resolve_plain(text: &str) -> Option<Scalar<'_>> {
         | b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'"' | b'\'' => return None,
         _ => {}
     }
-    // Only short words can be special.
-    if text.len() > 8 {
+    // Only short words starting with one of these letters can be special.
+    if text.len() > 8
+        || !matches!(
+            bytes[0],
+            b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'i' | b'I'
+        )
+    {
         return Some(Scalar::Str(text));
     }
     match text {
