@@ -82,9 +82,15 @@ pub struct RunArgs {
 /// `DEST/logs_YYYY-MM-DD_HH-MM-SS.yaml`. Unreadable or invalid files are
 /// reported on stderr and skipped. The output path goes to stdout.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
+#[command(
+    after_help = "Copies every YAML document that is a mapping, from files ending \
+    in `.yaml` or `.yml`, into `DEST/logs_YYYY-MM-DD_HH-MM-SS.yaml` (never overwriting). \
+    Unreadable or invalid files are reported on stderr and skipped. The output path goes \
+    to stdout.\n\n\
+    Examples:\n  \
     cool-runner collect data/ --dest collected_logs --exclude unwanted_directory\n  \
-    cool-runner collect temp/ data/ -v")]
+    cool-runner collect temp/ data/ -v"
+)]
 pub struct CollectArgs {
     /// Files or directories to walk
     #[arg(value_name = "PATH", required = true)]
@@ -125,7 +131,13 @@ pub enum Format {
 /// (as are `and`, `or`, `not` and 'single quotes'). An argument `%FILE`
 /// is replaced by the lines of FILE, one argument per line.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
+#[command(after_help = "Expressions are Rhai with the document bound as `exp`: \
+    `\"ACC\" in exp && exp.ACC > 0.9`, `exp.TIME`. A Python-style `lambda exp:` prefix, \
+    `and`/`or`/`not` and 'single quotes' are accepted. An expression that fails on a \
+    document (a missing key) counts as false (`--filter`) or as a missing key, sorted \
+    last (`--sort`). An argument `%FILE` is replaced by the lines of FILE, one argument \
+    per line.\n\n\
+    Examples:\n  \
     cool-runner filter logs.yaml --filter '\"ACC\" in exp && exp.ACC > 0.9' --sort exp.TIME --keep-keys Name ACC\n  \
     cool-runner filter logs_1.yaml logs_2.yaml %args\n  \
     cool-runner filter logs.yaml --group-by lr sparsity --agg ACC,LOSS --agg-stats")]

@@ -124,7 +124,10 @@ pub fn parse_mapping(text: &str) -> Option<Mapping> {
 /// Like [`parse_mapping`], building only the values of the top-level keys
 /// in `keys` (the rest of the document is still validated).
 pub fn parse_mapping_keys(text: &str, keys: &[String]) -> Option<Mapping> {
-    parse_with(text, &mut YamlBuilder { only: Some(keys) })
+    let mut map = parse_with(text, &mut YamlBuilder { only: Some(keys) })?;
+    // Such mappings are kept by the thousand (`filter --group-by`).
+    map.shrink_to_fit();
+    Some(map)
 }
 
 /// Whether `text` is a mapping document of the subset (no values built).
