@@ -285,7 +285,7 @@ fn parse_text(text: &str, path: &Path) -> FileOutcome {
 fn parse_whole(text: &str, path: &Path) -> FileOutcome {
     let docs = match parse_file(text, path) {
         Ok(docs) => docs,
-        Err(err) => return FileOutcome::Skipped(err.to_string()),
+        Err(message) => return FileOutcome::Skipped(message),
     };
     let mut bytes = Vec::new();
     let mut documents = 0;

@@ -16,6 +16,7 @@
 //! alone; callers then parse the whole file the slow, authoritative way with
 //! [`parse_file`], which also gives the error position in the file.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -136,9 +137,19 @@ pub fn parse_piece(piece: &Piece<'_>) -> Result<Option<Value>, NotOneDocument> {
 }
 
 /// Parse a whole file the authoritative way: every document, in order, or
-/// the first error with its position in the file.
-pub fn parse_file(text: &str, path: &Path) -> Result<Vec<Value>, ConfigError> {
-    parse_documents(text, path)
+/// the first error with its position in the file:
+/// `invalid YAML at logs.yaml:5:4: did not find expected ',' or ']'`.
+pub fn parse_file(text: &str, path: &Path) -> Result<Vec<Value>, String> {
+    parse_documents(text, path).map_err(|err| match err {
+        ConfigError::Yaml { location, message } => {
+            let mut at = location.path.display().to_string();
+            for n in [location.line, location.column].into_iter().flatten() {
+                let _ = write!(at, ":{n}");
+            }
+            format!("invalid YAML at {at}: {message}")
+        }
+        other => other.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use yaml_serde::{Mapping, Value};
 
 use super::sort::SortKey;
-use crate::config::ConfigError;
+use crate::error::Error;
 use crate::expr::{BoundDocument, DocumentExpr, ExprError, Sandbox};
 use crate::yaml_fast;
 use crate::yaml_stream::{parse_file, parse_piece, split, Piece};
@@ -165,7 +165,7 @@ impl Query<'_> {
         &self,
         logs: &'t [LogText],
         threads: usize,
-    ) -> Result<Selection<'t>, ConfigError> {
+    ) -> Result<Selection<'t>, Error> {
         let names = self.other_names();
         let only = self.expression_keys();
         let items: Vec<Item<'t>> = logs
@@ -206,7 +206,7 @@ impl Query<'_> {
         }
         for &file in &slow {
             let log = &logs[file];
-            let docs = parse_file(&log.text, &log.path)?;
+            let docs = parse_file(&log.text, &log.path).map_err(Error::Usage)?;
             selection.records.retain(|r| r.file != file);
             let mut tally = Tally::new(self);
             for (index, doc) in docs.into_iter().enumerate() {
