@@ -71,24 +71,26 @@ pub fn split(text: &str) -> Vec<Piece<'_>> {
     let mut pieces = Vec::new();
     let mut start = 0;
     let mut start_line = 1;
-    let mut line_no = 1;
-    let mut at = 0;
-    while at < text.len() {
-        let end = text[at..].find('\n').map_or(text.len(), |i| at + i + 1);
-        let line = &text[at..end];
-        if at > start && is_marker(line) {
-            pieces.push(piece(&text[start..at], start_line));
-            start = at;
-            start_line = line_no;
+    // Searching for `\n---` skips whole documents at a time (this runs on
+    // one core before the pieces are parsed on all of them).
+    for (newline, _) in text.match_indices("\n---") {
+        let at = newline + 1;
+        if !is_marker(&text[at..]) {
+            continue;
         }
-        at = end;
-        line_no += 1;
+        pieces.push(piece(&text[start..at], start_line));
+        start_line += bytecount_newlines(&text[start..at]);
+        start = at;
     }
     if start < text.len() {
         pieces.push(piece(&text[start..], start_line));
     }
     pieces.retain(|p| !p.is_blank());
     pieces
+}
+
+fn bytecount_newlines(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'\n').count()
 }
 
 fn piece(text: &str, line: usize) -> Piece<'_> {
