@@ -12,8 +12,9 @@
 #   * the minimal Python equivalents (bench/py_collect.py, bench/py_filter.py:
 #     os.walk + yaml.safe_load_all + dump, lambda filter + sort) and the
 #     speed ratio. PY_YAML_C=1 makes the Python side use libyaml's C loader.
-# Each Rust figure is the best of 3 runs (the machine is shared); the
-# Python figures are single runs (they take minutes). SKIP_PYTHON=1 skips
+# Each Rust figure is the best of 3 runs (the machine is shared), with the
+# CPU time of one more run; the Python figures are single runs (they take
+# minutes). SKIP_PYTHON=1 skips
 # them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,13 @@ best() {
     printf '%.3f' "$best"
 }
 
+# CPU seconds (user + sys) of one run: unlike wall time, it does not
+# depend on what else the shared machine is doing.
+cpu() {
+    /usr/bin/time -o "$work/cpu.txt" -f '%U %S' "$@" > /dev/null 2>&1
+    awk '{printf "%.2f", $1 + $2}' "$work/cpu.txt"
+}
+
 rm -rf out && mkdir out
 collect_s=$(best "$bin" collect data --dest out)
 "$bin" collect data --dest out/last > /dev/null 2>&1
@@ -65,9 +73,12 @@ groups=$("$bin" filter "$log" --group-by Name lr sparsity --agg ACC,LOSS 2>/dev/
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores, shared)"
 echo "documents collected: $docs; kept by the filter: $kept; groups: $groups"
-echo "collect  (20,000 files, 100,000 documents): ${collect_s} s, peak RSS $((peak_kb / 1024)) MB"
-echo "filter   (2 filters, 2 sorts):              ${filter_s} s"
-echo "group-by (Name lr sparsity, ACC and LOSS):  ${group_s} s"
+collect_cpu=$(cpu "$bin" collect data --dest out/cpu)
+filter_cpu=$(cpu "$bin" "${filter_args[@]}")
+group_cpu=$(cpu "$bin" filter "$log" --group-by Name lr sparsity --agg ACC,LOSS --agg-stats)
+echo "collect  (20,000 files, 100,000 documents): ${collect_s} s (CPU ${collect_cpu} s), peak RSS $((peak_kb / 1024)) MB"
+echo "filter   (2 filters, 2 sorts):              ${filter_s} s (CPU ${filter_cpu} s)"
+echo "group-by (Name lr sparsity, ACC and LOSS):  ${group_s} s (CPU ${group_cpu} s)"
 
 echo "load average before the Python runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "${SKIP_PYTHON:-}" != 1 ]; then
