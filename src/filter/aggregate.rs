@@ -60,6 +60,25 @@ impl Accumulator {
         self.max = self.max.max(x);
     }
 
+    /// Combine with the statistics of other values (Chan et al.).
+    pub(crate) fn merge(&mut self, other: &Accumulator) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        let (n1, n2) = (self.count as f64, other.count as f64);
+        let n = n1 + n2;
+        let delta = other.mean - self.mean;
+        self.mean += delta * n2 / n;
+        self.m2 += other.m2 + delta * delta * n1 * n2 / n;
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
     pub(crate) fn mean(&self) -> Option<f64> {
         (self.count > 0).then_some(self.mean)
     }
@@ -78,22 +97,20 @@ pub(crate) struct Group {
     pub(crate) accumulators: Vec<Accumulator>,
 }
 
-/// Group `docs` (already filtered and sorted).
-pub(crate) fn aggregate<'a>(
-    spec: &AggregateSpec,
-    docs: impl IntoIterator<Item = &'a Mapping>,
-    order_by_values: bool,
-    reverse: bool,
-) -> Vec<Group> {
-    let mut groups: IndexMap<Vec<String>, Group> = IndexMap::new();
-    for doc in docs {
+/// Groups in the making. Documents are added one by one (and dropped), and
+/// aggregators of consecutive runs of documents merge, so that `filter`
+/// aggregates on every core without keeping the documents.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Aggregator {
+    /// Keyed by the `Debug` text of the group values (`None` for missing).
+    groups: IndexMap<Vec<Option<String>>, Group>,
+}
+
+impl Aggregator {
+    pub(crate) fn add(&mut self, spec: &AggregateSpec, doc: &Mapping) {
         let values: Vec<Option<&Value>> = spec.group_by.iter().map(|k| lookup(doc, k)).collect();
-        // `\0` cannot start a YAML scalar's text: it marks a missing key.
-        let id: Vec<String> = values
-            .iter()
-            .map(|v| v.map_or_else(|| "\0".to_owned(), |v| format!("{v:?}")))
-            .collect();
-        let group = groups.entry(id).or_insert_with(|| Group {
+        let id: Vec<Option<String>> = values.iter().map(|v| v.map(|v| format!("{v:?}"))).collect();
+        let group = self.groups.entry(id).or_insert_with(|| Group {
             values: values.iter().map(|v| v.cloned()).collect(),
             n: 0,
             accumulators: vec![Accumulator::default(); spec.agg.len()],
@@ -105,24 +122,65 @@ pub(crate) fn aggregate<'a>(
             }
         }
     }
-    let mut groups: Vec<Group> = groups.into_values().collect();
-    if order_by_values {
-        let keys = |g: &Group| -> Vec<SortKey> {
-            g.values
-                .iter()
-                .map(|v| v.as_ref().map_or(SortKey::Missing, SortKey::from_value))
-                .collect()
-        };
-        groups.sort_by(|a, b| {
-            let (ka, kb) = (keys(a), keys(b));
-            ka.iter()
-                .zip(&kb)
-                .map(|(x, y)| x.cmp_dir(y, reverse))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
+
+    /// The number of documents added.
+    pub(crate) fn documents(&self) -> usize {
+        self.groups.values().map(|g| g.n).sum()
     }
-    groups
+
+    /// Add the groups of documents that came after this aggregator's.
+    pub(crate) fn merge(&mut self, later: Aggregator) {
+        for (id, group) in later.groups {
+            match self.groups.get_mut(&id) {
+                Some(mine) => {
+                    mine.n += group.n;
+                    for (a, b) in mine.accumulators.iter_mut().zip(&group.accumulators) {
+                        a.merge(b);
+                    }
+                }
+                None => {
+                    self.groups.insert(id, group);
+                }
+            }
+        }
+    }
+
+    /// The groups in first-seen order, or ordered by their key values.
+    pub(crate) fn finish(self, order_by_values: bool, reverse: bool) -> Vec<Group> {
+        let mut groups: Vec<Group> = self.groups.into_values().collect();
+        if order_by_values {
+            let keys = |g: &Group| -> Vec<SortKey> {
+                g.values
+                    .iter()
+                    .map(|v| v.as_ref().map_or(SortKey::Missing, SortKey::from_value))
+                    .collect()
+            };
+            groups.sort_by(|a, b| {
+                let (ka, kb) = (keys(a), keys(b));
+                ka.iter()
+                    .zip(&kb)
+                    .map(|(x, y)| x.cmp_dir(y, reverse))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        }
+        groups
+    }
+}
+
+/// Group `docs` (already filtered and sorted).
+#[cfg(test)]
+pub(crate) fn aggregate<'a>(
+    spec: &AggregateSpec,
+    docs: impl IntoIterator<Item = &'a Mapping>,
+    order_by_values: bool,
+    reverse: bool,
+) -> Vec<Group> {
+    let mut aggregator = Aggregator::default();
+    for doc in docs {
+        aggregator.add(spec, doc);
+    }
+    aggregator.finish(order_by_values, reverse)
 }
 
 fn number(value: &Value) -> Option<f64> {
@@ -245,6 +303,21 @@ mod tests {
         assert!((acc.mean().unwrap() - 0.9).abs() < 1e-12);
         assert!((acc.std().unwrap() - 0.1).abs() < 1e-12);
         assert_eq!((acc.min, acc.max), (0.8, 1.0));
+    }
+
+    #[test]
+    fn merging_equals_pushing_everything() {
+        let xs = [0.5, 0.9, 1.3, 2.0, 0.1, 0.7];
+        let mut all = Accumulator::default();
+        xs.iter().for_each(|&x| all.push(x));
+        let (mut a, mut b) = (Accumulator::default(), Accumulator::default());
+        xs[..2].iter().for_each(|&x| a.push(x));
+        xs[2..].iter().for_each(|&x| b.push(x));
+        a.merge(&b);
+        assert_eq!(a.count, all.count);
+        assert!((a.mean().unwrap() - all.mean().unwrap()).abs() < 1e-12);
+        assert!((a.std().unwrap() - all.std().unwrap()).abs() < 1e-12);
+        assert_eq!((a.min, a.max), (all.min, all.max));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 
-use super::aggregate::{self, aggregate};
+use super::aggregate::{self, Aggregator};
 use super::format::{flatten, project, write_csv, write_json, write_jsonl, write_table, Rows};
 use super::query::{Failures, LogText, Query, Record};
 use super::settings::FilterSettings;
@@ -36,6 +36,12 @@ pub fn filter(settings: &FilterSettings) -> Result<i32, Error> {
             || !settings.keep_keys.is_empty()
             || settings.aggregate.is_some(),
         value_keys: value_keys(settings),
+        // Without `--sort`, groups are ordered by their values: documents
+        // can be aggregated in any order, as they come, on every core.
+        aggregate: settings
+            .aggregate
+            .as_ref()
+            .filter(|_| settings.sorts.is_empty()),
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut selection = query.select(&logs, threads)?;
@@ -79,7 +85,12 @@ pub fn filter(settings: &FilterSettings) -> Result<i32, Error> {
             Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
         ),
     };
-    let written = write_output(settings, records, &mut out).and_then(|()| out.flush());
+    let mut aggregated = Aggregator::default();
+    for aggregator in std::mem::take(&mut selection.aggregators) {
+        aggregated.merge(aggregator);
+    }
+    let kept = records.len() + aggregated.documents();
+    let written = write_output(settings, records, aggregated, &mut out).and_then(|()| out.flush());
     match written {
         Ok(()) => {}
         // `filter ... | head`: the reader has all it wants.
@@ -91,7 +102,7 @@ pub fn filter(settings: &FilterSettings) -> Result<i32, Error> {
 
     let mut summary = format!(
         "kept {} of {}",
-        records.len(),
+        kept,
         plural(total.documents - total.ignored, "document")
     );
     if total.ignored > 0 {
@@ -160,15 +171,15 @@ fn report_failures(
 fn write_output(
     settings: &FilterSettings,
     records: &[Record<'_>],
+    mut aggregated: Aggregator,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     if let Some(spec) = &settings.aggregate {
-        let groups = aggregate(
-            spec,
-            records.iter().filter_map(|r| r.doc.as_ref()),
-            settings.sorts.is_empty(),
-            settings.reverse,
-        );
+        // Documents not aggregated during the selection (with `--sort`).
+        for doc in records.iter().filter_map(|r| r.doc.as_ref()) {
+            aggregated.add(spec, doc);
+        }
+        let groups = aggregated.finish(settings.sorts.is_empty(), settings.reverse);
         return match settings.format {
             Format::Table => {
                 let (columns, rows) = aggregate::table(spec, &groups);

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use yaml_serde::{Mapping, Value};
 
+use super::aggregate::{AggregateSpec, Aggregator};
 use super::sort::SortKey;
 use crate::error::Error;
 use crate::expr::{BoundDocument, DocumentExpr, ExprError, Sandbox};
@@ -35,6 +36,9 @@ pub(crate) struct Query<'s> {
     pub(crate) keep_values: bool,
     /// The top-level keys whose values are needed, when not all are.
     pub(crate) value_keys: Option<Vec<String>>,
+    /// Aggregate kept documents as they come instead of keeping them
+    /// (aggregation without `--sort`, where the order does not matter).
+    pub(crate) aggregate: Option<&'s AggregateSpec>,
 }
 
 /// A kept document.
@@ -105,6 +109,9 @@ impl Tally {
 pub(crate) struct Selection<'t> {
     pub(crate) records: Vec<Record<'t>>,
     pub(crate) tallies: Vec<Tally>,
+    /// With [`Query::aggregate`]: the groups of each log, instead of
+    /// records.
+    pub(crate) aggregators: Vec<Aggregator>,
 }
 
 impl Selection<'_> {
@@ -195,6 +202,7 @@ impl Query<'_> {
         let mut selection = Selection {
             records: Vec::new(),
             tallies: vec![Tally::new(self); logs.len()],
+            aggregators: vec![Aggregator::default(); logs.len()],
         };
         let mut slow = BTreeSet::new();
         for part in parts {
@@ -202,19 +210,23 @@ impl Query<'_> {
             for (total, tally) in selection.tallies.iter_mut().zip(part.tallies) {
                 total.add(tally);
             }
+            for (total, aggregator) in selection.aggregators.iter_mut().zip(part.aggregators) {
+                total.merge(aggregator);
+            }
             slow.extend(part.unsplittable);
         }
         for &file in &slow {
             let log = &logs[file];
             let docs = parse_file(&log.text, &log.path).map_err(Error::Usage)?;
             selection.records.retain(|r| r.file != file);
+            selection.aggregators[file] = Aggregator::default();
             let mut tally = Tally::new(self);
             for (index, doc) in docs.into_iter().enumerate() {
                 let place = Place::Document(&log.path, index);
                 if let Some(record) =
                     self.consider(doc, file, index, None, &place, &names, &mut tally)
                 {
-                    selection.records.push(record);
+                    self.keep(record, &mut selection.records, &mut selection.aggregators);
                 }
             }
             selection.tallies[file] = tally;
@@ -235,6 +247,7 @@ impl Query<'_> {
         let mut part = Part {
             records: Vec::new(),
             tallies: vec![Tally::new(self); logs.len()],
+            aggregators: vec![Aggregator::default(); logs.len()],
             unsplittable: BTreeSet::new(),
         };
         for item in items {
@@ -244,7 +257,7 @@ impl Query<'_> {
             let place = Place::Line(&logs[item.file].path, item.piece.line);
             match self.consider_plain(item, &place, only, names, &mut part.tallies[item.file]) {
                 Plain::Kept(record) => {
-                    part.records.push(record);
+                    self.keep(record, &mut part.records, &mut part.aggregators);
                     continue;
                 }
                 Plain::Dropped => continue,
@@ -262,7 +275,7 @@ impl Query<'_> {
                         names,
                         tally,
                     ) {
-                        part.records.push(record);
+                        self.keep(record, &mut part.records, &mut part.aggregators);
                     }
                 }
                 Ok(None) => {
@@ -381,6 +394,19 @@ impl Query<'_> {
         Some(keys)
     }
 
+    /// Keep a record, or only add it to its log's groups.
+    fn keep<'t>(
+        &self,
+        record: Record<'t>,
+        records: &mut Vec<Record<'t>>,
+        aggregators: &mut [Aggregator],
+    ) {
+        match (self.aggregate, &record.doc) {
+            (Some(spec), Some(doc)) => aggregators[record.file].add(spec, doc),
+            _ => records.push(record),
+        }
+    }
+
     /// Filter one document; `Some` when it is kept.
     #[expect(clippy::too_many_arguments, reason = "one call site per path")]
     fn consider<'t>(
@@ -427,6 +453,7 @@ enum Plain<'t> {
 struct Part<'t> {
     records: Vec<Record<'t>>,
     tallies: Vec<Tally>,
+    aggregators: Vec<Aggregator>,
     /// Logs with a piece that did not parse alone.
     unsplittable: BTreeSet<usize>,
 }
