@@ -309,10 +309,16 @@ mod tests {
     fn merging_equals_pushing_everything() {
         let xs = [0.5, 0.9, 1.3, 2.0, 0.1, 0.7];
         let mut all = Accumulator::default();
-        xs.iter().for_each(|&x| all.push(x));
+        for x in xs {
+            all.push(x);
+        }
         let (mut a, mut b) = (Accumulator::default(), Accumulator::default());
-        xs[..2].iter().for_each(|&x| a.push(x));
-        xs[2..].iter().for_each(|&x| b.push(x));
+        for &x in &xs[..2] {
+            a.push(x);
+        }
+        for &x in &xs[2..] {
+            b.push(x);
+        }
         a.merge(&b);
         assert_eq!(a.count, all.count);
         assert!((a.mean().unwrap() - all.mean().unwrap()).abs() < 1e-12);
