@@ -76,19 +76,111 @@ pub struct RunArgs {
 }
 
 /// Gather YAML logs from directory trees into one file.
+///
+/// Walks each PATH recursively and copies every YAML document that is a
+/// mapping, from files ending in `.yaml` or `.yml`, into
+/// `DEST/logs_YYYY-MM-DD_HH-MM-SS.yaml`. Unreadable or invalid files are
+/// reported on stderr and skipped. The output path goes to stdout.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Copies every YAML document that is a mapping, from files ending \
+    in `.yaml` or `.yml`, into `DEST/logs_YYYY-MM-DD_HH-MM-SS.yaml` (never overwriting). \
+    Unreadable or invalid files are reported on stderr and skipped. The output path goes \
+    to stdout.\n\n\
+    Examples:\n  \
+    cool-runner collect data/ --dest collected_logs --exclude unwanted_directory\n  \
+    cool-runner collect temp/ data/ -v"
+)]
 pub struct CollectArgs {
     /// Files or directories to walk
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+
+    /// Skip directories and files with these names
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub exclude: Vec<String>,
+
+    /// Directory of the new log file (created when missing)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dest: PathBuf,
+
+    /// List visited directories on stderr
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Output formats of `filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `---`-separated YAML documents (the default without `--group-by`)
+    Yaml,
+    /// Aligned columns for the terminal, nested keys flattened as `a.b`
+    Table,
+    /// Comma-separated values with a header row, nested keys flattened
+    Csv,
+    /// One JSON array of objects
+    Json,
+    /// One JSON object per line
+    Jsonl,
 }
 
 /// Select, sort and tabulate logged experiments.
+///
+/// Expressions are Rhai with the document bound as `exp`: `"ACC" in exp &&
+/// exp.ACC > 0.9`, `exp.TIME`. The Python form `lambda exp: ...` is accepted
+/// (as are `and`, `or`, `not` and 'single quotes'). An argument `%FILE`
+/// is replaced by the lines of FILE, one argument per line.
 #[derive(Debug, Args)]
+#[command(after_help = "Expressions are Rhai with the document bound as `exp`: \
+    `\"ACC\" in exp && exp.ACC > 0.9`, `exp.TIME`. A Python-style `lambda exp:` prefix, \
+    `and`/`or`/`not` and 'single quotes' are accepted. An expression that fails on a \
+    document (a missing key) counts as false (`--filter`) or as a missing key, sorted \
+    last (`--sort`). An argument `%FILE` is replaced by the lines of FILE, one argument \
+    per line.\n\n\
+    Examples:\n  \
+    cool-runner filter logs.yaml --filter '\"ACC\" in exp && exp.ACC > 0.9' --sort exp.TIME --keep-keys Name ACC\n  \
+    cool-runner filter logs_1.yaml logs_2.yaml %args\n  \
+    cool-runner filter logs.yaml --group-by lr sparsity --agg ACC,LOSS --agg-stats")]
 pub struct FilterArgs {
     /// Log files to read
-    #[arg(value_name = "LOG")]
+    #[arg(value_name = "LOG", required = true)]
     pub logs: Vec<PathBuf>,
+
+    /// Keep documents for which EXPR is true (repeatable: all must hold)
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Vec<String>,
+
+    /// Sort by EXPR (repeatable: stable sorts in turn, the last is the primary key)
+    #[arg(long, value_name = "EXPR")]
+    pub sort: Vec<String>,
+
+    /// Sort in descending order (without `--sort`: reverse the documents)
+    #[arg(long)]
+    pub reverse: bool,
+
+    /// Keep only these keys (`a.b` reaches into nested mappings)
+    #[arg(long, value_name = "KEY", num_args = 1..)]
+    pub keep_keys: Vec<String>,
+
+    /// Write into DIR/filtered_YYYY-MM-DD_HH-MM-SS.EXT instead of stdout
+    #[arg(long, value_name = "DIR")]
+    pub dest: Option<PathBuf>,
+
+    /// Output format [default: yaml, or table with `--group-by`]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+
+    /// Group documents by these keys and aggregate the `--agg` keys
+    #[arg(long, value_name = "KEY", num_args = 1.., help_heading = "Aggregation")]
+    pub group_by: Vec<String>,
+
+    /// Keys to aggregate per group: n, mean and std (`ACC,LOSS`)
+    #[arg(long, value_name = "KEY,KEY", value_delimiter = ',', num_args = 1.., help_heading = "Aggregation")]
+    pub agg: Vec<String>,
+
+    /// Add min and max of each aggregated key
+    #[arg(long, help_heading = "Aggregation")]
+    pub agg_stats: bool,
 }
 
 /// Parse the process arguments.
@@ -99,6 +191,11 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap::Err
         .skip(1)
         .position(|a| !a.to_string_lossy().starts_with('-'))
         .map(|p| p + 1);
+    if run_at.is_some_and(|at| args[at] == "filter") {
+        let args = crate::filter::expand_arg_files(args)
+            .map_err(|message| Cli::command().error(clap::error::ErrorKind::Io, message))?;
+        return Cli::try_parse_from(args);
+    }
     let Some(run_at) = run_at.filter(|&at| args[at] == "run") else {
         return Cli::try_parse_from(args);
     };

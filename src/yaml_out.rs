@@ -37,6 +37,31 @@ pub fn emit_document(buf: &mut Vec<u8>, doc: &Mapping) -> Result<(), yaml_serde:
     Ok(())
 }
 
+/// One document of any YAML value (mappings take the fast path).
+pub fn value_document_bytes(doc: &Value) -> Result<Vec<u8>, yaml_serde::Error> {
+    match doc {
+        Value::Mapping(map) => document_bytes(map),
+        other => serde_document_bytes(other),
+    }
+}
+
+/// Write documents from an iterator, in order, on this thread.
+pub fn write_documents_iter<'a, W: Write>(
+    out: &mut W,
+    docs: impl IntoIterator<Item = &'a Mapping>,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(1 << 16);
+    for doc in docs {
+        emit_document(&mut buf, doc).map_err(io::Error::other)?;
+        if buf.len() >= 1 << 16 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)?;
+    out.flush()
+}
+
 /// Serialize any serde value as one document with `yaml_serde`.
 pub fn serde_document_bytes<T: Serialize>(doc: &T) -> Result<Vec<u8>, yaml_serde::Error> {
     let mut buf = Vec::with_capacity(512);

@@ -6,6 +6,64 @@
 use rhai::{Array, Dynamic, ImmutableString, Map, FLOAT, INT};
 use yaml_serde::{Mapping, Number, Value};
 
+use crate::yaml_fast::{self, Builder, Scalar};
+
+/// Builds Rhai values straight from YAML text (`yaml_fast`), skipping the
+/// YAML value tree: `filter` converts every document it reads.
+struct DynamicBuilder<'k> {
+    only: Option<&'k [String]>,
+}
+
+impl Builder for DynamicBuilder<'_> {
+    fn keep(&self, key: &str) -> bool {
+        self.only.is_none_or(|keys| keys.iter().any(|k| k == key))
+    }
+    type Value = Dynamic;
+    type Map = Map;
+    fn new_map(&mut self) -> Map {
+        Map::new()
+    }
+    fn insert(&mut self, map: &mut Map, key: &str, value: Dynamic) -> bool {
+        map.insert(key.into(), value).is_none()
+    }
+    fn map(&mut self, map: Map) -> Dynamic {
+        Dynamic::from_map(map)
+    }
+    fn seq(&mut self, items: Vec<Dynamic>) -> Dynamic {
+        Dynamic::from_array(items)
+    }
+    fn scalar(&mut self, scalar: Scalar<'_>) -> Dynamic {
+        match scalar {
+            Scalar::Null => Dynamic::UNIT,
+            Scalar::Bool(b) => Dynamic::from_bool(b),
+            Scalar::Int(i) => Dynamic::from_int(i as INT),
+            Scalar::Float(f) => Dynamic::from_float(f as FLOAT),
+            Scalar::Str(s) => Dynamic::from(ImmutableString::from(s)),
+        }
+    }
+}
+
+/// A mapping document in the plain subset of YAML (see `yaml_fast`) as a
+/// Rhai object map; `None` outside the subset.
+pub(crate) fn plain_yaml_to_map(text: &str, only: Option<&[String]>) -> Option<Map> {
+    let map = yaml_fast::parse_with(text, &mut DynamicBuilder { only })?;
+    #[cfg(debug_assertions)]
+    {
+        let mut slow: Option<Mapping> = yaml_serde::from_str(text).ok();
+        if let (Some(slow), Some(only)) = (&mut slow, only) {
+            slow.retain(|k, _| k.as_str().is_some_and(|k| only.iter().any(|o| o == k)));
+        }
+        let expected = slow.map(|m| dynamic_to_yaml(&Dynamic::from_map(mapping_to_map(&m))));
+        let got = dynamic_to_yaml(&Dynamic::from_map(map.clone()));
+        assert_eq!(
+            expected,
+            Some(got),
+            "yaml_fast disagrees with yaml_serde on:\n{text}"
+        );
+    }
+    Some(map)
+}
+
 /// Convert a YAML value into a Rhai value (mappings become object maps).
 pub fn yaml_to_dynamic(value: &Value) -> Dynamic {
     match value {

@@ -4,12 +4,15 @@
 //! of `filter` are evaluated here, in one sandboxed engine.
 
 mod convert;
+mod document;
 mod format;
 mod history;
+mod keys;
 mod sandbox;
 mod translate;
 
 pub use convert::{dynamic_to_yaml, key_name, yaml_to_dynamic};
+pub use document::{BoundDocument, DocumentExpr, DOCUMENT};
 pub use history::{Experiment, History};
 pub use rhai::Dynamic;
 pub use sandbox::{CompiledExpr, ExprError, Sandbox, Scope};

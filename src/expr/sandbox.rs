@@ -14,7 +14,7 @@
 //!   nothing is lost. Evaluation is also wrapped in `catch_unwind`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rhai::{
     Dynamic, Engine, EvalAltResult, ImmutableString, OptimizationLevel, ParseError, Position, AST,
@@ -116,6 +116,9 @@ pub struct CompiledExpr {
 /// The engine. Build it once: construction costs about a millisecond.
 pub struct Sandbox {
     engine: Engine,
+    /// Compiles (never runs) expressions over documents with strict
+    /// variables; built on first use.
+    strict: OnceLock<Engine>,
 }
 
 impl Default for Sandbox {
@@ -190,13 +193,44 @@ impl Sandbox {
                         .map_err(Into::into)
                 },
             );
-        Self { engine }
+        Self {
+            engine,
+            strict: OnceLock::new(),
+        }
     }
 
     /// Translate Python-isms and compile.
     pub fn compile(&self, src: &str) -> Result<CompiledExpr, ExprError> {
         let text = translate(src);
         let compiled = catch_unwind(AssertUnwindSafe(|| self.engine.compile(&text)));
+        match compiled {
+            Ok(Ok(ast)) => Ok(CompiledExpr { ast: Arc::new(ast) }),
+            Ok(Err(err)) => Err(ExprError::from_parse(&err)),
+            Err(_) => Err(ExprError {
+                message: "internal error in the expression engine while compiling".to_owned(),
+                line: None,
+                column: None,
+            }),
+        }
+    }
+
+    /// Compile with strict variables: a variable that is not one of `names`
+    /// is a compile error (used for expressions over a document).
+    pub fn compile_with_variables(
+        &self,
+        src: &str,
+        names: &[&str],
+    ) -> Result<CompiledExpr, ExprError> {
+        let text = translate(src);
+        let mut scope = Scope::new();
+        for name in names {
+            scope.push_constant(*name, ());
+        }
+        let compiled = catch_unwind(AssertUnwindSafe(|| {
+            self.strict
+                .get_or_init(strict_compiler)
+                .compile_with_scope(&scope, &text)
+        }));
         match compiled {
             Ok(Ok(ast)) => Ok(CompiledExpr { ast: Arc::new(ast) }),
             Ok(Err(err)) => Err(ExprError::from_parse(&err)),
@@ -225,6 +259,19 @@ impl Sandbox {
             }),
         }
     }
+}
+
+/// An engine that only compiles: same syntax limits, `eval` disabled, and
+/// variables must be declared in the compile scope.
+fn strict_compiler() -> Engine {
+    let mut engine = Engine::new_raw();
+    engine
+        .set_optimization_level(OptimizationLevel::None)
+        .set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH)
+        .set_max_functions(MAX_FUNCTIONS)
+        .set_strict_variables(true);
+    engine.disable_symbol("eval");
+    engine
 }
 
 fn display(x: &Dynamic) -> String {

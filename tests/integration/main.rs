@@ -8,9 +8,11 @@
 
 mod test;
 
+mod collect;
 mod expand;
 #[cfg(feature = "slack")]
 mod fake_slack;
+mod filter;
 mod fuzz;
 mod queue;
 mod run;

@@ -1,0 +1,349 @@
+//! The `collect` subcommand: gather every mapping document of the `.yaml`
+//! and `.yml` files under some paths into one timestamped log.
+//!
+//! Files are visited in a fixed order (directory entries sorted by name) and
+//! handled in batches: the batch's files are read and parsed on all cores,
+//! then written in walk order. Memory therefore depends on the batch, never
+//! on the number of files. A valid document is copied as written (its text,
+//! not a re-serialisation), which keeps comments, number spellings and key
+//! order, and is several times faster; files the fast splitter cannot take
+//! apart are parsed whole and their documents serialised again.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+use yaml_serde::Value;
+
+use crate::cli::CollectArgs;
+use crate::error::{exit, Error};
+use crate::output_file::create_timestamped;
+use crate::yaml_fast::is_plain_mapping;
+use crate::yaml_out::value_document_bytes;
+use crate::yaml_stream::{parse_file, parse_piece, split};
+
+/// Files per batch: enough to keep every core busy, small enough that the
+/// batch's texts stay a few megabytes.
+const BATCH: usize = 256;
+
+/// `collect`'s arguments, resolved.
+#[derive(Debug, Clone)]
+pub struct CollectSettings {
+    pub paths: Vec<PathBuf>,
+    pub exclude: Vec<OsString>,
+    pub dest: PathBuf,
+    pub verbose: bool,
+}
+
+impl CollectSettings {
+    pub fn from_args(args: CollectArgs) -> Result<Self, Error> {
+        if args.paths.is_empty() {
+            return Err(Error::Usage(
+                "`collect` needs at least one path to walk; hint: `cool-runner collect logs/`"
+                    .to_owned(),
+            ));
+        }
+        Ok(Self {
+            paths: args.paths,
+            exclude: args.exclude.into_iter().map(OsString::from).collect(),
+            dest: args.dest,
+            verbose: args.verbose,
+        })
+    }
+}
+
+/// What `collect` found, for the summary line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CollectStats {
+    /// YAML files read and parsed.
+    pub files: usize,
+    /// Mapping documents written.
+    pub documents: usize,
+    /// Documents that are not mappings (a list, a scalar, an empty `---`).
+    pub ignored: usize,
+    /// Files or directories that could not be read or parsed.
+    pub skipped: usize,
+}
+
+/// What became of one file.
+enum FileOutcome {
+    /// The output bytes of its mapping documents.
+    Read {
+        bytes: Vec<u8>,
+        documents: usize,
+        ignored: usize,
+    },
+    /// Unreadable or invalid: the message names the file (and line).
+    Skipped(String),
+}
+
+/// Run `collect`: returns the exit status.
+pub fn collect(settings: &CollectSettings) -> Result<i32, Error> {
+    for path in &settings.paths {
+        if std::fs::symlink_metadata(path).is_err() {
+            return Err(Error::Usage(format!(
+                "failed to collect `{}`: no such file or directory",
+                path.display()
+            )));
+        }
+    }
+    let (out_path, file) = create_timestamped(&settings.dest, "logs", "yaml").map_err(|err| {
+        Error::Usage(format!(
+            "failed to create the output file in `{}`: {err}",
+            settings.dest.display()
+        ))
+    })?;
+    let mut collector = Collector {
+        settings,
+        own_output: out_path.canonicalize().unwrap_or_else(|_| out_path.clone()),
+        out: BufWriter::with_capacity(1 << 20, file),
+        batch: Vec::with_capacity(BATCH),
+        stats: CollectStats::default(),
+        threads: std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    collector.walk()?;
+    collector.out.flush().map_err(Error::Output)?;
+    let stats = collector.stats;
+
+    println!("{}", out_path.display());
+    let mut summary = format!(
+        "collected {} from {} into `{}`",
+        plural(stats.documents, "document"),
+        plural(stats.files, "file"),
+        out_path.display()
+    );
+    if stats.ignored > 0 {
+        let _ = write!(
+            summary,
+            "; ignored {} that {} not a mapping",
+            plural(stats.ignored, "document"),
+            if stats.ignored == 1 { "is" } else { "are" }
+        );
+    }
+    let _ = write!(
+        summary,
+        "; skipped {}",
+        plural(stats.skipped, "unreadable or invalid path")
+    );
+    eprintln!("{summary}");
+    Ok(exit::OK)
+}
+
+pub(crate) fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+struct Collector<'a> {
+    settings: &'a CollectSettings,
+    /// The file being written, which may lie inside a walked directory.
+    own_output: PathBuf,
+    out: BufWriter<File>,
+    batch: Vec<PathBuf>,
+    stats: CollectStats,
+    threads: usize,
+}
+
+impl Collector<'_> {
+    fn walk(&mut self) -> Result<(), Error> {
+        let settings = self.settings;
+        for root in &settings.paths {
+            let walker = WalkDir::new(root)
+                .sort_by_file_name()
+                .into_iter()
+                // A path given on the command line is never excluded.
+                .filter_entry(|e| {
+                    e.depth() == 0 || !settings.exclude.iter().any(|x| x == e.file_name())
+                });
+            for entry in walker {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(err) => {
+                        let path = err.path().unwrap_or(root).display().to_string();
+                        eprintln!("warning: skipped `{path}`: {}", io_message(&err));
+                        self.stats.skipped += 1;
+                        continue;
+                    }
+                };
+                if entry.file_type().is_dir() {
+                    if settings.verbose {
+                        eprintln!("visiting {}", entry.path().display());
+                    }
+                    continue;
+                }
+                // Files named on the command line are read whatever their
+                // extension; inside directories only `.yaml` and `.yml`.
+                if entry.depth() > 0 && !is_yaml(entry.path()) {
+                    continue;
+                }
+                if self.is_own_output(entry.path()) {
+                    continue;
+                }
+                self.batch.push(entry.into_path());
+                if self.batch.len() == BATCH {
+                    self.flush_batch()?;
+                }
+            }
+        }
+        self.flush_batch()
+    }
+
+    fn is_own_output(&self, path: &Path) -> bool {
+        path.file_name() == self.own_output.file_name()
+            && path.canonicalize().is_ok_and(|p| p == self.own_output)
+    }
+
+    /// Read and parse the batch on every core, then write it in order.
+    fn flush_batch(&mut self) -> Result<(), Error> {
+        let batch = std::mem::take(&mut self.batch);
+        let per_thread = batch.len().div_ceil(self.threads).max(1);
+        let outcomes: Vec<Vec<FileOutcome>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .chunks(per_thread)
+                .map(|chunk| scope.spawn(move || chunk.iter().map(|p| read_file(p)).collect()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for outcome in outcomes.into_iter().flatten() {
+            match outcome {
+                FileOutcome::Read {
+                    bytes,
+                    documents,
+                    ignored,
+                } => {
+                    self.out.write_all(&bytes).map_err(Error::Output)?;
+                    self.stats.files += 1;
+                    self.stats.documents += documents;
+                    self.stats.ignored += ignored;
+                }
+                FileOutcome::Skipped(message) => {
+                    eprintln!("warning: skipped {message}");
+                    self.stats.skipped += 1;
+                }
+            }
+        }
+        self.batch = batch;
+        self.batch.clear();
+        Ok(())
+    }
+}
+
+fn is_yaml(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+}
+
+fn io_message(err: &walkdir::Error) -> String {
+    err.io_error()
+        .map_or_else(|| err.to_string(), ToString::to_string)
+}
+
+fn read_file(path: &Path) -> FileOutcome {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_text(&text, path),
+        Err(err) => FileOutcome::Skipped(format!("`{}`: {err}", path.display())),
+    }
+}
+
+/// The mapping documents of one file, as output bytes.
+fn parse_text(text: &str, path: &Path) -> FileOutcome {
+    let mut bytes = Vec::with_capacity(text.len() + 8);
+    let mut documents = 0;
+    let mut ignored = 0;
+    for piece in split(text) {
+        if is_plain_mapping(piece.text) {
+            piece.write_document(&mut bytes);
+            documents += 1;
+            continue;
+        }
+        match parse_piece(&piece) {
+            Ok(Some(Value::Mapping(_))) => {
+                piece.write_document(&mut bytes);
+                documents += 1;
+            }
+            Ok(_) => ignored += 1,
+            Err(_) => return parse_whole(text, path),
+        }
+    }
+    FileOutcome::Read {
+        bytes,
+        documents,
+        ignored,
+    }
+}
+
+/// The slow path: parse the file whole, serialise its documents again.
+fn parse_whole(text: &str, path: &Path) -> FileOutcome {
+    let docs = match parse_file(text, path) {
+        Ok(docs) => docs,
+        Err(message) => return FileOutcome::Skipped(message),
+    };
+    let mut bytes = Vec::new();
+    let mut documents = 0;
+    let mut ignored = 0;
+    for doc in &docs {
+        if doc.is_mapping() {
+            match value_document_bytes(doc) {
+                Ok(b) => bytes.extend_from_slice(&b),
+                Err(err) => return FileOutcome::Skipped(format!("`{}`: {err}", path.display())),
+            }
+            documents += 1;
+        } else {
+            ignored += 1;
+        }
+    }
+    FileOutcome::Read {
+        bytes,
+        documents,
+        ignored,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> (String, usize, usize) {
+        match parse_text(text, Path::new("x.yaml")) {
+            FileOutcome::Read {
+                bytes,
+                documents,
+                ignored,
+            } => (String::from_utf8(bytes).unwrap(), documents, ignored),
+            FileOutcome::Skipped(message) => panic!("skipped: {message}"),
+        }
+    }
+
+    #[test]
+    fn copies_mapping_documents_as_written() {
+        let (out, docs, ignored) = read("a: 1.0e-3 # c\n---\n- x\n---\nb: {c: 2}");
+        assert_eq!(out, "---\na: 1.0e-3 # c\n---\nb: {c: 2}\n");
+        assert_eq!((docs, ignored), (2, 1));
+    }
+
+    #[test]
+    fn unsplittable_files_are_parsed_whole() {
+        let (out, docs, _) = read("%YAML 1.2\n---\na: 1\n...\n");
+        assert_eq!(out, "---\na: 1\n");
+        assert_eq!(docs, 1);
+    }
+
+    #[test]
+    fn invalid_files_are_skipped_with_their_line() {
+        let FileOutcome::Skipped(message) =
+            parse_text("---\na: 1\n---\nb: [1,\nc: 2\n", Path::new("bad.yaml"))
+        else {
+            panic!("not skipped")
+        };
+        assert!(message.contains("bad.yaml:6"), "{message}");
+    }
+}

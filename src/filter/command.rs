@@ -1,0 +1,248 @@
+//! Running `filter`: read the logs, select, sort, write in the chosen
+//! format to stdout or to `DEST/filtered_YYYY-MM-DD_HH-MM-SS.EXT`.
+//! Counts and evaluation failures go to stderr.
+
+use std::fmt::Write as _;
+use std::io::{self, BufWriter, Write};
+
+use super::aggregate::{self, Aggregator};
+use super::format::{flatten, project, write_csv, write_json, write_jsonl, write_table, Rows};
+use super::query::{Failures, LogText, Query, Record};
+use super::settings::FilterSettings;
+use super::sort::cmp_keys;
+use crate::cli::Format;
+use crate::collect::plural;
+use crate::error::{exit, Error};
+use crate::output_file::create_timestamped;
+use crate::yaml_out::document_bytes;
+
+/// Run `filter`: returns the exit status.
+pub fn filter(settings: &FilterSettings) -> Result<i32, Error> {
+    let mut logs = Vec::with_capacity(settings.logs.len());
+    for path in &settings.logs {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            Error::Usage(format!("failed to read log `{}`: {err}", path.display()))
+        })?;
+        logs.push(LogText {
+            path: path.clone(),
+            text,
+        });
+    }
+    let query = Query {
+        sandbox: &settings.sandbox,
+        filters: &settings.filters,
+        sorts: &settings.sorts,
+        keep_values: settings.format != Format::Yaml
+            || !settings.keep_keys.is_empty()
+            || settings.aggregate.is_some(),
+        value_keys: value_keys(settings),
+        // Without `--sort`, groups are ordered by their values: documents
+        // can be aggregated in any order, as they come, on every core.
+        aggregate: settings
+            .aggregate
+            .as_ref()
+            .filter(|_| settings.sorts.is_empty()),
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut selection = query.select(&logs, threads)?;
+    let total = selection.total();
+    report_failures(
+        "--filter",
+        &settings.filters,
+        &total.filter_failures,
+        "false",
+    );
+    report_failures(
+        "--sort",
+        &settings.sorts,
+        &total.sort_failures,
+        "a missing key, sorted last",
+    );
+
+    let records = &mut selection.records;
+    if !settings.sorts.is_empty() {
+        records.sort_by(|a, b| cmp_keys(&a.keys, &b.keys, settings.reverse));
+    } else if settings.reverse && settings.aggregate.is_none() {
+        records.reverse();
+    }
+
+    let (dest_path, mut out): (_, Box<dyn Write>) = match &settings.dest {
+        Some(dir) => {
+            let (path, file) = create_timestamped(dir, "filtered", extension(settings.format))
+                .map_err(|err| {
+                    Error::Usage(format!(
+                        "failed to create the output file in `{}`: {err}",
+                        dir.display()
+                    ))
+                })?;
+            (
+                Some(path),
+                Box::new(BufWriter::with_capacity(1 << 20, file)),
+            )
+        }
+        None => (
+            None,
+            Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+        ),
+    };
+    let mut aggregated = Aggregator::default();
+    for aggregator in std::mem::take(&mut selection.aggregators) {
+        aggregated.merge(aggregator);
+    }
+    let kept = records.len() + aggregated.documents();
+    let written = write_output(settings, records, aggregated, &mut out).and_then(|()| out.flush());
+    match written {
+        Ok(()) => {}
+        // `filter ... | head`: the reader has all it wants.
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe && dest_path.is_none() => {
+            return Ok(exit::OK)
+        }
+        Err(err) => return Err(Error::Output(err)),
+    }
+
+    let mut summary = format!(
+        "kept {} of {}",
+        kept,
+        plural(total.documents - total.ignored, "document")
+    );
+    if total.ignored > 0 {
+        let _ = write!(
+            summary,
+            " (ignored {} that {} not a mapping)",
+            plural(total.ignored, "document"),
+            if total.ignored == 1 { "is" } else { "are" }
+        );
+    }
+    if let Some(path) = &dest_path {
+        let _ = write!(summary, ", written to `{}`", path.display());
+        println!("{}", path.display());
+    }
+    eprintln!("{summary}");
+    Ok(exit::OK)
+}
+
+/// The top-level keys the output needs: those of `--keep-keys` or of the
+/// aggregation (with every dot-separated prefix, since `a.b` may name a
+/// nested key); `None` for all.
+fn value_keys(settings: &FilterSettings) -> Option<Vec<String>> {
+    let keys: Vec<&String> = match &settings.aggregate {
+        Some(spec) => spec.group_by.iter().chain(&spec.agg).collect(),
+        None if !settings.keep_keys.is_empty() => settings.keep_keys.iter().collect(),
+        None => return None,
+    };
+    let mut out = Vec::new();
+    for key in keys {
+        for (at, _) in key.match_indices('.') {
+            out.push(key[..at].to_owned());
+        }
+        out.push(key.clone());
+    }
+    Some(out)
+}
+
+fn extension(format: Format) -> &'static str {
+    match format {
+        Format::Yaml => "yaml",
+        Format::Table => "txt",
+        Format::Csv => "csv",
+        Format::Json => "json",
+        Format::Jsonl => "jsonl",
+    }
+}
+
+fn report_failures(
+    flag: &str,
+    exprs: &[crate::expr::DocumentExpr],
+    failures: &[Failures],
+    counted_as: &str,
+) {
+    for (expr, f) in exprs.iter().zip(failures) {
+        if let Some((err, place)) = &f.first {
+            eprintln!(
+                "warning: `{flag}` expression `{}` failed on {} (counted as {counted_as}); \
+                 the first, at {place}: {err}",
+                expr.text,
+                plural(f.count, "document")
+            );
+        }
+    }
+}
+
+fn write_output(
+    settings: &FilterSettings,
+    records: &[Record<'_>],
+    mut aggregated: Aggregator,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if let Some(spec) = &settings.aggregate {
+        // Documents not aggregated during the selection (with `--sort`).
+        for doc in records.iter().filter_map(|r| r.doc.as_ref()) {
+            aggregated.add(spec, doc);
+        }
+        let groups = aggregated.finish(settings.sorts.is_empty(), settings.reverse);
+        return match settings.format {
+            Format::Table => {
+                let (columns, rows) = aggregate::table(spec, &groups);
+                write_table(&mut &mut *out, &columns, &rows)
+            }
+            format => {
+                let docs = aggregate::records(spec, &groups);
+                write_documents(out, format, docs.iter())
+            }
+        };
+    }
+    let keep = &settings.keep_keys;
+    if settings.format == Format::Yaml {
+        let mut buf = Vec::with_capacity(1 << 16);
+        for record in records {
+            match (record.source, &record.doc) {
+                (Some(piece), _) if keep.is_empty() => piece.write_document(&mut buf),
+                (_, Some(doc)) => {
+                    let bytes = if keep.is_empty() {
+                        document_bytes(doc)
+                    } else {
+                        document_bytes(&project(doc, keep))
+                    };
+                    buf.extend_from_slice(&bytes.map_err(io::Error::other)?);
+                }
+                (_, None) => {}
+            }
+            if buf.len() >= 1 << 16 {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        return out.write_all(&buf);
+    }
+    if keep.is_empty() {
+        write_documents(
+            out,
+            settings.format,
+            records.iter().filter_map(|r| r.doc.as_ref()),
+        )
+    } else {
+        let projected: Vec<_> = records
+            .iter()
+            .filter_map(|r| r.doc.as_ref().map(|d| project(d, keep)))
+            .collect();
+        write_documents(out, settings.format, projected.iter())
+    }
+}
+
+fn write_documents<'a>(
+    out: &mut dyn Write,
+    format: Format,
+    docs: impl Iterator<Item = &'a yaml_serde::Mapping> + Clone,
+) -> io::Result<()> {
+    let mut out = out;
+    match format {
+        Format::Yaml => crate::yaml_out::write_documents_iter(&mut out, docs),
+        Format::Json => write_json(&mut out, docs),
+        Format::Jsonl => write_jsonl(&mut out, docs),
+        Format::Table => {
+            let rows = Rows::from_flat(docs.map(flatten));
+            write_table(&mut out, &rows.columns, &rows.cells())
+        }
+        Format::Csv => write_csv(&mut out, &Rows::from_flat(docs.map(flatten))),
+    }
+}

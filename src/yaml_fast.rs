@@ -1,0 +1,541 @@
+//! A fast parser for the plain subset of YAML that logs are written in.
+//!
+//! libyaml parses about 12 MB/s here (30 µs for a 30-line log document),
+//! which alone would exceed `collect`'s and `filter`'s budgets. Logs written
+//! by cool-runner, or by `yaml.dump` in a module, use a small subset: block
+//! mappings of plain keys, plain or simply quoted scalars, block sequences of
+//! scalars, and one-line flow sequences/mappings of scalars. This module
+//! parses exactly that subset, about ten times faster, and gives up
+//! (`None`) on anything else — anchors, tags, block scalars, multi-line
+//! scalars, escapes, tabs, unusual numbers (`0x1F`, `042`, `.inf`), keys
+//! that are not plain words, duplicate keys... — so that the caller parses
+//! the text with `yaml_serde`. For what it accepts, the result equals
+//! `yaml_serde`'s (checked on every document in debug builds).
+
+use yaml_serde::{Mapping, Number, Value};
+
+/// One content line: its indentation and text (comments and blank lines
+/// are not lines here).
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    indent: usize,
+    text: &'a str,
+}
+
+/// A resolved scalar, before it becomes a value of some kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+}
+
+/// What the parser builds: YAML values, Rhai values (in `expr`), or
+/// nothing at all when only validating.
+pub trait Builder {
+    type Value;
+    type Map;
+    fn new_map(&mut self) -> Self::Map;
+    /// Insert; `false` when the key was already there (a duplicate key,
+    /// which makes the parser give up). May also return `false` for a key
+    /// that is only possibly a duplicate: giving up is always safe.
+    fn insert(&mut self, map: &mut Self::Map, key: &str, value: Self::Value) -> bool;
+    fn map(&mut self, map: Self::Map) -> Self::Value;
+    fn seq(&mut self, items: Vec<Self::Value>) -> Self::Value;
+    fn scalar(&mut self, scalar: Scalar<'_>) -> Self::Value;
+    /// Whether to build the value of this top-level key (the others are
+    /// only validated).
+    fn keep(&self, _key: &str) -> bool {
+        true
+    }
+}
+
+/// Builds `yaml_serde` values, of every top-level key or only of some.
+#[derive(Default)]
+pub struct YamlBuilder<'k> {
+    pub only: Option<&'k [String]>,
+}
+
+impl Builder for YamlBuilder<'_> {
+    fn keep(&self, key: &str) -> bool {
+        self.only.is_none_or(|keys| keys.iter().any(|k| k == key))
+    }
+    type Value = Value;
+    type Map = Mapping;
+    fn new_map(&mut self) -> Mapping {
+        Mapping::new()
+    }
+    fn insert(&mut self, map: &mut Mapping, key: &str, value: Value) -> bool {
+        map.insert(Value::String(key.to_owned()), value).is_none()
+    }
+    fn map(&mut self, map: Mapping) -> Value {
+        Value::Mapping(map)
+    }
+    fn seq(&mut self, items: Vec<Value>) -> Value {
+        Value::Sequence(items)
+    }
+    fn scalar(&mut self, scalar: Scalar<'_>) -> Value {
+        match scalar {
+            Scalar::Null => Value::Null,
+            Scalar::Bool(b) => Value::Bool(b),
+            Scalar::Int(i) => Value::Number(Number::from(i)),
+            Scalar::Float(f) => Value::Number(Number::from(f)),
+            Scalar::Str(s) => Value::String(s.to_owned()),
+        }
+    }
+}
+
+/// Builds nothing: checks that the text is a mapping document of the
+/// subset. Duplicate keys are detected through 64-bit key hashes (a
+/// collision only makes the caller parse the text with `yaml_serde`).
+pub struct Validator;
+
+impl Builder for Validator {
+    type Value = ();
+    type Map = Vec<u64>;
+    fn new_map(&mut self) -> Vec<u64> {
+        Vec::new()
+    }
+    fn insert(&mut self, map: &mut Vec<u64>, key: &str, (): ()) -> bool {
+        // FNV-1a
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        if map.contains(&hash) {
+            return false;
+        }
+        map.push(hash);
+        true
+    }
+    fn map(&mut self, _: Vec<u64>) {}
+    fn seq(&mut self, _: Vec<()>) {}
+    fn scalar(&mut self, _: Scalar<'_>) {}
+}
+
+/// Parse a document (optionally starting with a bare `---` line) whose top
+/// level is a block mapping into `yaml_serde` values; `None` when the text
+/// is outside the subset.
+pub fn parse_mapping(text: &str) -> Option<Mapping> {
+    parse_with(text, &mut YamlBuilder::default())
+}
+
+/// Like [`parse_mapping`], building only the values of the top-level keys
+/// in `keys` (the rest of the document is still validated).
+pub fn parse_mapping_keys(text: &str, keys: &[String]) -> Option<Mapping> {
+    let mut map = parse_with(text, &mut YamlBuilder { only: Some(keys) })?;
+    // Such mappings are kept by the thousand (`filter --group-by`).
+    map.shrink_to_fit();
+    Some(map)
+}
+
+/// Whether `text` is a mapping document of the subset (no values built).
+pub fn is_plain_mapping(text: &str) -> bool {
+    let plain = parse_with(text, &mut Validator).is_some();
+    // Debug builds (and so the test suite) check every accepted document
+    // against `yaml_serde`.
+    #[cfg(debug_assertions)]
+    if plain {
+        assert_eq!(
+            parse_mapping(text).map(Value::Mapping),
+            yaml_serde::from_str::<Value>(text).ok(),
+            "yaml_fast disagrees with yaml_serde on:\n{text}"
+        );
+    }
+    plain
+}
+
+/// Parse with any builder.
+pub fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::Map> {
+    let mut lines = Vec::with_capacity(64);
+    let mut body = text;
+    if let Some(rest) = body.strip_prefix("---") {
+        let (first, rest) = rest.split_once('\n').unwrap_or((rest, ""));
+        if !first.trim().is_empty() {
+            return None;
+        }
+        body = rest;
+    }
+    if body.as_bytes().contains(&b'\t') || body.as_bytes().contains(&b'\r') {
+        return None;
+    }
+    for raw in body.split('\n') {
+        let trimmed = raw.trim_start_matches(' ');
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if raw.starts_with("---") || raw.starts_with("...") || raw.starts_with(['%', '?']) {
+            return None;
+        }
+        lines.push(Line {
+            indent: raw.len() - trimmed.len(),
+            text: trimmed.trim_end_matches(' '),
+        });
+    }
+    let first = lines.first()?;
+    if first.text.starts_with('-') {
+        return None;
+    }
+    let mut at = 0;
+    let map = parse_map(&lines, &mut at, first.indent, true, builder)?;
+    (at == lines.len()).then_some(map)
+}
+
+/// `key: ...` lines at `indent`. At the top level, keys the builder does
+/// not keep are only validated.
+fn parse_map<B: Builder>(
+    lines: &[Line<'_>],
+    at: &mut usize,
+    indent: usize,
+    top: bool,
+    b: &mut B,
+) -> Option<B::Map> {
+    let mut map = b.new_map();
+    let mut top_keys = Vec::new();
+    while let Some(line) = lines.get(*at) {
+        if line.indent < indent {
+            break;
+        }
+        if line.indent > indent || line.text.starts_with("- ") || line.text == "-" {
+            return None;
+        }
+        let (key, rest) = split_key(line.text)?;
+        *at += 1;
+        if top {
+            // Every top-level key, kept or not, is checked for duplicates.
+            if !Validator.insert(&mut top_keys, key, ()) {
+                return None;
+            }
+            if !b.keep(key) {
+                parse_value(lines, at, indent, rest, &mut Validator)?;
+                continue;
+            }
+        }
+        let value = parse_value(lines, at, indent, rest, b)?;
+        if !b.insert(&mut map, key, value) {
+            return None; // duplicate key: yaml_serde reports it
+        }
+    }
+    Some(map)
+}
+
+/// The value of a `key:` line: `rest` after the colon, or the block below.
+fn parse_value<B: Builder>(
+    lines: &[Line<'_>],
+    at: &mut usize,
+    indent: usize,
+    rest: Option<&str>,
+    b: &mut B,
+) -> Option<B::Value> {
+    Some(match rest {
+        Some(value) => scalar_or_flow(value, b)?,
+        None => match lines.get(*at) {
+            Some(next) if next.indent > indent => {
+                if is_item(next.text) {
+                    let items = parse_seq(lines, at, next.indent, b)?;
+                    b.seq(items)
+                } else {
+                    let inner = parse_map(lines, at, next.indent, false, b)?;
+                    b.map(inner)
+                }
+            }
+            // `key:` followed by `- item` at the same indentation.
+            Some(next) if next.indent == indent && is_item(next.text) => {
+                let items = parse_seq(lines, at, indent, b)?;
+                b.seq(items)
+            }
+            _ => b.scalar(Scalar::Null),
+        },
+    })
+}
+
+fn is_item(text: &str) -> bool {
+    text == "-" || text.starts_with("- ")
+}
+
+/// `- scalar` lines at `indent`.
+fn parse_seq<B: Builder>(
+    lines: &[Line<'_>],
+    at: &mut usize,
+    indent: usize,
+    b: &mut B,
+) -> Option<Vec<B::Value>> {
+    let mut items = Vec::new();
+    while let Some(line) = lines.get(*at) {
+        if line.indent != indent || !is_item(line.text) {
+            if line.indent > indent {
+                return None;
+            }
+            break;
+        }
+        let value = line.text.strip_prefix("- ")?.trim_start_matches(' ');
+        // `- key: value` (a mapping in a sequence) is left to `yaml_serde`.
+        if value.is_empty() || split_key(value).is_some() || has_colon_space(value) {
+            return None;
+        }
+        items.push(scalar_or_flow(value, b)?);
+        *at += 1;
+    }
+    Some(items)
+}
+
+/// `key: value` → `(key, Some(value))`, `key:` → `(key, None)`; the key
+/// must be a plain word that YAML reads as a string.
+fn split_key(text: &str) -> Option<(&str, Option<&str>)> {
+    let colon = text.find(':')?;
+    let (key, rest) = (&text[..colon], &text[colon + 1..]);
+    if !is_plain_key(key) {
+        return None;
+    }
+    if rest.is_empty() {
+        return Some((key, None));
+    }
+    let value = rest.strip_prefix(' ')?.trim_start_matches(' ');
+    if value.is_empty() || value.starts_with('#') {
+        return Some((key, None));
+    }
+    Some((key, Some(value)))
+}
+
+fn is_plain_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+        && matches!(resolve_plain(key), Some(Scalar::Str(_)))
+}
+
+/// A scalar or a one-line flow collection of scalars, with an optional
+/// trailing ` # comment`.
+fn scalar_or_flow<B: Builder>(text: &str, b: &mut B) -> Option<B::Value> {
+    match text.as_bytes()[0] {
+        b'"' | b'\'' => quoted(text).map(|s| b.scalar(Scalar::Str(s))),
+        b'[' => {
+            let inner = strip_comment(text)?.strip_prefix('[')?.strip_suffix(']')?;
+            if inner.trim().is_empty() {
+                return Some(b.seq(Vec::new()));
+            }
+            let items = inner
+                .split(',')
+                .map(|item| flow_scalar(item.trim_matches(' ')).map(|s| b.scalar(s)))
+                .collect::<Option<Vec<_>>>()?;
+            Some(b.seq(items))
+        }
+        b'{' => {
+            let inner = strip_comment(text)?.strip_prefix('{')?.strip_suffix('}')?;
+            let mut map = b.new_map();
+            if !inner.trim().is_empty() {
+                for entry in inner.split(',') {
+                    let (key, value) = entry.split_once(": ")?;
+                    let key = key.trim_matches(' ');
+                    if !is_plain_key(key) {
+                        return None;
+                    }
+                    let value = flow_scalar(value.trim_matches(' ')).map(|s| b.scalar(s))?;
+                    if !b.insert(&mut map, key, value) {
+                        return None;
+                    }
+                }
+            }
+            Some(b.map(map))
+        }
+        _ => {
+            let plain = strip_comment(text)?;
+            if has_colon_space(plain) || plain.ends_with(':') {
+                return None;
+            }
+            resolve_plain(plain).map(|s| b.scalar(s))
+        }
+    }
+}
+
+/// Whether `text` holds `: ` (which a plain scalar cannot).
+fn has_colon_space(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    (1..bytes.len()).any(|i| bytes[i] == b' ' && bytes[i - 1] == b':')
+}
+
+/// Text before a ` #` comment, with trailing spaces removed.
+fn strip_comment(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let text = match (1..bytes.len()).find(|&i| bytes[i] == b'#' && bytes[i - 1] == b' ') {
+        Some(at) => &text[..at - 1],
+        None => text,
+    };
+    let text = text.trim_end_matches(' ');
+    (!text.is_empty()).then_some(text)
+}
+
+/// A scalar inside a flow collection: no nesting, quotes or indicators.
+fn flow_scalar(text: &str) -> Option<Scalar<'_>> {
+    if text.is_empty()
+        || text
+            .bytes()
+            .any(|b| matches!(b, b'[' | b']' | b'{' | b'}' | b'"' | b'\'' | b':' | b'#'))
+    {
+        return None;
+    }
+    resolve_plain(text)
+}
+
+/// `"text"` without escapes or `'text'` without doubled quotes, then an
+/// optional comment.
+fn quoted(text: &str) -> Option<&str> {
+    let quote = text.as_bytes()[0] as char;
+    let rest = &text[1..];
+    let end = rest.find(quote)?;
+    let (inner, after) = (&rest[..end], &rest[end + 1..]);
+    if inner.contains(['\\', '\n']) || (quote == '\'' && after.starts_with('\'')) {
+        return None;
+    }
+    let trimmed = after.trim_start_matches(' ');
+    // Only a comment may follow, after at least one space (`"a"#x` is not
+    // a comment).
+    let comment = trimmed.starts_with('#') && trimmed.len() < after.len();
+    (trimmed.is_empty() || comment).then_some(inner)
+}
+
+/// Resolve a plain scalar as YAML 1.2's core schema does in `yaml_serde`:
+/// null, booleans, decimal integers and floats; `None` for forms left to
+/// `yaml_serde` (other number spellings, `.inf`, indicators).
+fn resolve_plain(text: &str) -> Option<Scalar<'_>> {
+    let bytes = text.as_bytes();
+    match bytes[0] {
+        b'-' | b'0'..=b'9' => return number(text),
+        b'+' | b'.' | b'&' | b'*' | b'!' | b'|' | b'>' | b'%' | b'@' | b'`' | b'?' | b':'
+        | b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'"' | b'\'' => return None,
+        _ => {}
+    }
+    // Only short words starting with one of these letters can be special.
+    if text.len() > 8
+        || !matches!(
+            bytes[0],
+            b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'i' | b'I'
+        )
+    {
+        return Some(Scalar::Str(text));
+    }
+    match text {
+        "~" | "null" | "Null" | "NULL" => return Some(Scalar::Null),
+        "true" | "True" | "TRUE" => return Some(Scalar::Bool(true)),
+        "false" | "False" | "FALSE" => return Some(Scalar::Bool(false)),
+        _ => {}
+    }
+    if ["inf", "infinity", "nan"]
+        .iter()
+        .any(|w| text.eq_ignore_ascii_case(w))
+    {
+        return None;
+    }
+    Some(Scalar::Str(text))
+}
+
+/// `-?(0|[1-9][0-9]*)` as an integer, with `.digits` and/or an exponent as
+/// a float; anything else is left to `yaml_serde`.
+fn number(text: &str) -> Option<Scalar<'_>> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let int_len = digits.bytes().take_while(u8::is_ascii_digit).count();
+    if int_len == 0 || (int_len > 1 && digits.starts_with('0')) {
+        return None;
+    }
+    let mut rest = &digits[int_len..];
+    if rest.is_empty() {
+        if text == "-0" {
+            return None;
+        }
+        return text.parse::<i64>().ok().map(Scalar::Int);
+    }
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let n = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        rest = &fraction[n..];
+    }
+    if let Some(exponent) = rest.strip_prefix(['e', 'E']) {
+        let exponent = exponent.strip_prefix(['-', '+']).unwrap_or(exponent);
+        if exponent.is_empty() || !exponent.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        rest = "";
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    let f: f64 = text.parse().ok()?;
+    f.is_finite().then_some(Scalar::Float(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slow(text: &str) -> Value {
+        yaml_serde::from_str(text).unwrap()
+    }
+
+    #[track_caller]
+    fn same(text: &str) {
+        let fast = parse_mapping(text).unwrap_or_else(|| panic!("not in the subset: {text}"));
+        assert_eq!(Value::Mapping(fast), slow(text), "{text}");
+        assert!(is_plain_mapping(text));
+        let keys = ["a".to_owned(), "nested".to_owned()];
+        let Value::Mapping(mut slow) = slow(text) else {
+            panic!()
+        };
+        slow.retain(|k, _| k.as_str().is_some_and(|k| keys.iter().any(|x| x == k)));
+        assert_eq!(parse_mapping_keys(text, &keys), Some(slow), "{text}");
+    }
+
+    #[test]
+    fn agrees_with_yaml_serde() {
+        same("---\nName: exp000\nRepeat: 4\nYamlLog: data/exp000/id1/rep0.yaml\nModule: /bin/true\n\
+              Desc: benchmark logs\nlr: 0.1\nsparsity: 0.0\nwd: 0.0001\nmodel_args:\n  depth: 20\n  \
+              l2: 1.0e-4\noptimizer:\n  name: sgd\n  nesterov: true\nschedule:\n- 30\n- 60\nHOST: node-1\n\
+              ACC: 0.9123\nneg: -3\nbig: 12345678901234\nexp: 1e-3\nexp2: 2E+5\nn: null\nt: ~\nF: False\n");
+        same(
+            "a: 'single # not a comment'\nb: \"double\" # comment\nc: plain text # comment\n\
+              d: [1, 2.5, x, true, null]\ne: {x: 1, y: text}\nf: []\ng: {}\nh:\ni: yes\nj: on\n",
+        );
+        same("nested:\n  deeper:\n    x: 1\n  list:\n    - a\n    - b\n  after: 2\ntop: 3\n");
+        same("url: http://example.com/x\npath: a/b-c_d.e\nk.with.dots: 1\nempty_list:\n- -1\n- text with spaces\n");
+    }
+
+    #[test]
+    fn leaves_the_rest_to_yaml_serde() {
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "a: !tag 1\n",
+            "a: |\n  block\n",
+            "a: 042\n",
+            "a: 0x1F\n",
+            "a: .inf\n",
+            "a: +1\n",
+            "a: 1.\n",
+            "a: b: c\n",
+            "a: 1\na: 2\n",
+            "1: x\n",
+            "true: x\n",
+            "\"q\": x\n",
+            "a:\n- x: 1\n",
+            "a: multi\n  line\n",
+            "a:\tb\n",
+            "- 1\n- 2\n",
+            "a: \"esc\\n\"\n",
+            "a: 'it''s'\n",
+            "a: [1, [2]]\n",
+            "a: {b: {c: 1}}\n",
+            "<<: {a: 1}\n",
+            "a: 99999999999999999999\n",
+            "a: inf\n",
+            "  a: 1\n b: 2\n",
+            "a:\n    b: 1\n  c: 2\n",
+            "--- {a: 1}\n",
+        ] {
+            assert!(parse_mapping(text).is_none(), "{text:?}");
+            assert!(!is_plain_mapping(text), "{text:?}");
+        }
+    }
+}
