@@ -41,6 +41,10 @@ pub enum Command {
 #[command(after_help = "Examples:\n  \
     cool-runner run --exp experiments/quickstart.yaml --dry\n  \
     cool-runner run --exp sweep.yaml +Global.repeat=3 --pick 0,2 --gpu-mem 8")]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line switches"
+)]
 pub struct RunArgs {
     /// The experiment file
     #[arg(long, value_name = "FILE", default_value = "experiment.yaml")]
@@ -65,6 +69,24 @@ pub struct RunArgs {
     /// Stop at the first failed experiment
     #[arg(long)]
     pub fail_fast: bool,
+
+    /// Run up to N experiments at once (default: `Global.jobs`, else one per
+    /// GPU, else 1)
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// GPUs to give out, one per running experiment (`0,1`, `auto` from
+    /// `nvidia-smi -L`, or `none`); sets `CUDA_VISIBLE_DEVICES`
+    #[arg(long, value_name = "LIST")]
+    pub gpus: Option<String>,
+
+    /// Run every experiment, even those with a cached `done` result
+    #[arg(long)]
+    pub rerun: bool,
+
+    /// Neither read nor write the results store
+    #[arg(long)]
+    pub no_store: bool,
 
     /// Overrides (`+Key.path=value`), filled in by `split_run_args`
     #[arg(skip)]

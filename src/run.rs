@@ -15,12 +15,16 @@ use crate::error::{exit, Error};
 use crate::expr::Sandbox;
 use crate::queue::{FileQueue, MemoryQueue, Queue, QueueWatcher};
 use crate::runner::{
-    install_signal_handlers, Event, JobSpec, LocalExecutor, Observer, Progress, Session,
-    SessionOptions,
+    install_signal_handlers, parse_gpus, Event, JobSpec, LocalExecutor, Observer, Progress,
+    Session, SessionOptions, SlotConfig,
 };
 
 /// `run`'s arguments, resolved.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line switches"
+)]
 pub struct RunSettings {
     pub exp: PathBuf,
     pub dry: bool,
@@ -28,6 +32,10 @@ pub struct RunSettings {
     pub seed: Option<u64>,
     pub follow: bool,
     pub fail_fast: bool,
+    pub jobs: Option<usize>,
+    pub gpus: Option<String>,
+    pub rerun: bool,
+    pub no_store: bool,
     pub overrides: Vec<Override>,
     pub module_args: Vec<OsString>,
 }
@@ -47,6 +55,10 @@ impl RunSettings {
             seed: args.seed,
             follow: args.follow,
             fail_fast: args.fail_fast,
+            jobs: args.jobs,
+            gpus: args.gpus,
+            rerun: args.rerun,
+            no_store: args.no_store,
             overrides,
             module_args: args.module_args,
         })
@@ -138,6 +150,9 @@ struct GlobalSettings {
     queue: Option<PathBuf>,
     runs: PathBuf,
     grace: Duration,
+    jobs: Option<usize>,
+    gpus: Option<String>,
+    store: Option<PathBuf>,
 }
 
 impl GlobalSettings {
@@ -156,7 +171,35 @@ impl GlobalSettings {
             },
             Some(_) => return Err(bad("grace", "a number of seconds")),
         };
+        let jobs = match global.get("jobs") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(j) if j >= 1 => Some(j as usize),
+                _ => return Err(bad("jobs", "an integer of at least 1")),
+            },
+            Some(_) => return Err(bad("jobs", "an integer of at least 1")),
+        };
+        let gpus = match global.get("gpus") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::Sequence(items)) => {
+                let mut ids = Vec::new();
+                for item in items {
+                    match item {
+                        Value::Number(n) => ids.push(n.to_string()),
+                        Value::String(s) => ids.push(s.clone()),
+                        _ => return Err(bad("gpus", "a list of GPU ids, `auto` or null")),
+                    }
+                }
+                Some(ids.join(","))
+            }
+            Some(_) => return Err(bad("gpus", "a list of GPU ids, `auto` or null")),
+        };
         Ok(Self {
+            jobs,
+            gpus,
+            store: path("store")?,
             queue: path("queue")?,
             runs: path("runs")?.unwrap_or_else(|| PathBuf::from("runs")),
             grace,
@@ -184,6 +227,14 @@ fn run_experiments(
 ) -> Result<i32, Error> {
     let global = GlobalSettings::from_global(&expansion.global)?;
     check_experiments(&expansion.experiments)?;
+    let gpus = match settings.gpus.as_ref().or(global.gpus.as_ref()) {
+        Some(text) => parse_gpus(text).map_err(|e| Error::Usage(format!("`--gpus`: {e}")))?,
+        None => Vec::new(),
+    };
+    if settings.jobs == Some(0) {
+        return Err(Error::Usage("`-j` must be at least 1".to_owned()));
+    }
+    let slots = SlotConfig::new(settings.jobs.or(global.jobs), gpus);
     let (tx, rx) = mpsc::channel();
     let signals = tx.clone();
     install_signal_handlers(move |kind| {
@@ -238,7 +289,8 @@ fn run_experiments(
     );
 
     let progress = Progress::new(stderr.is_terminal(), queue.pending());
-    let mut executor = LocalExecutor::new(settings.module_args.clone(), progress.sink());
+    let mut executor = LocalExecutor::new(settings.module_args.clone(), progress.sink())
+        .with_prefix(slots.jobs > 1);
     let expander = config::Expander::new(
         sandbox,
         None,
@@ -253,6 +305,7 @@ fn run_experiments(
         follow: settings.follow,
         grace: global.grace,
         runs_dir: global.runs.clone(),
+        slots,
         ..SessionOptions::default()
     };
     let mut session = Session::new(
