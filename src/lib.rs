@@ -13,6 +13,7 @@ pub mod expr;
 pub mod queue;
 pub mod run;
 pub mod runner;
+pub mod store;
 pub mod yaml_log;
 pub mod yaml_out;
 

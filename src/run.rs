@@ -18,6 +18,7 @@ use crate::runner::{
     install_signal_handlers, parse_gpus, Event, JobSpec, LocalExecutor, Observer, Progress,
     Session, SessionOptions, SlotConfig,
 };
+use crate::store::{self, Cache, Identifier, Store};
 
 /// `run`'s arguments, resolved.
 #[derive(Debug, Clone)]
@@ -124,6 +125,7 @@ pub fn run(settings: &RunSettings) -> Result<i32, Error> {
     let sandbox = Sandbox::new();
     let expansion = expand(settings, &sandbox)?;
     if settings.dry {
+        dry_cache_report(settings, &expansion);
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
         match crate::yaml_out::write_documents(&mut out, &expansion.experiments) {
@@ -142,6 +144,67 @@ pub fn run(settings: &RunSettings) -> Result<i32, Error> {
         return Ok(exit::OK);
     }
     run_experiments(settings, &sandbox, expansion)
+}
+
+/// Where the results store is: `Global.store`, else `DEFAULT_PATH`.
+fn store_path(global: &Mapping) -> Result<PathBuf, Error> {
+    Ok(GlobalSettings::from_global(global)?
+        .store
+        .unwrap_or_else(|| PathBuf::from(store::DEFAULT_PATH)))
+}
+
+/// The identity calculator for this run.
+fn identifier(settings: &RunSettings) -> Identifier {
+    let text = std::fs::read_to_string(&settings.exp).unwrap_or_default();
+    Identifier::new(&settings.module_args, store::file_writes_rnd_idx(&text))
+}
+
+/// `--dry`: tell on stderr which experiments are cached and which would run.
+fn dry_cache_report(settings: &RunSettings, expansion: &Expansion) {
+    if settings.no_store {
+        return;
+    }
+    let mut stderr = std::io::stderr().lock();
+    let store = match store_path(&expansion.global).map(|p| Store::open_existing(&p)) {
+        Ok(Ok(store)) => store,
+        Ok(Err(e)) => {
+            let _ = writeln!(stderr, "warning: {e}");
+            None
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "warning: {e}");
+            None
+        }
+    };
+    let mut cache = store.map(|s| Cache::new(s, identifier(settings), settings.rerun, host_name()));
+    let (mut cached, mut to_run, mut skipped) = (0, 0, 0);
+    let mut report = String::new();
+    for (index, experiment) in expansion.experiments.iter().enumerate() {
+        let name = crate::runner::name_of(experiment);
+        let what = if experiment.get("Name").and_then(Value::as_str) == Some("skip") {
+            skipped += 1;
+            "skip"
+        } else {
+            match cache.as_mut().map(|c| c.check(experiment)) {
+                Some(Ok((_, Some(_)))) if !settings.rerun => {
+                    cached += 1;
+                    "cached"
+                }
+                _ => {
+                    to_run += 1;
+                    "would run"
+                }
+            }
+        };
+        let _ =
+            std::fmt::Write::write_fmt(&mut report, format_args!("{index:>5} {what:<9} {name}\n"));
+    }
+    let _ = stderr.write_all(report.as_bytes());
+    let mut summary = format!("{cached} cached, {to_run} to run");
+    if skipped > 0 {
+        let _ = std::fmt::Write::write_fmt(&mut summary, format_args!(", {skipped} skipped"));
+    }
+    let _ = writeln!(stderr, "{summary}");
 }
 
 /// The runner's settings from `Global`.
@@ -317,6 +380,27 @@ fn run_experiments(
         (tx, rx),
     );
     session.add_observer(Box::new(progress) as Box<dyn Observer>);
+    if !settings.no_store {
+        match Store::open(
+            &global
+                .store
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(store::DEFAULT_PATH)),
+        ) {
+            Ok(store) => session.set_store(Box::new(Cache::new(
+                store,
+                identifier(settings),
+                settings.rerun,
+                host_name(),
+            ))),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: {e}; running without the result cache"
+                );
+            }
+        }
+    }
     let summary = session.run().map_err(queue_error)?;
     Ok(summary.exit_code())
 }

@@ -154,6 +154,19 @@ impl Observer for Progress {
         }
     }
 
+    fn experiment_cached(&mut self, name: &str, _document: &yaml_serde::Mapping) {
+        let text = format!(
+            "{} cached `{name}` (a `done` run is in the store)",
+            self.position()
+        );
+        self.finished += 1;
+        self.total = self.total.max(self.finished);
+        self.line(&text);
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.finished as u64);
+        }
+    }
+
     fn experiment_skipped(&mut self, name: &str) {
         self.total = self.total.saturating_sub(1).max(self.finished);
         self.line(&format!("skipped `{name}` (`Name: skip`)"));
@@ -179,6 +192,7 @@ impl Observer for Progress {
         }
         let mut parts = vec![format!("{} done", summary.done)];
         for (n, what) in [
+            (summary.cached, "cached"),
             (summary.failed, "failed"),
             (summary.timeout, "timed out"),
             (summary.interrupted, "interrupted"),
