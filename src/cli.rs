@@ -30,6 +30,61 @@ pub enum Command {
     Collect(CollectArgs),
     /// Select, sort and tabulate logged experiments
     Filter(FilterArgs),
+    /// Show what runs now and what ran, from the results store
+    Status(StatusArgs),
+    /// Tell why an experiment would run instead of being taken from the cache
+    Explain(ExplainArgs),
+}
+
+/// Show what runs now (name, slot, host, pid, elapsed), counts by status and
+/// the last finished runs, read from the results store. Works while another
+/// runner is working.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The results store (default: `Global.store` of `--exp`, else
+    /// `.cool-runner/store.sqlite`)
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+
+    /// Read `Global.store` from this experiment file
+    #[arg(long, value_name = "FILE")]
+    pub exp: Option<PathBuf>,
+
+    /// How many finished runs to show
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub last: usize,
+}
+
+/// Tell why an experiment would run: the stored run with the nearest
+/// identity and which keys or fingerprinted files differ.
+///
+/// Give the same overrides (`+Key.path=value`) and module arguments as to
+/// `run`: both are part of the identity.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The experiment file
+    #[arg(long, value_name = "FILE", default_value = "experiment.yaml")]
+    pub exp: PathBuf,
+
+    /// The index of the experiment in the expanded queue
+    #[arg(long, value_name = "I")]
+    pub pick: usize,
+
+    /// The results store (default: `Global.store`, else `.cool-runner/store.sqlite`)
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+
+    /// Seed for `RND_IDX`, as given to `run`
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Overrides (`+Key.path=value`) and module arguments, as given to `run`
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<String>,
 }
 
 /// Expand an experiment file and run its experiments.

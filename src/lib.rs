@@ -9,10 +9,12 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod explain;
 pub mod expr;
 pub mod queue;
 pub mod run;
 pub mod runner;
+pub mod status;
 pub mod store;
 pub mod yaml_log;
 pub mod yaml_out;
@@ -41,6 +43,8 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         Command::Run(args) => run::RunSettings::from_args(args).and_then(|s| run::run(&s)),
         Command::Collect(_) => Err(Error::NotImplemented("collect")),
         Command::Filter(_) => Err(Error::NotImplemented("filter")),
+        Command::Status(args) => status::status(&args),
+        Command::Explain(args) => explain::explain(&args),
     };
     match result {
         Ok(code) => code,

@@ -147,14 +147,14 @@ pub fn run(settings: &RunSettings) -> Result<i32, Error> {
 }
 
 /// Where the results store is: `Global.store`, else `DEFAULT_PATH`.
-fn store_path(global: &Mapping) -> Result<PathBuf, Error> {
+pub fn store_path(global: &Mapping) -> Result<PathBuf, Error> {
     Ok(GlobalSettings::from_global(global)?
         .store
         .unwrap_or_else(|| PathBuf::from(store::DEFAULT_PATH)))
 }
 
 /// The identity calculator for this run.
-fn identifier(settings: &RunSettings) -> Identifier {
+pub fn identifier(settings: &RunSettings) -> Identifier {
     let text = std::fs::read_to_string(&settings.exp).unwrap_or_default();
     Identifier::new(&settings.module_args, store::file_writes_rnd_idx(&text))
 }
