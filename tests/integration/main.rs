@@ -3,8 +3,10 @@
 
 mod test;
 
+mod cache;
 mod expand;
 mod fuzz;
+mod parallel;
 mod queue;
 mod run;
 mod signals;
