@@ -45,7 +45,9 @@ fn experiments(n: usize, extra: &str) -> String {
 fn experiments_with(global: &str, n: usize, extra: &str) -> String {
     let mut text = format!("Global: {global}\nModule: ./span.sh\nYamlLog: log.yaml\n");
     for i in 0..n {
-        text.push_str(&format!("---\nName: e{i}\n"));
+        text.push_str("---\nName: e");
+        text.push_str(&i.to_string());
+        text.push('\n');
     }
     text.push_str(extra);
     text
