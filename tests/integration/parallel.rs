@@ -156,3 +156,35 @@ fn bad_slot_settings_are_bad_input() {
         assert!(!ran.dir.join("spans.txt").exists());
     }
 }
+
+#[test]
+fn one_ctrl_c_interrupts_every_running_module() {
+    use crate::test::{column, documents, NAP_MODULE};
+    let mut bg = Test::new()
+        .write_exe("m.sh", NAP_MODULE)
+        .write(
+            "e.yaml",
+            "Global: {}\nModule: ./m.sh\nYamlLog: log.yaml\n---\nName: a\nnap: 30\n\
+             ---\nName: b\nnap: 30\n---\nName: c\n",
+        )
+        .args(&["run", "--exp", "e.yaml", "-j", "2", "--no-store"])
+        .spawn();
+    bg.wait_for(20, "both modules to start", |bg| {
+        read(&bg.path().join("order.txt")).lines().count() == 2
+    });
+    bg.signal(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(bg.wait(20), 130);
+    let log = documents(&bg.path().join("log.yaml"));
+    let mut first: Vec<String> = column(&log[..2], "Name");
+    first.sort();
+    assert_eq!(first, ["a", "b"]);
+    assert_eq!(
+        column(&log, "STATUS"),
+        ["interrupted", "interrupted", "done"]
+    );
+    assert!(
+        bg.stderr().contains("sent SIGINT to `a`, `b`"),
+        "{}",
+        bg.stderr()
+    );
+}
