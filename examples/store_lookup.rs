@@ -4,7 +4,7 @@
 //! file hash memoised) plus the indexed SQLite look-up — for M experiments,
 //! half of them stored, half not.
 //!
-//!   cargo run --release --example store_lookup -- [N=100000] [M=10000]
+//! `cargo run --release --example store_lookup -- [N=100000] [M=10000]`
 
 use std::time::Instant;
 
