@@ -16,7 +16,7 @@ use crate::expr::Sandbox;
 use crate::queue::{FileQueue, MemoryQueue, Queue, QueueWatcher};
 use crate::runner::{
     install_signal_handlers, parse_gpus, Event, JobSpec, LocalExecutor, Observer, Progress,
-    Session, SessionOptions, SlotConfig,
+    Session, SessionOptions, SlotConfig, Slots,
 };
 use crate::store::{self, Cache, Identifier, Store};
 
@@ -271,14 +271,44 @@ impl GlobalSettings {
 }
 
 /// Check every experiment's runner keys before anything runs.
-fn check_experiments(experiments: &[Mapping]) -> Result<(), Error> {
+/// Check every experiment's runner keys (`Module`, `Timeout`, `YamlLog`,
+/// `GPUs` against the run's GPUs, `Fingerprint`) before anything runs.
+fn check_experiments(experiments: &[Mapping], slots: &SlotConfig) -> Result<(), Error> {
+    let checker = Slots::new(slots.clone());
     for (index, experiment) in experiments.iter().enumerate() {
-        JobSpec::from_experiment(experiment).map_err(|message| {
+        let bad = |message: String| {
             Error::Usage(format!(
                 "experiment {index} `{}`: {message}",
                 crate::runner::name_of(experiment)
             ))
-        })?;
+        };
+        let spec = JobSpec::from_experiment(experiment).map_err(bad)?;
+        if spec.skip {
+            continue;
+        }
+        checker.wanted(experiment).map_err(|e| bad(e.to_string()))?;
+        check_fingerprint(experiment.get("Fingerprint")).map_err(bad)?;
+    }
+    Ok(())
+}
+
+/// `Fingerprint`: absent, a glob, or a list of globs.
+fn check_fingerprint(value: Option<&Value>) -> Result<(), String> {
+    let patterns: Vec<&str> = match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .ok_or_else(|| "`Fingerprint` must be a glob or a list of globs".to_owned())
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("`Fingerprint` must be a glob or a list of globs".to_owned()),
+    };
+    for pattern in patterns {
+        glob::Pattern::new(pattern)
+            .map_err(|e| format!("invalid `Fingerprint` glob `{pattern}`: {e}"))?;
     }
     Ok(())
 }
@@ -289,7 +319,6 @@ fn run_experiments(
     expansion: Expansion,
 ) -> Result<i32, Error> {
     let global = GlobalSettings::from_global(&expansion.global)?;
-    check_experiments(&expansion.experiments)?;
     let gpus = match settings.gpus.as_ref().or(global.gpus.as_ref()) {
         Some(text) => parse_gpus(text).map_err(|e| Error::Usage(format!("`--gpus`: {e}")))?,
         None => Vec::new(),
@@ -298,6 +327,7 @@ fn run_experiments(
         return Err(Error::Usage("`-j` must be at least 1".to_owned()));
     }
     let slots = SlotConfig::new(settings.jobs.or(global.jobs), gpus);
+    check_experiments(&expansion.experiments, &slots)?;
     let (tx, rx) = mpsc::channel();
     let signals = tx.clone();
     install_signal_handlers(move |kind| {

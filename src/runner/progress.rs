@@ -110,13 +110,20 @@ impl Observer for Progress {
                 };
                 bar.set_message(format!("running `{}`{failed}", started.name));
             }
-            None => self.line(&format!(
-                "{} start `{}` (pid {}) in {}",
-                self.position(),
-                started.name,
-                started.id,
-                started.run_dir.display()
-            )),
+            None => {
+                let slot = if started.slot > 0 || started.running > 1 {
+                    format!(", slot {}", started.slot)
+                } else {
+                    String::new()
+                };
+                self.line(&format!(
+                    "{} start `{}` (pid {}{slot}) in {}",
+                    self.position(),
+                    started.name,
+                    started.id,
+                    started.run_dir.display()
+                ));
+            }
         }
     }
 

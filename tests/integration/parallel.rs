@@ -143,6 +143,26 @@ fn bad_slot_settings_are_bad_input() {
         (&["--gpus", "0,0"][..], "{}", "listed twice"),
         (&[][..], "{jobs: -1}", "`Global.jobs` must be"),
         (&[][..], "{gpus: {a: 1}}", "`Global.gpus` must be"),
+        (
+            &["--gpus", "0"][..],
+            "{}\nGPUs: 2",
+            "asks for more GPUs than the run has (1)",
+        ),
+        (
+            &[][..],
+            "{}\nGPUs: many",
+            "`GPUs` must be a non-negative integer",
+        ),
+        (
+            &[][..],
+            "{}\nFingerprint: 3",
+            "`Fingerprint` must be a glob",
+        ),
+        (
+            &[][..],
+            "{}\nFingerprint: ['a[']",
+            "invalid `Fingerprint` glob `a[`",
+        ),
     ] {
         let mut all = vec!["run", "--exp", "e.yaml"];
         all.extend_from_slice(args);
