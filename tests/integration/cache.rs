@@ -284,3 +284,40 @@ fn status_without_a_store_is_bad_input() {
         stderr(&out)
     );
 }
+
+#[test]
+fn several_runners_share_one_store() {
+    let many = |prefix: &str| {
+        let mut text = "Global: {store: shared.sqlite}\nModule: ./m.sh\n".to_owned();
+        for i in 0..15 {
+            text.push_str("---\nName: ");
+            text.push_str(prefix);
+            text.push_str(&i.to_string());
+            text.push('\n');
+        }
+        text
+    };
+    let test = Test::new()
+        .write_exe("m.sh", NAP_MODULE)
+        .write("a.yaml", &many("a"))
+        .write("b.yaml", &many("b"));
+    let dir = test.path();
+    let spawn = |exp: &str| {
+        Command::new(bin())
+            .current_dir(dir)
+            .args(["run", "--exp", exp, "-j", "2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("a.yaml"), spawn("b.yaml"));
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    }
+    let shown = stdout(&runner(dir, &["status", "--store", "shared.sqlite"]));
+    assert!(shown.contains("runs: 30 (30 done)"), "{shown}");
+    assert!(ran(dir, &["run", "--exp", "a.yaml"]).is_empty());
+}
