@@ -179,7 +179,9 @@ fn dry_cache_report(settings: &RunSettings, expansion: &Expansion) {
     let mut cache = store.map(|s| Cache::new(s, identifier(settings), settings.rerun, host_name()));
     let (mut cached, mut to_run, mut skipped) = (0, 0, 0);
     let mut report = String::new();
-    for (index, experiment) in expansion.experiments.iter().enumerate() {
+    for (at, experiment) in expansion.experiments.iter().enumerate() {
+        // The index as `--pick` counts it.
+        let index = settings.pick.as_ref().map_or(at, |pick| pick[at]);
         let name = crate::runner::name_of(experiment);
         let what = if experiment.get("Name").and_then(Value::as_str) == Some("skip") {
             skipped += 1;

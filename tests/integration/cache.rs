@@ -231,6 +231,12 @@ fn dry_tells_what_is_cached_and_keeps_stdout_pure_yaml() {
     let shown = stdout(&out);
     assert!(!shown.contains("cached"), "{shown}");
     assert_eq!(shown.matches("Name:").count(), 3, "{shown}");
+    let out = runner(dir, &["run", "--exp", "e.yaml", "--dry", "--pick", "2"]);
+    assert!(
+        stderr(&out).contains("    2 would run c"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
