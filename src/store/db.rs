@@ -337,3 +337,81 @@ fn err(path: &Path, e: &dyn std::fmt::Display) -> StoreError {
         message: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<'a>(identity: &'a str, name: &'a str) -> NewRun<'a> {
+        NewRun {
+            identity,
+            index: 0,
+            name,
+            started_at: "2026-01-01T00:00:00.000+00:00",
+            host: "h",
+            pid: "42",
+            slot: 1,
+            experiment: "{}",
+            parts: "{}",
+            run_dir: None,
+            log_path: None,
+        }
+    }
+
+    fn ending<'a>(status: &'a str, document: &'a str) -> Ending<'a> {
+        Ending {
+            status,
+            exit_code: Some(0),
+            finished_at: "2026-01-01T00:00:01.000+00:00",
+            elapsed: 1.0,
+            results: "{}",
+            document,
+        }
+    }
+
+    #[test]
+    fn only_done_runs_are_cached_and_two_connections_share_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/store.sqlite");
+        let a = Store::open(&path).unwrap();
+        let b = Store::open(&path).unwrap();
+        let mode: String = a
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let failed = a.insert(&run("x", "first")).unwrap();
+        assert_eq!(b.running().unwrap().len(), 1, "seen by another connection");
+        a.finish(failed, &ending("failed", "{\"STATUS\": \"failed\"}"))
+            .unwrap();
+        assert_eq!(b.cached("x").unwrap(), None, "failed runs are not reused");
+        let done = b.insert(&run("x", "second")).unwrap();
+        b.finish(
+            done,
+            &ending("done", "{\"Name\": \"second\", \"ACC\": 0.5}"),
+        )
+        .unwrap();
+        let doc = a.cached("x").unwrap().unwrap();
+        assert_eq!(doc["ACC"], yaml_serde::Value::from(0.5));
+        assert_eq!(
+            a.counts().unwrap(),
+            [("done".to_owned(), 1), ("failed".to_owned(), 1)]
+        );
+        assert_eq!(a.last_finished(1).unwrap()[0].name, "second");
+        assert!(a.running().unwrap().is_empty());
+        assert!(Store::open_existing(&dir.path().join("none"))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let store = Store::open(&path).unwrap();
+        store.conn.execute_batch("PRAGMA user_version = 9").unwrap();
+        drop(store);
+        let err = Store::open(&path).err().unwrap().to_string();
+        assert!(err.contains("newer cool-runner"), "{err}");
+    }
+}
