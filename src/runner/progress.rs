@@ -18,6 +18,8 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     finished: usize,
     failed: usize,
+    /// Names of the running experiments, in start order.
+    running: Vec<String>,
     /// Total known so far: finished + running + pending.
     total: usize,
 }
@@ -44,6 +46,7 @@ impl Progress {
             bar,
             finished: 0,
             failed: 0,
+            running: Vec::new(),
             total: pending,
         }
     }
@@ -66,6 +69,22 @@ impl Progress {
                 line.push('\n');
                 let _ = std::io::stderr().lock().write_all(line.as_bytes());
             }
+        }
+    }
+
+    /// `` `a` `` or `` 2: `a`, `b` `` (at most three names).
+    fn running_names(&self) -> String {
+        let names: Vec<String> = self
+            .running
+            .iter()
+            .take(3)
+            .map(|n| format!("`{n}`"))
+            .collect();
+        let more = if self.running.len() > 3 { ", ..." } else { "" };
+        if self.running.len() > 1 {
+            format!("{}: {}{more}", self.running.len(), names.join(", "))
+        } else {
+            names.join(", ")
         }
     }
 
@@ -108,7 +127,8 @@ impl Observer for Progress {
                 } else {
                     String::new()
                 };
-                bar.set_message(format!("running `{}`{failed}", started.name));
+                self.running.push(started.name.to_owned());
+                bar.set_message(format!("running {}{failed}", self.running_names()));
             }
             None => {
                 let slot = if started.slot > 0 || started.running > 1 {
@@ -128,6 +148,16 @@ impl Observer for Progress {
     }
 
     fn experiment_finished(&mut self, record: &Record) {
+        if let Some(at) = self.running.iter().position(|n| *n == record.name) {
+            self.running.remove(at);
+            if let Some(bar) = &self.bar {
+                if self.running.is_empty() {
+                    bar.set_message("waiting");
+                } else {
+                    bar.set_message(format!("running {}", self.running_names()));
+                }
+            }
+        }
         let mut text = format!(
             "{} {} `{}` in {}",
             self.position(),
