@@ -30,6 +30,61 @@ pub enum Command {
     Collect(CollectArgs),
     /// Select, sort and tabulate logged experiments
     Filter(FilterArgs),
+    /// Show what runs now and what ran, from the results store
+    Status(StatusArgs),
+    /// Tell why an experiment would run instead of being taken from the cache
+    Explain(ExplainArgs),
+}
+
+/// Show what runs now (name, slot, host, pid, elapsed), counts by status and
+/// the last finished runs, read from the results store. Works while another
+/// runner is working.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The results store (default: `Global.store` of `--exp`, else
+    /// `.cool-runner/store.sqlite`)
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+
+    /// Read `Global.store` from this experiment file
+    #[arg(long, value_name = "FILE")]
+    pub exp: Option<PathBuf>,
+
+    /// How many finished runs to show
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub last: usize,
+}
+
+/// Tell why an experiment would run: the stored run with the nearest
+/// identity and which keys or fingerprinted files differ.
+///
+/// Give the same overrides (`+Key.path=value`) and module arguments as to
+/// `run`: both are part of the identity.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The experiment file
+    #[arg(long, value_name = "FILE", default_value = "experiment.yaml")]
+    pub exp: PathBuf,
+
+    /// The index of the experiment in the expanded queue
+    #[arg(long, value_name = "I")]
+    pub pick: usize,
+
+    /// The results store (default: `Global.store`, else `.cool-runner/store.sqlite`)
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+
+    /// Seed for `RND_IDX`, as given to `run`
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Overrides (`+Key.path=value`) and module arguments, as given to `run`
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<String>,
 }
 
 /// Expand an experiment file and run its experiments.
@@ -41,6 +96,10 @@ pub enum Command {
 #[command(after_help = "Examples:\n  \
     cool-runner run --exp experiments/quickstart.yaml --dry\n  \
     cool-runner run --exp sweep.yaml +Global.repeat=3 --pick 0,2 --gpu-mem 8")]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line switches"
+)]
 pub struct RunArgs {
     /// The experiment file
     #[arg(long, value_name = "FILE", default_value = "experiment.yaml")]
@@ -65,6 +124,24 @@ pub struct RunArgs {
     /// Stop at the first failed experiment
     #[arg(long)]
     pub fail_fast: bool,
+
+    /// Run up to N experiments at once (default: `Global.jobs`, else one per
+    /// GPU, else 1)
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// GPUs to give out, one per running experiment (`0,1`, `auto` from
+    /// `nvidia-smi -L`, or `none`); sets `CUDA_VISIBLE_DEVICES`
+    #[arg(long, value_name = "LIST")]
+    pub gpus: Option<String>,
+
+    /// Run every experiment, even those with a cached `done` result
+    #[arg(long)]
+    pub rerun: bool,
+
+    /// Neither read nor write the results store
+    #[arg(long)]
+    pub no_store: bool,
 
     /// Overrides (`+Key.path=value`), filled in by `split_run_args`
     #[arg(skip)]

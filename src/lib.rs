@@ -11,6 +11,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod error;
+pub mod explain;
 pub mod expr;
 pub mod filter;
 pub mod notifier;
@@ -18,6 +19,8 @@ pub mod output_file;
 pub mod queue;
 pub mod run;
 pub mod runner;
+pub mod status;
+pub mod store;
 pub mod yaml_fast;
 pub mod yaml_log;
 pub mod yaml_out;
@@ -51,6 +54,8 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         Command::Filter(args) => {
             filter::FilterSettings::from_args(args).and_then(|s| filter::filter(&s))
         }
+        Command::Status(args) => status::status(&args),
+        Command::Explain(args) => explain::explain(&args),
     };
     match result {
         Ok(code) => code,

@@ -16,13 +16,18 @@ use crate::expr::Sandbox;
 use crate::notifier::{FinishedExperiment, Notifier};
 use crate::queue::{FileQueue, MemoryQueue, Queue, QueueWatcher};
 use crate::runner::{
-    install_signal_handlers, Event, JobSpec, LocalExecutor, Observer, Progress, Session,
-    SessionOptions, Summary,
+    install_signal_handlers, parse_gpus, Event, JobSpec, LocalExecutor, Observer, Progress,
+    Session, SessionOptions, SlotConfig, Slots, Summary,
 };
+use crate::store::{self, Cache, Identifier, Store};
 use crate::yaml_log::Record;
 
 /// `run`'s arguments, resolved.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line switches"
+)]
 pub struct RunSettings {
     pub exp: PathBuf,
     pub dry: bool,
@@ -30,6 +35,10 @@ pub struct RunSettings {
     pub seed: Option<u64>,
     pub follow: bool,
     pub fail_fast: bool,
+    pub jobs: Option<usize>,
+    pub gpus: Option<String>,
+    pub rerun: bool,
+    pub no_store: bool,
     pub overrides: Vec<Override>,
     pub module_args: Vec<OsString>,
 }
@@ -49,6 +58,10 @@ impl RunSettings {
             seed: args.seed,
             follow: args.follow,
             fail_fast: args.fail_fast,
+            jobs: args.jobs,
+            gpus: args.gpus,
+            rerun: args.rerun,
+            no_store: args.no_store,
             overrides,
             module_args: args.module_args,
         })
@@ -113,6 +126,7 @@ pub fn run(settings: &RunSettings) -> Result<i32, Error> {
     let sandbox = Sandbox::new();
     let expansion = expand(settings, &sandbox)?;
     if settings.dry {
+        dry_cache_report(settings, &expansion);
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
         match crate::yaml_out::write_documents(&mut out, &expansion.experiments) {
@@ -133,12 +147,78 @@ pub fn run(settings: &RunSettings) -> Result<i32, Error> {
     run_experiments(settings, &sandbox, expansion)
 }
 
+/// Where the results store is: `Global.store`, else `DEFAULT_PATH`.
+pub fn store_path(global: &Mapping) -> Result<PathBuf, Error> {
+    Ok(GlobalSettings::from_global(global)?
+        .store
+        .unwrap_or_else(|| PathBuf::from(store::DEFAULT_PATH)))
+}
+
+/// The identity calculator for this run.
+pub fn identifier(settings: &RunSettings) -> Identifier {
+    let text = std::fs::read_to_string(&settings.exp).unwrap_or_default();
+    Identifier::new(&settings.module_args, store::file_writes_rnd_idx(&text))
+}
+
+/// `--dry`: tell on stderr which experiments are cached and which would run.
+fn dry_cache_report(settings: &RunSettings, expansion: &Expansion) {
+    if settings.no_store {
+        return;
+    }
+    let mut stderr = std::io::stderr().lock();
+    let store = match store_path(&expansion.global).map(|p| Store::open_existing(&p)) {
+        Ok(Ok(store)) => store,
+        Ok(Err(e)) => {
+            let _ = writeln!(stderr, "warning: {e}");
+            None
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "warning: {e}");
+            None
+        }
+    };
+    let mut cache = store.map(|s| Cache::new(s, identifier(settings), settings.rerun, host_name()));
+    let (mut cached, mut to_run, mut skipped) = (0, 0, 0);
+    let mut report = String::new();
+    for (at, experiment) in expansion.experiments.iter().enumerate() {
+        // The index as `--pick` counts it.
+        let index = settings.pick.as_ref().map_or(at, |pick| pick[at]);
+        let name = crate::runner::name_of(experiment);
+        let what = if experiment.get("Name").and_then(Value::as_str) == Some("skip") {
+            skipped += 1;
+            "skip"
+        } else {
+            match cache.as_mut().map(|c| c.check(experiment)) {
+                Some(Ok((_, Some(_)))) if !settings.rerun => {
+                    cached += 1;
+                    "cached"
+                }
+                _ => {
+                    to_run += 1;
+                    "would run"
+                }
+            }
+        };
+        let _ =
+            std::fmt::Write::write_fmt(&mut report, format_args!("{index:>5} {what:<9} {name}\n"));
+    }
+    let _ = stderr.write_all(report.as_bytes());
+    let mut summary = format!("{cached} cached, {to_run} to run");
+    if skipped > 0 {
+        let _ = std::fmt::Write::write_fmt(&mut summary, format_args!(", {skipped} skipped"));
+    }
+    let _ = writeln!(stderr, "{summary}");
+}
+
 /// The runner's settings from `Global`.
 #[derive(Debug, Clone, PartialEq)]
 struct GlobalSettings {
     queue: Option<PathBuf>,
     runs: PathBuf,
     grace: Duration,
+    jobs: Option<usize>,
+    gpus: Option<String>,
+    store: Option<PathBuf>,
 }
 
 impl GlobalSettings {
@@ -157,7 +237,35 @@ impl GlobalSettings {
             },
             Some(_) => return Err(bad("grace", "a number of seconds")),
         };
+        let jobs = match global.get("jobs") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(j) if j >= 1 => Some(j as usize),
+                _ => return Err(bad("jobs", "an integer of at least 1")),
+            },
+            Some(_) => return Err(bad("jobs", "an integer of at least 1")),
+        };
+        let gpus = match global.get("gpus") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::Sequence(items)) => {
+                let mut ids = Vec::new();
+                for item in items {
+                    match item {
+                        Value::Number(n) => ids.push(n.to_string()),
+                        Value::String(s) => ids.push(s.clone()),
+                        _ => return Err(bad("gpus", "a list of GPU ids, `auto` or null")),
+                    }
+                }
+                Some(ids.join(","))
+            }
+            Some(_) => return Err(bad("gpus", "a list of GPU ids, `auto` or null")),
+        };
         Ok(Self {
+            jobs,
+            gpus,
+            store: path("store")?,
             queue: path("queue")?,
             runs: path("runs")?.unwrap_or_else(|| PathBuf::from("runs")),
             grace,
@@ -166,14 +274,44 @@ impl GlobalSettings {
 }
 
 /// Check every experiment's runner keys before anything runs.
-fn check_experiments(experiments: &[Mapping]) -> Result<(), Error> {
+/// Check every experiment's runner keys (`Module`, `Timeout`, `YamlLog`,
+/// `GPUs` against the run's GPUs, `Fingerprint`) before anything runs.
+fn check_experiments(experiments: &[Mapping], slots: &SlotConfig) -> Result<(), Error> {
+    let checker = Slots::new(slots.clone());
     for (index, experiment) in experiments.iter().enumerate() {
-        JobSpec::from_experiment(experiment).map_err(|message| {
+        let bad = |message: String| {
             Error::Usage(format!(
                 "experiment {index} `{}`: {message}",
                 crate::runner::name_of(experiment)
             ))
-        })?;
+        };
+        let spec = JobSpec::from_experiment(experiment).map_err(bad)?;
+        if spec.skip {
+            continue;
+        }
+        checker.wanted(experiment).map_err(|e| bad(e.to_string()))?;
+        check_fingerprint(experiment.get("Fingerprint")).map_err(bad)?;
+    }
+    Ok(())
+}
+
+/// `Fingerprint`: absent, a glob, or a list of globs.
+fn check_fingerprint(value: Option<&Value>) -> Result<(), String> {
+    let patterns: Vec<&str> = match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .ok_or_else(|| "`Fingerprint` must be a glob or a list of globs".to_owned())
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("`Fingerprint` must be a glob or a list of globs".to_owned()),
+    };
+    for pattern in patterns {
+        glob::Pattern::new(pattern)
+            .map_err(|e| format!("invalid `Fingerprint` glob `{pattern}`: {e}"))?;
     }
     Ok(())
 }
@@ -184,7 +322,15 @@ fn run_experiments(
     expansion: Expansion,
 ) -> Result<i32, Error> {
     let global = GlobalSettings::from_global(&expansion.global)?;
-    check_experiments(&expansion.experiments)?;
+    let gpus = match settings.gpus.as_ref().or(global.gpus.as_ref()) {
+        Some(text) => parse_gpus(text).map_err(|e| Error::Usage(format!("`--gpus`: {e}")))?,
+        None => Vec::new(),
+    };
+    if settings.jobs == Some(0) {
+        return Err(Error::Usage("`-j` must be at least 1".to_owned()));
+    }
+    let slots = SlotConfig::new(settings.jobs.or(global.jobs), gpus);
+    check_experiments(&expansion.experiments, &slots)?;
     let notifier = Notifier::from_global(&expansion.global)?;
     let (tx, rx) = mpsc::channel();
     let signals = tx.clone();
@@ -217,7 +363,8 @@ fn run_experiments(
     );
 
     let progress = Progress::new(stderr.is_terminal(), queue.pending());
-    let mut executor = LocalExecutor::new(settings.module_args.clone(), progress.sink());
+    let mut executor = LocalExecutor::new(settings.module_args.clone(), progress.sink())
+        .with_prefix(slots.jobs > 1);
     let expander = config::Expander::new(
         sandbox,
         None,
@@ -232,6 +379,7 @@ fn run_experiments(
         follow: settings.follow,
         grace: global.grace,
         runs_dir: global.runs.clone(),
+        slots,
         ..SessionOptions::default()
     };
     let mut session = Session::new(
@@ -247,6 +395,27 @@ fn run_experiments(
         session.add_observer(Box::new(SlackObserver {
             notifier: Some(notifier),
         }));
+    }
+    if !settings.no_store {
+        match Store::open(
+            &global
+                .store
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(store::DEFAULT_PATH)),
+        ) {
+            Ok(store) => session.set_store(Box::new(Cache::new(
+                store,
+                identifier(settings),
+                settings.rerun,
+                host_name(),
+            ))),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: {e}; running without the result cache"
+                );
+            }
+        }
     }
     let summary = session.run().map_err(queue_error)?;
     Ok(summary.exit_code())

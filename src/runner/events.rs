@@ -20,6 +20,10 @@ pub struct Started<'a> {
     pub id: &'a str,
     /// Experiments still pending after this one.
     pub pending: usize,
+    /// Its slot (`COOL_RUNNER_SLOT`).
+    pub slot: usize,
+    /// How many modules run now, this one included.
+    pub running: usize,
 }
 
 /// The outcome of a whole run, given to `Observer::queue_finished`.
@@ -30,6 +34,8 @@ pub struct Summary {
     pub interrupted: usize,
     pub timeout: usize,
     pub skipped: usize,
+    /// Not run: the store had a `done` run with the same identity.
+    pub cached: usize,
     /// Experiments left in the queue (file) at the end.
     pub pending: usize,
     /// The person stopped the run (second Ctrl-C, SIGTERM).
@@ -73,6 +79,9 @@ pub trait Observer {
     fn experiment_started(&mut self, _started: &Started<'_>) {}
     /// An experiment finished and was logged (or failed to start).
     fn experiment_finished(&mut self, _record: &Record) {}
+    /// An experiment was not run: its result is cached; `document` is the
+    /// stored log document (with `CACHED: true`).
+    fn experiment_cached(&mut self, _name: &str, _document: &yaml_serde::Mapping) {}
     /// A `Name: skip` experiment was taken from the queue and not run.
     fn experiment_skipped(&mut self, _name: &str) {}
     /// Someone edited the queue file.

@@ -29,6 +29,8 @@ pub struct Job {
     pub experiment_file: PathBuf,
     /// `COOL_RUNNER_RESULTS`
     pub results_file: PathBuf,
+    /// Extra environment (`COOL_RUNNER_SLOT`, `CUDA_VISIBLE_DEVICES`).
+    pub env: Vec<(String, String)>,
 }
 
 /// A request to stop a running job, mildest first.

@@ -25,6 +25,8 @@ pub enum Behavior {
 #[derive(Debug, Default, Clone)]
 pub struct MockLog {
     pub started: Vec<String>,
+    /// The extra environment each started job got, in start order.
+    pub env: Vec<(String, Vec<(String, String)>)>,
     pub stops: Vec<(String, Stop)>,
 }
 
@@ -75,6 +77,7 @@ impl Executor for MockExecutor {
         }
         if let Ok(mut log) = self.log.lock() {
             log.started.push(job.name.clone());
+            log.env.push((job.name.clone(), job.env.clone()));
         }
         let pending: Pending = Arc::new(Mutex::new(Some(on_exit)));
         let obeys = match behavior {

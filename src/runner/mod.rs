@@ -10,6 +10,8 @@ mod process;
 mod progress;
 mod session;
 mod signals;
+mod slots;
+mod store_hook;
 
 pub use events::{Observer, Started, Summary};
 pub use executor::{Executor, Exit, Job, OnExit, Running, StartError, Stop};
@@ -19,3 +21,5 @@ pub use process::{LocalExecutor, OutputSink, Stream, Terminal};
 pub use progress::Progress;
 pub use session::{Event, Session, SessionOptions};
 pub use signals::{install as install_signal_handlers, SignalKind};
+pub use slots::{detect_gpus, parse_gpus, Lease, SlotConfig, SlotError, Slots};
+pub use store_hook::{Lookup, RunStore};

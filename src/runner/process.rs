@@ -61,12 +61,93 @@ const POLL_MS: u16 = 50;
 pub struct LocalExecutor {
     module_args: Vec<OsString>,
     sink: Arc<dyn OutputSink>,
+    prefix: bool,
 }
 
 impl LocalExecutor {
     /// `module_args` are appended to every module's command line.
     pub fn new(module_args: Vec<OsString>, sink: Arc<dyn OutputSink>) -> Self {
-        Self { module_args, sink }
+        Self {
+            module_args,
+            sink,
+            prefix: false,
+        }
+    }
+
+    /// Prefix each line a module prints on the terminal with `[name] `
+    /// (used when several modules run at once; run directories keep the
+    /// output as written).
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: bool) -> Self {
+        self.prefix = prefix;
+        self
+    }
+}
+
+/// Prefixes whole lines with the experiment's name; a partial line waits
+/// for its end (or for the module's end), so lines of modules running at
+/// once are never interleaved mid-line.
+struct Prefixed {
+    inner: Arc<dyn OutputSink>,
+    prefix: String,
+    partial: std::sync::Mutex<[Vec<u8>; 2]>,
+}
+
+impl Prefixed {
+    fn emit(&self, stream: Stream, lines: &[u8]) {
+        let mut out = Vec::with_capacity(lines.len() + 16);
+        for line in lines.split_inclusive(|b| *b == b'\n') {
+            out.extend_from_slice(self.prefix.as_bytes());
+            out.extend_from_slice(line);
+        }
+        if out.last() != Some(&b'\n') {
+            out.push(b'\n');
+        }
+        self.inner.write(stream, &out);
+    }
+}
+
+impl OutputSink for Prefixed {
+    fn write(&self, stream: Stream, bytes: &[u8]) {
+        let i = usize::from(stream == Stream::Stderr);
+        let ready = {
+            let mut partial = self
+                .partial
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            partial[i].extend_from_slice(bytes);
+            match partial[i].iter().rposition(|b| *b == b'\n') {
+                Some(end) => {
+                    let rest = partial[i].split_off(end + 1);
+                    Some(std::mem::replace(&mut partial[i], rest))
+                }
+                None => None,
+            }
+        };
+        if let Some(lines) = ready {
+            self.emit(stream, &lines);
+        }
+    }
+}
+
+impl Drop for Prefixed {
+    fn drop(&mut self) {
+        let partial = std::mem::take(
+            &mut *self
+                .partial
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for (i, rest) in partial.iter().enumerate() {
+            if !rest.is_empty() {
+                let stream = if i == 0 {
+                    Stream::Stdout
+                } else {
+                    Stream::Stderr
+                };
+                self.emit(stream, rest);
+            }
+        }
     }
 }
 
@@ -85,6 +166,7 @@ impl Executor for LocalExecutor {
             .env("COOL_RUNNER_EXPERIMENT", absolute(&job.experiment_file))
             .env("COOL_RUNNER_RESULTS", absolute(&job.results_file))
             .env("COOL_RUNNER_RUN_DIR", absolute(&job.run_dir))
+            .envs(job.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -103,7 +185,15 @@ impl Executor for LocalExecutor {
                 .take()
                 .map(|p| Output::new(OwnedFd::from(p), &job.run_dir, Stream::Stderr)),
         ];
-        let sink = self.sink.clone();
+        let sink: Arc<dyn OutputSink> = if self.prefix {
+            Arc::new(Prefixed {
+                inner: self.sink.clone(),
+                prefix: format!("[{}] ", job.name),
+                partial: std::sync::Mutex::new([Vec::new(), Vec::new()]),
+            })
+        } else {
+            self.sink.clone()
+        };
         std::thread::Builder::new()
             .name(format!("job-{}", job.index))
             .stack_size(128 * 1024)

@@ -18,6 +18,8 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     finished: usize,
     failed: usize,
+    /// Names of the running experiments, in start order.
+    running: Vec<String>,
     /// Total known so far: finished + running + pending.
     total: usize,
 }
@@ -44,6 +46,7 @@ impl Progress {
             bar,
             finished: 0,
             failed: 0,
+            running: Vec::new(),
             total: pending,
         }
     }
@@ -65,6 +68,22 @@ impl Progress {
             line.push_str(text);
             line.push('\n');
             let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+    }
+
+    /// `` `a` `` or `` 2: `a`, `b` `` (at most three names).
+    fn running_names(&self) -> String {
+        let names: Vec<String> = self
+            .running
+            .iter()
+            .take(3)
+            .map(|n| format!("`{n}`"))
+            .collect();
+        let more = if self.running.len() > 3 { ", ..." } else { "" };
+        if self.running.len() > 1 {
+            format!("{}: {}{more}", self.running.len(), names.join(", "))
+        } else {
+            names.join(", ")
         }
     }
 
@@ -107,19 +126,37 @@ impl Observer for Progress {
                 } else {
                     String::new()
                 };
-                bar.set_message(format!("running `{}`{failed}", started.name));
+                self.running.push(started.name.to_owned());
+                bar.set_message(format!("running {}{failed}", self.running_names()));
             }
-            None => self.line(&format!(
-                "{} start `{}` (pid {}) in {}",
-                self.position(),
-                started.name,
-                started.id,
-                started.run_dir.display()
-            )),
+            None => {
+                let slot = if started.slot > 0 || started.running > 1 {
+                    format!(", slot {}", started.slot)
+                } else {
+                    String::new()
+                };
+                self.line(&format!(
+                    "{} start `{}` (pid {}{slot}) in {}",
+                    self.position(),
+                    started.name,
+                    started.id,
+                    started.run_dir.display()
+                ));
+            }
         }
     }
 
     fn experiment_finished(&mut self, record: &Record) {
+        if let Some(at) = self.running.iter().position(|n| *n == record.name) {
+            self.running.remove(at);
+            if let Some(bar) = &self.bar {
+                if self.running.is_empty() {
+                    bar.set_message("waiting");
+                } else {
+                    bar.set_message(format!("running {}", self.running_names()));
+                }
+            }
+        }
         let mut text = format!(
             "{} {} `{}` in {}",
             self.position(),
@@ -153,6 +190,19 @@ impl Observer for Progress {
         }
     }
 
+    fn experiment_cached(&mut self, name: &str, _document: &yaml_serde::Mapping) {
+        let text = format!(
+            "{} cached `{name}` (a `done` run is in the store)",
+            self.position()
+        );
+        self.finished += 1;
+        self.total = self.total.max(self.finished);
+        self.line(&text);
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.finished as u64);
+        }
+    }
+
     fn experiment_skipped(&mut self, name: &str) {
         self.total = self.total.saturating_sub(1).max(self.finished);
         self.line(&format!("skipped `{name}` (`Name: skip`)"));
@@ -178,6 +228,7 @@ impl Observer for Progress {
         }
         let mut parts = vec![format!("{} done", summary.done)];
         for (n, what) in [
+            (summary.cached, "cached"),
             (summary.failed, "failed"),
             (summary.timeout, "timed out"),
             (summary.interrupted, "interrupted"),

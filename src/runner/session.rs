@@ -1,23 +1,31 @@
-//! `Session`: one run of the queue, one experiment at a time.
+//! `Session`: one run of the queue, up to `jobs` experiments at a time.
 //!
 //! The session owns the scheduling decisions; it waits on a single channel
 //! of `Event`s (a module ended, a signal arrived, the queue file changed),
 //! so it reacts at once to each without polling. Starting, stopping and
-//! where a module runs are the executor's business; the Ctrl-C policy is
-//! described in `signals.rs` and implemented in `supervise` and
-//! `on_signal` here.
+//! where a module runs are the executor's business; slots and GPUs are
+//! handed out by `slots.rs`; cached results come from a `RunStore`. The
+//! Ctrl-C policy is described in `signals.rs` and implemented in
+//! `on_signal` here: with several modules running, each Ctrl-C acts on all
+//! of them at once.
+//!
+//! Experiments are taken from the queue, expanded and started in queue
+//! order (so `E` is the same as with one slot); the head of the queue waits
+//! for a free slot and enough free GPUs, and nothing overtakes it.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use chrono::Local;
+use chrono::{DateTime, Local};
 use yaml_serde::{Mapping, Value};
 
 use super::events::{Observer, Started, Summary};
 use super::executor::{Executor, Exit, Job, Running, Stop};
 use super::job::{create_run_dir, name_of, read_results, tail, JobSpec};
 use super::signals::SignalKind;
+use super::slots::{Lease, SlotConfig, Slots};
+use super::store_hook::{Lookup, RunStore};
 use crate::config::{merge_over, ConfigError, Expander};
 use crate::queue::{Peek, Queue, QueueError};
 use crate::yaml_log::{self, Record, Status};
@@ -62,6 +70,8 @@ pub struct SessionOptions {
     pub runs_dir: PathBuf,
     /// The first part of run directory names (the session's start time).
     pub stamp: String,
+    /// Parallel slots and GPUs.
+    pub slots: SlotConfig,
 }
 
 impl Default for SessionOptions {
@@ -73,6 +83,7 @@ impl Default for SessionOptions {
             window: Duration::from_secs(2),
             runs_dir: PathBuf::from("runs"),
             stamp: Local::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
+            slots: SlotConfig::default(),
         }
     }
 }
@@ -84,6 +95,31 @@ struct Outcome {
     timed_out: bool,
 }
 
+/// A started module.
+struct Active {
+    job: Job,
+    spec: JobSpec,
+    running: Box<dyn Running>,
+    lease: Lease,
+    started_at: DateTime<Local>,
+    clock: Instant,
+    timeout_at: Option<Instant>,
+    escalate: Option<(Instant, Stop)>,
+    outcome: Outcome,
+    identity: Option<String>,
+    row: Option<i64>,
+}
+
+/// What the head of the queue did when the session tried to start it.
+enum Head {
+    /// Taken (started, cached, skipped or failed early): try the next one.
+    Taken,
+    /// It waits for a slot or GPUs.
+    Wait,
+    Empty,
+    Invalid,
+}
+
 pub struct Session<'a, 's> {
     options: SessionOptions,
     executor: &'a mut dyn Executor,
@@ -93,17 +129,28 @@ pub struct Session<'a, 's> {
     tx: Sender<Event>,
     rx: Receiver<Event>,
     observers: Vec<Box<dyn Observer + 'a>>,
+    store: Option<Box<dyn RunStore + 'a>>,
+    slots: Slots,
+    active: Vec<Active>,
     summary: Summary,
     next_index: usize,
     /// The person asked to stop everything.
     stop: bool,
+    /// A first Ctrl-C interrupted the running modules: start nothing until
+    /// they have ended and the window has passed.
+    interrupting: bool,
     /// When to read the queue file again after a change notification.
     queue_dirty: Option<Instant>,
+    /// When to make the queue file and logs durable (group commit).
+    flush_at: Option<Instant>,
     global_rep: Option<u64>,
     waiting_announced: bool,
     fatal: Option<QueueError>,
     /// Logs appended to since the last flush.
     unsynced_logs: Vec<PathBuf>,
+    /// Experiments stopped by the person, put back at the head of the queue
+    /// (in queue order) when the run ends.
+    requeue: Vec<(usize, Mapping)>,
 }
 
 impl<'a, 's> Session<'a, 's> {
@@ -118,6 +165,7 @@ impl<'a, 's> Session<'a, 's> {
         channel: (Sender<Event>, Receiver<Event>),
     ) -> Self {
         Self {
+            slots: Slots::new(options.slots.clone()),
             options,
             executor,
             queue,
@@ -126,14 +174,19 @@ impl<'a, 's> Session<'a, 's> {
             tx: channel.0,
             rx: channel.1,
             observers: Vec::new(),
+            store: None,
+            active: Vec::new(),
             summary: Summary::default(),
             next_index: 0,
             stop: false,
+            interrupting: false,
             queue_dirty: None,
+            flush_at: None,
             global_rep: None,
             waiting_announced: false,
             fatal: None,
             unsynced_logs: Vec::new(),
+            requeue: Vec::new(),
         }
     }
 
@@ -141,30 +194,46 @@ impl<'a, 's> Session<'a, 's> {
         self.observers.push(observer);
     }
 
+    /// Record runs in `store` and skip experiments it has a `done` run of.
+    pub fn set_store(&mut self, store: Box<dyn RunStore + 'a>) {
+        self.store = Some(store);
+    }
+
     pub fn sender(&self) -> Sender<Event> {
         self.tx.clone()
     }
 
+    fn halted(&self) -> bool {
+        self.stop || self.fatal.is_some() || self.summary.failed_fast
+    }
+
     /// Run until the queue is empty (forever with `follow`), the person
     /// stops it, or `--fail-fast` trips. A queue file that can no longer be
-    /// written ends the run with an error, after the running experiment.
+    /// written ends the run with an error, after the running experiments.
     pub fn run(mut self) -> Result<Summary, QueueError> {
         let started = Instant::now();
         loop {
-            self.drain_idle_events();
-            if self.stop || self.fatal.is_some() || self.summary.failed_fast {
+            let head = if self.halted() || self.interrupting {
+                Head::Wait
+            } else {
+                self.fill()
+            };
+            if !self.active.is_empty() {
+                self.step();
+                continue;
+            }
+            if self.interrupting {
+                self.interrupting = false;
+                self.wait_window();
+                continue;
+            }
+            if self.halted() {
                 break;
             }
-            self.queue_dirty = None;
-            let peek = self.queue.peek();
-            self.flush_reports();
-            match peek {
-                Peek::Next(doc) => {
-                    self.waiting_announced = false;
-                    self.take(&doc);
-                }
-                Peek::Empty if !self.options.follow => break,
-                Peek::Empty => {
+            match head {
+                Head::Taken | Head::Wait => {}
+                Head::Empty if !self.options.follow => break,
+                Head::Empty => {
                     if !self.waiting_announced {
                         self.message(
                             "queue: empty; waiting for new experiments (--follow); Ctrl-C to stop",
@@ -173,10 +242,19 @@ impl<'a, 's> Session<'a, 's> {
                     }
                     self.wait_idle();
                 }
-                Peek::Invalid => self.wait_idle(),
+                Head::Invalid => self.wait_idle(),
             }
         }
         self.summary.stopped = self.stop;
+        if !self.requeue.is_empty() {
+            // Stopped, not skipped: they run again when the queue is resumed.
+            let mut requeue = std::mem::take(&mut self.requeue);
+            requeue.sort_by_key(|r| r.0);
+            let docs: Vec<Mapping> = requeue.into_iter().map(|r| r.1).collect();
+            if let Err(err) = self.queue.push_front(&docs) {
+                self.message(&format!("warning: {err}"));
+            }
+        }
         self.flush();
         let finish = self.queue.finish(self.options.follow);
         self.flush_reports();
@@ -193,44 +271,127 @@ impl<'a, 's> Session<'a, 's> {
         Ok(summary)
     }
 
-    /// Take `doc` from the queue: expand, start, supervise, log.
-    fn take(&mut self, doc: &Mapping) {
+    /// Start experiments from the head of the queue while slots are free.
+    fn fill(&mut self) -> Head {
+        loop {
+            if self.active.is_empty() {
+                self.drain_idle_events();
+            }
+            if self.halted() || self.interrupting {
+                return Head::Wait;
+            }
+            if !self.slots.has_free_slot() {
+                return Head::Wait;
+            }
+            self.queue_dirty = None;
+            let peek = self.queue.peek();
+            self.flush_reports();
+            match peek {
+                Peek::Next(doc) => {
+                    self.waiting_announced = false;
+                    if let Head::Wait = self.take(&doc) {
+                        return Head::Wait;
+                    }
+                }
+                Peek::Empty => return Head::Empty,
+                Peek::Invalid => return Head::Invalid,
+            }
+        }
+    }
+
+    /// Take `doc` from the queue: expand, look up the cache, start.
+    fn take(&mut self, doc: &Mapping) -> Head {
+        // `GPUs` is read before expansion (it decides whether the head can
+        // start now), so it is a plain integer, not a `parse` expression.
+        let wanted = self.slots.wanted(&merge_over(doc, &self.defaults));
+        let lease = match &wanted {
+            Ok(gpus) => match self.slots.try_acquire(*gpus) {
+                Some(lease) => Some(lease),
+                None => return Head::Wait,
+            },
+            Err(_) => None,
+        };
         if let Some(rep) = doc.get("GLOBAL_REP").and_then(Value::as_u64) {
             if self.global_rep != Some(rep) {
                 self.expander.start_global_rep(rep);
                 self.global_rep = Some(rep);
             }
         }
+        let release = |slots: &mut Slots, lease: &Option<Lease>| {
+            if let Some(lease) = lease {
+                slots.release(lease);
+            }
+        };
         let mut expanded = match self.expander.expand_queued(doc) {
             Ok(expanded) => expanded,
             Err(err) => {
+                release(&mut self.slots, &lease);
                 self.commit(&[]);
                 let experiment = merge_over(doc, &self.defaults);
                 self.fail_early(experiment, expansion_error(&err), None, None);
-                return;
+                return Head::Taken;
             }
         };
         let rest = expanded.split_off(1.min(expanded.len()));
         let Some(experiment) = expanded.pop() else {
+            release(&mut self.slots, &lease);
             self.commit(&rest);
-            return;
+            return Head::Taken;
         };
         let spec = match JobSpec::from_experiment(&experiment) {
             Ok(spec) => spec,
             Err(err) => {
+                release(&mut self.slots, &lease);
                 self.commit(&rest);
                 self.fail_early(experiment, err, None, None);
-                return;
+                return Head::Taken;
             }
         };
         if spec.skip {
+            release(&mut self.slots, &lease);
             self.commit(&rest);
             self.summary.skipped += 1;
             for observer in &mut self.observers {
                 observer.experiment_skipped(&spec.name);
             }
-            return;
+            return Head::Taken;
         }
+        let lease = match (wanted, lease) {
+            (Ok(_), Some(lease)) => lease,
+            (Err(err), _) => {
+                self.commit(&rest);
+                self.fail_early(experiment, err.to_string(), None, None);
+                return Head::Taken;
+            }
+            (Ok(_), None) => unreachable!("a lease is acquired when `GPUs` is valid"),
+        };
+        let identity = match self.store.as_mut().map(|store| store.lookup(&experiment)) {
+            Some(Lookup::Cached(document)) => {
+                self.slots.release(&lease);
+                self.commit(&rest);
+                self.cached(&spec, document);
+                return Head::Taken;
+            }
+            Some(Lookup::Run(identity)) => Some(identity),
+            Some(Lookup::Unknown(warning)) => {
+                self.message(&format!("warning: {warning}"));
+                None
+            }
+            None => None,
+        };
+        self.start(experiment, spec, lease, identity, &rest);
+        Head::Taken
+    }
+
+    /// Create the run directory and start the module.
+    fn start(
+        &mut self,
+        experiment: Mapping,
+        spec: JobSpec,
+        lease: Lease,
+        identity: Option<String>,
+        rest: &[Mapping],
+    ) {
         let index = self.next_index;
         self.next_index += 1;
         let run_dir = match create_run_dir(
@@ -241,7 +402,8 @@ impl<'a, 's> Session<'a, 's> {
         ) {
             Ok(dir) => dir,
             Err(err) => {
-                self.commit(&rest);
+                self.slots.release(&lease);
+                self.commit(rest);
                 let message = format!(
                     "failed to create a run directory in `{}`: {err}",
                     self.options.runs_dir.display()
@@ -259,12 +421,14 @@ impl<'a, 's> Session<'a, 's> {
             results_file: run_dir.join("results.yaml"),
             run_dir,
             experiment,
+            env: lease.env(self.slots.uses_gpus()),
         };
         let written = serde_json::to_vec_pretty(&job.experiment)
             .map_err(|e| e.to_string())
             .and_then(|json| std::fs::write(&job.experiment_file, json).map_err(|e| e.to_string()));
         if let Err(err) = written {
-            self.commit(&rest);
+            self.slots.release(&lease);
+            self.commit(rest);
             let message = format!("failed to write `{}`: {err}", job.experiment_file.display());
             self.fail_early(job.experiment, message, None, Some(job.run_dir));
             return;
@@ -279,7 +443,8 @@ impl<'a, 's> Session<'a, 's> {
         let running = match self.executor.start(&job, on_exit) {
             Ok(running) => running,
             Err(err) => {
-                self.commit(&rest);
+                self.slots.release(&lease);
+                self.commit(rest);
                 self.fail_early(
                     job.experiment,
                     err.message,
@@ -290,21 +455,62 @@ impl<'a, 's> Session<'a, 's> {
             }
         };
         // Only now does the experiment leave the queue (SPEC §4).
-        self.commit(&rest);
+        self.commit(rest);
         let id = running.id();
+        let row = match (&mut self.store, &identity) {
+            (Some(store), Some(identity)) => match store.started(identity, &job, &id, lease.slot) {
+                Ok(row) => row,
+                Err(err) => {
+                    self.message(&format!("warning: {err}"));
+                    None
+                }
+            },
+            _ => None,
+        };
         let started = Started {
             index,
             name: &job.name,
             run_dir: &job.run_dir,
             id: &id,
             pending: self.queue.pending(),
+            slot: lease.slot,
+            running: self.active.len() + 1,
         };
         for observer in &mut self.observers {
             observer.experiment_started(&started);
         }
+        if self.flush_at.is_none() {
+            self.flush_at = Some(clock + FLUSH_AFTER);
+        }
+        self.active.push(Active {
+            timeout_at: job.timeout.map(|t| clock + t),
+            job,
+            spec,
+            running,
+            lease,
+            started_at,
+            clock,
+            escalate: None,
+            outcome: Outcome::default(),
+            identity,
+            row,
+        });
+    }
 
-        let (exit, outcome) = self.supervise(&job, running);
-
+    /// A module ended: read its results, log it, free its slot.
+    fn ended(&mut self, active: Active, exit: Exit) {
+        let Active {
+            job,
+            spec,
+            lease,
+            started_at,
+            clock,
+            outcome,
+            identity,
+            row,
+            ..
+        } = active;
+        self.slots.release(&lease);
         let elapsed = clock.elapsed();
         let (exit_code, signal) = match exit {
             Exit::Code(code) => (Some(code), None),
@@ -337,9 +543,9 @@ impl<'a, 's> Session<'a, 's> {
             .then(|| tail(&job.run_dir.join("stderr.log"), STDERR_TAIL_LINES))
             .flatten();
         let record = Record {
-            index,
+            index: job.index,
             name: job.name.clone(),
-            experiment: job.experiment.clone(),
+            experiment: job.experiment,
             results,
             status,
             exit_code,
@@ -352,14 +558,36 @@ impl<'a, 's> Session<'a, 's> {
             stderr_tail,
             log: spec.log.clone(),
         };
-        self.finish(&record);
-        if self.stop {
-            // Stopped, not skipped: it runs again when the queue is resumed.
-            if let Err(err) = self.queue.push_front(std::slice::from_ref(&job.experiment)) {
+        if let (Some(store), Some(identity)) = (&mut self.store, &identity) {
+            if let Err(err) = store.finished(row, identity, &record) {
                 self.message(&format!("warning: {err}"));
             }
-        } else if outcome.interrupted {
-            self.wait_window();
+        }
+        self.finish(&record);
+        if self.stop {
+            self.requeue.push((record.index, record.experiment));
+        }
+    }
+
+    /// Log an experiment whose result is cached instead of running it.
+    fn cached(&mut self, spec: &JobSpec, mut document: Mapping) {
+        document.insert(Value::from("CACHED"), Value::Bool(true));
+        if let Some(path) = &spec.log {
+            self.append_log(path, &document);
+        }
+        self.summary.cached += 1;
+        for observer in &mut self.observers {
+            observer.experiment_cached(&spec.name, &document);
+        }
+    }
+
+    fn append_log(&mut self, path: &PathBuf, document: &Mapping) {
+        match yaml_log::append(path, document) {
+            Ok(()) if !self.unsynced_logs.contains(path) => {
+                self.unsynced_logs.push(path.clone());
+            }
+            Ok(()) => {}
+            Err(err) => self.message(&format!("warning: {err}")),
         }
     }
 
@@ -368,7 +596,7 @@ impl<'a, 's> Session<'a, 's> {
         if let Err(err) = self.queue.commit(rest) {
             // Reported once, as the run's error, when the run ends.
             self.message(
-                "warning: the queue file cannot be updated: stopping after this experiment",
+                "warning: the queue file cannot be updated: stopping after the running experiments",
             );
             self.fatal = Some(err);
         }
@@ -409,136 +637,139 @@ impl<'a, 's> Session<'a, 's> {
     /// Log a finished experiment and tell the observers.
     fn finish(&mut self, record: &Record) {
         if let Some(path) = &record.log {
-            match yaml_log::append(path, &record.document()) {
-                Ok(()) if !self.unsynced_logs.contains(path) => {
-                    self.unsynced_logs.push(path.clone());
-                }
-                Ok(()) => {}
-                Err(err) => self.message(&format!("warning: {err}")),
-            }
+            self.append_log(path, &record.document());
         }
         self.summary.count(record.status);
         for observer in &mut self.observers {
             observer.experiment_finished(record);
         }
-        if record.status.is_failure() && self.options.fail_fast {
+        if record.status.is_failure() && self.options.fail_fast && !self.summary.failed_fast {
             self.summary.failed_fast = true;
             self.message("stopping: an experiment failed and `--fail-fast` is set");
         }
     }
 
-    /// Wait for `job` to end, forwarding Ctrl-C, enforcing its timeout and
-    /// reporting queue edits meanwhile.
-    fn supervise(&mut self, job: &Job, mut running: Box<dyn Running>) -> (Exit, Outcome) {
+    /// With modules running: act on due timers (escalation, timeouts, group
+    /// commit, queue edits), then wait for one event and handle it.
+    fn step(&mut self) {
+        let now = Instant::now();
         let grace = self.options.grace;
-        let timeout_at = job.timeout.map(|t| Instant::now() + t);
-        let mut outcome = Outcome::default();
-        let mut escalate: Option<(Instant, Stop)> = None;
-        let mut flush_at = Some(Instant::now() + FLUSH_AFTER);
-        loop {
-            let now = Instant::now();
-            if flush_at.is_some_and(|at| now >= at) {
-                flush_at = None;
-                self.flush();
-            }
-            if let Some((at, how)) = escalate {
+        if self.flush_at.is_some_and(|at| now >= at) {
+            self.flush_at = None;
+            self.flush();
+        }
+        let mut messages = Vec::new();
+        for active in &mut self.active {
+            if let Some((at, how)) = active.escalate {
                 if now >= at {
-                    running.stop(how);
-                    self.message(&format!(
+                    active.running.stop(how);
+                    messages.push(format!(
                         "`{}` is still running: sent {}",
-                        job.name,
+                        active.job.name,
                         signal_of(how)
                     ));
-                    escalate = next_step(how).map(|next| (now + grace, next));
+                    active.escalate = next_step(how).map(|next| (now + grace, next));
                 }
             }
-            if let Some(at) = timeout_at {
-                if now >= at && !outcome.timed_out && !outcome.interrupted {
-                    outcome.timed_out = true;
-                    running.stop(Stop::Terminate);
-                    self.message(&format!(
+            if let Some(at) = active.timeout_at {
+                if now >= at && !active.outcome.timed_out && !active.outcome.interrupted {
+                    active.outcome.timed_out = true;
+                    active.running.stop(Stop::Terminate);
+                    messages.push(format!(
                         "`{}` ran longer than its `Timeout`: sent SIGTERM",
-                        job.name
+                        active.job.name
                     ));
-                    escalate = Some((now + grace, Stop::Kill));
-                }
-            }
-            if self.queue_dirty.is_some_and(|at| now >= at) {
-                self.refresh_queue();
-            }
-            let timer = [
-                flush_at,
-                escalate.map(|e| e.0),
-                timeout_at.filter(|_| !outcome.timed_out && !outcome.interrupted),
-                self.queue_dirty,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            let event = match timer {
-                Some(at) => match self
-                    .rx
-                    .recv_timeout(at.saturating_duration_since(Instant::now()))
-                {
-                    Ok(event) => event,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        unreachable!("the session holds a sender")
-                    }
-                },
-                None => match self.rx.recv() {
-                    Ok(event) => event,
-                    Err(_) => unreachable!("the session holds a sender"),
-                },
-            };
-            match event {
-                Event::Exited { job: index, exit } if index == job.index => return (exit, outcome),
-                Event::Exited { .. } => {}
-                Event::QueueChanged => self.mark_dirty(),
-                Event::Signal(kind) => {
-                    self.on_signal(kind, job, running.as_mut(), &mut outcome, &mut escalate);
+                    active.escalate = Some((now + grace, Stop::Kill));
                 }
             }
         }
+        for message in messages {
+            self.message(&message);
+        }
+        if self.queue_dirty.is_some_and(|at| now >= at) {
+            self.refresh_queue();
+        }
+        let timer = self
+            .active
+            .iter()
+            .flat_map(|a| {
+                [
+                    a.escalate.map(|e| e.0),
+                    a.timeout_at
+                        .filter(|_| !a.outcome.timed_out && !a.outcome.interrupted),
+                ]
+            })
+            .chain([self.flush_at, self.queue_dirty])
+            .flatten()
+            .min();
+        let event = match timer {
+            Some(at) => match self
+                .rx
+                .recv_timeout(at.saturating_duration_since(Instant::now()))
+            {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    unreachable!("the session holds a sender")
+                }
+            },
+            None => match self.rx.recv() {
+                Ok(event) => event,
+                Err(_) => unreachable!("the session holds a sender"),
+            },
+        };
+        match event {
+            Event::Exited { job, exit } => {
+                if let Some(at) = self.active.iter().position(|a| a.job.index == job) {
+                    let active = self.active.remove(at);
+                    self.ended(active, exit);
+                }
+            }
+            Event::QueueChanged => self.mark_dirty(),
+            Event::Signal(kind) => self.on_signal(kind),
+        }
     }
 
-    /// The Ctrl-C policy while a module runs (see `signals.rs`).
-    fn on_signal(
-        &mut self,
-        kind: SignalKind,
-        job: &Job,
-        running: &mut dyn Running,
-        outcome: &mut Outcome,
-        escalate: &mut Option<(Instant, Stop)>,
-    ) {
+    /// The Ctrl-C policy while modules run (see `signals.rs`): each signal
+    /// acts on every running module at once.
+    fn on_signal(&mut self, kind: SignalKind) {
         let now = Instant::now();
         let grace = self.options.grace;
-        if kind == SignalKind::Interrupt && !outcome.interrupted && !self.stop {
-            outcome.interrupted = true;
-            running.stop(Stop::Interrupt);
-            *escalate = Some((now + grace, Stop::Terminate));
+        let names = self
+            .active
+            .iter()
+            .map(|a| format!("`{}`", a.job.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if kind == SignalKind::Interrupt && !self.interrupting && !self.stop {
+            self.interrupting = true;
+            for active in &mut self.active {
+                active.outcome.interrupted = true;
+                active.running.stop(Stop::Interrupt);
+                active.escalate = Some((now + grace, Stop::Terminate));
+            }
             self.message(&format!(
-                "interrupted: sent SIGINT to `{}`; Ctrl-C again within {} s of its end stops everything",
-                job.name,
+                "interrupted: sent SIGINT to {names}; Ctrl-C again within {} s of their end                  stops everything",
                 self.options.window.as_secs_f64()
             ));
         } else if !self.stop {
             self.stop = true;
-            outcome.interrupted = true;
-            running.stop(Stop::Terminate);
-            *escalate = Some((now + grace, Stop::Kill));
+            for active in &mut self.active {
+                active.outcome.interrupted = true;
+                active.running.stop(Stop::Terminate);
+                active.escalate = Some((now + grace, Stop::Kill));
+            }
             self.message(&format!(
-                "stopping: sent SIGTERM to `{}`; pending experiments stay in the queue \
-                 (Ctrl-C again to kill it now)",
-                job.name
+                "stopping: sent SIGTERM to {names}; pending experiments stay in the queue                  (Ctrl-C again to kill now)"
             ));
         } else {
-            running.stop(Stop::Kill);
-            *escalate = None;
-            self.message(&format!("stopping: sent SIGKILL to `{}`", job.name));
+            for active in &mut self.active {
+                active.running.stop(Stop::Kill);
+                active.escalate = None;
+            }
+            self.message(&format!("stopping: sent SIGKILL to {names}"));
         }
     }
-
     /// After an interrupted experiment: a second Ctrl-C within the window
     /// stops everything, otherwise the next experiment starts.
     fn wait_window(&mut self) {
@@ -740,6 +971,16 @@ mod tests {
         fail_fast: bool,
         signals: &[(u64, SignalKind)],
     ) -> Outcome {
+        run_with(mock, docs, fail_fast, signals, SlotConfig::default())
+    }
+
+    fn run_with(
+        mock: MockExecutor,
+        docs: Vec<Mapping>,
+        fail_fast: bool,
+        signals: &[(u64, SignalKind)],
+        slots: SlotConfig,
+    ) -> Outcome {
         let dir = tempfile::tempdir().unwrap();
         let sandbox = Sandbox::new();
         let mut executor = mock.clone();
@@ -751,6 +992,7 @@ mod tests {
             window: Duration::from_millis(80),
             runs_dir: dir.path().join("runs"),
             stamp: "test".to_owned(),
+            slots,
         };
         let expander = Expander::new(&sandbox, None, doc("Module: m"), &ExpandOptions::default());
         let capture = Capture::default();
@@ -981,5 +1223,127 @@ mod tests {
             "{}",
             expansion_error(&err)
         );
+    }
+
+    fn env_of(log: &crate::runner::MockLog, name: &str, key: &str) -> String {
+        log.env
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, env)| env.iter().find(|(k, _)| k == key))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    fn after(ms: u64) -> Behavior {
+        Behavior::After(Duration::from_millis(ms), Exit::Code(0))
+    }
+
+    #[test]
+    fn two_slots_run_two_at_once_in_queue_order() {
+        let mock = MockExecutor::new()
+            .with("a", after(150))
+            .with("b", after(50))
+            .with("c", after(50));
+        let clock = Instant::now();
+        let out = run_with(
+            mock,
+            vec![exp("a"), exp("b"), exp("c")],
+            false,
+            &[],
+            SlotConfig::new(Some(2), Vec::new()),
+        );
+        assert!(
+            clock.elapsed() < Duration::from_millis(290),
+            "ran in parallel"
+        );
+        assert_eq!(out.finished, ["b done", "c done", "a done"]);
+        let log = out.mock.snapshot();
+        assert_eq!(log.started, ["a", "b", "c"]);
+        assert_eq!(env_of(&log, "a", "COOL_RUNNER_SLOT"), "0");
+        assert_eq!(env_of(&log, "b", "COOL_RUNNER_SLOT"), "1");
+        assert_eq!(
+            env_of(&log, "c", "COOL_RUNNER_SLOT"),
+            "1",
+            "b's slot was freed"
+        );
+        assert!(
+            log.env.iter().all(|(_, env)| env.len() == 1),
+            "no GPUs: no CUDA_VISIBLE_DEVICES"
+        );
+    }
+
+    #[test]
+    fn gpus_are_given_out_exclusively_and_the_head_waits() {
+        let mock = MockExecutor::new()
+            .with("a", after(60))
+            .with("big", after(30))
+            .with("c", after(10));
+        let mut big = exp("big");
+        big.insert("GPUs".into(), Value::from(2));
+        let out = run_with(
+            mock,
+            vec![exp("a"), big, exp("c")],
+            false,
+            &[],
+            SlotConfig::new(None, vec!["0".into(), "1".into()]),
+        );
+        // `big` needs both GPUs: it waits for `a`, and `c` does not overtake it.
+        assert_eq!(out.finished, ["a done", "big done", "c done"]);
+        let log = out.mock.snapshot();
+        assert_eq!(log.started, ["a", "big", "c"]);
+        assert_eq!(env_of(&log, "a", "CUDA_VISIBLE_DEVICES"), "0");
+        assert_eq!(env_of(&log, "big", "CUDA_VISIBLE_DEVICES"), "0,1");
+        assert_eq!(env_of(&log, "c", "CUDA_VISIBLE_DEVICES"), "0");
+    }
+
+    #[test]
+    fn too_many_gpus_fail_that_experiment_only() {
+        let mut big = exp("big");
+        big.insert("GPUs".into(), Value::from(3));
+        let out = run_with(
+            MockExecutor::new(),
+            vec![big, exp("b")],
+            false,
+            &[],
+            SlotConfig::new(None, vec!["0".into()]),
+        );
+        assert_eq!(out.finished, ["big failed", "b done"]);
+    }
+
+    #[test]
+    fn first_ctrl_c_interrupts_every_running_experiment() {
+        let mock = MockExecutor::new()
+            .with("a", Behavior::UntilStopped(vec![Stop::Interrupt]))
+            .with("b", Behavior::UntilStopped(vec![Stop::Interrupt]));
+        let out = run_with(
+            mock,
+            vec![exp("a"), exp("b"), exp("c")],
+            false,
+            &[(30, SignalKind::Interrupt)],
+            SlotConfig::new(Some(2), Vec::new()),
+        );
+        let mut finished = out.finished.clone();
+        finished[..2].sort();
+        assert_eq!(finished, ["a interrupted", "b interrupted", "c done"]);
+        assert_eq!(out.mock.snapshot().stops.len(), 2);
+        assert!(!out.summary.stopped);
+    }
+
+    #[test]
+    fn second_ctrl_c_stops_all_and_requeues_in_queue_order() {
+        let mock = MockExecutor::new()
+            .with("a", Behavior::UntilStopped(vec![Stop::Terminate]))
+            .with("b", Behavior::UntilStopped(vec![Stop::Terminate]));
+        let out = run_with(
+            mock,
+            vec![exp("a"), exp("b"), exp("c")],
+            false,
+            &[(30, SignalKind::Interrupt), (45, SignalKind::Interrupt)],
+            SlotConfig::new(Some(2), Vec::new()),
+        );
+        assert_eq!(out.finished.len(), 2);
+        assert!(out.summary.stopped);
+        assert_eq!(out.left, ["a", "b", "c"]);
+        assert_eq!(out.summary.exit_code(), 130);
     }
 }

@@ -16,6 +16,8 @@
 //! * a third one: SIGKILL at once.
 //! * Ctrl-C while no module runs (waiting with `--follow`, or for a valid
 //!   queue file): stop.
+//! * With several modules running (parallel slots), each step acts on all
+//!   of them at once, and the window opens when the last one has ended.
 
 use std::io;
 

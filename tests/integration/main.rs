@@ -8,12 +8,14 @@
 
 mod test;
 
+mod cache;
 mod collect;
 mod expand;
 #[cfg(feature = "slack")]
 mod fake_slack;
 mod filter;
 mod fuzz;
+mod parallel;
 mod queue;
 mod run;
 mod signals;

@@ -1,0 +1,243 @@
+//! `cool-runner explain --exp FILE --pick I`: why experiment I would run
+//! rather than be taken from the cache. It computes the experiment's
+//! identity as `run` would, and compares its parts with those of the stored
+//! runs: the nearest one (fewest differences, newest first) is shown with
+//! each key, module file or fingerprinted file that differs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+
+use serde_json::Value as Json;
+
+use crate::cli::ExplainArgs;
+use crate::config::Override;
+use crate::error::{exit, Error};
+use crate::expr::Sandbox;
+use crate::run::{expand, identifier, store_path, RunSettings};
+use crate::runner::name_of;
+use crate::store::{RunRow, Store};
+
+/// How many of the newest stored runs are compared.
+const SCAN: usize = 100_000;
+
+pub fn explain(args: &ExplainArgs) -> Result<i32, Error> {
+    let (overrides, module_args): (Vec<&String>, Vec<&String>) = args
+        .args
+        .iter()
+        .partition(|a| a.starts_with('+') && a.contains('='));
+    let settings = RunSettings {
+        exp: args.exp.clone(),
+        dry: true,
+        pick: None,
+        seed: args.seed,
+        follow: false,
+        fail_fast: false,
+        jobs: None,
+        gpus: None,
+        rerun: false,
+        no_store: false,
+        overrides: overrides
+            .iter()
+            .map(|o| Override::parse(o))
+            .collect::<Result<_, _>>()?,
+        module_args: module_args.iter().map(Into::into).collect(),
+    };
+    let expansion = expand(&settings, &Sandbox::new())?;
+    let experiment = expansion.experiments.get(args.pick).ok_or_else(|| {
+        Error::Usage(format!(
+            "`--pick {}` is out of range: the expanded queue holds {} experiment(s)",
+            args.pick,
+            expansion.experiments.len()
+        ))
+    })?;
+    let name = name_of(experiment);
+    let path = match &args.store {
+        Some(path) => path.clone(),
+        None => store_path(&expansion.global)?,
+    };
+    let identity = identifier(&settings)
+        .identify(experiment)
+        .map_err(|e| Error::Other(anyhow::anyhow!("failed to compute the identity: {e}")))?;
+    let mut out = format!(
+        "experiment {} `{name}`: identity {}\n",
+        args.pick,
+        &identity.hash[..16]
+    );
+    let store = Store::open_existing(&path).map_err(|e| Error::Other(e.into()))?;
+    let rows = match &store {
+        Some(store) => store.recent(SCAN).map_err(|e| Error::Other(e.into()))?,
+        None => Vec::new(),
+    };
+    if let Some(done) = rows
+        .iter()
+        .find(|r| r.identity == identity.hash && r.status == "done")
+    {
+        let _ = writeln!(
+            out,
+            "cached: run #{} finished {} is reused by `run` (`--rerun` runs it again)",
+            done.id,
+            done.finished_at.as_deref().unwrap_or("-")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "would run: no `done` run with this identity in `{}`",
+            path.display()
+        );
+        explain_nearest(&mut out, &identity.parts, &identity.hash, &rows);
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .map_err(Error::Output)?;
+    Ok(exit::OK)
+}
+
+fn explain_nearest(out: &mut String, parts: &Json, hash: &str, rows: &[RunRow]) {
+    let same: Vec<&RunRow> = rows.iter().filter(|r| r.identity == hash).collect();
+    if let Some(row) = same.first() {
+        let _ = writeln!(
+            out,
+            "the same identity ran {} time(s) without success; latest: run #{} `{}` {}",
+            same.len(),
+            row.id,
+            row.name,
+            row.status
+        );
+        return;
+    }
+    let mut best: Option<(usize, &RunRow, Vec<String>)> = None;
+    for row in rows {
+        let Ok(stored) = serde_json::from_str::<Json>(&row.parts) else {
+            continue;
+        };
+        let diffs = differences(&stored, parts);
+        if best.as_ref().is_none_or(|b| diffs.len() < b.0) {
+            best = Some((diffs.len(), row, diffs));
+        }
+    }
+    match best {
+        None => {
+            let _ = writeln!(out, "the store holds no run to compare with");
+        }
+        Some((_, row, diffs)) => {
+            let _ = writeln!(
+                out,
+                "nearest stored run: #{} `{}` ({}, started {}), differs in:",
+                row.id, row.name, row.status, row.started_at
+            );
+            for diff in diffs {
+                let _ = writeln!(out, "  {diff}");
+            }
+        }
+    }
+}
+
+/// Leaves of `value` by dotted path, as JSON text.
+fn flatten(prefix: &str, value: &Json, out: &mut BTreeMap<String, String>) {
+    match value {
+        Json::Object(map) if !map.is_empty() => {
+            for (key, value) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&path, value, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.to_string());
+        }
+    }
+}
+
+/// What differs between stored parts and current ones, for people.
+pub fn differences(stored: &Json, now: &Json) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let leaves = |v: &Json| {
+        let mut m = BTreeMap::new();
+        flatten("", v, &mut m);
+        m
+    };
+    let (a, b) = (leaves(&stored["content"]), leaves(&now["content"]));
+    for (key, old) in &a {
+        match b.get(key) {
+            None => diffs.push(format!("key `{key}`: stored {old}, now absent")),
+            Some(new) if new != old => diffs.push(format!("key `{key}`: stored {old}, now {new}")),
+            Some(_) => {}
+        }
+    }
+    for (key, new) in &b {
+        if !a.contains_key(key) {
+            diffs.push(format!("key `{key}`: not in the stored run, now {new}"));
+        }
+    }
+    if stored["module_args"] != now["module_args"] {
+        diffs.push(format!(
+            "module arguments: stored {}, now {}",
+            stored["module_args"], now["module_args"]
+        ));
+    }
+    for (part, what) in [
+        ("module", "module file"),
+        ("fingerprint", "fingerprinted file"),
+    ] {
+        let files = |v: &Json| -> BTreeMap<String, String> {
+            v[part]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (a, b) = (files(stored), files(now));
+        for (path, old) in &a {
+            match b.get(path) {
+                None => diffs.push(format!("{what} `{path}`: no longer used")),
+                Some(new) if new != old => diffs.push(format!("{what} `{path}`: content changed")),
+                Some(_) => {}
+            }
+        }
+        for path in b.keys().filter(|p| !a.contains_key(*p)) {
+            diffs.push(format!("{what} `{path}`: new"));
+        }
+    }
+    diffs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::differences;
+
+    #[test]
+    fn differences_name_keys_and_files() {
+        let stored = serde_json::json!({
+            "content": {"lr": 0.1, "nested": {"a": 1}, "gone": 1},
+            "module_args": [],
+            "module": {"m.py": "aa"},
+            "fingerprint": {"src/a.py": "1", "src/b.py": "2"}
+        });
+        let now = serde_json::json!({
+            "content": {"lr": 0.5, "nested": {"a": 1}, "new": true},
+            "module_args": ["--fast"],
+            "module": {"m.py": "bb"},
+            "fingerprint": {"src/a.py": "1", "src/c.py": "3"}
+        });
+        assert_eq!(
+            differences(&stored, &now),
+            [
+                "key `gone`: stored 1, now absent",
+                "key `lr`: stored 0.1, now 0.5",
+                "key `new`: not in the stored run, now true",
+                "module arguments: stored [], now [\"--fast\"]",
+                "module file `m.py`: content changed",
+                "fingerprinted file `src/b.py`: no longer used",
+                "fingerprinted file `src/c.py`: new",
+            ]
+        );
+    }
+}

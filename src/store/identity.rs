@@ -1,0 +1,316 @@
+//! The identity of an experiment: what makes two runs "the same
+//! computation", so that a `done` result can be reused.
+//!
+//! identity = blake3 of, in this order:
+//! 1. the expanded experiment as canonical JSON (mapping keys sorted at
+//!    every level), without the keys in `VOLATILE_KEYS` (the runner's
+//!    bookkeeping: `HOST`, the keys written after a run, `YamlLog`) and
+//!    without `RND_IDX` unless the experiment file writes `RND_IDX` itself;
+//! 2. the module arguments given on the runner's command line;
+//! 3. the module fingerprint: the content hash of the program file that
+//!    `Module` names (see `module_files`);
+//! 4. path and content hash of every file matched by the experiment's
+//!    `Fingerprint` globs (a string or a list of strings, relative to the
+//!    working directory).
+//!
+//! File hashes are memoised by (path, size, modification time), and glob
+//! matches once per run, so checking 10,000 experiments that share a module
+//! hashes the module once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde_json::{Map, Value as Json};
+use yaml_serde::{Mapping, Value};
+
+/// Keys left out of the identity: the runner writes them, they do not
+/// change what the module computes.
+pub const VOLATILE_KEYS: [&str; 12] = [
+    "HOST",
+    "YamlLog",
+    "TIME_ELAPSED",
+    "STATUS",
+    "EXIT_CODE",
+    "STARTED_AT",
+    "FINISHED_AT",
+    "RUN_DIR",
+    "SIGNAL",
+    "ERROR",
+    "STDERR_TAIL",
+    "CACHED",
+];
+
+/// An experiment's identity and the parts it was computed from (kept in
+/// the store so that `explain` can say what differs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// 64 hex digits.
+    pub hash: String,
+    /// `{"content": …, "module_args": […], "module": {path: hash},
+    /// "fingerprint": {path: hash}}`
+    pub parts: Json,
+}
+
+/// Computes identities for one run.
+#[derive(Debug, Default)]
+pub struct Identifier {
+    module_args: Vec<String>,
+    keep_rnd_idx: bool,
+    files: HashMap<PathBuf, (u64, Option<SystemTime>, String)>,
+    globs: HashMap<Vec<String>, Vec<PathBuf>>,
+    modules: HashMap<String, Vec<PathBuf>>,
+}
+
+impl Identifier {
+    /// `keep_rnd_idx`: the experiment file writes `RND_IDX` itself (see
+    /// `file_writes_rnd_idx`).
+    pub fn new(module_args: &[OsString], keep_rnd_idx: bool) -> Self {
+        Self {
+            module_args: module_args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            keep_rnd_idx,
+            ..Self::default()
+        }
+    }
+
+    /// The identity of an expanded experiment. The error is a lowercase
+    /// fragment (an unreadable file, a bad glob).
+    pub fn identify(&mut self, experiment: &Mapping) -> Result<Identity, String> {
+        let mut content = Map::new();
+        let mut keys: Vec<(String, &Value)> = experiment
+            .iter()
+            .map(|(k, v)| (key_text(k), v))
+            .filter(|(k, _)| {
+                !VOLATILE_KEYS.contains(&k.as_str()) && (self.keep_rnd_idx || k != "RND_IDX")
+            })
+            .collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in keys {
+            content.insert(key, canonical(value));
+        }
+        let module = match experiment.get("Module").and_then(Value::as_str) {
+            Some(module) => {
+                let files = self.module_files(module);
+                self.hash_files(&files)?
+            }
+            None => BTreeMap::new(),
+        };
+        let patterns = match experiment.get("Fingerprint") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| "`Fingerprint` must be a glob or a list of globs".to_owned())
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err("`Fingerprint` must be a glob or a list of globs".to_owned()),
+        };
+        let fingerprint = if patterns.is_empty() {
+            BTreeMap::new()
+        } else {
+            let paths = self.glob(&patterns)?;
+            self.hash_files(&paths)?
+        };
+        let to_json = |files: BTreeMap<String, String>| {
+            Json::Object(
+                files
+                    .into_iter()
+                    .map(|(k, v)| (k, Json::String(v)))
+                    .collect(),
+            )
+        };
+        let parts = serde_json::json!({
+            "content": Json::Object(content),
+            "module_args": self.module_args,
+            "module": to_json(module),
+            "fingerprint": to_json(fingerprint),
+        });
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"cool-runner identity v1\0");
+        let bytes = serde_json::to_vec(&parts).map_err(|e| e.to_string())?;
+        hasher.update(&bytes);
+        Ok(Identity {
+            hash: hasher.finalize().to_hex().to_string(),
+            parts,
+        })
+    }
+
+    /// The program file a `Module` names: the executable when it is a path
+    /// (`modules/train.sh`, `./run`); for a program found on `PATH` (an
+    /// interpreter: `python3 modules/train.py --fast`), the first argument
+    /// that is an existing file (the script); with no such argument, the
+    /// program found on `PATH` itself.
+    fn module_files(&mut self, module: &str) -> Vec<PathBuf> {
+        if let Some(files) = self.modules.get(module) {
+            return files.clone();
+        }
+        let words = shell_words::split(module).unwrap_or_default();
+        let files = match words.split_first() {
+            None => Vec::new(),
+            Some((program, _)) if program.contains('/') => vec![PathBuf::from(program)],
+            Some((program, args)) => args
+                .iter()
+                .filter(|a| !a.starts_with('-'))
+                .map(PathBuf::from)
+                .find(|p| p.is_file())
+                .or_else(|| on_path(program))
+                .into_iter()
+                .collect(),
+        };
+        self.modules.insert(module.to_owned(), files.clone());
+        files
+    }
+
+    fn glob(&mut self, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
+        if let Some(paths) = self.globs.get(patterns) {
+            return Ok(paths.clone());
+        }
+        let mut paths = Vec::new();
+        for pattern in patterns {
+            let matches = glob::glob(pattern)
+                .map_err(|e| format!("invalid `Fingerprint` glob `{pattern}`: {e}"))?;
+            paths.extend(matches.filter_map(Result::ok).filter(|p| p.is_file()));
+        }
+        paths.sort();
+        paths.dedup();
+        self.globs.insert(patterns.to_vec(), paths.clone());
+        Ok(paths)
+    }
+
+    /// Path → blake3 of the content; a missing file hashes as `missing`.
+    fn hash_files(&mut self, paths: &[PathBuf]) -> Result<BTreeMap<String, String>, String> {
+        let mut out = BTreeMap::new();
+        for path in paths {
+            out.insert(path.display().to_string(), self.hash_file(path)?);
+        }
+        Ok(out)
+    }
+
+    fn hash_file(&mut self, path: &Path) -> Result<String, String> {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Ok("missing".to_owned());
+        };
+        let (len, modified) = (meta.len(), meta.modified().ok());
+        if let Some((l, m, hash)) = self.files.get(path) {
+            if *l == len && *m == modified {
+                return Ok(hash.clone());
+            }
+        }
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("failed to read `{}` for the identity: {e}", path.display()))?;
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        self.files
+            .insert(path.to_owned(), (len, modified, hash.clone()));
+        Ok(hash)
+    }
+}
+
+/// Whether the experiment file writes `RND_IDX` (a line starting with
+/// `RND_IDX:`); only then is `RND_IDX` part of the identity.
+pub fn file_writes_rnd_idx(text: &str) -> bool {
+    text.lines().any(|l| l.trim_start().starts_with("RND_IDX:"))
+}
+
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.clone(),
+        other => yaml_serde::to_string(other)
+            .map(|s| s.trim_end().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+/// JSON with mapping keys sorted at every level.
+pub fn canonical(value: &Value) -> Json {
+    match value {
+        Value::Mapping(map) => {
+            let mut entries: Vec<(String, Json)> = map
+                .iter()
+                .map(|(k, v)| (key_text(k), canonical(v)))
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Json::Object(entries.into_iter().collect())
+        }
+        Value::Sequence(items) => Json::Array(items.iter().map(canonical).collect()),
+        Value::Tagged(tagged) => canonical(&tagged.value),
+        other => serde_json::to_value(other).unwrap_or(Json::Null),
+    }
+}
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exp(text: &str) -> Mapping {
+        yaml_serde::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn volatile_keys_and_key_order_do_not_matter() {
+        let mut id = Identifier::new(&[], false);
+        let a = id
+            .identify(&exp(
+                "a: 1\nb: {y: 2, x: 1}\nRND_IDX: 5\nHOST: h1\nYamlLog: l",
+            ))
+            .unwrap();
+        let b = id
+            .identify(&exp("b: {x: 1, y: 2}\na: 1\nRND_IDX: 6\nHOST: h2"))
+            .unwrap();
+        assert_eq!(a.hash, b.hash);
+        let c = id.identify(&exp("a: 2\nb: {x: 1, y: 2}")).unwrap();
+        assert_ne!(a.hash, c.hash);
+        let mut keep = Identifier::new(&[], true);
+        assert_ne!(
+            keep.identify(&exp("a: 1\nRND_IDX: 5")).unwrap().hash,
+            keep.identify(&exp("a: 1\nRND_IDX: 6")).unwrap().hash
+        );
+        let mut args = Identifier::new(&["--fast".into()], false);
+        assert_ne!(
+            args.identify(&exp("a: 1")).unwrap().hash,
+            id.identify(&exp("a: 1")).unwrap().hash
+        );
+    }
+
+    #[test]
+    fn module_and_fingerprinted_files_are_in_the_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("train.py");
+        let src = dir.path().join("lib.txt");
+        std::fs::write(&script, "print(1)").unwrap();
+        std::fs::write(&src, "v1").unwrap();
+        let module = format!("Module: python3 {}\n", script.display());
+        let fp = format!("Fingerprint: ['{}/*.txt']\n", dir.path().display());
+        let mut id = Identifier::new(&[], false);
+        let first = id.identify(&exp(&format!("{module}{fp}"))).unwrap();
+        assert_eq!(
+            first.parts["module"][script.display().to_string()]
+                .as_str()
+                .map(str::len),
+            Some(64)
+        );
+        std::fs::write(&src, "v2 (longer)").unwrap();
+        let mut id = Identifier::new(&[], false);
+        let second = id.identify(&exp(&format!("{module}{fp}"))).unwrap();
+        assert_ne!(first.hash, second.hash);
+        std::fs::write(&script, "print(2) # changed").unwrap();
+        let mut id = Identifier::new(&[], false);
+        let third = id.identify(&exp(&format!("{module}{fp}"))).unwrap();
+        assert_ne!(second.hash, third.hash);
+        assert!(file_writes_rnd_idx("a: 1\n  RND_IDX: 3\n"));
+        assert!(!file_writes_rnd_idx("seed: parse RND_IDX\n"));
+    }
+}
