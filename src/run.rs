@@ -142,6 +142,9 @@ pub fn run(settings: &RunSettings) -> Result<i32, Error> {
             expansion.experiments.len(),
             settings.exp.display()
         );
+        // The process ends here: freeing ten thousand experiments one by
+        // one would cost more than writing them out.
+        std::mem::forget(expansion);
         return Ok(exit::OK);
     }
     run_experiments(settings, &sandbox, expansion)
@@ -177,7 +180,32 @@ fn dry_cache_report(settings: &RunSettings, expansion: &Expansion) {
             None
         }
     };
-    let mut cache = store.map(|s| Cache::new(s, identifier(settings), settings.rerun, host_name()));
+    let Some(store) = store else {
+        // No store yet: nothing can be cached, and a line per experiment
+        // would only repeat "would run".
+        let skipped = expansion
+            .experiments
+            .iter()
+            .filter(|e| e.get("Name").and_then(Value::as_str) == Some("skip"))
+            .count();
+        let to_run = expansion.experiments.len() - skipped;
+        let _ = writeln!(
+            stderr,
+            "0 cached, {to_run} to run{} (no results store yet)",
+            if skipped > 0 {
+                format!(", {skipped} skipped")
+            } else {
+                String::new()
+            }
+        );
+        return;
+    };
+    let mut cache = Some(Cache::new(
+        store,
+        identifier(settings),
+        settings.rerun,
+        host_name(),
+    ));
     let (mut cached, mut to_run, mut skipped) = (0, 0, 0);
     let mut report = String::new();
     for (at, experiment) in expansion.experiments.iter().enumerate() {
