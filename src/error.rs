@@ -23,8 +23,6 @@ pub enum Error {
     Slack(#[from] SlackConfigError),
     #[error("{0}")]
     Usage(String),
-    #[error("`{0}` is not implemented yet")]
-    NotImplemented(&'static str),
     #[error("failed to write output: {0}")]
     Output(#[source] std::io::Error),
     #[error("{0}")]
@@ -34,9 +32,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Config(_) | Self::Slack(_) | Self::Usage(_) | Self::NotImplemented(_) => {
-                exit::BAD_INPUT
-            }
+            Self::Config(_) | Self::Slack(_) | Self::Usage(_) => exit::BAD_INPUT,
             Self::Output(_) | Self::Other(_) => exit::FAILED,
         }
     }
