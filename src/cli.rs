@@ -93,9 +93,15 @@ pub struct ExplainArgs {
 /// (`+Global.repeat=3`); every other unrecognised argument is passed on to
 /// each module unchanged, in order (everything after `--` too).
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
+#[command(after_help = "Overrides and module arguments:\n  \
+    +Key.path=value   set a dotted path in the default config; the value is read as\n                    \
+    a YAML scalar (+Global.repeat=3 is an integer)\n  \
+    anything else     passed on to every module, unchanged and in order\n                    \
+    (so is everything after --)\n\n\
+    Examples:\n  \
     cool-runner run --exp experiments/quickstart.yaml --dry\n  \
-    cool-runner run --exp sweep.yaml +Global.repeat=3 --pick 0,2 --gpu-mem 8")]
+    cool-runner run --exp sweep.yaml +Global.repeat=3 --pick 0,2 --gpu-mem 8\n  \
+    cool-runner run --exp sweep.yaml -j 2 --gpus 0,1")]
 #[expect(
     clippy::struct_excessive_bools,
     reason = "independent command-line switches"

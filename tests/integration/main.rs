@@ -9,6 +9,7 @@
 mod test;
 
 mod cache;
+mod cli;
 mod collect;
 mod expand;
 #[cfg(feature = "slack")]
