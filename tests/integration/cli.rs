@@ -4,7 +4,8 @@
 use crate::test::Test;
 
 fn help(args: &[&str]) -> String {
-    let ran = Test::new().args(args).run().status(0);
+    // A fixed width, whatever the terminal running the tests.
+    let ran = Test::new().args(args).env("COLUMNS", "100").run().status(0);
     ran.stdout()
 }
 
