@@ -702,21 +702,8 @@ impl<'a, 's> Session<'a, 's> {
             .chain([self.flush_at, self.queue_dirty])
             .flatten()
             .min();
-        let event = match timer {
-            Some(at) => match self
-                .rx
-                .recv_timeout(at.saturating_duration_since(Instant::now()))
-            {
-                Ok(event) => event,
-                Err(RecvTimeoutError::Timeout) => return,
-                Err(RecvTimeoutError::Disconnected) => {
-                    unreachable!("the session holds a sender")
-                }
-            },
-            None => match self.rx.recv() {
-                Ok(event) => event,
-                Err(_) => unreachable!("the session holds a sender"),
-            },
+        let Some(event) = self.next_event(timer) else {
+            return;
         };
         match event {
             Event::Exited { job, exit } => {
@@ -784,16 +771,35 @@ impl<'a, 's> Session<'a, 's> {
                 self.refresh_queue();
             }
             let at = self.queue_dirty.map_or(until, |d| d.min(until));
-            match self.rx.recv_timeout(at.saturating_duration_since(now)) {
-                Ok(Event::Signal(_)) => {
+            match self.next_event(Some(at)) {
+                Some(Event::Signal(_)) => {
                     self.stop = true;
                     self.message("stopping: pending experiments stay in the queue");
                     return;
                 }
-                Ok(Event::QueueChanged) => self.mark_dirty(),
-                Ok(Event::Exited { .. }) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => unreachable!("the session holds a sender"),
+                Some(Event::QueueChanged) => self.mark_dirty(),
+                Some(Event::Exited { .. }) | None => {}
             }
+        }
+    }
+
+    /// The next event, or `None` once `deadline` has passed.
+    fn next_event(&self, deadline: Option<Instant>) -> Option<Event> {
+        match deadline {
+            Some(at) => match self
+                .rx
+                .recv_timeout(at.saturating_duration_since(Instant::now()))
+            {
+                Ok(event) => Some(event),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    unreachable!("the session holds a sender")
+                }
+            },
+            None => match self.rx.recv() {
+                Ok(event) => Some(event),
+                Err(_) => unreachable!("the session holds a sender"),
+            },
         }
     }
 
@@ -801,21 +807,8 @@ impl<'a, 's> Session<'a, 's> {
     fn wait_idle(&mut self) {
         self.flush();
         loop {
-            let event = match self.queue_dirty {
-                Some(at) => match self
-                    .rx
-                    .recv_timeout(at.saturating_duration_since(Instant::now()))
-                {
-                    Ok(event) => event,
-                    Err(RecvTimeoutError::Timeout) => return,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        unreachable!("the session holds a sender")
-                    }
-                },
-                None => match self.rx.recv() {
-                    Ok(event) => event,
-                    Err(_) => unreachable!("the session holds a sender"),
-                },
+            let Some(event) = self.next_event(self.queue_dirty) else {
+                return;
             };
             match event {
                 Event::Signal(_) => {
