@@ -202,16 +202,9 @@ impl Sandbox {
     /// Translate Python-isms and compile.
     pub fn compile(&self, src: &str) -> Result<CompiledExpr, ExprError> {
         let text = translate(src);
-        let compiled = catch_unwind(AssertUnwindSafe(|| self.engine.compile(&text)));
-        match compiled {
-            Ok(Ok(ast)) => Ok(CompiledExpr { ast: Arc::new(ast) }),
-            Ok(Err(err)) => Err(ExprError::from_parse(&err)),
-            Err(_) => Err(ExprError {
-                message: "internal error in the expression engine while compiling".to_owned(),
-                line: None,
-                column: None,
-            }),
-        }
+        compiled(catch_unwind(AssertUnwindSafe(|| {
+            self.engine.compile(&text)
+        })))
     }
 
     /// Compile with strict variables: a variable that is not one of `names`
@@ -226,20 +219,11 @@ impl Sandbox {
         for name in names {
             scope.push_constant(*name, ());
         }
-        let compiled = catch_unwind(AssertUnwindSafe(|| {
+        compiled(catch_unwind(AssertUnwindSafe(|| {
             self.strict
                 .get_or_init(strict_compiler)
                 .compile_with_scope(&scope, &text)
-        }));
-        match compiled {
-            Ok(Ok(ast)) => Ok(CompiledExpr { ast: Arc::new(ast) }),
-            Ok(Err(err)) => Err(ExprError::from_parse(&err)),
-            Err(_) => Err(ExprError {
-                message: "internal error in the expression engine while compiling".to_owned(),
-                line: None,
-                column: None,
-            }),
-        }
+        })))
     }
 
     /// Evaluate against `scope`; the scope is left as it was given.
@@ -272,6 +256,21 @@ fn strict_compiler() -> Engine {
         .set_strict_variables(true);
     engine.disable_symbol("eval");
     engine
+}
+
+/// The outcome of a compilation run under `catch_unwind`.
+fn compiled(
+    result: std::thread::Result<Result<AST, ParseError>>,
+) -> Result<CompiledExpr, ExprError> {
+    match result {
+        Ok(Ok(ast)) => Ok(CompiledExpr { ast: Arc::new(ast) }),
+        Ok(Err(err)) => Err(ExprError::from_parse(&err)),
+        Err(_) => Err(ExprError {
+            message: "internal error in the expression engine while compiling".to_owned(),
+            line: None,
+            column: None,
+        }),
+    }
 }
 
 fn display(x: &Dynamic) -> String {
