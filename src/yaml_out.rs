@@ -76,16 +76,7 @@ pub fn write_documents<W: Write>(out: &mut W, docs: &[Mapping]) -> io::Result<()
     const PARALLEL_FROM: usize = 2000;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if docs.len() < PARALLEL_FROM || threads < 2 {
-        let mut buf = Vec::with_capacity(1 << 16);
-        for doc in docs {
-            emit_document(&mut buf, doc).map_err(io::Error::other)?;
-            if buf.len() >= 1 << 16 {
-                out.write_all(&buf)?;
-                buf.clear();
-            }
-        }
-        out.write_all(&buf)?;
-        return out.flush();
+        return write_documents_iter(out, docs);
     }
     let per = docs.len().div_ceil(threads);
     let buffers: Vec<Result<Vec<u8>, yaml_serde::Error>> = std::thread::scope(|scope| {
