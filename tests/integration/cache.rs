@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::test::{bin, column, documents, read, repo, Test, NAP_MODULE};
+use crate::test::{bin, column, documents, read, Test, NAP_MODULE};
 
 /// Run the binary in `dir`; the output.
 fn runner(dir: &Path, args: &[&str]) -> Output {
@@ -36,16 +36,6 @@ fn ran(dir: &Path, args: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 const THREE: &str = "\
 Global: {repeat: 1}
 Module: ./m.sh
@@ -63,12 +53,7 @@ x: parse E[-1].x + 1
 
 #[test]
 fn quickstart_twice_launches_no_module_the_second_time() {
-    let test = Test::new();
-    copy_dir(&repo().join("modules"), &test.path().join("modules"));
-    copy_dir(
-        &repo().join("experiments"),
-        &test.path().join("experiments"),
-    );
+    let test = Test::new().with_repo_dirs(&["modules", "experiments"]);
     let dir = test.path();
     let args = [
         "run",

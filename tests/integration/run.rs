@@ -2,26 +2,11 @@
 
 use std::path::Path;
 
-use crate::test::{column, documents, read, repo, Test, NAP_MODULE};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
+use crate::test::{column, documents, read, Test, NAP_MODULE};
 
 #[test]
 fn quickstart_runs_end_to_end() {
-    let test = Test::new();
-    copy_dir(&repo().join("modules"), &test.path().join("modules"));
-    copy_dir(
-        &repo().join("experiments"),
-        &test.path().join("experiments"),
-    );
+    let test = Test::new().with_repo_dirs(&["modules", "experiments"]);
     let ran = test
         .args(&[
             "run",
@@ -271,8 +256,7 @@ fn bad_runner_keys_are_bad_input_and_nothing_runs() {
 
 #[test]
 fn python_helper_round_trips() {
-    let test = Test::new();
-    copy_dir(&repo().join("modules"), &test.path().join("modules"));
+    let test = Test::new().with_repo_dirs(&["modules"]);
     let ran = test
         .write(
             "m.py",

@@ -27,7 +27,27 @@ pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Copy the files (not subdirectories) of `from` into `to`.
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
 impl Test {
+    /// Copy these directories of the repository (`modules`, `experiments`)
+    /// into the test directory.
+    pub(crate) fn with_repo_dirs(self, dirs: &[&str]) -> Self {
+        for dir in dirs {
+            copy_dir(&repo().join(dir), &self.path().join(dir));
+        }
+        self
+    }
+
     pub(crate) fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("tempdir"),
