@@ -1,30 +1,28 @@
 //! cool-runner: expand, run, log and query experiments described in YAML.
 //!
-//! The pipeline reads like the module list: `config` loads and expands the
-//! experiment file (using `expr` for `parse` values), `run` drives a run
-//! through `runner` (session, executors, signals, progress) with a `queue`
-//! of pending experiments, `yaml_log` records finished ones, `notifier`
-//! posts to Slack, `yaml_out` writes YAML streams, `collect` gathers logs
-//! and `filter` queries them (both read logs through `yaml_stream`).
+//! The modules read as the data flows: `config` loads and expands the
+//! experiment file (using `expr` for `parse` values) into a `queue` of
+//! pending experiments; the `runner` session admits them one by one and
+//! hands each to an `executor` (a local process, or a mock in tests), which
+//! owns the job's workspace (run directory, results, output tail); events of
+//! the run go to observers: the `yaml_log` writer, the results `store`, the
+//! Slack `notifier` and the progress display. `filter` queries the logs.
+//! `yaml` reads and writes YAML, `commands` has one file per subcommand and
+//! `cli` the command line.
 
-pub mod cli;
-pub mod collect;
+pub(crate) mod cli;
+pub(crate) mod commands;
 pub mod config;
 pub mod error;
-pub mod explain;
+pub(crate) mod executor;
 pub mod expr;
-pub mod filter;
+pub(crate) mod filter;
 pub mod notifier;
-pub mod output_file;
-pub mod queue;
-pub mod run;
-pub mod runner;
-pub mod status;
-pub mod store;
-pub mod yaml_fast;
-pub mod yaml_log;
-pub mod yaml_out;
-pub mod yaml_stream;
+pub(crate) mod queue;
+pub(crate) mod runner;
+pub(crate) mod store;
+pub(crate) mod yaml;
+pub(crate) mod yaml_log;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -47,15 +45,15 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => run::RunSettings::from_args(args).and_then(|s| run::run(&s)),
-        Command::Collect(args) => {
-            collect::CollectSettings::from_args(args).and_then(|s| collect::collect(&s))
+        Command::Run(args) => {
+            commands::run::RunSettings::from_args(args).and_then(|s| commands::run::run(&s))
         }
-        Command::Filter(args) => {
-            filter::FilterSettings::from_args(args).and_then(|s| filter::filter(&s))
-        }
-        Command::Status(args) => status::status(&args),
-        Command::Explain(args) => explain::explain(&args),
+        Command::Collect(args) => commands::collect::CollectSettings::from_args(args)
+            .and_then(|s| commands::collect::collect(&s)),
+        Command::Filter(args) => commands::filter::FilterSettings::from_args(args)
+            .and_then(|s| commands::filter::filter(&s)),
+        Command::Status(args) => commands::status::status(&args),
+        Command::Explain(args) => commands::explain::explain(&args),
     };
     match result {
         Ok(code) => code,

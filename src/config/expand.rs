@@ -19,14 +19,13 @@ use rand::{Rng, SeedableRng};
 use yaml_serde::{Mapping, Value};
 
 use super::error::{ConfigError, Location};
-use super::load::{
-    check_defaults, check_document, kind, stream_documents, ExperimentFile, SourceText,
-};
+use super::load::{check_defaults, check_document, kind, ExperimentFile, SourceText};
 use super::merge::merge_over;
 use super::overrides::{apply_override, Override};
 use crate::expr::{
     dynamic_to_yaml, yaml_to_dynamic, CompiledExpr, Dynamic, History, Sandbox, Scope,
 };
+use crate::yaml::read::stream_documents;
 
 /// Keys the runner adds to every expanded experiment, in this order.
 pub const RUNNER_KEYS: [&str; 4] = ["REP", "GLOBAL_REP", "RND_IDX", "HOST"];

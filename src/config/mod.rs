@@ -8,6 +8,6 @@ mod overrides;
 
 pub use error::{ConfigError, Location};
 pub use expand::{expand_file, expand_path, ExpandOptions, Expander, Expansion, RUNNER_KEYS};
-pub use load::{load_file, parse_documents, parse_text, ExperimentFile, SourceText};
+pub use load::{load_file, parse_text, ExperimentFile, SourceText};
 pub use merge::merge_over;
 pub use overrides::{apply_override, Override};

@@ -6,7 +6,7 @@
 use rhai::{Array, Dynamic, ImmutableString, Map, FLOAT, INT};
 use yaml_serde::{Mapping, Number, Value};
 
-use crate::yaml_fast::{self, Builder, Scalar};
+use crate::yaml::fast::{self as yaml_fast, Builder, Scalar};
 
 /// Builds Rhai values straight from YAML text (`yaml_fast`), skipping the
 /// YAML value tree: `filter` converts every document it reads.

@@ -17,8 +17,8 @@ use super::aggregate::{AggregateSpec, Aggregator};
 use super::sort::SortKey;
 use crate::error::Error;
 use crate::expr::{BoundDocument, DocumentExpr, ExprError, Sandbox};
-use crate::yaml_fast;
-use crate::yaml_stream::{parse_file, parse_piece, split, Piece};
+use crate::yaml::fast as yaml_fast;
+use crate::yaml::stream::{parse_file, parse_piece, split, Piece};
 
 /// One log file's text.
 pub(crate) struct LogText {

@@ -1,13 +1,13 @@
 //! What the session needs from a queue, wherever it lives.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use yaml_serde::Mapping;
 
 /// The head of the queue.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Peek {
+pub(crate) enum Peek {
     /// The next experiment document (not yet removed: see `Queue::commit`).
     Next(Mapping),
     /// Nothing is pending.
@@ -18,7 +18,7 @@ pub enum Peek {
 
 /// A change of the queue made by someone else, for people to see.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueueReport {
+pub(crate) enum QueueReport {
     Changed {
         pending: usize,
         added: usize,
@@ -78,7 +78,7 @@ impl fmt::Display for QueueReport {
 
 /// A failure to read or write the queue file.
 #[derive(Debug, thiserror::Error)]
-pub enum QueueError {
+pub(crate) enum QueueError {
     #[error("failed to {action} the queue file `{path}`: {source}", path = path.display())]
     Io {
         action: &'static str,
@@ -94,7 +94,7 @@ pub enum QueueError {
 /// A queue of experiment documents. Taking is two steps, so that an
 /// experiment leaves a queue file only once it has started: `peek`, start
 /// it, then `commit`.
-pub trait Queue {
+pub(crate) trait Queue {
     /// The next document, re-reading the file if someone changed it.
     fn peek(&mut self) -> Peek;
 
@@ -126,9 +126,4 @@ pub trait Queue {
     /// The end of the run: remove the file if nothing is pending and
     /// `keep` is false.
     fn finish(&mut self, keep: bool) -> Result<(), QueueError>;
-
-    /// The queue file, if there is one.
-    fn path(&self) -> Option<&Path> {
-        None
-    }
 }

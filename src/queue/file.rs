@@ -34,8 +34,9 @@ use yaml_serde::{Mapping, Value};
 
 use super::api::{Peek, Queue, QueueError, QueueReport};
 use super::segments::{first_document, split, Segment};
-use crate::config::{parse_documents, ConfigError};
-use crate::yaml_out::document_bytes;
+use crate::config::ConfigError;
+use crate::yaml::read::parse_documents;
+use crate::yaml::write::document_bytes;
 
 const HEADER: &str = "# cool-runner queue: the pending experiments, the first runs next.\n\
 # Edit, add, remove or reorder them while the runner works.\n";
@@ -72,7 +73,7 @@ struct Splice {
 }
 
 #[derive(Debug)]
-pub struct FileQueue {
+pub(crate) struct FileQueue {
     path: PathBuf,
     /// The queue as the runner sees it: the last valid text of the file
     /// with the runner's unwritten splices applied.
@@ -130,7 +131,7 @@ impl FileQueue {
     }
 
     /// Write `experiments` as a new queue file (replacing any).
-    pub fn create(path: &Path, experiments: &[Mapping]) -> Result<Self, QueueError> {
+    pub(crate) fn create(path: &Path, experiments: &[Mapping]) -> Result<Self, QueueError> {
         Self::remove_stale_temporaries(path);
         let mut text = String::from(HEADER);
         text.push_str(&serialise(experiments)?);
@@ -153,7 +154,7 @@ impl FileQueue {
 
     /// Open an existing queue file that still holds experiments (to resume
     /// it); `None` if there is no file or it holds none.
-    pub fn resume(path: &Path) -> Result<Option<Self>, QueueError> {
+    pub(crate) fn resume(path: &Path) -> Result<Option<Self>, QueueError> {
         Self::remove_stale_temporaries(path);
         let mut queue = Self::empty(path);
         let Some((text, stamp)) = queue.read()? else {
@@ -594,10 +595,6 @@ impl Queue for FileQueue {
             }
         }
         Ok(())
-    }
-
-    fn path(&self) -> Option<&Path> {
-        Some(&self.path)
     }
 }
 

@@ -7,12 +7,12 @@ use yaml_serde::Mapping;
 use super::api::{Peek, Queue, QueueError, QueueReport};
 
 #[derive(Debug, Default)]
-pub struct MemoryQueue {
+pub(crate) struct MemoryQueue {
     docs: VecDeque<Mapping>,
 }
 
 impl MemoryQueue {
-    pub fn new(docs: impl IntoIterator<Item = Mapping>) -> Self {
+    pub(crate) fn new(docs: impl IntoIterator<Item = Mapping>) -> Self {
         Self {
             docs: docs.into_iter().collect(),
         }

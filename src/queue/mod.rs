@@ -7,7 +7,7 @@ mod memory;
 mod segments;
 mod watch;
 
-pub use api::{Peek, Queue, QueueError, QueueReport};
-pub use file::FileQueue;
-pub use memory::MemoryQueue;
-pub use watch::QueueWatcher;
+pub(crate) use api::{Peek, Queue, QueueError, QueueReport};
+pub(crate) use file::FileQueue;
+pub(crate) use memory::MemoryQueue;
+pub(crate) use watch::QueueWatcher;

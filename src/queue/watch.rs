@@ -17,14 +17,13 @@ use notify::{Config, Event, PollWatcher, RecommendedWatcher, RecursiveMode, Watc
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Keeps the watch alive; dropping it stops watching.
-pub enum QueueWatcher {
-    Native(RecommendedWatcher),
-    Poll(PollWatcher),
+pub(crate) struct QueueWatcher {
+    _watch: Box<dyn Watcher + Send>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("failed to watch `{path}` for edits: {message}", path = path.display())]
-pub struct WatchError {
+pub(crate) struct WatchError {
     pub path: PathBuf,
     pub message: String,
 }
@@ -32,7 +31,7 @@ pub struct WatchError {
 impl QueueWatcher {
     /// Call `on_change` (from a background thread) whenever `file` may have
     /// changed: written, replaced, created or deleted.
-    pub fn new(
+    pub(crate) fn new(
         file: &Path,
         on_change: impl Fn() + Send + Sync + 'static,
     ) -> Result<Self, WatchError> {
@@ -69,7 +68,11 @@ impl QueueWatcher {
         };
         match RecommendedWatcher::new(handler, Config::default()) {
             Ok(mut watcher) => match watcher.watch(&dir, RecursiveMode::NonRecursive) {
-                Ok(()) => return Ok(Self::Native(watcher)),
+                Ok(()) => {
+                    return Ok(Self {
+                        _watch: Box::new(watcher),
+                    })
+                }
                 Err(e) => eprintln!("warning: {}; polling instead", error(e.to_string())),
             },
             Err(e) => eprintln!("warning: {}; polling instead", error(e.to_string())),
@@ -94,6 +97,8 @@ impl QueueWatcher {
         watcher
             .watch(&dir, RecursiveMode::NonRecursive)
             .map_err(|e| error(e.to_string()))?;
-        Ok(Self::Poll(watcher))
+        Ok(Self {
+            _watch: Box::new(watcher),
+        })
     }
 }

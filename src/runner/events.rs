@@ -12,7 +12,7 @@ use crate::yaml_log::{Record, Status};
 
 /// An experiment that has just started.
 #[derive(Debug, Clone)]
-pub struct Started<'a> {
+pub(crate) struct Started<'a> {
     pub index: usize,
     pub name: &'a str,
     pub run_dir: &'a Path,
@@ -28,7 +28,7 @@ pub struct Started<'a> {
 
 /// The outcome of a whole run, given to `Observer::queue_finished`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub done: usize,
     pub failed: usize,
     pub interrupted: usize,
@@ -46,7 +46,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn count(&mut self, status: Status) {
+    pub(crate) fn count(&mut self, status: Status) {
         match status {
             Status::Done => self.done += 1,
             Status::Failed => self.failed += 1,
@@ -55,13 +55,9 @@ impl Summary {
         }
     }
 
-    pub fn finished(&self) -> usize {
-        self.done + self.failed + self.interrupted + self.timeout
-    }
-
     /// 130 if the person interrupted anything, else 1 if anything failed or
     /// timed out, else 0.
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         if self.stopped || self.interrupted > 0 {
             exit::INTERRUPTED
         } else if self.failed > 0 || self.timeout > 0 {
@@ -74,7 +70,7 @@ impl Summary {
 
 /// Watches a run. Called on the session's thread: keep it quick (a slow
 /// notifier should hand its work to a thread of its own).
-pub trait Observer {
+pub(crate) trait Observer {
     /// A module was started.
     fn experiment_started(&mut self, _started: &Started<'_>) {}
     /// An experiment finished and was logged (or failed to start).

@@ -10,11 +10,11 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::events::{Observer, Started, Summary};
-use super::process::{OutputSink, Stream, Terminal};
+use crate::executor::{OutputSink, Stream, Terminal};
 use crate::queue::QueueReport;
 use crate::yaml_log::{Record, Status};
 
-pub struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     finished: usize,
     failed: usize,
@@ -26,7 +26,7 @@ pub struct Progress {
 
 impl Progress {
     /// A live line when `live` (stderr is a terminal), plain lines otherwise.
-    pub fn new(live: bool, pending: usize) -> Self {
+    pub(crate) fn new(live: bool, pending: usize) -> Self {
         let bar = live.then(|| {
             let bar = ProgressBar::with_draw_target(
                 Some(pending as u64),
@@ -52,7 +52,7 @@ impl Progress {
     }
 
     /// Where module output should go so that it does not garble the line.
-    pub fn sink(&self) -> Arc<dyn OutputSink> {
+    pub(crate) fn sink(&self) -> Arc<dyn OutputSink> {
         match &self.bar {
             Some(bar) => Arc::new(Suspending(bar.clone())),
             None => Arc::new(Terminal),

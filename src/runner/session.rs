@@ -21,18 +21,18 @@ use chrono::{DateTime, Local};
 use yaml_serde::{Mapping, Value};
 
 use super::events::{Observer, Started, Summary};
-use super::executor::{Executor, Exit, Job, Running, Stop};
-use super::job::{create_run_dir, name_of, read_results, tail, JobSpec};
 use super::signals::SignalKind;
-use super::slots::{Lease, SlotConfig, Slots};
 use super::store_hook::{Lookup, RunStore};
 use crate::config::{merge_over, ConfigError, Expander};
+use crate::executor::{create_run_dir, name_of, read_results, tail, JobSpec};
+use crate::executor::{Executor, Exit, Job, Running, Stop};
+use crate::executor::{Lease, SlotConfig, Slots};
 use crate::queue::{Peek, Queue, QueueError};
 use crate::yaml_log::{self, Record, Status};
 
 /// Something the session reacts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// The job with this index ended.
     Exited {
         job: usize,
@@ -56,7 +56,7 @@ const STDERR_TAIL_LINES: usize = 20;
 
 /// Settings of a session.
 #[derive(Debug, Clone)]
-pub struct SessionOptions {
+pub(crate) struct SessionOptions {
     /// Stop at the first failed or timed-out experiment.
     pub fail_fast: bool,
     /// Wait for new experiments when the queue is empty.
@@ -120,7 +120,7 @@ enum Head {
     Invalid,
 }
 
-pub struct Session<'a, 's> {
+pub(crate) struct Session<'a, 's> {
     options: SessionOptions,
     executor: &'a mut dyn Executor,
     queue: &'a mut dyn Queue,
@@ -156,7 +156,7 @@ pub struct Session<'a, 's> {
 impl<'a, 's> Session<'a, 's> {
     /// `channel` is the session's event channel: hand clones of its sender
     /// to the signal handler and the queue watcher (see `sender`).
-    pub fn new(
+    pub(crate) fn new(
         options: SessionOptions,
         executor: &'a mut dyn Executor,
         queue: &'a mut dyn Queue,
@@ -190,16 +190,17 @@ impl<'a, 's> Session<'a, 's> {
         }
     }
 
-    pub fn add_observer(&mut self, observer: Box<dyn Observer + 'a>) {
+    pub(crate) fn add_observer(&mut self, observer: Box<dyn Observer + 'a>) {
         self.observers.push(observer);
     }
 
     /// Record runs in `store` and skip experiments it has a `done` run of.
-    pub fn set_store(&mut self, store: Box<dyn RunStore + 'a>) {
+    pub(crate) fn set_store(&mut self, store: Box<dyn RunStore + 'a>) {
         self.store = Some(store);
     }
 
-    pub fn sender(&self) -> Sender<Event> {
+    #[cfg(test)]
+    pub(crate) fn sender(&self) -> Sender<Event> {
         self.tx.clone()
     }
 
@@ -210,7 +211,7 @@ impl<'a, 's> Session<'a, 's> {
     /// Run until the queue is empty (forever with `follow`), the person
     /// stops it, or `--fail-fast` trips. A queue file that can no longer be
     /// written ends the run with an error, after the running experiments.
-    pub fn run(mut self) -> Result<Summary, QueueError> {
+    pub(crate) fn run(mut self) -> Result<Summary, QueueError> {
         let started = Instant::now();
         loop {
             let head = if self.halted() || self.interrupting {
@@ -921,10 +922,10 @@ mod tests {
 
     use super::*;
     use crate::config::ExpandOptions;
+    use crate::executor::mock::{Behavior, MockExecutor};
+    use crate::executor::StartError;
     use crate::expr::Sandbox;
     use crate::queue::MemoryQueue;
-    use crate::runner::mock::{Behavior, MockExecutor};
-    use crate::runner::StartError;
 
     #[derive(Clone, Default)]
     struct Capture(Arc<Mutex<Vec<String>>>);
@@ -1218,7 +1219,7 @@ mod tests {
         );
     }
 
-    fn env_of(log: &crate::runner::MockLog, name: &str, key: &str) -> String {
+    fn env_of(log: &crate::executor::MockLog, name: &str, key: &str) -> String {
         log.env
             .iter()
             .find(|(n, _)| n == name)

@@ -26,7 +26,7 @@ use signal_hook::iterator::Signals;
 
 /// What a signal asks of the runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalKind {
+pub(crate) enum SignalKind {
     /// SIGINT: the person pressed Ctrl-C.
     Interrupt,
     /// SIGTERM or SIGHUP: stop everything (like a second Ctrl-C).
@@ -35,7 +35,7 @@ pub enum SignalKind {
 
 /// Install the handlers (once, at the start of a run) and call `forward`
 /// from a background thread for every signal received.
-pub fn install(forward: impl Fn(SignalKind) + Send + 'static) -> io::Result<()> {
+pub(crate) fn install(forward: impl Fn(SignalKind) + Send + 'static) -> io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
         .name("signals".to_owned())

@@ -5,12 +5,12 @@
 
 use yaml_serde::Mapping;
 
-use super::executor::Job;
+use crate::executor::Job;
 use crate::yaml_log::Record;
 
 /// The answer of `RunStore::lookup`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// A `done` run with the same identity: its logged document.
     Cached(Mapping),
     /// Not cached: run it; the identity to record it under.
@@ -21,7 +21,7 @@ pub enum Lookup {
 
 /// A results store, as the session sees it. Failures are warnings: a store
 /// that cannot be written never stops a run.
-pub trait RunStore {
+pub(crate) trait RunStore {
     /// Whether `experiment` (expanded) has a cached result.
     fn lookup(&mut self, experiment: &Mapping) -> Lookup;
     /// A module started; returns the store's id of the run.

@@ -7,10 +7,11 @@ use yaml_serde::Mapping;
 
 use super::db::{Ending, NewRun, Store};
 use super::identity::{Identifier, Identity};
-use crate::runner::{Job, Lookup, RunStore};
+use crate::executor::Job;
+use crate::runner::{Lookup, RunStore};
 use crate::yaml_log::{rfc3339, Record};
 
-pub struct Cache {
+pub(crate) struct Cache {
     store: Store,
     identifier: Identifier,
     /// `--rerun`: record runs, but never skip one.
@@ -21,7 +22,7 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn new(store: Store, identifier: Identifier, rerun: bool, host: String) -> Self {
+    pub(crate) fn new(store: Store, identifier: Identifier, rerun: bool, host: String) -> Self {
         Self {
             store,
             identifier,
@@ -32,7 +33,10 @@ impl Cache {
     }
 
     /// Identity and cached document of `experiment` (no side effects).
-    pub fn check(&mut self, experiment: &Mapping) -> Result<(Identity, Option<Mapping>), String> {
+    pub(crate) fn check(
+        &mut self,
+        experiment: &Mapping,
+    ) -> Result<(Identity, Option<Mapping>), String> {
         let identity = self.identifier.identify(experiment)?;
         let cached = self
             .store

@@ -14,12 +14,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use yaml_serde::Mapping;
 
 /// Where the store lives unless `Global.store` says otherwise.
-pub const DEFAULT_PATH: &str = ".cool-runner/store.sqlite";
+pub(crate) const DEFAULT_PATH: &str = ".cool-runner/store.sqlite";
 
 /// A failure of the store, with its path.
 #[derive(Debug, thiserror::Error)]
 #[error("results store `{path}`: {message}")]
-pub struct StoreError {
+pub(crate) struct StoreError {
     pub path: PathBuf,
     pub message: String,
 }
@@ -53,7 +53,7 @@ PRAGMA user_version = 1;
 
 /// A run being recorded.
 #[derive(Debug, Clone)]
-pub struct NewRun<'a> {
+pub(crate) struct NewRun<'a> {
     pub identity: &'a str,
     pub index: usize,
     pub name: &'a str,
@@ -69,7 +69,7 @@ pub struct NewRun<'a> {
 
 /// How a recorded run ended.
 #[derive(Debug, Clone)]
-pub struct Ending<'a> {
+pub(crate) struct Ending<'a> {
     pub status: &'a str,
     pub exit_code: Option<i32>,
     pub finished_at: &'a str,
@@ -80,7 +80,7 @@ pub struct Ending<'a> {
 
 /// A row, for `status` and `explain`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RunRow {
+pub(crate) struct RunRow {
     pub id: i64,
     pub identity: String,
     pub name: String,
@@ -96,14 +96,14 @@ pub struct RunRow {
     pub parts: String,
 }
 
-pub struct Store {
+pub(crate) struct Store {
     conn: Connection,
     path: PathBuf,
 }
 
 impl Store {
     /// Open (creating it and its directory if needed) the store at `path`.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| err(path, &e))?;
         }
@@ -118,7 +118,7 @@ impl Store {
 
     /// Open an existing store read-only-ish (for `status`, `explain`, `--dry`):
     /// `None` when there is no file.
-    pub fn open_existing(path: &Path) -> Result<Option<Self>, StoreError> {
+    pub(crate) fn open_existing(path: &Path) -> Result<Option<Self>, StoreError> {
         if !path.exists() {
             return Ok(None);
         }
@@ -157,7 +157,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -166,7 +166,7 @@ impl Store {
     }
 
     /// The log document of the latest `done` run with this identity.
-    pub fn cached(&self, identity: &str) -> Result<Option<Mapping>, StoreError> {
+    pub(crate) fn cached(&self, identity: &str) -> Result<Option<Mapping>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -184,7 +184,7 @@ impl Store {
     }
 
     /// Record a started run; returns its id.
-    pub fn insert(&self, run: &NewRun<'_>) -> Result<i64, StoreError> {
+    pub(crate) fn insert(&self, run: &NewRun<'_>) -> Result<i64, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -212,7 +212,7 @@ impl Store {
     }
 
     /// Record how run `id` ended.
-    pub fn finish(&self, id: i64, ending: &Ending<'_>) -> Result<(), StoreError> {
+    pub(crate) fn finish(&self, id: i64, ending: &Ending<'_>) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -262,7 +262,7 @@ impl Store {
         finished_at, elapsed, host, pid, runner_pid, slot, parts";
 
     /// Runs marked `running`, oldest first.
-    pub fn running(&self) -> Result<Vec<RunRow>, StoreError> {
+    pub(crate) fn running(&self) -> Result<Vec<RunRow>, StoreError> {
         self.rows(
             &format!(
                 "SELECT {} FROM runs WHERE status = ?1 ORDER BY id",
@@ -273,7 +273,7 @@ impl Store {
     }
 
     /// The `limit` most recently finished runs, newest first.
-    pub fn last_finished(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
+    pub(crate) fn last_finished(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
         self.rows(
             &format!(
                 "SELECT {} FROM runs WHERE status != 'running' \
@@ -285,7 +285,7 @@ impl Store {
     }
 
     /// The `limit` most recent runs, newest first (for `explain`).
-    pub fn recent(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
+    pub(crate) fn recent(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
         self.rows(
             &format!(
                 "SELECT {} FROM runs ORDER BY id DESC LIMIT ?1",
@@ -296,7 +296,7 @@ impl Store {
     }
 
     /// (status, count), most frequent first.
-    pub fn counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+    pub(crate) fn counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY 2 DESC, 1")
@@ -306,28 +306,6 @@ impl Store {
             .map_err(|e| self.error(&e))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.error(&e))
-    }
-
-    /// Run several writes as one transaction (the benchmark's bulk load).
-    pub fn transaction<T>(
-        &mut self,
-        f: impl FnOnce(&Self) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| self.error(&e))?;
-        match f(self) {
-            Ok(value) => {
-                self.conn
-                    .execute_batch("COMMIT")
-                    .map_err(|e| self.error(&e))?;
-                Ok(value)
-            }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
     }
 }
 

@@ -27,7 +27,7 @@ use yaml_serde::{Mapping, Value};
 
 /// Keys left out of the identity: the runner writes them, they do not
 /// change what the module computes.
-pub const VOLATILE_KEYS: [&str; 12] = [
+pub(crate) const VOLATILE_KEYS: [&str; 12] = [
     "HOST",
     "YamlLog",
     "TIME_ELAPSED",
@@ -45,7 +45,7 @@ pub const VOLATILE_KEYS: [&str; 12] = [
 /// An experiment's identity and the parts it was computed from (kept in
 /// the store so that `explain` can say what differs).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// 64 hex digits.
     pub hash: String,
     /// `{"content": …, "module_args": […], "module": {path: hash},
@@ -55,7 +55,7 @@ pub struct Identity {
 
 /// Computes identities for one run.
 #[derive(Debug, Default)]
-pub struct Identifier {
+pub(crate) struct Identifier {
     module_args: Vec<String>,
     keep_rnd_idx: bool,
     files: HashMap<PathBuf, (u64, Option<SystemTime>, String)>,
@@ -66,7 +66,7 @@ pub struct Identifier {
 impl Identifier {
     /// `keep_rnd_idx`: the experiment file writes `RND_IDX` itself (see
     /// `file_writes_rnd_idx`).
-    pub fn new(module_args: &[OsString], keep_rnd_idx: bool) -> Self {
+    pub(crate) fn new(module_args: &[OsString], keep_rnd_idx: bool) -> Self {
         Self {
             module_args: module_args
                 .iter()
@@ -79,7 +79,7 @@ impl Identifier {
 
     /// The identity of an expanded experiment. The error is a lowercase
     /// fragment (an unreadable file, a bad glob).
-    pub fn identify(&mut self, experiment: &Mapping) -> Result<Identity, String> {
+    pub(crate) fn identify(&mut self, experiment: &Mapping) -> Result<Identity, String> {
         let mut content = Map::new();
         let mut keys: Vec<(String, &Value)> = experiment
             .iter()
@@ -214,7 +214,7 @@ impl Identifier {
 
 /// Whether the experiment file writes `RND_IDX` (a line starting with
 /// `RND_IDX:`); only then is `RND_IDX` part of the identity.
-pub fn file_writes_rnd_idx(text: &str) -> bool {
+pub(crate) fn file_writes_rnd_idx(text: &str) -> bool {
     text.lines().any(|l| l.trim_start().starts_with("RND_IDX:"))
 }
 
@@ -228,7 +228,7 @@ fn key_text(key: &Value) -> String {
 }
 
 /// JSON with mapping keys sorted at every level.
-pub fn canonical(value: &Value) -> Json {
+pub(crate) fn canonical(value: &Value) -> Json {
     match value {
         Value::Mapping(map) => {
             let mut entries: Vec<(String, Json)> = map

@@ -5,6 +5,6 @@ mod cache;
 mod db;
 mod identity;
 
-pub use cache::Cache;
-pub use db::{Ending, NewRun, RunRow, Store, StoreError, DEFAULT_PATH};
-pub use identity::{canonical, file_writes_rnd_idx, Identifier, Identity, VOLATILE_KEYS};
+pub(crate) use cache::Cache;
+pub(crate) use db::{RunRow, Store, StoreError, DEFAULT_PATH};
+pub(crate) use identity::{file_writes_rnd_idx, Identifier};

@@ -3,5 +3,5 @@
 mod record;
 mod writer;
 
-pub use record::{rfc3339, signal_name, Record, Status};
-pub use writer::{append, sync, LogError};
+pub(crate) use record::{rfc3339, signal_name, Record, Status};
+pub(crate) use writer::{append, sync};

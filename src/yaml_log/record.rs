@@ -9,7 +9,7 @@ use yaml_serde::{Mapping, Value};
 
 /// How an experiment ended (`STATUS` in the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
+pub(crate) enum Status {
     /// The module exited with status 0 and its results (if any) were valid.
     Done,
     /// Non-zero exit, killed by a signal it was not sent by us, could not be
@@ -22,7 +22,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Done => "done",
             Self::Failed => "failed",
@@ -32,7 +32,7 @@ impl Status {
     }
 
     /// Whether this outcome makes the run's exit status 1.
-    pub fn is_failure(self) -> bool {
+    pub(crate) fn is_failure(self) -> bool {
         matches!(self, Self::Failed | Self::Timeout)
     }
 }
@@ -45,7 +45,7 @@ impl fmt::Display for Status {
 
 /// A finished experiment: what the runner logs and tells observers.
 #[derive(Debug, Clone)]
-pub struct Record {
+pub(crate) struct Record {
     /// Sequence number in this run (0 for the first experiment started).
     pub index: usize,
     /// The experiment's `Name` (or `experiment` when it has none).
@@ -76,7 +76,7 @@ pub struct Record {
 impl Record {
     /// The log document: the experiment, then the results, then the
     /// runner's keys (which win over results of the same name).
-    pub fn document(&self) -> Mapping {
+    pub(crate) fn document(&self) -> Mapping {
         let mut doc = self.experiment.clone();
         for (key, value) in &self.results {
             doc.insert(key.clone(), value.clone());
@@ -110,24 +110,15 @@ impl Record {
         }
         doc
     }
-
-    /// The UPPER-CASE results (for notifications).
-    pub fn upper_case_results(&self) -> impl Iterator<Item = (&Value, &Value)> {
-        self.results.iter().filter(|(k, _)| {
-            k.as_str().is_some_and(|k| {
-                k.chars().any(|c| c.is_ascii_uppercase()) && !k.chars().any(char::is_lowercase)
-            })
-        })
-    }
 }
 
 /// RFC 3339 with milliseconds and the local offset.
-pub fn rfc3339(time: &DateTime<Local>) -> String {
+pub(crate) fn rfc3339(time: &DateTime<Local>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, false)
 }
 
 /// `SIGKILL` for 9, `signal 42` for unknown numbers.
-pub fn signal_name(signal: i32) -> String {
+pub(crate) fn signal_name(signal: i32) -> String {
     nix::sys::signal::Signal::try_from(signal)
         .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned())
 }
@@ -178,6 +169,5 @@ mod tests {
         assert_eq!(doc["STATUS"], Value::from("failed"));
         assert_eq!(doc["TIME_ELAPSED"], Value::from(1.234));
         assert_eq!(doc["SIGNAL"], Value::from("SIGKILL"));
-        assert_eq!(record.upper_case_results().count(), 2);
     }
 }

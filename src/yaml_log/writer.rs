@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use yaml_serde::Mapping;
 
-use crate::yaml_out::document_bytes;
+use crate::yaml::write::document_bytes;
 
 #[derive(Debug, thiserror::Error)]
-pub enum LogError {
+pub(crate) enum LogError {
     #[error("failed to write the log `{path}`: {source}", path = path.display())]
     Io {
         path: PathBuf,
@@ -32,7 +32,7 @@ pub enum LogError {
 
 /// Append `document` to the log at `path`, creating directories and the
 /// file. Call `sync` on the path later to make it durable.
-pub fn append(path: &Path, document: &Mapping) -> Result<(), LogError> {
+pub(crate) fn append(path: &Path, document: &Mapping) -> Result<(), LogError> {
     let bytes = document_bytes(document).map_err(|source| LogError::Yaml {
         path: path.to_owned(),
         source,
@@ -55,7 +55,7 @@ pub fn append(path: &Path, document: &Mapping) -> Result<(), LogError> {
 }
 
 /// fsync the log at `path` (everything appended so far, by anyone).
-pub fn sync(path: &Path) -> Result<(), LogError> {
+pub(crate) fn sync(path: &Path) -> Result<(), LogError> {
     let io = |source| LogError::Io {
         path: path.to_owned(),
         source,

@@ -24,7 +24,7 @@ struct Line<'a> {
 
 /// A resolved scalar, before it becomes a value of some kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Scalar<'a> {
+pub(crate) enum Scalar<'a> {
     Null,
     Bool(bool),
     Int(i64),
@@ -34,7 +34,7 @@ pub enum Scalar<'a> {
 
 /// What the parser builds: YAML values, Rhai values (in `expr`), or
 /// nothing at all when only validating.
-pub trait Builder {
+pub(crate) trait Builder {
     type Value;
     type Map;
     fn new_map(&mut self) -> Self::Map;
@@ -54,7 +54,7 @@ pub trait Builder {
 
 /// Builds `yaml_serde` values, of every top-level key or only of some.
 #[derive(Default)]
-pub struct YamlBuilder<'k> {
+pub(crate) struct YamlBuilder<'k> {
     pub only: Option<&'k [String]>,
 }
 
@@ -90,7 +90,7 @@ impl Builder for YamlBuilder<'_> {
 /// Builds nothing: checks that the text is a mapping document of the
 /// subset. Duplicate keys are detected through 64-bit key hashes (a
 /// collision only makes the caller parse the text with `yaml_serde`).
-pub struct Validator;
+pub(crate) struct Validator;
 
 impl Builder for Validator {
     type Value = ();
@@ -117,13 +117,13 @@ impl Builder for Validator {
 /// Parse a document (optionally starting with a bare `---` line) whose top
 /// level is a block mapping into `yaml_serde` values; `None` when the text
 /// is outside the subset.
-pub fn parse_mapping(text: &str) -> Option<Mapping> {
+pub(crate) fn parse_mapping(text: &str) -> Option<Mapping> {
     parse_with(text, &mut YamlBuilder::default())
 }
 
 /// Like [`parse_mapping`], building only the values of the top-level keys
 /// in `keys` (the rest of the document is still validated).
-pub fn parse_mapping_keys(text: &str, keys: &[String]) -> Option<Mapping> {
+pub(crate) fn parse_mapping_keys(text: &str, keys: &[String]) -> Option<Mapping> {
     let mut map = parse_with(text, &mut YamlBuilder { only: Some(keys) })?;
     // Such mappings are kept by the thousand (`filter --group-by`).
     map.shrink_to_fit();
@@ -131,7 +131,7 @@ pub fn parse_mapping_keys(text: &str, keys: &[String]) -> Option<Mapping> {
 }
 
 /// Whether `text` is a mapping document of the subset (no values built).
-pub fn is_plain_mapping(text: &str) -> bool {
+pub(crate) fn is_plain_mapping(text: &str) -> bool {
     let plain = parse_with(text, &mut Validator).is_some();
     // Debug builds (and so the test suite) check every accepted document
     // against `yaml_serde`.
@@ -147,7 +147,7 @@ pub fn is_plain_mapping(text: &str) -> bool {
 }
 
 /// Parse with any builder.
-pub fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::Map> {
+pub(crate) fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::Map> {
     let mut lines = Vec::with_capacity(64);
     let mut body = text;
     if let Some(rest) = body.strip_prefix("---") {

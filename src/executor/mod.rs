@@ -8,6 +8,17 @@
 //! Completion is reported through the `on_exit` callback rather than by
 //! polling, so the session waits on a single channel of events.
 
+mod local;
+#[cfg(test)]
+pub(crate) mod mock;
+mod slots;
+mod workspace;
+
+pub(crate) use local::{LocalExecutor, OutputSink, Stream, Terminal};
+pub(crate) use slots::{parse_gpus, Lease, SlotConfig, Slots};
+pub(crate) use workspace::tail;
+pub(crate) use workspace::{create_run_dir, name_of, read_results, JobSpec};
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,7 +26,7 @@ use yaml_serde::Mapping;
 
 /// One experiment, ready to start.
 #[derive(Debug, Clone)]
-pub struct Job {
+pub(crate) struct Job {
     /// Sequence number in this run.
     pub index: usize,
     pub name: String,
@@ -35,7 +46,7 @@ pub struct Job {
 
 /// A request to stop a running job, mildest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// SIGINT: what the person's Ctrl-C means.
     Interrupt,
     /// SIGTERM: stop now, cleanly if you can.
@@ -46,34 +57,34 @@ pub enum Stop {
 
 /// How a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     Code(i32),
     /// Killed by this signal number.
     Signal(i32),
 }
 
 /// Called once, from any thread, when the job has ended.
-pub type OnExit = Box<dyn FnOnce(Exit) + Send>;
+pub(crate) type OnExit = Box<dyn FnOnce(Exit) + Send>;
 
 /// Why a job could not be started. It is logged as `failed` with this
 /// message and `exit_code`; the run goes on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct StartError {
+pub(crate) struct StartError {
     pub message: String,
     /// 127 for "not found", 126 for "not executable", as shells use.
     pub exit_code: i32,
 }
 
 /// Starts jobs.
-pub trait Executor {
+pub(crate) trait Executor {
     /// Start `job`; `on_exit` is called exactly once when it ends (never if
     /// this returns an error).
     fn start(&mut self, job: &Job, on_exit: OnExit) -> Result<Box<dyn Running>, StartError>;
 }
 
 /// A started job.
-pub trait Running: Send {
+pub(crate) trait Running: Send {
     /// Ask the job to stop. Safe to call after it has ended.
     fn stop(&mut self, how: Stop);
     /// A short identifier for messages (the process id locally).

@@ -15,14 +15,14 @@ use serde::Serialize;
 use yaml_serde::{Mapping, Number, Value};
 
 /// Serialize one document, `---` line included, into a byte buffer.
-pub fn document_bytes(doc: &Mapping) -> Result<Vec<u8>, yaml_serde::Error> {
+pub(crate) fn document_bytes(doc: &Mapping) -> Result<Vec<u8>, yaml_serde::Error> {
     let mut buf = Vec::with_capacity(512);
     emit_document(&mut buf, doc)?;
     Ok(buf)
 }
 
 /// Append one document (`---` line included) to `buf`.
-pub fn emit_document(buf: &mut Vec<u8>, doc: &Mapping) -> Result<(), yaml_serde::Error> {
+pub(crate) fn emit_document(buf: &mut Vec<u8>, doc: &Mapping) -> Result<(), yaml_serde::Error> {
     let start = buf.len();
     buf.extend_from_slice(b"---\n");
     if doc.is_empty() {
@@ -38,7 +38,7 @@ pub fn emit_document(buf: &mut Vec<u8>, doc: &Mapping) -> Result<(), yaml_serde:
 }
 
 /// One document of any YAML value (mappings take the fast path).
-pub fn value_document_bytes(doc: &Value) -> Result<Vec<u8>, yaml_serde::Error> {
+pub(crate) fn value_document_bytes(doc: &Value) -> Result<Vec<u8>, yaml_serde::Error> {
     match doc {
         Value::Mapping(map) => document_bytes(map),
         other => serde_document_bytes(other),
@@ -46,7 +46,7 @@ pub fn value_document_bytes(doc: &Value) -> Result<Vec<u8>, yaml_serde::Error> {
 }
 
 /// Write documents from an iterator, in order, on this thread.
-pub fn write_documents_iter<'a, W: Write>(
+pub(crate) fn write_documents_iter<'a, W: Write>(
     out: &mut W,
     docs: impl IntoIterator<Item = &'a Mapping>,
 ) -> io::Result<()> {
@@ -63,7 +63,7 @@ pub fn write_documents_iter<'a, W: Write>(
 }
 
 /// Serialize any serde value as one document with `yaml_serde`.
-pub fn serde_document_bytes<T: Serialize>(doc: &T) -> Result<Vec<u8>, yaml_serde::Error> {
+pub(crate) fn serde_document_bytes<T: Serialize>(doc: &T) -> Result<Vec<u8>, yaml_serde::Error> {
     let mut buf = Vec::with_capacity(512);
     buf.extend_from_slice(b"---\n");
     yaml_serde::to_writer(&mut buf, doc)?;
@@ -72,7 +72,7 @@ pub fn serde_document_bytes<T: Serialize>(doc: &T) -> Result<Vec<u8>, yaml_serde
 
 /// Write documents to `out` as one multi-document stream. Long streams are
 /// emitted on all cores, each into its own buffer, then written in order.
-pub fn write_documents<W: Write>(out: &mut W, docs: &[Mapping]) -> io::Result<()> {
+pub(crate) fn write_documents<W: Write>(out: &mut W, docs: &[Mapping]) -> io::Result<()> {
     const PARALLEL_FROM: usize = 2000;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if docs.len() < PARALLEL_FROM || threads < 2 {

@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 /// Create `DIR/PREFIX_YYYY-MM-DD_HH-MM-SS[_N].EXT` (local time), creating
 /// `dir` when needed. The file is created exclusively, so two commands
 /// started in the same second get different files.
-pub fn create_timestamped(dir: &Path, prefix: &str, ext: &str) -> io::Result<(PathBuf, File)> {
+pub(crate) fn create_timestamped(
+    dir: &Path,
+    prefix: &str,
+    ext: &str,
+) -> io::Result<(PathBuf, File)> {
     std::fs::create_dir_all(dir)?;
     let stamp = chrono::Local::now().format("%Y-%m-%d_%H-%M-%S");
     for n in 0u32.. {

@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use chrono::{DateTime, Local};
 
 use crate::cli::StatusArgs;
+use crate::commands::run::host_name;
 use crate::error::{exit, Error};
-use crate::run::host_name;
 use crate::store::{RunRow, Store, DEFAULT_PATH};
 
 /// Run `status`; prints to stdout.
-pub fn status(args: &StatusArgs) -> Result<i32, Error> {
+pub(crate) fn status(args: &StatusArgs) -> Result<i32, Error> {
     let path = match (&args.store, &args.exp) {
         (Some(path), _) => path.clone(),
         (None, Some(exp)) => {
@@ -23,7 +23,7 @@ pub fn status(args: &StatusArgs) -> Result<i32, Error> {
                 Some(yaml_serde::Value::Mapping(global)) => global.clone(),
                 _ => yaml_serde::Mapping::new(),
             };
-            crate::run::store_path(&global)?
+            crate::commands::run::store_path(&global)?
         }
         (None, None) => PathBuf::from(DEFAULT_PATH),
     };

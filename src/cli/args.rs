@@ -18,7 +18,7 @@ use std::ffi::OsString;
 const MAX_DEPTH: usize = 16;
 
 /// Expand every `%FILE` argument after the program name.
-pub fn expand_arg_files(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
+pub(crate) fn expand_arg_files(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     let mut out = Vec::with_capacity(args.len());
     let mut args = args.into_iter();
     out.extend(args.next());

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use yaml_serde::{Mapping, Value};
 
-use crate::config::parse_documents;
+use crate::yaml::read::parse_documents;
 
 /// The runner's reading of an experiment's `Capitalised` keys.
 #[derive(Debug, Clone, PartialEq)]
-pub struct JobSpec {
+pub(crate) struct JobSpec {
     pub name: String,
     pub command: Vec<String>,
     pub timeout: Option<Duration>,
@@ -20,7 +20,7 @@ pub struct JobSpec {
 }
 
 /// The experiment's `Name`, or `experiment`.
-pub fn name_of(experiment: &Mapping) -> String {
+pub(crate) fn name_of(experiment: &Mapping) -> String {
     match experiment.get("Name") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -30,7 +30,7 @@ pub fn name_of(experiment: &Mapping) -> String {
 
 impl JobSpec {
     /// Read and check the runner's keys; the error is a lowercase fragment.
-    pub fn from_experiment(experiment: &Mapping) -> Result<Self, String> {
+    pub(crate) fn from_experiment(experiment: &Mapping) -> Result<Self, String> {
         let name = name_of(experiment);
         if experiment.get("Name").and_then(Value::as_str) == Some("skip") {
             return Ok(Self {
@@ -89,7 +89,7 @@ impl JobSpec {
 
 /// `<runs>/<stamp>-<index>-<name>`, made unique if it exists already
 /// (two runners started in the same second).
-pub fn create_run_dir(
+pub(crate) fn create_run_dir(
     runs: &Path,
     stamp: &str,
     index: usize,
@@ -140,7 +140,7 @@ fn sanitize(name: &str) -> String {
 
 /// Read what the module wrote to `COOL_RUNNER_RESULTS`: nothing (no file or
 /// an empty one) or one YAML/JSON mapping. The error is a lowercase fragment.
-pub fn read_results(path: &Path) -> Result<Mapping, String> {
+pub(crate) fn read_results(path: &Path) -> Result<Mapping, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Mapping::new()),

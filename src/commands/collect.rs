@@ -19,11 +19,11 @@ use walkdir::WalkDir;
 use yaml_serde::Value;
 
 use crate::cli::CollectArgs;
+use crate::commands::output_file::create_timestamped;
 use crate::error::{exit, Error};
-use crate::output_file::create_timestamped;
-use crate::yaml_fast::is_plain_mapping;
-use crate::yaml_out::value_document_bytes;
-use crate::yaml_stream::{parse_file, parse_piece, split};
+use crate::yaml::fast::is_plain_mapping;
+use crate::yaml::stream::{parse_file, parse_piece, split};
+use crate::yaml::write::value_document_bytes;
 
 /// Files per batch: enough to keep every core busy, small enough that the
 /// batch's texts stay a few megabytes.
@@ -31,7 +31,7 @@ const BATCH: usize = 256;
 
 /// `collect`'s arguments, resolved.
 #[derive(Debug, Clone)]
-pub struct CollectSettings {
+pub(crate) struct CollectSettings {
     pub paths: Vec<PathBuf>,
     pub exclude: Vec<OsString>,
     pub dest: PathBuf,
@@ -39,7 +39,7 @@ pub struct CollectSettings {
 }
 
 impl CollectSettings {
-    pub fn from_args(args: CollectArgs) -> Result<Self, Error> {
+    pub(crate) fn from_args(args: CollectArgs) -> Result<Self, Error> {
         if args.paths.is_empty() {
             return Err(Error::Usage(
                 "`collect` needs at least one path to walk; hint: `cool-runner collect logs/`"
@@ -57,7 +57,7 @@ impl CollectSettings {
 
 /// What `collect` found, for the summary line.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CollectStats {
+pub(crate) struct CollectStats {
     /// YAML files read and parsed.
     pub files: usize,
     /// Mapping documents written.
@@ -81,7 +81,7 @@ enum FileOutcome {
 }
 
 /// Run `collect`: returns the exit status.
-pub fn collect(settings: &CollectSettings) -> Result<i32, Error> {
+pub(crate) fn collect(settings: &CollectSettings) -> Result<i32, Error> {
     for path in &settings.paths {
         if std::fs::symlink_metadata(path).is_err() {
             return Err(Error::Usage(format!(

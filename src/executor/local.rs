@@ -22,22 +22,22 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use super::executor::{Executor, Exit, Job, OnExit, Running, StartError, Stop};
+use super::{Executor, Exit, Job, OnExit, Running, StartError, Stop};
 
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     Stdout,
     Stderr,
 }
 
 /// Where module output goes besides the run directory (the terminal).
-pub trait OutputSink: Send + Sync {
+pub(crate) trait OutputSink: Send + Sync {
     fn write(&self, stream: Stream, bytes: &[u8]);
 }
 
 /// Writes straight to the runner's stdout/stderr.
-pub struct Terminal;
+pub(crate) struct Terminal;
 
 impl OutputSink for Terminal {
     fn write(&self, stream: Stream, bytes: &[u8]) {
@@ -58,7 +58,7 @@ const DRAIN: Duration = Duration::from_millis(500);
 const POLL_MS: u16 = 50;
 
 /// Runs modules as local child processes.
-pub struct LocalExecutor {
+pub(crate) struct LocalExecutor {
     module_args: Vec<OsString>,
     sink: Arc<dyn OutputSink>,
     prefix: bool,
@@ -66,7 +66,7 @@ pub struct LocalExecutor {
 
 impl LocalExecutor {
     /// `module_args` are appended to every module's command line.
-    pub fn new(module_args: Vec<OsString>, sink: Arc<dyn OutputSink>) -> Self {
+    pub(crate) fn new(module_args: Vec<OsString>, sink: Arc<dyn OutputSink>) -> Self {
         Self {
             module_args,
             sink,
@@ -78,7 +78,7 @@ impl LocalExecutor {
     /// (used when several modules run at once; run directories keep the
     /// output as written).
     #[must_use]
-    pub fn with_prefix(mut self, prefix: bool) -> Self {
+    pub(crate) fn with_prefix(mut self, prefix: bool) -> Self {
         self.prefix = prefix;
         self
     }

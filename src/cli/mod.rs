@@ -5,6 +5,8 @@
 //! clap cannot skip unknown flags between known ones, so `split_run_args`
 //! sorts the arguments first, using clap's own list of `run` flags.
 
+mod args;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -17,13 +19,13 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
     about = "Expand, run, log and query experiments described in one YAML file",
     propagate_version = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Expand an experiment file and run its experiments
     Run(RunArgs),
     /// Gather YAML logs from directory trees into one file
@@ -40,7 +42,7 @@ pub enum Command {
 /// the last finished runs, read from the results store. Works while another
 /// runner is working.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// The results store (default: `Global.store` of `--exp`, else
     /// `.cool-runner/store.sqlite`)
     #[arg(long, value_name = "PATH")]
@@ -61,7 +63,7 @@ pub struct StatusArgs {
 /// Give the same overrides (`+Key.path=value`) and module arguments as to
 /// `run`: both are part of the identity.
 #[derive(Debug, Args)]
-pub struct ExplainArgs {
+pub(crate) struct ExplainArgs {
     /// The experiment file
     #[arg(long, value_name = "FILE", default_value = "experiment.yaml")]
     pub exp: PathBuf,
@@ -106,7 +108,7 @@ pub struct ExplainArgs {
     clippy::struct_excessive_bools,
     reason = "independent command-line switches"
 )]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The experiment file
     #[arg(long, value_name = "FILE", default_value = "experiment.yaml")]
     pub exp: PathBuf,
@@ -174,7 +176,7 @@ pub struct RunArgs {
     cool-runner collect data/ --dest collected_logs --exclude unwanted_directory\n  \
     cool-runner collect temp/ data/ -v"
 )]
-pub struct CollectArgs {
+pub(crate) struct CollectArgs {
     /// Files or directories to walk
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
@@ -194,7 +196,7 @@ pub struct CollectArgs {
 
 /// Output formats of `filter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// `---`-separated YAML documents (the default without `--group-by`)
     Yaml,
     /// Aligned columns for the terminal, nested keys flattened as `a.b`
@@ -224,7 +226,7 @@ pub enum Format {
     cool-runner filter logs.yaml --filter '\"ACC\" in exp && exp.ACC > 0.9' --sort exp.TIME --keep-keys Name ACC\n  \
     cool-runner filter logs_1.yaml logs_2.yaml %args\n  \
     cool-runner filter logs.yaml --group-by lr sparsity --agg ACC,LOSS --agg-stats")]
-pub struct FilterArgs {
+pub(crate) struct FilterArgs {
     /// Log files to read
     #[arg(value_name = "LOG", required = true)]
     pub logs: Vec<PathBuf>,
@@ -267,7 +269,7 @@ pub struct FilterArgs {
 }
 
 /// Parse the process arguments.
-pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap::Error> {
+pub(crate) fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap::Error> {
     let args: Vec<OsString> = args.into_iter().collect();
     let run_at = args
         .iter()
@@ -275,7 +277,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap::Err
         .position(|a| !a.to_string_lossy().starts_with('-'))
         .map(|p| p + 1);
     if run_at.is_some_and(|at| args[at] == "filter") {
-        let args = crate::filter::expand_arg_files(args)
+        let args = args::expand_arg_files(args)
             .map_err(|message| Cli::command().error(clap::error::ErrorKind::Io, message))?;
         return Cli::try_parse_from(args);
     }

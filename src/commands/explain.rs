@@ -11,17 +11,17 @@ use std::io::Write;
 use serde_json::Value as Json;
 
 use crate::cli::ExplainArgs;
+use crate::commands::run::{expand, identifier, store_path, RunSettings};
 use crate::config::Override;
 use crate::error::{exit, Error};
+use crate::executor::name_of;
 use crate::expr::Sandbox;
-use crate::run::{expand, identifier, store_path, RunSettings};
-use crate::runner::name_of;
 use crate::store::{RunRow, Store};
 
 /// How many of the newest stored runs are compared.
 const SCAN: usize = 100_000;
 
-pub fn explain(args: &ExplainArgs) -> Result<i32, Error> {
+pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
     let (overrides, module_args): (Vec<&String>, Vec<&String>) = args
         .args
         .iter()
@@ -154,7 +154,7 @@ fn flatten(prefix: &str, value: &Json, out: &mut BTreeMap<String, String>) {
 }
 
 /// What differs between stored parts and current ones, for people.
-pub fn differences(stored: &Json, now: &Json) -> Vec<String> {
+pub(crate) fn differences(stored: &Json, now: &Json) -> Vec<String> {
     let mut diffs = Vec::new();
     let leaves = |v: &Json| {
         let mut m = BTreeMap::new();

@@ -5,19 +5,121 @@
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 
-use super::aggregate::{self, Aggregator};
-use super::format::{flatten, project, write_csv, write_json, write_jsonl, write_table, Rows};
-use super::query::{Failures, LogText, Query, Record};
-use super::settings::FilterSettings;
-use super::sort::cmp_keys;
-use crate::cli::Format;
-use crate::collect::plural;
+use std::path::PathBuf;
+
+use crate::cli::{FilterArgs, Format};
+use crate::commands::collect::plural;
+use crate::commands::output_file::create_timestamped;
 use crate::error::{exit, Error};
-use crate::output_file::create_timestamped;
-use crate::yaml_out::document_bytes;
+use crate::expr::{translate, DocumentExpr, ExprError, Sandbox};
+use crate::filter::aggregate::AggregateSpec;
+use crate::filter::aggregate::{self, Aggregator};
+use crate::filter::format::{
+    flatten, project, write_csv, write_json, write_jsonl, write_table, Rows,
+};
+use crate::filter::query::{Failures, LogText, Query, Record};
+use crate::filter::sort::cmp_keys;
+use crate::yaml::write::document_bytes;
+
+pub(crate) struct FilterSettings {
+    pub(crate) logs: Vec<PathBuf>,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) filters: Vec<DocumentExpr>,
+    pub(crate) sorts: Vec<DocumentExpr>,
+    pub(crate) reverse: bool,
+    pub(crate) keep_keys: Vec<String>,
+    pub(crate) dest: Option<PathBuf>,
+    pub(crate) format: Format,
+    /// `Some` with `--group-by` or `--agg`.
+    pub(crate) aggregate: Option<AggregateSpec>,
+}
+
+impl FilterSettings {
+    pub(crate) fn from_args(args: FilterArgs) -> Result<Self, Error> {
+        let sandbox = Sandbox::new();
+        let compile = |flag: &str, texts: &[String]| -> Result<Vec<DocumentExpr>, Error> {
+            texts
+                .iter()
+                .map(|text| {
+                    sandbox
+                        .compile_document_expr(text)
+                        .map_err(|err| Error::Usage(expr_message(flag, text, &err)))
+                })
+                .collect()
+        };
+        let filters = compile("--filter", &args.filter)?;
+        let sorts = compile("--sort", &args.sort)?;
+        let aggregating = !args.group_by.is_empty() || !args.agg.is_empty();
+        if aggregating && !args.keep_keys.is_empty() {
+            return Err(Error::Usage(
+                "`--keep-keys` cannot be combined with `--group-by`/`--agg`: the aggregated \
+                 table has its own columns"
+                    .to_owned(),
+            ));
+        }
+        if args.agg_stats && !aggregating {
+            return Err(Error::Usage(
+                "`--agg-stats` needs `--group-by` or `--agg`; hint: `--group-by lr --agg ACC \
+                 --agg-stats`"
+                    .to_owned(),
+            ));
+        }
+        let agg: Vec<String> = args
+            .agg
+            .iter()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+            .collect();
+        let aggregate = aggregating.then_some(AggregateSpec {
+            group_by: args.group_by,
+            agg,
+            stats: args.agg_stats,
+        });
+        let format = args.format.unwrap_or(if aggregate.is_some() {
+            Format::Table
+        } else {
+            Format::Yaml
+        });
+        Ok(Self {
+            logs: args.logs,
+            sandbox,
+            filters,
+            sorts,
+            reverse: args.reverse,
+            keep_keys: args.keep_keys,
+            dest: args.dest,
+            format,
+            aggregate,
+        })
+    }
+}
+
+/// `invalid `--filter` expression `...`: message`, then the expression as
+/// Rhai read it with a caret under the position.
+fn expr_message(flag: &str, text: &str, err: &ExprError) -> String {
+    let mut message = format!("invalid `{flag}` expression `{text}`: {err}");
+    let body = text
+        .trim_start()
+        .strip_prefix("lambda")
+        .and_then(|rest| rest.split_once(':'))
+        .map_or(text, |(_, body)| body.trim_start());
+    let read = translate(body);
+    if let (Some(line), Some(column)) = (err.line, err.column) {
+        if let Some(source_line) = read.lines().nth(line.saturating_sub(1)) {
+            let _ = write!(
+                message,
+                "\n  {source_line}\n  {}^",
+                " ".repeat(column.saturating_sub(1))
+            );
+        }
+    } else if read != body {
+        let _ = write!(message, "\n  read as: {read}");
+    }
+    message
+}
 
 /// Run `filter`: returns the exit status.
-pub fn filter(settings: &FilterSettings) -> Result<i32, Error> {
+pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
     let mut logs = Vec::with_capacity(settings.logs.len());
     for path in &settings.logs {
         let text = std::fs::read_to_string(path).map_err(|err| {
@@ -236,7 +338,7 @@ fn write_documents<'a>(
 ) -> io::Result<()> {
     let mut out = out;
     match format {
-        Format::Yaml => crate::yaml_out::write_documents_iter(&mut out, docs),
+        Format::Yaml => crate::yaml::write::write_documents_iter(&mut out, docs),
         Format::Json => write_json(&mut out, docs),
         Format::Jsonl => write_jsonl(&mut out, docs),
         Format::Table => {

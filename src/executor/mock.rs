@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::executor::{Executor, Exit, Job, OnExit, Running, StartError, Stop};
+use super::{Executor, Exit, Job, OnExit, Running, StartError, Stop};
 
 /// What a mock job named `name` does.
 #[derive(Debug, Clone)]
-pub enum Behavior {
+pub(crate) enum Behavior {
     /// Ends at once with this exit.
     Exit(Exit),
     /// Ends with this exit after a while (unless stopped first).
@@ -23,7 +23,7 @@ pub enum Behavior {
 
 /// What happened, for assertions.
 #[derive(Debug, Default, Clone)]
-pub struct MockLog {
+pub(crate) struct MockLog {
     pub started: Vec<String>,
     /// The extra environment each started job got, in start order.
     pub env: Vec<(String, Vec<(String, String)>)>,
@@ -32,23 +32,23 @@ pub struct MockLog {
 
 /// The mock. Jobs without a script end with `Exit::Code(0)`.
 #[derive(Debug, Default, Clone)]
-pub struct MockExecutor {
+pub(crate) struct MockExecutor {
     pub script: HashMap<String, Behavior>,
     pub log: Arc<Mutex<MockLog>>,
 }
 
 impl MockExecutor {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     #[must_use]
-    pub fn with(mut self, name: &str, behavior: Behavior) -> Self {
+    pub(crate) fn with(mut self, name: &str, behavior: Behavior) -> Self {
         self.script.insert(name.to_owned(), behavior);
         self
     }
 
-    pub fn snapshot(&self) -> MockLog {
+    pub(crate) fn snapshot(&self) -> MockLog {
         self.log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

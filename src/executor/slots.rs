@@ -13,7 +13,7 @@ use yaml_serde::{Mapping, Value};
 
 /// How many experiments may run at once and on which GPUs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlotConfig {
+pub(crate) struct SlotConfig {
     /// Number of slots (at least 1).
     pub jobs: usize,
     /// GPU ids to hand out; empty when the run does not use GPUs (then
@@ -33,7 +33,7 @@ impl Default for SlotConfig {
 impl SlotConfig {
     /// `jobs` from `-j`/`Global.jobs` when given, else one slot per GPU
     /// (or one slot without GPUs).
-    pub fn new(jobs: Option<usize>, gpus: Vec<String>) -> Self {
+    pub(crate) fn new(jobs: Option<usize>, gpus: Vec<String>) -> Self {
         let jobs = jobs.unwrap_or(gpus.len()).max(1);
         Self { jobs, gpus }
     }
@@ -41,14 +41,14 @@ impl SlotConfig {
 
 /// What a started experiment holds until it ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
+pub(crate) struct Lease {
     pub slot: usize,
     pub gpus: Vec<String>,
 }
 
 impl Lease {
     /// The environment the module gets for this lease.
-    pub fn env(&self, use_gpus: bool) -> Vec<(String, String)> {
+    pub(crate) fn env(&self, use_gpus: bool) -> Vec<(String, String)> {
         let mut env = vec![("COOL_RUNNER_SLOT".to_owned(), self.slot.to_string())];
         if use_gpus {
             env.push(("CUDA_VISIBLE_DEVICES".to_owned(), self.gpus.join(",")));
@@ -59,7 +59,7 @@ impl Lease {
 
 /// Why an experiment can never start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SlotError {
+pub(crate) enum SlotError {
     #[error(
         "`GPUs: {wanted}` asks for more GPUs than the run has ({have}); hint: `--gpus 0,1,...`"
     )]
@@ -70,14 +70,14 @@ pub enum SlotError {
 
 /// The free and used slots and GPUs of one run.
 #[derive(Debug)]
-pub struct Slots {
+pub(crate) struct Slots {
     config: SlotConfig,
     slot_used: Vec<bool>,
     gpu_used: Vec<bool>,
 }
 
 impl Slots {
-    pub fn new(config: SlotConfig) -> Self {
+    pub(crate) fn new(config: SlotConfig) -> Self {
         Self {
             slot_used: vec![false; config.jobs],
             gpu_used: vec![false; config.gpus.len()],
@@ -85,25 +85,17 @@ impl Slots {
         }
     }
 
-    pub fn uses_gpus(&self) -> bool {
+    pub(crate) fn uses_gpus(&self) -> bool {
         !self.config.gpus.is_empty()
     }
 
-    pub fn jobs(&self) -> usize {
-        self.config.jobs
-    }
-
-    pub fn busy(&self) -> usize {
-        self.slot_used.iter().filter(|u| **u).count()
-    }
-
-    pub fn has_free_slot(&self) -> bool {
+    pub(crate) fn has_free_slot(&self) -> bool {
         self.slot_used.contains(&false)
     }
 
     /// How many GPUs `experiment` asks for: its `GPUs` key, else 1 when the
     /// run has GPUs, else 0.
-    pub fn wanted(&self, experiment: &Mapping) -> Result<usize, SlotError> {
+    pub(crate) fn wanted(&self, experiment: &Mapping) -> Result<usize, SlotError> {
         let wanted = match experiment.get("GPUs") {
             None | Some(Value::Null) => usize::from(self.uses_gpus()),
             Some(Value::Number(n)) => n
@@ -123,7 +115,7 @@ impl Slots {
 
     /// A free slot and `gpus` free GPUs, or `None` if the experiment must
     /// wait for a running one to end.
-    pub fn try_acquire(&mut self, gpus: usize) -> Option<Lease> {
+    pub(crate) fn try_acquire(&mut self, gpus: usize) -> Option<Lease> {
         let slot = self.slot_used.iter().position(|u| !u)?;
         let free: Vec<usize> = (0..self.gpu_used.len())
             .filter(|&i| !self.gpu_used[i])
@@ -142,7 +134,7 @@ impl Slots {
         })
     }
 
-    pub fn release(&mut self, lease: &Lease) {
+    pub(crate) fn release(&mut self, lease: &Lease) {
         if let Some(used) = self.slot_used.get_mut(lease.slot) {
             *used = false;
         }
@@ -156,7 +148,7 @@ impl Slots {
 
 /// Parse `--gpus`/`Global.gpus` text: `0,1,3`, `auto` (from `nvidia-smi -L`,
 /// none when it is missing), or `none`. The error is a lowercase fragment.
-pub fn parse_gpus(text: &str) -> Result<Vec<String>, String> {
+pub(crate) fn parse_gpus(text: &str) -> Result<Vec<String>, String> {
     let text = text.trim();
     match text {
         "auto" => Ok(detect_gpus()),
@@ -180,7 +172,7 @@ pub fn parse_gpus(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// The GPU indices `nvidia-smi -L` lists (`GPU 0: ...`), none without it.
-pub fn detect_gpus() -> Vec<String> {
+pub(crate) fn detect_gpus() -> Vec<String> {
     let Ok(output) = std::process::Command::new("nvidia-smi")
         .arg("-L")
         .stdin(std::process::Stdio::null())

@@ -22,12 +22,13 @@ use std::path::Path;
 use serde::Deserialize;
 use yaml_serde::Value;
 
-use crate::config::{parse_documents, ConfigError};
-use crate::yaml_fast;
+use crate::config::ConfigError;
+use crate::yaml::fast as yaml_fast;
+use crate::yaml::read::parse_documents;
 
 /// The text of one document and where it starts in its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Piece<'a> {
+pub(crate) struct Piece<'a> {
     /// The document's lines, its `---` line included when it has one.
     pub text: &'a str,
     /// 1-based line of the piece's first line in the file.
@@ -39,7 +40,7 @@ pub struct Piece<'a> {
 impl Piece<'_> {
     /// Whether the piece holds only blank lines and comments (text before
     /// the first `---`, for example).
-    pub fn is_blank(&self) -> bool {
+    pub(crate) fn is_blank(&self) -> bool {
         self.text
             .lines()
             .map(str::trim)
@@ -48,7 +49,7 @@ impl Piece<'_> {
 
     /// Append the piece to `out` as a `---`-prefixed document ending in a
     /// newline, as `yaml_out` writes documents.
-    pub fn write_document(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_document(&self, out: &mut Vec<u8>) {
         if !self.has_marker {
             out.extend_from_slice(b"---\n");
         }
@@ -66,7 +67,7 @@ fn is_marker(line: &str) -> bool {
 
 /// Split a YAML stream into document pieces. Blank pieces (only comments)
 /// are dropped. A leading byte-order mark is skipped.
-pub fn split(text: &str) -> Vec<Piece<'_>> {
+pub(crate) fn split(text: &str) -> Vec<Piece<'_>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut pieces = Vec::new();
     let mut start = 0;
@@ -104,11 +105,11 @@ fn piece(text: &str, line: usize) -> Piece<'_> {
 /// A piece that is not exactly one valid document: parse the whole file
 /// with [`parse_file`] to know why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotOneDocument;
+pub(crate) struct NotOneDocument;
 
 /// Parse one piece on its own: a lone `---` is a null document; `Ok(None)`
 /// when the text holds no document at all.
-pub fn parse_piece(piece: &Piece<'_>) -> Result<Option<Value>, NotOneDocument> {
+pub(crate) fn parse_piece(piece: &Piece<'_>) -> Result<Option<Value>, NotOneDocument> {
     if let Some(map) = yaml_fast::parse_mapping(piece.text) {
         // Debug builds (and so the test suite) check the fast parser
         // against `yaml_serde` on every document they read.
@@ -141,7 +142,7 @@ pub fn parse_piece(piece: &Piece<'_>) -> Result<Option<Value>, NotOneDocument> {
 /// Parse a whole file the authoritative way: every document, in order, or
 /// the first error with its position in the file:
 /// `invalid YAML at logs.yaml:5:4: did not find expected ',' or ']'`.
-pub fn parse_file(text: &str, path: &Path) -> Result<Vec<Value>, String> {
+pub(crate) fn parse_file(text: &str, path: &Path) -> Result<Vec<Value>, String> {
     parse_documents(text, path).map_err(|err| match err {
         ConfigError::Yaml { location, message } => {
             let mut at = location.path.display().to_string();

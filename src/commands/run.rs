@@ -12,12 +12,12 @@ use yaml_serde::{Mapping, Value};
 use crate::cli::RunArgs;
 use crate::config::{self, ExpandOptions, Expansion, Override};
 use crate::error::{exit, Error};
+use crate::executor::{parse_gpus, JobSpec, LocalExecutor, SlotConfig, Slots};
 use crate::expr::Sandbox;
 use crate::notifier::{FinishedExperiment, Notifier};
 use crate::queue::{FileQueue, MemoryQueue, Queue, QueueWatcher};
 use crate::runner::{
-    install_signal_handlers, parse_gpus, Event, JobSpec, LocalExecutor, Observer, Progress,
-    Session, SessionOptions, SlotConfig, Slots, Summary,
+    install_signal_handlers, Event, Observer, Progress, Session, SessionOptions, Summary,
 };
 use crate::store::{self, Cache, Identifier, Store};
 use crate::yaml_log::Record;
@@ -28,7 +28,7 @@ use crate::yaml_log::Record;
     clippy::struct_excessive_bools,
     reason = "independent command-line switches"
 )]
-pub struct RunSettings {
+pub(crate) struct RunSettings {
     pub exp: PathBuf,
     pub dry: bool,
     pub pick: Option<Vec<usize>>,
@@ -44,7 +44,7 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
-    pub fn from_args(args: RunArgs) -> Result<Self, Error> {
+    pub(crate) fn from_args(args: RunArgs) -> Result<Self, Error> {
         let overrides = args
             .overrides
             .iter()
@@ -95,7 +95,7 @@ fn parse_pick(text: &str) -> Result<Vec<usize>, Error> {
 }
 
 /// Load and expand the experiment file, then apply `--pick`.
-pub fn expand(settings: &RunSettings, sandbox: &Sandbox) -> Result<Expansion, Error> {
+pub(crate) fn expand(settings: &RunSettings, sandbox: &Sandbox) -> Result<Expansion, Error> {
     let options = ExpandOptions {
         seed: settings.seed,
         host: host_name(),
@@ -122,14 +122,14 @@ fn pick_indices(experiments: &[Mapping], pick: &[usize]) -> Result<Vec<Mapping>,
 }
 
 /// Run the `run` subcommand; returns the exit status.
-pub fn run(settings: &RunSettings) -> Result<i32, Error> {
+pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
     let sandbox = Sandbox::new();
     let expansion = expand(settings, &sandbox)?;
     if settings.dry {
         dry_cache_report(settings, &expansion);
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-        match crate::yaml_out::write_documents(&mut out, &expansion.experiments) {
+        match crate::yaml::write::write_documents(&mut out, &expansion.experiments) {
             Ok(()) => {}
             // `| head` closed the pipe: that is not an error.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::OK),
@@ -151,14 +151,14 @@ pub fn run(settings: &RunSettings) -> Result<i32, Error> {
 }
 
 /// Where the results store is: `Global.store`, else `DEFAULT_PATH`.
-pub fn store_path(global: &Mapping) -> Result<PathBuf, Error> {
+pub(crate) fn store_path(global: &Mapping) -> Result<PathBuf, Error> {
     Ok(GlobalSettings::from_global(global)?
         .store
         .unwrap_or_else(|| PathBuf::from(store::DEFAULT_PATH)))
 }
 
 /// The identity calculator for this run.
-pub fn identifier(settings: &RunSettings) -> Identifier {
+pub(crate) fn identifier(settings: &RunSettings) -> Identifier {
     let text = std::fs::read_to_string(&settings.exp).unwrap_or_default();
     Identifier::new(&settings.module_args, store::file_writes_rnd_idx(&text))
 }
@@ -211,7 +211,7 @@ fn dry_cache_report(settings: &RunSettings, expansion: &Expansion) {
     for (at, experiment) in expansion.experiments.iter().enumerate() {
         // The index as `--pick` counts it.
         let index = settings.pick.as_ref().map_or(at, |pick| pick[at]);
-        let name = crate::runner::name_of(experiment);
+        let name = crate::executor::name_of(experiment);
         let what = if experiment.get("Name").and_then(Value::as_str) == Some("skip") {
             skipped += 1;
             "skip"
@@ -310,7 +310,7 @@ fn check_experiments(experiments: &[Mapping], slots: &SlotConfig) -> Result<(), 
         let bad = |message: String| {
             Error::Usage(format!(
                 "experiment {index} `{}`: {message}",
-                crate::runner::name_of(experiment)
+                crate::executor::name_of(experiment)
             ))
         };
         let spec = JobSpec::from_experiment(experiment).map_err(bad)?;
@@ -523,7 +523,7 @@ fn queue_error(err: crate::queue::QueueError) -> Error {
 }
 
 /// The machine's host name, for `HOST`.
-pub fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())

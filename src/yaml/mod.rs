@@ -1,0 +1,8 @@
+//! YAML in and out: the document reader with positions (`read`), the fast
+//! reader for flat log documents (`fast`), the stream splitter for logs
+//! (`stream`) and the writer (`write`).
+
+pub(crate) mod fast;
+pub(crate) mod read;
+pub(crate) mod stream;
+pub(crate) mod write;
