@@ -1219,7 +1219,7 @@ mod tests {
         );
     }
 
-    fn env_of(log: &crate::executor::MockLog, name: &str, key: &str) -> String {
+    fn env_of(log: &crate::executor::mock::MockLog, name: &str, key: &str) -> String {
         log.env
             .iter()
             .find(|(n, _)| n == name)
