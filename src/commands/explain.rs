@@ -14,8 +14,8 @@ use crate::cli::ExplainArgs;
 use crate::commands::run::{expand, identifier, store_path, RunSettings};
 use crate::config::Override;
 use crate::error::{exit, Error};
-use crate::executor::name_of;
 use crate::expr::Sandbox;
+use crate::model::name_of;
 use crate::store::{RunRow, Store};
 
 /// How many of the newest stored runs are compared.

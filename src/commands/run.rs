@@ -12,15 +12,18 @@ use yaml_serde::{Mapping, Value};
 use crate::cli::RunArgs;
 use crate::config::{self, ExpandOptions, Expansion, Override};
 use crate::error::{exit, Error};
-use crate::executor::{parse_gpus, JobSpec, LocalExecutor, SlotConfig, Slots};
+use chrono::Local;
+
+use crate::executor::{parse_gpus, LocalExecutor, SlotConfig, Slots, WorkspaceConfig};
 use crate::expr::Sandbox;
+use crate::model::{name_of, JobSpec};
 use crate::notifier::{FinishedExperiment, Notifier};
 use crate::queue::{FileQueue, MemoryQueue, Queue, QueueWatcher};
 use crate::runner::{
     install_signal_handlers, Event, Observer, Progress, Session, SessionOptions, Summary,
 };
-use crate::store::{self, Cache, Identifier, Store};
-use crate::yaml_log::Record;
+use crate::store::{self, Cache, Identifier, SharedCache, Store};
+use crate::yaml_log::{LogWriter, Record};
 
 /// `run`'s arguments, resolved.
 #[derive(Debug, Clone)]
@@ -211,7 +214,7 @@ fn dry_cache_report(settings: &RunSettings, expansion: &Expansion) {
     for (at, experiment) in expansion.experiments.iter().enumerate() {
         // The index as `--pick` counts it.
         let index = settings.pick.as_ref().map_or(at, |pick| pick[at]);
-        let name = crate::executor::name_of(experiment);
+        let name = name_of(experiment);
         let what = if experiment.get("Name").and_then(Value::as_str) == Some("skip") {
             skipped += 1;
             "skip"
@@ -310,7 +313,7 @@ fn check_experiments(experiments: &[Mapping], slots: &SlotConfig) -> Result<(), 
         let bad = |message: String| {
             Error::Usage(format!(
                 "experiment {index} `{}`: {message}",
-                crate::executor::name_of(experiment)
+                name_of(experiment)
             ))
         };
         let spec = JobSpec::from_experiment(experiment).map_err(bad)?;
@@ -391,8 +394,16 @@ fn run_experiments(
     );
 
     let progress = Progress::new(stderr.is_terminal(), queue.pending());
-    let mut executor = LocalExecutor::new(settings.module_args.clone(), progress.sink())
-        .with_prefix(slots.jobs > 1);
+    let mut executor = LocalExecutor::new(
+        settings.module_args.clone(),
+        progress.sink(),
+        slots,
+        WorkspaceConfig {
+            runs_dir: global.runs.clone(),
+            stamp: Local::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
+        },
+        global.grace,
+    );
     let expander = config::Expander::new(
         sandbox,
         None,
@@ -409,8 +420,6 @@ fn run_experiments(
         fail_fast: settings.fail_fast,
         follow: settings.follow,
         grace: global.grace,
-        runs_dir: global.runs.clone(),
-        slots,
         ..SessionOptions::default()
     };
     let mut session = Session::new(
@@ -421,35 +430,48 @@ fn run_experiments(
         expansion.defaults,
         (tx, rx),
     );
+    // Observers in the order they hear of each experiment: the store, the
+    // log, the terminal, Slack.
+    if let Some(cache) = open_cache(settings, &global) {
+        session.add_observer(Box::new(cache.recorder()));
+        session.set_store(Box::new(cache));
+    }
+    session.add_observer(Box::new(LogWriter::default()));
     session.add_observer(Box::new(progress) as Box<dyn Observer>);
     if let Some(notifier) = notifier {
         session.add_observer(Box::new(SlackObserver {
             notifier: Some(notifier),
         }));
     }
-    if !settings.no_store {
-        match Store::open(
-            &global
-                .store
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(store::DEFAULT_PATH)),
-        ) {
-            Ok(store) => session.set_store(Box::new(Cache::new(
-                store,
-                identifier(settings),
-                settings.rerun,
-                host_name(),
-            ))),
-            Err(e) => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "warning: {e}; running without the result cache"
-                );
-            }
-        }
-    }
     let summary = session.run().map_err(queue_error)?;
     Ok(summary.exit_code())
+}
+
+/// The results store as a cache, unless `--no-store` (or it cannot be
+/// opened: a warning, and the run goes on without it).
+fn open_cache(settings: &RunSettings, global: &GlobalSettings) -> Option<SharedCache> {
+    if settings.no_store {
+        return None;
+    }
+    let path = global
+        .store
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(store::DEFAULT_PATH));
+    match Store::open(&path) {
+        Ok(store) => Some(SharedCache::new(Cache::new(
+            store,
+            identifier(settings),
+            settings.rerun,
+            host_name(),
+        ))),
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: {e}; running without the result cache"
+            );
+            None
+        }
+    }
 }
 
 /// Forwards finished experiments and the end of the queue to Slack. The
@@ -460,9 +482,9 @@ struct SlackObserver {
 }
 
 impl Observer for SlackObserver {
-    fn experiment_finished(&mut self, record: &Record) {
+    fn experiment_finished(&mut self, record: &Record, document: &Mapping) {
         if let Some(notifier) = &mut self.notifier {
-            let finished = FinishedExperiment::from_log_document(record.index, &record.document());
+            let finished = FinishedExperiment::from_log_document(record.index, document);
             notifier.experiment_finished(&finished);
         }
     }

@@ -15,14 +15,21 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use super::{Executor, Exit, Job, OnExit, Running, StartError, Stop};
+use chrono::Local;
+use yaml_serde::Mapping;
+
+use super::ladder::Ladder;
+use super::{
+    Capacity, Cause, Executor, Exit, ExitReport, Job, JobEvent, JobEvents, Launched, Lease,
+    Running, SlotConfig, Slots, StartError, Stop, Workspace, WorkspaceConfig,
+};
 
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,26 +68,34 @@ const POLL_MS: u16 = 50;
 pub(crate) struct LocalExecutor {
     module_args: Vec<OsString>,
     sink: Arc<dyn OutputSink>,
+    /// Prefix each line a module prints on the terminal with `[name] ` (when
+    /// several modules run at once; run directories keep the output as
+    /// written).
     prefix: bool,
+    slots: Slots,
+    workspaces: WorkspaceConfig,
+    /// Time between the steps of the ladder after a `Timeout`.
+    grace: Duration,
 }
 
 impl LocalExecutor {
-    /// `module_args` are appended to every module's command line.
-    pub(crate) fn new(module_args: Vec<OsString>, sink: Arc<dyn OutputSink>) -> Self {
+    /// `module_args` are appended to every module's command line; module
+    /// output goes to `sink` besides the run directory.
+    pub(crate) fn new(
+        module_args: Vec<OsString>,
+        sink: Arc<dyn OutputSink>,
+        slots: SlotConfig,
+        workspaces: WorkspaceConfig,
+        grace: Duration,
+    ) -> Self {
         Self {
             module_args,
             sink,
-            prefix: false,
+            prefix: slots.jobs > 1,
+            slots: Slots::new(slots),
+            workspaces,
+            grace,
         }
-    }
-
-    /// Prefix each line a module prints on the terminal with `[name] `
-    /// (used when several modules run at once; run directories keep the
-    /// output as written).
-    #[must_use]
-    pub(crate) fn with_prefix(mut self, prefix: bool) -> Self {
-        self.prefix = prefix;
-        self
     }
 }
 
@@ -90,7 +105,7 @@ impl LocalExecutor {
 struct Prefixed {
     inner: Arc<dyn OutputSink>,
     prefix: String,
-    partial: std::sync::Mutex<[Vec<u8>; 2]>,
+    partial: Mutex<[Vec<u8>; 2]>,
 }
 
 impl Prefixed {
@@ -152,60 +167,98 @@ impl Drop for Prefixed {
 }
 
 impl Executor for LocalExecutor {
-    fn start(&mut self, job: &Job, on_exit: OnExit) -> Result<Box<dyn Running>, StartError> {
+    fn capacity(&mut self, experiment: &Mapping) -> Capacity {
+        self.slots.capacity(experiment)
+    }
+
+    fn has_room(&self) -> bool {
+        self.slots.has_free_slot()
+    }
+
+    fn release(&mut self, lease: &Lease) {
+        self.slots.release(lease);
+    }
+
+    fn start(&mut self, job: Job, lease: Lease, events: JobEvents) -> Result<Launched, StartError> {
+        let started = self.spawn(&job, &lease);
+        if started.is_err() {
+            self.slots.release(&lease);
+        }
+        let (child, workspace) = started?;
+        let pid = child.id() as i32;
+        let ladder = Arc::new(Mutex::new(Ladder::new(
+            &job.name,
+            Instant::now(),
+            job.timeout,
+            self.grace,
+        )));
+        let sink: Arc<dyn OutputSink> = if self.prefix {
+            Arc::new(Prefixed {
+                inner: self.sink.clone(),
+                prefix: format!("[{}] ", job.name),
+                partial: Mutex::new([Vec::new(), Vec::new()]),
+            })
+        } else {
+            self.sink.clone()
+        };
+        let watched = Watched {
+            child,
+            pid,
+            ladder: Arc::clone(&ladder),
+            workspace: workspace.clone(),
+            started_at: Local::now(),
+        };
+        let index = job.index;
+        let spawned = std::thread::Builder::new()
+            .name(format!("job-{index}"))
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let report = watched.watch(sink.as_ref(), &|note| {
+                    events(index, JobEvent::Note(note));
+                });
+                events(index, JobEvent::Ended(Box::new(report)));
+            });
+        if let Err(err) = spawned {
+            // The module runs unwatched: stop it rather than leak it.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            self.slots.release(&lease);
+            return Err(StartError {
+                message: format!("failed to start a thread to watch `{}`: {err}", job.name),
+                exit_code: 126,
+                run_dir: Some(workspace.dir),
+            });
+        }
+        Ok(Launched {
+            handle: Box::new(LocalProcess { pid, ladder }),
+            id: pid.to_string(),
+            run_dir: workspace.dir,
+        })
+    }
+}
+
+impl LocalExecutor {
+    /// Create the workspace and spawn the module in its own process group.
+    fn spawn(&self, job: &Job, lease: &Lease) -> Result<(Child, Workspace), StartError> {
         let Some((program, args)) = job.command.split_first() else {
             return Err(StartError {
                 message: "`Module` is empty".to_owned(),
                 exit_code: 127,
+                run_dir: None,
             });
         };
-        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
-        let mut child = Command::new(program)
+        let workspace = Workspace::create(&self.workspaces, job.index, &job.name, &job.experiment)?;
+        let child = Command::new(program)
             .args(args)
             .args(&self.module_args)
-            .env("COOL_RUNNER_EXPERIMENT", absolute(&job.experiment_file))
-            .env("COOL_RUNNER_RESULTS", absolute(&job.results_file))
-            .env("COOL_RUNNER_RUN_DIR", absolute(&job.run_dir))
-            .envs(job.env.iter().map(|(k, v)| (k, v)))
+            .envs(workspace.env())
+            .envs(lease.env(self.slots.uses_gpus()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .spawn()
-            .map_err(|err| start_error(program, &err))?;
-        let pid = child.id() as i32;
-
-        let outputs = [
-            child
-                .stdout
-                .take()
-                .map(|p| Output::new(OwnedFd::from(p), &job.run_dir, Stream::Stdout)),
-            child
-                .stderr
-                .take()
-                .map(|p| Output::new(OwnedFd::from(p), &job.run_dir, Stream::Stderr)),
-        ];
-        let sink: Arc<dyn OutputSink> = if self.prefix {
-            Arc::new(Prefixed {
-                inner: self.sink.clone(),
-                prefix: format!("[{}] ", job.name),
-                partial: std::sync::Mutex::new([Vec::new(), Vec::new()]),
-            })
-        } else {
-            self.sink.clone()
-        };
-        std::thread::Builder::new()
-            .name(format!("job-{}", job.index))
-            .stack_size(128 * 1024)
-            .spawn(move || {
-                let exit = watch(child, outputs, sink.as_ref());
-                on_exit(exit);
-            })
-            .map_err(|err| StartError {
-                message: format!("failed to start a thread to watch module `{program}`: {err}"),
-                exit_code: 126,
-            })?;
-        Ok(Box::new(LocalProcess { pid }))
+            .map_err(|err| start_error(program, &err, &workspace))?;
+        Ok((child, workspace))
     }
 }
 
@@ -255,68 +308,142 @@ impl Output {
     }
 }
 
-/// The job's helper thread: copy both pipes until they close, reap the
-/// module, return how it ended. One thread per job (rather than one per
-/// pipe plus a waiter) keeps the cost of a millisecond experiment low.
-fn watch(mut child: Child, mut outputs: [Option<Output>; 2], sink: &dyn OutputSink) -> Exit {
-    let mut status = None;
-    let mut drain_until = None;
-    loop {
-        let open: Vec<usize> = (0..2)
-            .filter(|&i| outputs[i].as_ref().is_some_and(|o| o.pipe.is_some()))
-            .collect();
-        if open.is_empty() {
-            break;
-        }
-        if status.is_none() {
-            status = child.try_wait().ok().flatten();
-            if status.is_some() {
-                drain_until = Some(Instant::now() + DRAIN);
-            }
-        }
-        // A grandchild may hold the pipes open after the module has ended.
-        if drain_until.is_some_and(|at| Instant::now() >= at) {
-            break;
-        }
-        let ready: Vec<bool> = {
-            let mut fds: Vec<PollFd<'_>> = open
-                .iter()
-                .filter_map(|&i| outputs[i].as_ref().and_then(|o| o.pipe.as_ref()))
-                .map(|pipe| PollFd::new(pipe.as_fd(), PollFlags::POLLIN))
-                .collect();
-            // Wake up now and then to notice the module's end while a
-            // grandchild keeps the pipes open.
-            match poll(&mut fds, PollTimeout::from(POLL_MS)) {
-                Ok(_) => fds.iter().map(|fd| fd.any().unwrap_or(true)).collect(),
-                Err(nix::errno::Errno::EINTR) => vec![false; fds.len()],
-                Err(_) => vec![true; fds.len()],
-            }
-        };
-        for (&i, ready) in open.iter().zip(ready) {
-            if ready {
-                if let Some(output) = &mut outputs[i] {
-                    output.pump(sink);
+/// A started module, watched by its helper thread.
+struct Watched {
+    child: Child,
+    pid: i32,
+    ladder: Arc<Mutex<Ladder>>,
+    workspace: Workspace,
+    started_at: chrono::DateTime<Local>,
+}
+
+impl Watched {
+    /// The job's helper thread: copy both pipes until they close, carry out
+    /// the stop ladder when it is due, reap the module and report how it
+    /// ended. One thread per job (rather than one per pipe plus a waiter)
+    /// keeps the cost of a millisecond experiment low.
+    fn watch(mut self, sink: &dyn OutputSink, note: &dyn Fn(String)) -> ExitReport {
+        let clock = Instant::now();
+        let mut outputs = [Stream::Stdout, Stream::Stderr].map(|stream| {
+            let pipe = match stream {
+                Stream::Stdout => self.child.stdout.take().map(OwnedFd::from),
+                Stream::Stderr => self.child.stderr.take().map(OwnedFd::from),
+            };
+            pipe.map(|fd| Output::new(fd, &self.workspace.dir, stream))
+        });
+        let mut status = None;
+        let mut drain_until = None;
+        let mut nap = Duration::from_micros(100);
+        loop {
+            if status.is_none() {
+                status = self.child.try_wait().ok().flatten();
+                if status.is_some() {
+                    drain_until = Some(Instant::now() + DRAIN);
                 }
             }
+            let open: Vec<usize> = (0..2)
+                .filter(|&i| outputs[i].as_ref().is_some_and(|o| o.pipe.is_some()))
+                .collect();
+            // A grandchild may hold the pipes open after the module has ended.
+            if status.is_some()
+                && (open.is_empty() || drain_until.is_some_and(|at| Instant::now() >= at))
+            {
+                break;
+            }
+            let wake = self.climb_ladder(note);
+            if open.is_empty() {
+                // The pipes closed: the module is ending (or closed them
+                // itself); look again soon, then less and less often.
+                std::thread::sleep(nap.min(wake));
+                nap = (nap * 2).min(Duration::from_millis(POLL_MS.into()));
+            } else {
+                pump_ready(&mut outputs, &open, sink, wake);
+            }
+        }
+        let exit = match status {
+            Some(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => Exit::Code(code),
+                (None, Some(signal)) => Exit::Signal(signal),
+                (None, None) => Exit::Code(-1),
+            },
+            None => Exit::Code(-1),
+        };
+        let cause = self.ladder.lock().map_or(Cause::Ended, |l| l.cause());
+        let (results, stderr_tail) = self
+            .workspace
+            .collect(cause == Cause::Ended && exit == Exit::Code(0));
+        ExitReport {
+            cause,
+            exit: Some(exit),
+            started_at: self.started_at,
+            elapsed: clock.elapsed(),
+            results,
+            stderr_tail,
         }
     }
-    let status = match status {
-        Some(status) => Ok(status),
-        None => child.wait(),
-    };
-    match status {
-        Ok(status) => match (status.code(), status.signal()) {
-            (Some(code), _) => Exit::Code(code),
-            (None, Some(signal)) => Exit::Signal(signal),
-            (None, None) => Exit::Code(-1),
-        },
-        // Only if the child was already reaped: cannot happen here.
-        Err(_) => Exit::Code(-1),
+
+    /// Send the ladder's due step, if any; how long until the next one
+    /// (at most the poll interval).
+    fn climb_ladder(&self, note: &dyn Fn(String)) -> Duration {
+        let now = Instant::now();
+        let (due, deadline) = match self.ladder.lock() {
+            Ok(mut ladder) => (ladder.due(now), ladder.deadline()),
+            Err(_) => (None, None),
+        };
+        if let Some((how, text)) = due {
+            signal_group(self.pid, how);
+            note(text);
+        }
+        let poll = Duration::from_millis(POLL_MS.into());
+        deadline.map_or(poll, |at| at.saturating_duration_since(now).min(poll))
     }
 }
 
+/// Wait up to `wait` for output on the `open` pipes and copy what came.
+fn pump_ready(
+    outputs: &mut [Option<Output>; 2],
+    open: &[usize],
+    sink: &dyn OutputSink,
+    wait: Duration,
+) {
+    let ready: Vec<bool> = {
+        let mut fds: Vec<PollFd<'_>> = open
+            .iter()
+            .filter_map(|&i| outputs[i].as_ref().and_then(|o| o.pipe.as_ref()))
+            .map(|pipe| PollFd::new(pipe.as_fd(), PollFlags::POLLIN))
+            .collect();
+        let ms = u16::try_from(wait.as_millis()).unwrap_or(POLL_MS).max(1);
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) => fds.iter().map(|fd| fd.any().unwrap_or(true)).collect(),
+            Err(nix::errno::Errno::EINTR) => vec![false; fds.len()],
+            Err(_) => vec![true; fds.len()],
+        }
+    };
+    for (&i, ready) in open.iter().zip(ready) {
+        if ready {
+            if let Some(output) = &mut outputs[i] {
+                output.pump(sink);
+            }
+        }
+    }
+}
+
+/// Send `how` to the module's process group. The group id is the module's
+/// pid (`process_group(0)`). Linux does not hand out a pid that is still in
+/// use as a process group id, so this reaches the module's group or nothing
+/// (ESRCH, ignored).
+fn signal_group(pid: i32, how: Stop) {
+    let signal = match how {
+        Stop::Interrupt => Signal::SIGINT,
+        Stop::Terminate => Signal::SIGTERM,
+        Stop::Kill => Signal::SIGKILL,
+    };
+    let _ = killpg(Pid::from_raw(pid), signal);
+}
+
 /// A spawn error, worded for the person who wrote `Module`.
-fn start_error(program: &str, err: &std::io::Error) -> StartError {
+fn start_error(program: &str, err: &std::io::Error, workspace: &Workspace) -> StartError {
+    let run_dir = Some(workspace.dir.clone());
     let is_file_here = !program.contains('/') && Path::new(program).is_file();
     match err.kind() {
         ErrorKind::NotFound => StartError {
@@ -329,6 +456,7 @@ fn start_error(program: &str, err: &std::io::Error) -> StartError {
                 format!("module `{program}` not found")
             },
             exit_code: 127,
+            run_dir,
         },
         ErrorKind::PermissionDenied => StartError {
             message: format!(
@@ -336,6 +464,7 @@ fn start_error(program: &str, err: &std::io::Error) -> StartError {
                  name its interpreter, as in `python3 {program}`"
             ),
             exit_code: 126,
+            run_dir: run_dir.clone(),
         },
         _ if err.raw_os_error() == Some(nix::libc::ENOEXEC) => StartError {
             message: format!(
@@ -343,33 +472,27 @@ fn start_error(program: &str, err: &std::io::Error) -> StartError {
                  script with a `#!` line, or name its interpreter"
             ),
             exit_code: 126,
+            run_dir: run_dir.clone(),
         },
         _ => StartError {
             message: format!("failed to start module `{program}`: {err}"),
             exit_code: 126,
+            run_dir: run_dir.clone(),
         },
     }
 }
 
-/// A module's process group.
+/// A module's process group, as the session holds it.
 struct LocalProcess {
     pid: i32,
+    ladder: Arc<Mutex<Ladder>>,
 }
 
 impl Running for LocalProcess {
-    fn stop(&mut self, how: Stop) {
-        let signal = match how {
-            Stop::Interrupt => Signal::SIGINT,
-            Stop::Terminate => Signal::SIGTERM,
-            Stop::Kill => Signal::SIGKILL,
-        };
-        // The group id is the module's pid (`process_group(0)`). Linux does
-        // not hand out a pid that is still in use as a process group id, so
-        // this reaches the module's group or nothing (ESRCH, ignored).
-        let _ = killpg(Pid::from_raw(self.pid), signal);
-    }
-
-    fn id(&self) -> String {
-        self.pid.to_string()
+    fn stop(&mut self, how: Stop, grace: Duration) {
+        if let Ok(mut ladder) = self.ladder.lock() {
+            ladder.request(how, grace, Instant::now());
+        }
+        signal_group(self.pid, how);
     }
 }

@@ -1,13 +1,18 @@
-//! The executor seam: how a job is started and stopped, not when.
+//! The executor seam: where and how a job runs, not when.
 //!
-//! The session decides *when* (scheduling, Ctrl-C, timeouts); an executor
-//! only knows *how* to start a job somewhere and send it a stop request.
-//! Today there is the local one (`process.rs`) and a mock (`mock.rs`); a
-//! Slurm executor would implement `start` with `sbatch` and `stop` with
-//! `scancel`, and parallel slots are several `Running` handles at once.
-//! Completion is reported through the `on_exit` callback rather than by
-//! polling, so the session waits on a single channel of events.
+//! The session decides *when* (queue order, Ctrl-C, `--fail-fast`); an
+//! executor owns everything about *where*: how many jobs may run now
+//! (`capacity`: local slots and GPU leases are one implementation), the
+//! job's place (a `Workspace`: run directory, `experiment.json`, the results
+//! file, the output tail), enforcing `Timeout`, carrying out stop requests
+//! in its own way (locally SIGINT → SIGTERM → SIGKILL to the process group;
+//! a cluster executor would map them to its scheduler's commands), and
+//! reporting how the job ended as an `ExitReport`, with timings taken where
+//! the job ran. Today there is the local executor (`local.rs`) and a mock
+//! (`mock.rs`). Completion and notes come back through a `JobEvents`
+//! callback, so the session waits on a single channel of events.
 
+mod ladder;
 mod local;
 #[cfg(test)]
 pub(crate) mod mock;
@@ -15,13 +20,14 @@ mod slots;
 mod workspace;
 
 pub(crate) use local::{LocalExecutor, OutputSink, Stream, Terminal};
-pub(crate) use slots::{parse_gpus, Lease, SlotConfig, Slots};
-pub(crate) use workspace::tail;
-pub(crate) use workspace::{create_run_dir, name_of, read_results, JobSpec};
+pub(crate) use slots::{parse_gpus, Lease, SlotConfig, SlotError, Slots};
+pub(crate) use workspace::{Workspace, WorkspaceConfig};
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Local};
 use yaml_serde::Mapping;
 
 /// One experiment, ready to start.
@@ -30,32 +36,37 @@ pub(crate) struct Job {
     /// Sequence number in this run.
     pub index: usize,
     pub name: String,
-    /// The expanded experiment (written to `experiment_file` as JSON).
+    /// The expanded experiment (written to the workspace as JSON).
     pub experiment: Mapping,
     /// `Module`, split as a shell would.
     pub command: Vec<String>,
+    /// `Timeout`: the executor stops the job when it runs longer.
     pub timeout: Option<Duration>,
-    pub run_dir: PathBuf,
-    /// `COOL_RUNNER_EXPERIMENT`
-    pub experiment_file: PathBuf,
-    /// `COOL_RUNNER_RESULTS`
-    pub results_file: PathBuf,
-    /// Extra environment (`COOL_RUNNER_SLOT`, `CUDA_VISIBLE_DEVICES`).
-    pub env: Vec<(String, String)>,
 }
 
 /// A request to stop a running job, mildest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Stop {
-    /// SIGINT: what the person's Ctrl-C means.
+    /// What the person's Ctrl-C means (SIGINT locally).
     Interrupt,
-    /// SIGTERM: stop now, cleanly if you can.
+    /// Stop now, cleanly if you can (SIGTERM locally).
     Terminate,
-    /// SIGKILL.
+    /// SIGKILL locally.
     Kill,
 }
 
-/// How a job ended.
+impl Stop {
+    /// The next, harsher step: Interrupt → Terminate → Kill → nothing.
+    pub(crate) fn next(self) -> Option<Self> {
+        match self {
+            Self::Interrupt => Some(Self::Terminate),
+            Self::Terminate => Some(Self::Kill),
+            Self::Kill => None,
+        }
+    }
+}
+
+/// How a process ended, when the executor knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
     Code(i32),
@@ -63,8 +74,63 @@ pub(crate) enum Exit {
     Signal(i32),
 }
 
-/// Called once, from any thread, when the job has ended.
-pub(crate) type OnExit = Box<dyn FnOnce(Exit) + Send>;
+/// Why a job ended, as the place it ran says: a cluster can say more than
+/// an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    dead_code,
+    reason = "the scheduler's causes are reported by cluster executors (issue #16)"
+)]
+pub(crate) enum Cause {
+    /// It ended by itself (or of a signal nobody in the runner sent).
+    Ended,
+    /// The executor stopped it after its `Timeout`.
+    Timeout,
+    /// It was stopped on the runner's request (Ctrl-C, SIGTERM).
+    Stopped,
+    /// The scheduler cancelled it (someone else's `scancel`).
+    Cancelled,
+    /// The scheduler preempted it.
+    Preempted,
+    /// The node it ran on failed.
+    NodeFailure,
+    /// It was killed for using more memory than it had.
+    OutOfMemory,
+}
+
+/// How a job ended, with what it left behind.
+#[derive(Debug, Clone)]
+pub(crate) struct ExitReport {
+    pub cause: Cause,
+    /// The exit code or signal, when known.
+    pub exit: Option<Exit>,
+    /// When it started and how long it ran, measured where it ran.
+    pub started_at: DateTime<Local>,
+    pub elapsed: Duration,
+    /// What the module wrote to its results file (or why it is unreadable).
+    pub results: Result<Mapping, String>,
+    /// The end of its stderr, unless it ended cleanly.
+    pub stderr_tail: Option<String>,
+}
+
+impl ExitReport {
+    /// Exit 0 with readable results, ended by itself.
+    pub(crate) fn succeeded(&self) -> bool {
+        self.cause == Cause::Ended && self.exit == Some(Exit::Code(0)) && self.results.is_ok()
+    }
+}
+
+/// What an executor tells the session about a started job, from any thread.
+#[derive(Debug)]
+pub(crate) enum JobEvent {
+    /// Something people should read ("sent SIGTERM").
+    Note(String),
+    /// The job has ended; sent exactly once, last.
+    Ended(Box<ExitReport>),
+}
+
+/// The session's end of a job's events: called with the job's index.
+pub(crate) type JobEvents = Arc<dyn Fn(usize, JobEvent) + Send + Sync>;
 
 /// Why a job could not be started. It is logged as `failed` with this
 /// message and `exit_code`; the run goes on.
@@ -74,19 +140,49 @@ pub(crate) struct StartError {
     pub message: String,
     /// 127 for "not found", 126 for "not executable", as shells use.
     pub exit_code: i32,
+    /// The workspace, if it was created before the failure.
+    pub run_dir: Option<PathBuf>,
 }
 
-/// Starts jobs.
-pub(crate) trait Executor {
-    /// Start `job`; `on_exit` is called exactly once when it ends (never if
-    /// this returns an error).
-    fn start(&mut self, job: &Job, on_exit: OnExit) -> Result<Box<dyn Running>, StartError>;
+/// The answer to "may this experiment start now?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Capacity {
+    /// Yes: the job holds this lease until it ends.
+    Now(Lease),
+    /// Not now: wait for a running job to end.
+    Wait,
+    /// Never (more GPUs than the run has).
+    Never(SlotError),
 }
 
 /// A started job.
-pub(crate) trait Running: Send {
-    /// Ask the job to stop. Safe to call after it has ended.
-    fn stop(&mut self, how: Stop);
+pub(crate) struct Launched {
+    pub handle: Box<dyn Running>,
     /// A short identifier for messages (the process id locally).
-    fn id(&self) -> String;
+    pub id: String,
+    /// Its workspace.
+    pub run_dir: PathBuf,
+}
+
+/// Runs jobs somewhere.
+pub(crate) trait Executor {
+    /// Whether `experiment` (the head of the queue, merged over the
+    /// defaults) may start now; `GPUs` is read from it.
+    fn capacity(&mut self, experiment: &Mapping) -> Capacity;
+    /// Whether any job may start now (a free slot).
+    fn has_room(&self) -> bool;
+    /// Start `job` under `lease`. `events` gets the job's notes and, exactly
+    /// once, its end (never if this returns an error; the lease is then
+    /// released already).
+    fn start(&mut self, job: Job, lease: Lease, events: JobEvents) -> Result<Launched, StartError>;
+    /// The job holding `lease` has ended: its capacity is free again.
+    fn release(&mut self, lease: &Lease);
+}
+
+/// A started job, as the session holds it.
+pub(crate) trait Running: Send {
+    /// Ask the job to stop; unless it ends, the executor escalates to the
+    /// next step after `grace` (and so on up to `Stop::Kill`). Safe to call
+    /// after it has ended.
+    fn stop(&mut self, how: Stop, grace: Duration);
 }

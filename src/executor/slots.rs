@@ -5,11 +5,13 @@
 //! one is given out, so a run with `-j 2` only ever sees slots 0 and 1.
 //! GPUs are given out lowest-first too, and a GPU is never in two leases at
 //! once: that is the property the tests check through
-//! `CUDA_VISIBLE_DEVICES`. The session asks `try_acquire` for the head of the
-//! queue and waits for a module to end when it says no: experiments start
+//! `CUDA_VISIBLE_DEVICES`. The session asks the executor's `capacity` for the head
+//! of the queue and waits for a module to end when it says no: experiments start
 //! in queue order, never overtaking one that waits for GPUs.
 
 use yaml_serde::{Mapping, Value};
+
+use super::Capacity;
 
 /// How many experiments may run at once and on which GPUs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +113,15 @@ impl Slots {
             });
         }
         Ok(wanted)
+    }
+
+    /// Whether `experiment` (merged over the defaults, not yet expanded: its
+    /// `GPUs` is a plain integer) may start now.
+    pub(crate) fn capacity(&mut self, experiment: &Mapping) -> Capacity {
+        match self.wanted(experiment) {
+            Ok(gpus) => self.try_acquire(gpus).map_or(Capacity::Wait, Capacity::Now),
+            Err(err) => Capacity::Never(err),
+        }
     }
 
     /// A free slot and `gpus` free GPUs, or `None` if the experiment must

@@ -1,100 +1,101 @@
-//! From an expanded experiment to a `Job`: the runner's keys (`Module`,
-//! `Timeout`, `YamlLog`, `Name`), the run directory and the results file.
+//! A job's place: its run directory `<runs>/<stamp>-<index>-<name>`, the
+//! experiment it reads (`experiment.json`), the results it writes
+//! (`results.yaml`) and the tail of its output. Shared by the executors: a
+//! cluster executor puts its own files (a batch script) next to these.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use yaml_serde::{Mapping, Value};
 
+use super::StartError;
 use crate::yaml::read::parse_documents;
 
-/// The runner's reading of an experiment's `Capitalised` keys.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct JobSpec {
-    pub name: String,
-    pub command: Vec<String>,
-    pub timeout: Option<Duration>,
-    pub log: Option<PathBuf>,
-    /// `Name: skip`: expanded, never run.
-    pub skip: bool,
+/// Lines of stderr kept in the log of a failed experiment.
+const STDERR_TAIL_LINES: usize = 20;
+
+/// Where workspaces are created.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkspaceConfig {
+    pub runs_dir: PathBuf,
+    /// The first part of run directory names (the session's start time).
+    pub stamp: String,
 }
 
-/// The experiment's `Name`, or `experiment`.
-pub(crate) fn name_of(experiment: &Mapping) -> String {
-    match experiment.get("Name") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => "experiment".to_owned(),
-    }
+/// One job's run directory and files.
+#[derive(Debug, Clone)]
+pub(crate) struct Workspace {
+    pub dir: PathBuf,
+    /// `COOL_RUNNER_EXPERIMENT`
+    pub experiment_file: PathBuf,
+    /// `COOL_RUNNER_RESULTS`
+    pub results_file: PathBuf,
 }
 
-impl JobSpec {
-    /// Read and check the runner's keys; the error is a lowercase fragment.
-    pub(crate) fn from_experiment(experiment: &Mapping) -> Result<Self, String> {
-        let name = name_of(experiment);
-        if experiment.get("Name").and_then(Value::as_str) == Some("skip") {
-            return Ok(Self {
-                name,
-                command: Vec::new(),
-                timeout: None,
-                log: None,
-                skip: true,
+impl Workspace {
+    /// Create the run directory of job `index` and write its experiment.
+    pub(crate) fn create(
+        config: &WorkspaceConfig,
+        index: usize,
+        name: &str,
+        experiment: &Mapping,
+    ) -> Result<Self, StartError> {
+        let dir = create_run_dir(&config.runs_dir, &config.stamp, index, name).map_err(|err| {
+            StartError {
+                message: format!(
+                    "failed to create a run directory in `{}`: {err}",
+                    config.runs_dir.display()
+                ),
+                exit_code: 126,
+                run_dir: None,
+            }
+        })?;
+        let workspace = Self {
+            experiment_file: dir.join("experiment.json"),
+            results_file: dir.join("results.yaml"),
+            dir,
+        };
+        let written = serde_json::to_vec_pretty(experiment)
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                std::fs::write(&workspace.experiment_file, json).map_err(|e| e.to_string())
+            });
+        if let Err(err) = written {
+            return Err(StartError {
+                message: format!(
+                    "failed to write `{}`: {err}",
+                    workspace.experiment_file.display()
+                ),
+                exit_code: 126,
+                run_dir: Some(workspace.dir),
             });
         }
-        let command = match experiment.get("Module") {
-            None | Some(Value::Null) => {
-                return Err(
-                    "no `Module` to run; hint: set `Module: python3 modules/train.py` \
-                            in the default config or the experiment"
-                        .to_owned(),
-                )
-            }
-            Some(Value::String(module)) => shell_words::split(module)
-                .map_err(|e| format!("cannot split `Module: {module}`: {e}"))?,
-            Some(_) => {
-                return Err("`Module` must be a string (a program and its arguments)".to_owned())
-            }
-        };
-        if command.is_empty() {
-            return Err("`Module` is empty".to_owned());
-        }
-        let timeout = match experiment.get("Timeout") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(secs) if secs > 0.0 && secs.is_finite() => Some(Duration::from_secs_f64(secs)),
-                _ => {
-                    return Err(format!(
-                        "`Timeout` must be a positive number of seconds, found `{n}`"
-                    ))
-                }
-            },
-            Some(_) => {
-                return Err("`Timeout` must be a positive number of seconds".to_owned());
-            }
-        };
-        let log = match experiment.get("YamlLog") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(path)) if !path.is_empty() => Some(PathBuf::from(path)),
-            Some(_) => return Err("`YamlLog` must be a path".to_owned()),
-        };
-        Ok(Self {
-            name,
-            command,
-            timeout,
-            log,
-            skip: false,
-        })
+        Ok(workspace)
+    }
+
+    /// The environment that tells the module where its files are.
+    pub(crate) fn env(&self) -> [(&'static str, PathBuf); 3] {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+        [
+            ("COOL_RUNNER_EXPERIMENT", absolute(&self.experiment_file)),
+            ("COOL_RUNNER_RESULTS", absolute(&self.results_file)),
+            ("COOL_RUNNER_RUN_DIR", absolute(&self.dir)),
+        ]
+    }
+
+    /// What the job left: its results, and the end of its stderr unless it
+    /// ended `cleanly`.
+    pub(crate) fn collect(&self, cleanly: bool) -> (Result<Mapping, String>, Option<String>) {
+        let results = read_results(&self.results_file);
+        let tail = (!cleanly || results.is_err())
+            .then(|| tail(&self.dir.join("stderr.log"), STDERR_TAIL_LINES))
+            .flatten();
+        (results, tail)
     }
 }
 
 /// `<runs>/<stamp>-<index>-<name>`, made unique if it exists already
 /// (two runners started in the same second).
-pub(crate) fn create_run_dir(
-    runs: &Path,
-    stamp: &str,
-    index: usize,
-    name: &str,
-) -> std::io::Result<PathBuf> {
+fn create_run_dir(runs: &Path, stamp: &str, index: usize, name: &str) -> std::io::Result<PathBuf> {
     let base = format!("{stamp}-{index:03}-{}", sanitize(name));
     let mut attempt = 1;
     loop {
@@ -169,7 +170,7 @@ pub(crate) fn read_results(path: &Path) -> Result<Mapping, String> {
 }
 
 /// The last `lines` lines of a file, at most 2 KiB, or `None` if empty.
-pub(crate) fn tail(path: &Path, lines: usize) -> Option<String> {
+fn tail(path: &Path, lines: usize) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
@@ -191,33 +192,6 @@ pub(crate) fn tail(path: &Path, lines: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn mapping(text: &str) -> Mapping {
-        yaml_serde::from_str(text).unwrap()
-    }
-
-    #[test]
-    fn specs() {
-        let spec = JobSpec::from_experiment(&mapping(
-            "Name: a\nModule: python3 'my dir/t.py' --x\nTimeout: 1.5\nYamlLog: l.yaml",
-        ))
-        .unwrap();
-        assert_eq!(spec.command, ["python3", "my dir/t.py", "--x"]);
-        assert_eq!(spec.timeout, Some(Duration::from_millis(1500)));
-        assert_eq!(spec.log, Some(PathBuf::from("l.yaml")));
-        assert!(!spec.skip);
-        for (text, message) in [
-            ("Name: a", "no `Module`"),
-            ("Module: 3", "must be a string"),
-            ("Module: \"a 'b\"", "cannot split"),
-            ("Module: x\nTimeout: -1", "positive number"),
-            ("Module: x\nTimeout: soon", "positive number"),
-            ("Module: x\nYamlLog: [1]", "must be a path"),
-        ] {
-            let err = JobSpec::from_experiment(&mapping(text)).unwrap_err();
-            assert!(err.contains(message), "{text}: {err}");
-        }
-    }
 
     #[test]
     fn run_dirs_are_unique_and_safe() {

@@ -1,10 +1,14 @@
-//! The hook point for everything that watches a run: the progress display
-//! today, a Slack notifier or a web page tomorrow. The session calls every
-//! `Observer` in turn; all methods have empty defaults, so an observer only
-//! implements what it cares about.
+//! The structured events of a run and the `Observer`s that watch them: the
+//! `YamlLog` writer, the results store, the Slack notifier, the progress
+//! display (a web page tomorrow). The session calls every observer in turn;
+//! all methods have empty defaults, so an observer only implements what it
+//! cares about. An observer that fails (a log that cannot be written) says
+//! so through `warnings`, which every observer then gets as a message.
 
 use std::path::Path;
 use std::time::Duration;
+
+use yaml_serde::Mapping;
 
 use crate::error::exit;
 use crate::queue::QueueReport;
@@ -24,6 +28,22 @@ pub(crate) struct Started<'a> {
     pub slot: usize,
     /// How many modules run now, this one included.
     pub running: usize,
+    /// The expanded experiment.
+    pub experiment: &'a Mapping,
+    /// Its identity in the results store, if the run has one.
+    pub identity: Option<&'a str>,
+    /// Where it is logged (`YamlLog`), if anywhere.
+    pub log: Option<&'a Path>,
+}
+
+/// An experiment that was not run: the store has a `done` run of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Cached<'a> {
+    pub name: &'a str,
+    /// The stored log document, with `CACHED: true`.
+    pub document: &'a Mapping,
+    /// Where this experiment is logged (`YamlLog`), if anywhere.
+    pub log: Option<&'a Path>,
 }
 
 /// The outcome of a whole run, given to `Observer::queue_finished`.
@@ -69,21 +89,57 @@ impl Summary {
 }
 
 /// Watches a run. Called on the session's thread: keep it quick (a slow
-/// notifier should hand its work to a thread of its own).
+/// notifier hands its work to a thread of its own).
 pub(crate) trait Observer {
     /// A module was started.
     fn experiment_started(&mut self, _started: &Started<'_>) {}
-    /// An experiment finished and was logged (or failed to start).
-    fn experiment_finished(&mut self, _record: &Record) {}
-    /// An experiment was not run: its result is cached; `document` is the
-    /// stored log document (with `CACHED: true`).
-    fn experiment_cached(&mut self, _name: &str, _document: &yaml_serde::Mapping) {}
+    /// An experiment finished (or failed to start); `document` is its log
+    /// document, built once for every observer.
+    fn experiment_finished(&mut self, _record: &Record, _document: &Mapping) {}
+    /// An experiment was not run: its result is cached.
+    fn experiment_cached(&mut self, _cached: &Cached<'_>) {}
     /// A `Name: skip` experiment was taken from the queue and not run.
     fn experiment_skipped(&mut self, _name: &str) {}
     /// Someone edited the queue file.
     fn queue_changed(&mut self, _report: &QueueReport) {}
     /// Something people should read (Ctrl-C hints, warnings).
     fn message(&mut self, _text: &str) {}
+    /// Make what was written so far durable: called together with the
+    /// queue file's flush (group commit).
+    fn checkpoint(&mut self) {}
     /// The run is over: nothing is pending (or it was stopped).
     fn queue_finished(&mut self, _summary: &Summary) {}
+    /// What went wrong since the last call, as warnings for people.
+    fn warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Every observer of a session, called in the order they were added.
+#[derive(Default)]
+pub(crate) struct Observers<'a> {
+    all: Vec<Box<dyn Observer + 'a>>,
+}
+
+impl<'a> Observers<'a> {
+    pub(crate) fn add(&mut self, observer: Box<dyn Observer + 'a>) {
+        self.all.push(observer);
+    }
+
+    /// Tell every observer, then pass on the warnings this caused.
+    pub(crate) fn each(&mut self, mut event: impl FnMut(&mut dyn Observer)) {
+        for observer in &mut self.all {
+            event(observer.as_mut());
+        }
+        let warnings: Vec<String> = self.all.iter_mut().flat_map(|o| o.warnings()).collect();
+        for warning in warnings {
+            self.message(&format!("warning: {warning}"));
+        }
+    }
+
+    pub(crate) fn message(&mut self, text: &str) {
+        for observer in &mut self.all {
+            observer.message(text);
+        }
+    }
 }

@@ -1,13 +1,18 @@
-//! Running the queue: the session (its state machine, admission of the
-//! queue's head, events), the Ctrl-C policy, progress and the store hook.
+//! Running the queue: the session (a state machine with one event loop),
+//! admission of the queue's head, the outcome of a finished job, the
+//! structured events and their observers, the Ctrl-C policy, progress and
+//! the store hook.
 
+mod admission;
 mod events;
+mod outcome;
 mod progress;
 mod session;
 mod signals;
+mod state;
 mod store_hook;
 
-pub(crate) use events::{Observer, Summary};
+pub(crate) use events::{Cached, Observer, Started, Summary};
 pub(crate) use progress::Progress;
 pub(crate) use session::{Event, Session, SessionOptions};
 pub(crate) use signals::install as install_signal_handlers;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::events::{Observer, Started, Summary};
+use super::events::{Cached, Observer, Started, Summary};
 use crate::executor::{OutputSink, Stream, Terminal};
 use crate::queue::QueueReport;
 use crate::yaml_log::{Record, Status};
@@ -146,7 +146,7 @@ impl Observer for Progress {
         }
     }
 
-    fn experiment_finished(&mut self, record: &Record) {
+    fn experiment_finished(&mut self, record: &Record, _document: &yaml_serde::Mapping) {
         if let Some(at) = self.running.iter().position(|n| *n == record.name) {
             self.running.remove(at);
             if let Some(bar) = &self.bar {
@@ -190,10 +190,11 @@ impl Observer for Progress {
         }
     }
 
-    fn experiment_cached(&mut self, name: &str, _document: &yaml_serde::Mapping) {
+    fn experiment_cached(&mut self, cached: &Cached<'_>) {
         let text = format!(
-            "{} cached `{name}` (a `done` run is in the store)",
-            self.position()
+            "{} cached `{}` (a `done` run is in the store)",
+            self.position(),
+            cached.name
         );
         self.finished += 1;
         self.total = self.total.max(self.finished);

@@ -1,14 +1,15 @@
 //! `Cache`: the results store as the session's `RunStore` — identities,
 //! cache look-ups, and a row per started module.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use yaml_serde::Mapping;
 
 use super::db::{Ending, NewRun, Store};
 use super::identity::{Identifier, Identity};
-use crate::executor::Job;
-use crate::runner::{Lookup, RunStore};
+use crate::runner::{Lookup, Observer, RunStore, Started};
 use crate::yaml_log::{rfc3339, Record};
 
 pub(crate) struct Cache {
@@ -60,53 +61,39 @@ impl RunStore for Cache {
             )),
         }
     }
+}
 
-    fn started(
-        &mut self,
-        identity: &str,
-        job: &Job,
-        pid: &str,
-        slot: usize,
-    ) -> Result<Option<i64>, String> {
+impl Cache {
+    /// A module started under `identity`: its row in the store.
+    fn started(&mut self, identity: &str, started: &Started<'_>) -> Result<i64, String> {
         let parts = self
             .parts
             .remove(identity)
             .unwrap_or_else(|| "{}".to_owned());
-        let experiment = serde_json::to_string(&job.experiment).map_err(|e| e.to_string())?;
-        let run_dir = job.run_dir.display().to_string();
-        let log = job
-            .experiment
-            .get("YamlLog")
-            .and_then(yaml_serde::Value::as_str)
-            .map(str::to_owned);
-        let id = self
-            .store
+        let experiment = serde_json::to_string(started.experiment).map_err(|e| e.to_string())?;
+        let run_dir = started.run_dir.display().to_string();
+        let log = started.log.map(|p| p.display().to_string());
+        self.store
             .insert(&NewRun {
                 identity,
-                index: job.index,
-                name: &job.name,
+                index: started.index,
+                name: started.name,
                 started_at: &rfc3339(&chrono::Local::now()),
                 host: &self.host,
-                pid,
-                slot,
+                pid: started.id,
+                slot: started.slot,
                 experiment: &experiment,
                 parts: &parts,
                 run_dir: Some(&run_dir),
                 log_path: log.as_deref(),
             })
-            .map_err(|e| e.to_string())?;
-        Ok(Some(id))
+            .map_err(|e| e.to_string())
     }
 
-    fn finished(
-        &mut self,
-        row: Option<i64>,
-        _identity: &str,
-        record: &Record,
-    ) -> Result<(), String> {
-        let Some(id) = row else { return Ok(()) };
+    /// The module of store row `id` ended.
+    fn finished(&mut self, id: i64, record: &Record, document: &Mapping) -> Result<(), String> {
         let results = serde_json::to_string(&record.results).map_err(|e| e.to_string())?;
-        let document = serde_json::to_string(&record.document()).map_err(|e| e.to_string())?;
+        let document = serde_json::to_string(document).map_err(|e| e.to_string())?;
         self.store
             .finish(
                 id,
@@ -120,5 +107,66 @@ impl RunStore for Cache {
                 },
             )
             .map_err(|e| e.to_string())
+    }
+}
+
+/// The store's side of a run: looks up the cache for admission and, as an
+/// observer, records a row per started module and its end. The session
+/// holds one handle (for look-ups) and the observers another.
+#[derive(Clone)]
+pub(crate) struct SharedCache(Rc<RefCell<Cache>>);
+
+impl SharedCache {
+    pub(crate) fn new(cache: Cache) -> Self {
+        Self(Rc::new(RefCell::new(cache)))
+    }
+
+    /// The observer that records runs in the store.
+    pub(crate) fn recorder(&self) -> Recorder {
+        Recorder {
+            cache: self.clone(),
+            rows: HashMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl RunStore for SharedCache {
+    fn lookup(&mut self, experiment: &Mapping) -> Lookup {
+        self.0.borrow_mut().lookup(experiment)
+    }
+}
+
+/// Records started and finished modules in the store.
+pub(crate) struct Recorder {
+    cache: SharedCache,
+    /// Store rows of the running modules, by job index.
+    rows: HashMap<usize, i64>,
+    warnings: Vec<String>,
+}
+
+impl Observer for Recorder {
+    fn experiment_started(&mut self, started: &Started<'_>) {
+        let Some(identity) = started.identity else {
+            return;
+        };
+        match self.cache.0.borrow_mut().started(identity, started) {
+            Ok(row) => {
+                self.rows.insert(started.index, row);
+            }
+            Err(err) => self.warnings.push(err),
+        }
+    }
+
+    fn experiment_finished(&mut self, record: &Record, document: &Mapping) {
+        if let Some(row) = self.rows.remove(&record.index) {
+            if let Err(err) = self.cache.0.borrow_mut().finished(row, record, document) {
+                self.warnings.push(err);
+            }
+        }
+    }
+
+    fn warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 }

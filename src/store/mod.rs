@@ -5,6 +5,6 @@ mod cache;
 mod db;
 mod identity;
 
-pub(crate) use cache::Cache;
+pub(crate) use cache::{Cache, SharedCache};
 pub(crate) use db::{RunRow, Store, StoreError, DEFAULT_PATH};
 pub(crate) use identity::{file_writes_rnd_idx, Identifier};
