@@ -21,7 +21,7 @@ pub(crate) mod model;
 pub mod notifier;
 pub(crate) mod queue;
 pub(crate) mod runner;
-pub(crate) mod store;
+pub mod store;
 pub(crate) mod yaml;
 pub(crate) mod yaml_log;
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::{FilterArgs, Format};
 use crate::commands::collect::plural;
@@ -120,16 +120,19 @@ fn expr_message(flag: &str, text: &str, err: &ExprError) -> String {
 
 /// Run `filter`: returns the exit status.
 pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
-    let mut logs = Vec::with_capacity(settings.logs.len());
-    for path in &settings.logs {
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            Error::Usage(format!("failed to read log `{}`: {err}", path.display()))
-        })?;
-        logs.push(LogText {
-            path: path.clone(),
-            text,
-        });
-    }
+    let logs = settings
+        .logs
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).map_err(|err| {
+                Error::Usage(format!("failed to read log `{}`: {err}", path.display()))
+            })?;
+            Ok(LogText {
+                path: path.clone(),
+                text,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
     let query = Query {
         sandbox: &settings.sandbox,
         filters: &settings.filters,
@@ -168,7 +171,56 @@ pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
         records.reverse();
     }
 
-    let (dest_path, mut out): (_, Box<dyn Write>) = match &settings.dest {
+    let (dest_path, mut out) = open_output(settings)?;
+    let mut aggregated = Aggregator::default();
+    for aggregator in std::mem::take(&mut selection.aggregators) {
+        aggregated.merge(aggregator);
+    }
+    let kept = records.len() + aggregated.documents();
+    let written = write_output(settings, records, aggregated, &mut out).and_then(|()| out.flush());
+    match written {
+        Ok(()) => {}
+        // `filter ... | head`: the reader has all it wants.
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe && dest_path.is_none() => {
+            return Ok(exit::OK)
+        }
+        Err(err) => return Err(Error::Output(err)),
+    }
+
+    if let Some(path) = &dest_path {
+        println!("{}", path.display());
+    }
+    eprintln!(
+        "{}",
+        summary(kept, total.documents, total.ignored, dest_path.as_deref())
+    );
+    Ok(exit::OK)
+}
+
+/// `kept 3 of 10 documents (ignored 1 document that is not a mapping), written to ...`
+fn summary(kept: usize, documents: usize, ignored: usize, dest: Option<&Path>) -> String {
+    let mut summary = format!(
+        "kept {} of {}",
+        kept,
+        plural(documents - ignored, "document")
+    );
+    if ignored > 0 {
+        let _ = write!(
+            summary,
+            " (ignored {} that {} not a mapping)",
+            plural(ignored, "document"),
+            if ignored == 1 { "is" } else { "are" }
+        );
+    }
+    if let Some(path) = dest {
+        let _ = write!(summary, ", written to `{}`", path.display());
+    }
+    summary
+}
+
+/// Where the output goes: a new timestamped file in `--dest`, or stdout.
+fn open_output(settings: &FilterSettings) -> Result<(Option<PathBuf>, Box<dyn Write>), Error> {
+    Ok(match &settings.dest {
         Some(dir) => {
             let (path, file) = create_timestamped(dir, "filtered", extension(settings.format))
                 .map_err(|err| {
@@ -186,41 +238,7 @@ pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
             None,
             Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
         ),
-    };
-    let mut aggregated = Aggregator::default();
-    for aggregator in std::mem::take(&mut selection.aggregators) {
-        aggregated.merge(aggregator);
-    }
-    let kept = records.len() + aggregated.documents();
-    let written = write_output(settings, records, aggregated, &mut out).and_then(|()| out.flush());
-    match written {
-        Ok(()) => {}
-        // `filter ... | head`: the reader has all it wants.
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe && dest_path.is_none() => {
-            return Ok(exit::OK)
-        }
-        Err(err) => return Err(Error::Output(err)),
-    }
-
-    let mut summary = format!(
-        "kept {} of {}",
-        kept,
-        plural(total.documents - total.ignored, "document")
-    );
-    if total.ignored > 0 {
-        let _ = write!(
-            summary,
-            " (ignored {} that {} not a mapping)",
-            plural(total.ignored, "document"),
-            if total.ignored == 1 { "is" } else { "are" }
-        );
-    }
-    if let Some(path) = &dest_path {
-        let _ = write!(summary, ", written to `{}`", path.display());
-        println!("{}", path.display());
-    }
-    eprintln!("{summary}");
-    Ok(exit::OK)
+    })
 }
 
 /// The top-level keys the output needs: those of `--keep-keys` or of the

@@ -347,12 +347,8 @@ fn check_fingerprint(value: Option<&Value>) -> Result<(), String> {
     Ok(())
 }
 
-fn run_experiments(
-    settings: &RunSettings,
-    sandbox: &Sandbox,
-    expansion: Expansion,
-) -> Result<i32, Error> {
-    let global = GlobalSettings::from_global(&expansion.global)?;
+/// Slots and GPUs: `-j`/`--gpus` over `Global.jobs`/`Global.gpus`.
+fn slot_config(settings: &RunSettings, global: &GlobalSettings) -> Result<SlotConfig, Error> {
     let gpus = match settings.gpus.as_ref().or(global.gpus.as_ref()) {
         Some(text) => parse_gpus(text).map_err(|e| Error::Usage(format!("`--gpus`: {e}")))?,
         None => Vec::new(),
@@ -360,7 +356,16 @@ fn run_experiments(
     if settings.jobs == Some(0) {
         return Err(Error::Usage("`-j` must be at least 1".to_owned()));
     }
-    let slots = SlotConfig::new(settings.jobs.or(global.jobs), gpus);
+    Ok(SlotConfig::new(settings.jobs.or(global.jobs), gpus))
+}
+
+fn run_experiments(
+    settings: &RunSettings,
+    sandbox: &Sandbox,
+    expansion: Expansion,
+) -> Result<i32, Error> {
+    let global = GlobalSettings::from_global(&expansion.global)?;
+    let slots = slot_config(settings, &global)?;
     check_experiments(&expansion.experiments, &slots)?;
     let notifier = Notifier::from_global(&expansion.global)?;
     let (tx, rx) = mpsc::channel();

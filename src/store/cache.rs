@@ -12,7 +12,7 @@ use super::identity::{Identifier, Identity};
 use crate::runner::{Lookup, Observer, RunStore, Started};
 use crate::yaml_log::{rfc3339, Record};
 
-pub(crate) struct Cache {
+pub struct Cache {
     store: Store,
     identifier: Identifier,
     /// `--rerun`: record runs, but never skip one.
@@ -23,7 +23,7 @@ pub(crate) struct Cache {
 }
 
 impl Cache {
-    pub(crate) fn new(store: Store, identifier: Identifier, rerun: bool, host: String) -> Self {
+    pub fn new(store: Store, identifier: Identifier, rerun: bool, host: String) -> Self {
         Self {
             store,
             identifier,
@@ -34,10 +34,7 @@ impl Cache {
     }
 
     /// Identity and cached document of `experiment` (no side effects).
-    pub(crate) fn check(
-        &mut self,
-        experiment: &Mapping,
-    ) -> Result<(Identity, Option<Mapping>), String> {
+    pub fn check(&mut self, experiment: &Mapping) -> Result<(Identity, Option<Mapping>), String> {
         let identity = self.identifier.identify(experiment)?;
         let cached = self
             .store

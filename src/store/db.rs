@@ -19,7 +19,7 @@ pub(crate) const DEFAULT_PATH: &str = ".cool-runner/store.sqlite";
 /// A failure of the store, with its path.
 #[derive(Debug, thiserror::Error)]
 #[error("results store `{path}`: {message}")]
-pub(crate) struct StoreError {
+pub struct StoreError {
     pub path: PathBuf,
     pub message: String,
 }
@@ -53,7 +53,7 @@ PRAGMA user_version = 1;
 
 /// A run being recorded.
 #[derive(Debug, Clone)]
-pub(crate) struct NewRun<'a> {
+pub struct NewRun<'a> {
     pub identity: &'a str,
     pub index: usize,
     pub name: &'a str,
@@ -69,7 +69,7 @@ pub(crate) struct NewRun<'a> {
 
 /// How a recorded run ended.
 #[derive(Debug, Clone)]
-pub(crate) struct Ending<'a> {
+pub struct Ending<'a> {
     pub status: &'a str,
     pub exit_code: Option<i32>,
     pub finished_at: &'a str,
@@ -96,14 +96,14 @@ pub(crate) struct RunRow {
     pub parts: String,
 }
 
-pub(crate) struct Store {
+pub struct Store {
     conn: Connection,
     path: PathBuf,
 }
 
 impl Store {
     /// Open (creating it and its directory if needed) the store at `path`.
-    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| err(path, &e))?;
         }
@@ -184,7 +184,7 @@ impl Store {
     }
 
     /// Record a started run; returns its id.
-    pub(crate) fn insert(&self, run: &NewRun<'_>) -> Result<i64, StoreError> {
+    pub fn insert(&self, run: &NewRun<'_>) -> Result<i64, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -212,7 +212,7 @@ impl Store {
     }
 
     /// Record how run `id` ended.
-    pub(crate) fn finish(&self, id: i64, ending: &Ending<'_>) -> Result<(), StoreError> {
+    pub fn finish(&self, id: i64, ending: &Ending<'_>) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -306,6 +306,29 @@ impl Store {
             .map_err(|e| self.error(&e))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.error(&e))
+    }
+
+    /// Run several writes as one transaction (`examples/store_lookup.rs`
+    /// fills a store with it).
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.error(&e))?;
+        match f(self) {
+            Ok(value) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(|e| self.error(&e))?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 }
 

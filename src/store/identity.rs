@@ -45,7 +45,7 @@ pub(crate) const VOLATILE_KEYS: [&str; 12] = [
 /// An experiment's identity and the parts it was computed from (kept in
 /// the store so that `explain` can say what differs).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Identity {
+pub struct Identity {
     /// 64 hex digits.
     pub hash: String,
     /// `{"content": …, "module_args": […], "module": {path: hash},
@@ -55,7 +55,7 @@ pub(crate) struct Identity {
 
 /// Computes identities for one run.
 #[derive(Debug, Default)]
-pub(crate) struct Identifier {
+pub struct Identifier {
     module_args: Vec<String>,
     keep_rnd_idx: bool,
     files: HashMap<PathBuf, (u64, Option<SystemTime>, String)>,
@@ -66,7 +66,7 @@ pub(crate) struct Identifier {
 impl Identifier {
     /// `keep_rnd_idx`: the experiment file writes `RND_IDX` itself (see
     /// `file_writes_rnd_idx`).
-    pub(crate) fn new(module_args: &[OsString], keep_rnd_idx: bool) -> Self {
+    pub fn new(module_args: &[OsString], keep_rnd_idx: bool) -> Self {
         Self {
             module_args: module_args
                 .iter()
@@ -79,7 +79,7 @@ impl Identifier {
 
     /// The identity of an expanded experiment. The error is a lowercase
     /// fragment (an unreadable file, a bad glob).
-    pub(crate) fn identify(&mut self, experiment: &Mapping) -> Result<Identity, String> {
+    pub fn identify(&mut self, experiment: &Mapping) -> Result<Identity, String> {
         let mut content = Map::new();
         let mut keys: Vec<(String, &Value)> = experiment
             .iter()

@@ -5,6 +5,9 @@ mod cache;
 mod db;
 mod identity;
 
-pub(crate) use cache::{Cache, SharedCache};
-pub(crate) use db::{RunRow, Store, StoreError, DEFAULT_PATH};
-pub(crate) use identity::{file_writes_rnd_idx, Identifier};
+pub use cache::Cache;
+pub(crate) use cache::SharedCache;
+pub use db::{Ending, NewRun, Store, StoreError};
+pub(crate) use db::{RunRow, DEFAULT_PATH};
+pub(crate) use identity::file_writes_rnd_idx;
+pub use identity::{Identifier, Identity};
