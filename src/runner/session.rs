@@ -301,7 +301,7 @@ impl<'a, 's> Session<'a, 's> {
     }
 
     /// Take `doc` from the queue: expand, look up the cache, start.
-    fn take(&mut self, doc: &Mapping) -> Head {
+    fn take(&mut self, doc: &crate::queue::QueueEntry) -> Head {
         // `GPUs` is read before expansion (it decides whether the head can
         // start now), so it is a plain integer, not a `parse` expression.
         let wanted = self.slots.wanted(&merge_over(doc, &self.defaults));
@@ -978,7 +978,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sandbox = Sandbox::new();
         let mut executor = mock.clone();
-        let mut queue = MemoryQueue::new(docs);
+        // A document with `REP` stands for one the runner expanded.
+        let mut queue = MemoryQueue::with_entries(docs.into_iter().map(|d| {
+            if d.contains_key("REP") {
+                crate::queue::QueueEntry::Expanded(d)
+            } else {
+                crate::queue::QueueEntry::Raw(d)
+            }
+        }));
         let options = SessionOptions {
             fail_fast,
             follow: false,

@@ -1,9 +1,10 @@
-//! Property test: no experiment file, however broken, makes expansion panic
-//! or hang. Inputs mix valid structure with random expressions and text.
+//! Property tests. No experiment file, however broken, makes expansion
+//! panic or hang (inputs mix valid structure with random expressions and
+//! text), through `expand_text`, the path the binary runs.
 
 use std::path::Path;
 
-use cool_runner::config::{expand_file, parse_text, ExpandOptions};
+use cool_runner::config::{expand_text, ExpandOptions};
 use cool_runner::expr::Sandbox;
 use proptest::prelude::*;
 
@@ -64,13 +65,17 @@ fn document() -> impl Strategy<Value = String> {
 
 fn expand(text: &str) {
     let sandbox = Sandbox::new();
-    if let Ok(file) = parse_text(Path::new("fuzz.yaml"), text.to_owned()) {
-        let options = ExpandOptions {
-            seed: Some(1),
-            host: "h".into(),
-        };
-        let _ = expand_file(&sandbox, &file, &[], &options);
-    }
+    let options = ExpandOptions {
+        seed: Some(1),
+        host: "h".into(),
+    };
+    let _ = expand_text(
+        &sandbox,
+        Path::new("fuzz.yaml"),
+        text.to_owned(),
+        &[],
+        &options,
+    );
 }
 
 proptest! {
