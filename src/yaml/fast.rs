@@ -10,7 +10,8 @@
 //! scalars, escapes, tabs, unusual numbers (`0x1F`, `042`, `.inf`), keys
 //! that are not plain words, duplicate keys... — so that the caller parses
 //! the text with `yaml_serde`. For what it accepts, the result equals
-//! `yaml_serde`'s (checked on every document in debug builds).
+//! `yaml_serde`'s (checked on every document in debug builds, and on
+//! generated log documents by a property test in every build).
 
 use yaml_serde::{Mapping, Number, Value};
 
@@ -133,17 +134,24 @@ pub(crate) fn parse_mapping_keys(text: &str, keys: &[String]) -> Option<Mapping>
 /// Whether `text` is a mapping document of the subset (no values built).
 pub(crate) fn is_plain_mapping(text: &str) -> bool {
     let plain = parse_with(text, &mut Validator).is_some();
-    // Debug builds (and so the test suite) check every accepted document
-    // against `yaml_serde`.
+    // Debug builds check every accepted document against `yaml_serde`.
     #[cfg(debug_assertions)]
     if plain {
-        assert_eq!(
-            parse_mapping(text).map(Value::Mapping),
-            yaml_serde::from_str::<Value>(text).ok(),
-            "yaml_fast disagrees with yaml_serde on:\n{text}"
-        );
+        assert_agrees(text, parse_mapping(text).as_ref());
     }
     plain
+}
+
+/// The cross-check of this reader: `fast`, what it read from `text`, is
+/// what `yaml_serde` reads. Debug builds run it on every document they
+/// read (here and in `stream.rs`); a property test runs it in release.
+#[track_caller]
+pub(crate) fn assert_agrees(text: &str, fast: Option<&Mapping>) {
+    assert_eq!(
+        fast.map(|map| Value::Mapping(map.clone())),
+        yaml_serde::from_str::<Value>(text).ok(),
+        "yaml_fast disagrees with yaml_serde on:\n{text}"
+    );
 }
 
 /// Parse with any builder.
@@ -470,6 +478,8 @@ fn number(text: &str) -> Option<Scalar<'_>> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn slow(text: &str) -> Value {
@@ -536,6 +546,101 @@ mod tests {
         ] {
             assert!(parse_mapping(text).is_none(), "{text:?}");
             assert!(!is_plain_mapping(text), "{text:?}");
+        }
+    }
+
+    /// Flat log-like values: scalars of every kind, with strings that look
+    /// like other things, one level of nesting, lists of scalars.
+    fn log_value() -> impl Strategy<Value = Value> {
+        let scalar = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e12..1e12_f64).prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[a-zA-Z0-9 ._/:#'\"\\-]{0,12}".prop_map(Value::from),
+            prop::sample::select(vec![
+                "yes",
+                "No",
+                "~",
+                "null",
+                "1e3",
+                "0x1F",
+                "042",
+                ".inf",
+                "-",
+                "- a",
+                "a: b",
+                "a #b",
+                "[x]",
+                "{y}",
+                "'q'",
+                "true",
+                "2024-01-02",
+                "1_000",
+                "+1",
+                "",
+            ])
+            .prop_map(Value::from),
+        ];
+        prop_oneof![
+            4 => scalar.clone(),
+            1 => prop::collection::vec(scalar.clone(), 0..4).prop_map(Value::Sequence),
+            1 => prop::collection::vec(("[a-zA-Z_][a-zA-Z0-9_]{0,6}", scalar), 0..4).prop_map(
+                |kv| Value::Mapping(kv.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
+            ),
+        ]
+    }
+
+    fn check(text: &str) {
+        let fast = parse_mapping(text);
+        if fast.is_some() {
+            // Declining (`None`) is always allowed.
+            assert_agrees(text, fast.as_ref());
+        }
+        assert_eq!(is_plain_mapping(text), fast.is_some(), "{text}");
+        let keys = ["STATUS".to_owned(), "lr".to_owned()];
+        let mut only = fast.clone();
+        if let Some(map) = &mut only {
+            map.retain(|k, _| k.as_str().is_some_and(|k| keys.iter().any(|x| x == k)));
+        }
+        assert_eq!(parse_mapping_keys(text, &keys), only, "{text}");
+    }
+
+    proptest! {
+        /// The debug-only cross-check, in every build: log documents as
+        /// the runner writes them and as `yaml_serde` (a module) writes
+        /// them read the same with both readers.
+        #[test]
+        fn fast_reader_agrees_on_log_documents(
+            entries in prop::collection::vec(("[a-zA-Z_][a-zA-Z0-9_]{0,8}", log_value()), 0..10)
+        ) {
+            let doc: Mapping = entries.into_iter().map(|(k, v)| (Value::from(k), v)).collect();
+            let ours = String::from_utf8(crate::yaml::write::document_bytes(&doc).unwrap()).unwrap();
+            check(&ours);
+            check(&yaml_serde::to_string(&doc).unwrap());
+            // `stream.rs` reads pieces of a log with the fast reader first.
+            let pieces = crate::yaml::stream::split(&ours);
+            let piece = pieces.iter().find(|p| !p.is_blank()).unwrap();
+            let read = crate::yaml::stream::parse_piece(piece).ok().flatten();
+            prop_assert_eq!(read, yaml_serde::from_str::<Value>(&ours).ok());
+        }
+
+        /// Documents of words and numbers are in the subset: the fast path
+        /// is taken, so the property above is not vacuous.
+        #[test]
+        fn plain_log_documents_take_the_fast_path(
+            entries in prop::collection::vec(
+                ("[A-Z_][a-zA-Z0-9_]{0,8}", prop_oneof![
+                    any::<i32>().prop_map(Value::from),
+                    "v[a-z0-9_/.]{3,10}".prop_map(Value::from),
+                ]),
+                1..10,
+            )
+        ) {
+            let doc: Mapping = entries.into_iter().map(|(k, v)| (Value::from(k), v)).collect();
+            let ours = String::from_utf8(crate::yaml::write::document_bytes(&doc).unwrap()).unwrap();
+            prop_assert_eq!(parse_mapping(&ours), Some(doc));
         }
     }
 }

@@ -337,3 +337,31 @@ fn sigkill_at_random_moments_loses_nothing() {
         assert!(ran.lines().any(|l| l == name), "`{name}` never ran");
     }
 }
+
+/// A person's document is expanded when taken even if it writes a runner
+/// key: `REP: 5` once made the runner take it for an expanded experiment
+/// (no `Repeat` copies, no `RND_IDX` or `HOST`).
+#[test]
+fn an_added_document_that_writes_rep_is_still_expanded() {
+    let mut bg = start("lr: 0.1\n---\nName: a\nnap: 0.6\n---\nName: b\n", &[]);
+    let queue = bg.path().join("q.yaml");
+    started(&bg, "a");
+    assert!(
+        read(&queue).contains("--- # expanded by cool-runner\nName: b\n"),
+        "the runner marks what it expanded: {}",
+        read(&queue)
+    );
+    append(&queue, "---\nName: mine\nREP: 5\nRepeat: 2\n");
+    assert_eq!(bg.wait(10), 0);
+    let log = documents(&bg.path().join("log.yaml"));
+    assert_eq!(column(&log, "Name"), ["a", "b", "mine", "mine"]);
+    let reps: Vec<_> = log[2..].iter().map(|d| d["REP"].as_i64()).collect();
+    assert_eq!(reps, [Some(0), Some(1)]);
+    for doc in &log[2..] {
+        assert_eq!(doc["lr"].as_f64(), Some(0.1), "defaults are merged");
+        assert_eq!(doc["Module"].as_str(), Some("./m.sh"));
+        assert!(doc["HOST"].as_str().is_some());
+        assert!(doc["RND_IDX"].as_i64().is_some());
+    }
+    assert_eq!(log[2]["RND_IDX"], log[3]["RND_IDX"]);
+}
