@@ -1,11 +1,12 @@
 //! Criterion benchmark of expansion alone (no process start, no printing):
-//! the `bench/gen_workload.py` files of 1,000 and 10,000 experiments.
+//! the `bench/gen_workload.py` files of 1,000 and 10,000 experiments,
+//! through `expand_text`, the pipelined path the binary runs.
 //! `bench/expand.sh` measures the whole `run --dry` command instead.
 
 use std::path::Path;
 use std::process::Command;
 
-use cool_runner::config::{expand_file, parse_text, ExpandOptions};
+use cool_runner::config::{expand_text, ExpandOptions};
 use cool_runner::expr::Sandbox;
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -29,8 +30,9 @@ fn expand(c: &mut Criterion) {
         let text = workload(n);
         group.bench_function(format!("{n} experiments"), |b| {
             b.iter(|| {
-                let file = parse_text(Path::new("w.yaml"), text.clone()).unwrap();
-                let expansion = expand_file(&sandbox, &file, &[], &options).unwrap();
+                let expansion =
+                    expand_text(&sandbox, Path::new("w.yaml"), text.clone(), &[], &options)
+                        .unwrap();
                 assert_eq!(expansion.experiments.len(), n);
             });
         });

@@ -1,13 +1,24 @@
 //! The experiment file: loading, overrides, merging and expansion (SPEC §1–2).
+//!
+//! `pipeline` drives the expansion of a file (`expand_text`, `expand_path`):
+//! `prepare` merges each document over the defaults and makes its copies,
+//! `evaluate` runs its `parse` values; `names` knows what expressions read.
 
 mod error;
-mod expand;
+mod evaluate;
 mod load;
 mod merge;
+mod names;
 mod overrides;
+mod pipeline;
+mod prepare;
+#[cfg(test)]
+mod tests;
 
 pub use error::{ConfigError, Location};
-pub use expand::{expand_file, expand_path, ExpandOptions, Expander, Expansion, RUNNER_KEYS};
+pub use evaluate::Expander;
 pub use load::{load_file, parse_text, ExperimentFile, SourceText};
 pub use merge::merge_over;
 pub use overrides::{apply_override, Override};
+pub use pipeline::{expand_path, expand_text, Expansion};
+pub use prepare::{ExpandOptions, RUNNER_KEYS};

@@ -5,11 +5,14 @@ use std::path::PathBuf;
 
 use yaml_serde::Mapping;
 
+use super::entry::QueueEntry;
+
 /// The head of the queue.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Peek {
-    /// The next experiment document (not yet removed: see `Queue::commit`).
-    Next(Mapping),
+    /// The next experiment document, with its state (not yet removed: see
+    /// `Queue::commit`).
+    Next(QueueEntry),
     /// Nothing is pending.
     Empty,
     /// The queue file is not usable as it is (invalid YAML): wait for an edit.
@@ -100,11 +103,11 @@ pub(crate) trait Queue {
 
     /// Remove the document returned by the last `peek` and put
     /// `replacement` in its place (the other `Repeat` copies of a new
-    /// document, expanded when it was taken).
+    /// document, expanded when it was taken: they are queued as expanded).
     fn commit(&mut self, replacement: &[Mapping]) -> Result<(), QueueError>;
 
-    /// Put experiments back at the head (one interrupted by a stop), and
-    /// write them out at once.
+    /// Put expanded experiments back at the head (one interrupted by a
+    /// stop), and write them out at once.
     fn push_front(&mut self, docs: &[Mapping]) -> Result<(), QueueError>;
 
     /// Make the commits so far durable (a queue file may batch them: see

@@ -24,22 +24,21 @@
 //! person meanwhile are read, and the runner's unwritten cuts re-applied to
 //! their version before it is written.
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use yaml_serde::{Mapping, Value};
+use yaml_serde::Mapping;
 
 use super::api::{Peek, Queue, QueueError, QueueReport};
-use super::segments::{first_document, split, Segment};
-use crate::config::ConfigError;
-use crate::yaml::read::parse_documents;
-use crate::yaml::write::document_bytes;
+use super::disk::{self, current_stamp, remove_stale_temporaries, Stamp, Written};
+use super::documents::{apply, diff, parse_all, serialise};
+use super::entry::QueueEntry;
+use super::segments::first_document;
 
 const HEADER: &str = "# cool-runner queue: the pending experiments, the first runs next.\n\
-# Edit, add, remove or reorder them while the runner works.\n";
+# Edit, add, remove or reorder them while the runner works. Documents under\n\
+# `--- # expanded by cool-runner` are expanded already; the others are\n\
+# expanded when taken (defaults, Repeat, runner keys, `parse` values).\n";
 
 /// How long an edit must stay unchanged before it is trusted (an editor
 /// may write a file in several steps).
@@ -56,19 +55,10 @@ enum State {
     Missing,
 }
 
-/// What identifies one version of the file cheaply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    ino: u64,
-    len: u64,
-    mtime: i64,
-    mtime_nsec: i64,
-}
-
 /// One change made by the runner: cut `remove` (if any), insert `insert`.
 #[derive(Debug, Clone)]
 struct Splice {
-    remove: Option<Value>,
+    remove: Option<QueueEntry>,
     insert: String,
 }
 
@@ -79,7 +69,7 @@ pub(crate) struct FileQueue {
     /// with the runner's unwritten splices applied.
     text: String,
     /// The documents of `text`.
-    docs: Vec<Value>,
+    docs: Vec<QueueEntry>,
     /// What the file held when the runner last wrote or read it.
     disk: Option<(String, Stamp)>,
     /// Splices in `text` that are not in the file yet.
@@ -87,7 +77,7 @@ pub(crate) struct FileQueue {
     state: State,
     reports: Vec<QueueReport>,
     last_invalid: Option<String>,
-    peeked: Option<Value>,
+    peeked: Option<QueueEntry>,
 }
 
 impl FileQueue {
@@ -105,34 +95,9 @@ impl FileQueue {
         }
     }
 
-    /// Remove temporary files left by a runner killed while writing the
-    /// queue (`.<name>.XXXXXX.tmp` next to it). One runner per queue file,
-    /// so none of them is being written now.
-    fn remove_stale_temporaries(path: &Path) {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            return;
-        };
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        let prefix = format!(".{}.", name.to_string_lossy());
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let file = entry.file_name();
-            let file = file.to_string_lossy();
-            if file.starts_with(&prefix) && file.ends_with(".tmp") {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-
     /// Write `experiments` as a new queue file (replacing any).
     pub(crate) fn create(path: &Path, experiments: &[Mapping]) -> Result<Self, QueueError> {
-        Self::remove_stale_temporaries(path);
+        remove_stale_temporaries(path);
         let mut text = String::from(HEADER);
         text.push_str(&serialise(experiments)?);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -143,11 +108,15 @@ impl FileQueue {
             })?;
         }
         let mut queue = Self::empty(path);
-        if let Written::Done(stamp) = queue.write(&text, None)? {
+        if let Written::Done(stamp) = disk::write(path, &text, None)? {
             queue.disk = Some((text.clone(), stamp));
         }
         queue.text = text;
-        queue.docs = experiments.iter().cloned().map(Value::Mapping).collect();
+        queue.docs = experiments
+            .iter()
+            .cloned()
+            .map(QueueEntry::Expanded)
+            .collect();
         queue.state = State::Valid;
         Ok(queue)
     }
@@ -155,9 +124,9 @@ impl FileQueue {
     /// Open an existing queue file that still holds experiments (to resume
     /// it); `None` if there is no file or it holds none.
     pub(crate) fn resume(path: &Path) -> Result<Option<Self>, QueueError> {
-        Self::remove_stale_temporaries(path);
+        remove_stale_temporaries(path);
         let mut queue = Self::empty(path);
-        let Some((text, stamp)) = queue.read()? else {
+        let Some((text, stamp)) = disk::read(path)? else {
             return Ok(None);
         };
         let docs = parse_all(&text, path).map_err(|message| QueueError::Invalid {
@@ -167,32 +136,11 @@ impl FileQueue {
         if docs.is_empty() {
             return Ok(None);
         }
-        queue.docs = docs.into_iter().map(|(_, v)| v).collect();
+        queue.docs = docs;
         queue.disk = Some((text.clone(), stamp));
         queue.text = text;
         queue.state = State::Valid;
         Ok(Some(queue))
-    }
-
-    fn read(&self) -> Result<Option<(String, Stamp)>, QueueError> {
-        let io = |source| QueueError::Io {
-            action: "read",
-            path: self.path.clone(),
-            source,
-        };
-        let mut file = match std::fs::File::open(&self.path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(e)),
-        };
-        let meta = file.metadata().map_err(io)?;
-        let mut text = String::with_capacity(meta.len() as usize + 1);
-        std::io::Read::read_to_string(&mut file, &mut text).map_err(io)?;
-        Ok(Some((text, stamp(&meta))))
-    }
-
-    fn current_stamp(&self) -> Option<Stamp> {
-        std::fs::metadata(&self.path).ok().map(|m| stamp(&m))
     }
 
     fn disk_stamp(&self) -> Option<Stamp> {
@@ -204,11 +152,11 @@ impl FileQueue {
     fn load(&mut self) {
         if self.state == State::Valid
             && self.disk_stamp().is_some()
-            && self.current_stamp() == self.disk_stamp()
+            && current_stamp(&self.path) == self.disk_stamp()
         {
             return; // untouched since the runner wrote or read it
         }
-        let read = match self.read() {
+        let read = match disk::read(&self.path) {
             Ok(read) => read,
             Err(e) => {
                 self.invalid(e.to_string());
@@ -236,7 +184,7 @@ impl FileQueue {
         // Someone else wrote it: wait until it stops changing.
         for _ in 0..10 {
             std::thread::sleep(SETTLE);
-            match self.read() {
+            match disk::read(&self.path) {
                 Ok(Some(again)) if again.0 == text => break,
                 Ok(Some(again)) => (text, stamp) = again,
                 _ => break,
@@ -250,8 +198,8 @@ impl FileQueue {
         for splice in &self.unwritten {
             ours = apply(&ours, splice.remove.as_ref(), &splice.insert, &self.path);
         }
-        let docs: Vec<Value> = match parse_all(&ours, &self.path) {
-            Ok(docs) => docs.into_iter().map(|(_, v)| v).collect(),
+        let docs = match parse_all(&ours, &self.path) {
+            Ok(docs) => docs,
             Err(message) => {
                 self.invalid(message);
                 return;
@@ -289,7 +237,7 @@ impl FileQueue {
     /// Cut `remove` (the first document equal to it) out of the queue and
     /// insert `insert` in its place, or at the head when it is not found.
     /// In memory only: `flush` writes it.
-    fn splice(&mut self, remove: Option<Value>, insert: &[Mapping]) -> Result<(), QueueError> {
+    fn splice(&mut self, remove: Option<QueueEntry>, insert: &[Mapping]) -> Result<(), QueueError> {
         if self.state == State::Missing {
             return Ok(()); // deleted: not recreated
         }
@@ -299,12 +247,12 @@ impl FileQueue {
             self.text.replace_range(head.start..head.end, &bytes);
             self.docs.remove(0);
             for (i, doc) in insert.iter().enumerate() {
-                self.docs.insert(i, Value::Mapping(doc.clone()));
+                self.docs.insert(i, QueueEntry::Expanded(doc.clone()));
             }
         } else {
             self.text = apply(&self.text, remove.as_ref(), &bytes, &self.path);
             if let Ok(docs) = parse_all(&self.text, &self.path) {
-                self.docs = docs.into_iter().map(|(_, v)| v).collect();
+                self.docs = docs;
             }
         }
         self.unwritten.push(Splice {
@@ -323,11 +271,11 @@ impl FileQueue {
             if self.state != State::Valid {
                 return Ok(()); // never write over an invalid edit
             }
-            if self.current_stamp() != self.disk_stamp() {
+            if current_stamp(&self.path) != self.disk_stamp() {
                 self.load(); // someone saved: re-apply onto their version
                 continue;
             }
-            match self.write(&self.text, self.disk_stamp())? {
+            match disk::write(&self.path, &self.text, self.disk_stamp())? {
                 Written::Done(stamp) => {
                     self.disk = Some((self.text.clone(), stamp));
                     self.unwritten.clear();
@@ -336,7 +284,7 @@ impl FileQueue {
                 Written::Changed => self.load(),
                 Written::Raced(theirs) => {
                     // Put their version back, then start again from it.
-                    self.write(&theirs, None)?;
+                    disk::write(&self.path, &theirs, None)?;
                 }
             }
         }
@@ -346,180 +294,6 @@ impl FileQueue {
             source: std::io::Error::other("it kept changing while being written"),
         })
     }
-
-    /// Write `text` atomically, unless the file no longer has the stamp
-    /// `expect` (when given).
-    fn write(&self, text: &str, expect: Option<Stamp>) -> Result<Written, QueueError> {
-        let io = |source| QueueError::Io {
-            action: "write",
-            path: self.path.clone(),
-            source,
-        };
-        let dir = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = self
-            .path
-            .file_name()
-            .map_or_else(|| "queue".into(), |n| n.to_string_lossy());
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(io)?;
-        tmp.write_all(text.as_bytes()).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        // The inode and mtime survive the rename: this is the new file's stamp.
-        let new = stamp(&tmp.as_file().metadata().map_err(io)?);
-        // Held across the rename: a person's `echo >> q.yaml` that opened the
-        // old file before the check and wrote before the rename completed is
-        // caught here and merged (a write even later, into the replaced
-        // file, cannot be seen; the window is microseconds).
-        let mut old = expect.and_then(|_| std::fs::File::open(&self.path).ok());
-        if expect.is_some() && self.current_stamp() != expect {
-            return Ok(Written::Changed);
-        }
-        tmp.persist(&self.path).map_err(|e| io(e.error))?;
-        if let Some(old) = &mut old {
-            if old.metadata().ok().map(|m| stamp(&m)) != expect {
-                let mut theirs = String::new();
-                if std::io::Seek::rewind(old).is_ok()
-                    && std::io::Read::read_to_string(old, &mut theirs).is_ok()
-                {
-                    return Ok(Written::Raced(theirs));
-                }
-            }
-        }
-        Ok(Written::Done(new))
-    }
-}
-
-/// What `FileQueue::write` did.
-enum Written {
-    /// Written; the new file's stamp.
-    Done(Stamp),
-    /// Not written: the file had changed.
-    Changed,
-    /// Written, but someone wrote into the old file at the same moment:
-    /// their text, to be put back and merged.
-    Raced(String),
-}
-
-/// Documents as a YAML stream, each starting with `---`.
-fn serialise(docs: &[Mapping]) -> Result<String, QueueError> {
-    let mut out = String::new();
-    for doc in docs {
-        out.push_str(&String::from_utf8_lossy(&document_bytes(doc)?));
-    }
-    Ok(out)
-}
-
-/// `text` with the first document equal to `remove` cut out and `insert`
-/// put in its place (or before the first document when nothing is cut).
-fn apply(text: &str, remove: Option<&Value>, insert: &str, path: &Path) -> String {
-    let segments = split(text);
-    let content: Vec<&Segment> = segments.iter().filter(|s| s.has_content).collect();
-    let target = remove.and_then(|doc| {
-        content
-            .iter()
-            .copied()
-            .find(|s| parse_segment(text, s, path).is_ok_and(|v| v.as_ref() == Some(doc)))
-    });
-    let mut out = String::with_capacity(text.len() + insert.len() + 8);
-    match (target, content.first()) {
-        (Some(cut), _) => {
-            // What follows a cut is comments, then a `---` line.
-            out.push_str(&text[..cut.start]);
-            out.push_str(insert);
-            out.push_str(&text[cut.end..]);
-        }
-        (None, Some(head)) => {
-            out.push_str(&text[..head.start]);
-            out.push_str(insert);
-            if !head.has_marker && !insert.is_empty() {
-                // The head has no `---` line: keep it a document of its own.
-                out.push_str("---\n");
-            }
-            out.push_str(&text[head.start..]);
-        }
-        (None, None) => {
-            out.push_str(text);
-            if !out.is_empty() && !out.ends_with('\n') {
-                out.push('\n');
-            }
-            out.push_str(insert);
-        }
-    }
-    out
-}
-
-fn stamp(meta: &std::fs::Metadata) -> Stamp {
-    Stamp {
-        ino: meta.ino(),
-        len: meta.len(),
-        mtime: meta.mtime(),
-        mtime_nsec: meta.mtime_nsec(),
-    }
-}
-
-/// Parse one segment: `None` for a document that is null.
-fn parse_segment(text: &str, segment: &Segment, path: &Path) -> Result<Option<Value>, String> {
-    let docs =
-        parse_documents(&text[segment.start..segment.end], path).map_err(|err| match err {
-            ConfigError::Yaml { location, message } => match (location.line, location.column) {
-                (Some(line), Some(column)) => format!(
-                    "line {}, column {column}: {message}",
-                    segment.line + line - 1
-                ),
-                (Some(line), None) => format!("line {}: {message}", segment.line + line - 1),
-                _ => format!("document at line {}: {message}", segment.line),
-            },
-            other => other.to_string(),
-        })?;
-    Ok(docs.into_iter().find(|d| !d.is_null()))
-}
-
-/// Every document of the file, each a mapping, with its segment.
-fn parse_all(text: &str, path: &Path) -> Result<Vec<(Segment, Value)>, String> {
-    let mut out = Vec::new();
-    for segment in split(text).into_iter().filter(|s| s.has_content) {
-        match parse_segment(text, &segment, path)? {
-            Some(value @ Value::Mapping(_)) => out.push((segment, value)),
-            Some(_) => {
-                return Err(format!(
-                    "line {}: a queued experiment must be a mapping of keys to values",
-                    segment.line
-                ))
-            }
-            None => {}
-        }
-    }
-    Ok(out)
-}
-
-/// (added, removed, changed, reordered) from `old` to `new`, as multisets.
-fn diff(old: &[Value], new: &[Value]) -> (usize, usize, usize, bool) {
-    let mut counts: HashMap<&Value, isize> = HashMap::new();
-    for v in old {
-        *counts.entry(v).or_default() += 1;
-    }
-    for v in new {
-        *counts.entry(v).or_default() -= 1;
-    }
-    let removed: usize = counts
-        .values()
-        .filter(|&&c| c > 0)
-        .map(|&c| c as usize)
-        .sum();
-    let added: usize = counts
-        .values()
-        .filter(|&&c| c < 0)
-        .map(|&c| (-c) as usize)
-        .sum();
-    let changed = added.min(removed);
-    let reordered = added == 0 && removed == 0 && old != new;
-    (added - changed, removed - changed, changed, reordered)
 }
 
 impl Queue for FileQueue {
@@ -534,11 +308,11 @@ impl Queue for FileQueue {
             State::Missing => Peek::Empty,
             State::Invalid => Peek::Invalid,
             State::Valid => match self.docs.first() {
-                Some(Value::Mapping(map)) => {
-                    self.peeked = self.docs.first().cloned();
-                    Peek::Next(map.clone())
+                Some(entry) => {
+                    self.peeked = Some(entry.clone());
+                    Peek::Next(entry.clone())
                 }
-                _ => Peek::Empty,
+                None => Peek::Empty,
             },
         }
     }
@@ -600,13 +374,27 @@ impl Queue for FileQueue {
 
 #[cfg(test)]
 mod tests {
+    use yaml_serde::Value;
+
     use super::*;
+    use crate::queue::entry::EXPANDED_LINE;
+    use crate::yaml::read::parse_documents;
 
     fn doc(text: &str) -> Mapping {
         yaml_serde::from_str(text).unwrap()
     }
 
-    fn take(queue: &mut FileQueue) -> Option<Mapping> {
+    /// An experiment the runner wrote.
+    fn exp(text: &str) -> QueueEntry {
+        QueueEntry::Expanded(doc(text))
+    }
+
+    /// An experiment a person wrote.
+    fn raw(text: &str) -> QueueEntry {
+        QueueEntry::Raw(doc(text))
+    }
+
+    fn take(queue: &mut FileQueue) -> Option<QueueEntry> {
         match queue.peek() {
             Peek::Next(m) => {
                 queue.commit(&[]).unwrap();
@@ -622,10 +410,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.yaml");
         let mut queue = FileQueue::create(&path, &[doc("a: 1"), doc("a: 2")]).unwrap();
-        assert_eq!(take(&mut queue), Some(doc("a: 1")));
+        assert_eq!(take(&mut queue), Some(exp("a: 1")));
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text, format!("{HEADER}---\na: 2\n"));
-        assert_eq!(take(&mut queue), Some(doc("a: 2")));
+        assert_eq!(text, format!("{HEADER}{EXPANDED_LINE}a: 2\n"));
+        assert_eq!(take(&mut queue), Some(exp("a: 2")));
         assert_eq!(queue.peek(), Peek::Empty);
         assert!(queue.take_reports().is_empty());
         queue.finish(false).unwrap();
@@ -637,7 +425,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.yaml");
         let mut queue = FileQueue::create(&path, &[doc("a: 1"), doc("a: 2")]).unwrap();
-        std::fs::write(&path, "# mine\n---\na: 2\n# next\n---\na: 1\n---\nb: 3\n").unwrap();
+        let m = EXPANDED_LINE;
+        std::fs::write(
+            &path,
+            format!("# mine\n{m}a: 2\n# next\n{m}a: 1\n---\nb: 3\n"),
+        )
+        .unwrap();
         queue.refresh();
         assert_eq!(
             queue.take_reports(),
@@ -649,17 +442,26 @@ mod tests {
                 reordered: false
             }]
         );
-        assert_eq!(take(&mut queue), Some(doc("a: 2")));
+        assert_eq!(take(&mut queue), Some(exp("a: 2")));
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "# mine\n# next\n---\na: 1\n---\nb: 3\n"
+            format!("# mine\n# next\n{m}a: 1\n---\nb: 3\n")
         );
-        std::fs::write(&path, "---\nb: 3\n---\na: 1\n").unwrap();
+        std::fs::write(&path, format!("---\nb: 3\n{m}a: 1\n")).unwrap();
         queue.refresh();
         assert_eq!(
             queue.take_reports()[0].to_string(),
             "queue: 2 pending (reordered)"
         );
+        // Removing the mark is a change: the document is a person's now.
+        std::fs::write(&path, "---\nb: 3\n---\na: 1\n").unwrap();
+        queue.refresh();
+        assert_eq!(
+            queue.take_reports()[0].to_string(),
+            "queue: 2 pending (1 changed)"
+        );
+        assert_eq!(take(&mut queue), Some(raw("b: 3")));
+        assert_eq!(take(&mut queue), Some(raw("a: 1")));
     }
 
     #[test]
@@ -679,7 +481,7 @@ mod tests {
         assert!(queue.take_reports().is_empty());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), bad);
         std::fs::write(&path, "---\na: 1\n---\nb: [1, 2]\n").unwrap();
-        assert_eq!(take(&mut queue), Some(doc("a: 1")));
+        assert_eq!(take(&mut queue), Some(raw("a: 1")));
         assert_eq!(queue.pending(), 1);
     }
 
@@ -689,17 +491,17 @@ mod tests {
         let path = dir.path().join("q.yaml");
         let mut queue = FileQueue::create(&path, &[]).unwrap();
         std::fs::write(&path, "a: 1").unwrap();
-        assert_eq!(queue.peek(), Peek::Next(doc("a: 1")));
+        assert_eq!(queue.peek(), Peek::Next(raw("a: 1")));
         assert_eq!(queue.take_reports().len(), 1);
         queue.commit(&[doc("a: 2"), doc("a: 3")]).unwrap();
         queue.flush().unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "---\na: 2\n---\na: 3\n"
+            format!("{EXPANDED_LINE}a: 2\n{EXPANDED_LINE}a: 3\n")
         );
         queue.push_front(&[doc("z: 0")]).unwrap();
-        assert_eq!(take(&mut queue), Some(doc("z: 0")));
-        assert_eq!(take(&mut queue), Some(doc("a: 2")));
+        assert_eq!(take(&mut queue), Some(exp("z: 0")));
+        assert_eq!(take(&mut queue), Some(exp("a: 2")));
         std::fs::remove_file(&path).unwrap();
         assert_eq!(queue.peek(), Peek::Empty);
         assert!(matches!(
@@ -717,17 +519,18 @@ mod tests {
         let mut queue = FileQueue::create(&path, &[doc("a: 1"), doc("a: 2"), doc("a: 3")]).unwrap();
         // Two quick takes, not written yet: the file still holds them.
         for expected in ["a: 1", "a: 2"] {
-            assert_eq!(queue.peek(), Peek::Next(doc(expected)));
+            assert_eq!(queue.peek(), Peek::Next(exp(expected)));
             queue.commit(&[]).unwrap();
         }
         assert_eq!(documents_in(&path).len(), 3);
         // The person edits the file they see (all three) and adds one.
+        let m = EXPANDED_LINE;
         std::fs::write(
             &path,
-            "---\na: 1\n---\na: 2\n# mine\n---\na: 3\n---\na: 4\n",
+            format!("{m}a: 1\n{m}a: 2\n# mine\n{m}a: 3\n---\na: 4\n"),
         )
         .unwrap();
-        assert_eq!(queue.peek(), Peek::Next(doc("a: 3")));
+        assert_eq!(queue.peek(), Peek::Next(exp("a: 3")));
         assert_eq!(
             queue.take_reports(),
             [QueueReport::Changed {
@@ -741,8 +544,22 @@ mod tests {
         queue.flush().unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "# mine\n---\na: 3\n---\na: 4\n"
+            format!("# mine\n{m}a: 3\n---\na: 4\n")
         );
+    }
+
+    /// A take is cut from a person's version even if they removed its mark.
+    #[test]
+    fn unwritten_takes_find_their_document_without_its_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.yaml");
+        let mut queue = FileQueue::create(&path, &[doc("a: 1"), doc("a: 2")]).unwrap();
+        assert_eq!(queue.peek(), Peek::Next(exp("a: 1")));
+        queue.commit(&[]).unwrap();
+        std::fs::write(&path, "---\na: 1\n---\na: 2\n").unwrap();
+        assert_eq!(queue.peek(), Peek::Next(raw("a: 2")));
+        queue.flush().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "---\na: 2\n");
     }
 
     fn documents_in(path: &Path) -> Vec<Value> {
@@ -754,7 +571,7 @@ mod tests {
     }
 
     #[test]
-    fn resume_and_diff() {
+    fn resume_reads_states() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.yaml");
         let stale = dir.path().join(".q.yaml.abc123.tmp");
@@ -770,11 +587,12 @@ mod tests {
         assert!(FileQueue::resume(&path).is_err());
         std::fs::write(&path, "a: 1\n").unwrap();
         assert_eq!(FileQueue::resume(&path).unwrap().unwrap().pending(), 1);
-        let v = |s: &str| Value::Mapping(doc(s));
-        assert_eq!(diff(&[v("a: 1")], &[v("a: 2")]), (0, 0, 1, false));
-        assert_eq!(
-            diff(&[v("a: 1")], &[v("a: 1"), v("a: 1")]),
-            (1, 0, 0, false)
-        );
+        // A file of the previous version (no marks): documents with all
+        // four runner keys are expanded, a person's `REP: 5` is not.
+        let legacy = "---\nx: 1\nREP: 0\nGLOBAL_REP: 0\nRND_IDX: 123456\nHOST: h\n---\nREP: 5\n";
+        std::fs::write(&path, legacy).unwrap();
+        let mut queue = FileQueue::resume(&path).unwrap().unwrap();
+        assert!(matches!(take(&mut queue), Some(QueueEntry::Expanded(_))));
+        assert_eq!(take(&mut queue), Some(raw("REP: 5")));
     }
 }

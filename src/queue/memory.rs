@@ -1,20 +1,28 @@
-//! The queue without `Global.queue`: a deque in memory.
+//! The queue without `Global.queue`: a deque in memory. Everything in it
+//! was expanded by the runner.
 
 use std::collections::VecDeque;
 
 use yaml_serde::Mapping;
 
 use super::api::{Peek, Queue, QueueError, QueueReport};
+use super::entry::QueueEntry;
 
 #[derive(Debug, Default)]
 pub(crate) struct MemoryQueue {
-    docs: VecDeque<Mapping>,
+    docs: VecDeque<QueueEntry>,
 }
 
 impl MemoryQueue {
-    pub(crate) fn new(docs: impl IntoIterator<Item = Mapping>) -> Self {
+    /// A queue of expanded experiments.
+    pub(crate) fn new(experiments: impl IntoIterator<Item = Mapping>) -> Self {
+        Self::with_entries(experiments.into_iter().map(QueueEntry::Expanded))
+    }
+
+    /// A queue of entries in any state (tests put a person's document in).
+    pub(crate) fn with_entries(entries: impl IntoIterator<Item = QueueEntry>) -> Self {
         Self {
-            docs: docs.into_iter().collect(),
+            docs: entries.into_iter().collect(),
         }
     }
 }
@@ -31,7 +39,7 @@ impl Queue for MemoryQueue {
 
     fn push_front(&mut self, docs: &[Mapping]) -> Result<(), QueueError> {
         for doc in docs.iter().rev() {
-            self.docs.push_front(doc.clone());
+            self.docs.push_front(QueueEntry::Expanded(doc.clone()));
         }
         Ok(())
     }

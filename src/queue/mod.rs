@@ -1,13 +1,18 @@
 //! The queue of pending experiments (SPEC §4): in memory, or a YAML file
-//! that people may edit while the runner works, watched for changes.
+//! that people may edit while the runner works, watched for changes. Each
+//! entry says whether it is already expanded (`entry.rs`).
 
 mod api;
+mod disk;
+mod documents;
+mod entry;
 mod file;
 mod memory;
 mod segments;
 mod watch;
 
 pub(crate) use api::{Peek, Queue, QueueError, QueueReport};
+pub(crate) use entry::QueueEntry;
 pub(crate) use file::FileQueue;
 pub(crate) use memory::MemoryQueue;
 pub(crate) use watch::QueueWatcher;

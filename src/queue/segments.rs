@@ -6,6 +6,8 @@
 //! `---` (followed by nothing or a space) begins a document: YAML forbids
 //! such a line inside a scalar, so this agrees with the parser.
 
+use super::entry::is_expanded_mark;
+
 /// One document's place in the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Segment {
@@ -20,6 +22,9 @@ pub(crate) struct Segment {
     pub has_marker: bool,
     /// Whether it holds anything besides comments and blank lines.
     pub has_content: bool,
+    /// Whether its `---` line carries the mark of an expanded document
+    /// (`entry.rs`).
+    pub expanded: bool,
 }
 
 fn is_marker(line: &str) -> bool {
@@ -42,6 +47,7 @@ pub(crate) fn split(text: &str) -> Vec<Segment> {
         line: 1,
         has_marker: false,
         has_content: false,
+        expanded: false,
     };
     let mut offset = 0;
     for (n, line) in text.split_inclusive('\n').enumerate() {
@@ -60,6 +66,7 @@ pub(crate) fn split(text: &str) -> Vec<Segment> {
                 line: n + 1,
                 has_marker: true,
                 has_content: is_content(rest),
+                expanded: is_expanded_mark(rest),
             };
         } else if is_content(line) {
             current.has_content = true;
@@ -93,6 +100,7 @@ pub(crate) fn first_document(text: &str) -> Option<Segment> {
                 line: n + 1,
                 has_marker: true,
                 has_content: is_content(&line[3..]),
+                expanded: is_expanded_mark(&line[3..]),
             });
         } else if is_content(line) {
             let segment = current.get_or_insert(Segment {
@@ -101,6 +109,7 @@ pub(crate) fn first_document(text: &str) -> Option<Segment> {
                 line: 1,
                 has_marker: false,
                 has_content: false,
+                expanded: false,
             });
             segment.has_content = true;
             segment.end = next;
@@ -152,6 +161,15 @@ mod tests {
             let expected = split(text).into_iter().find(|s| s.has_content);
             assert_eq!(first_document(text), expected, "{text:?}");
         }
+    }
+
+    #[test]
+    fn the_expanded_mark_is_seen_on_the_document_line() {
+        let text = "--- # expanded by cool-runner\na: 1\n---\nb: 2\n--- # mine\nc: 3\n";
+        let marks: Vec<bool> = split(text).iter().map(|s| s.expanded).collect();
+        assert_eq!(marks, [true, false, false]);
+        assert!(first_document(text).unwrap().expanded);
+        assert!(!first_document("a: 1\n").unwrap().expanded);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::store_hook::{Lookup, RunStore};
 use crate::config::{merge_over, ConfigError, Expander};
 use crate::executor::{Capacity, Executor, Lease};
 use crate::model::JobSpec;
+use crate::queue::QueueEntry;
 
 /// An experiment that may start now.
 pub(crate) struct Ready {
@@ -70,7 +71,7 @@ impl<'s> Admitter<'s> {
     /// Decide about `doc`, the head of the queue.
     pub(crate) fn admit(
         &mut self,
-        doc: &Mapping,
+        doc: &QueueEntry,
         executor: &mut dyn Executor,
         store: Option<&mut (dyn RunStore + '_)>,
     ) -> Decision {
@@ -136,7 +137,7 @@ impl<'s> Admitter<'s> {
 
     /// Expand `doc`: the experiment to decide about and the rest of its
     /// copies.
-    fn expand(&mut self, doc: &Mapping) -> Result<(Mapping, Vec<Mapping>), String> {
+    fn expand(&mut self, doc: &QueueEntry) -> Result<(Mapping, Vec<Mapping>), String> {
         if let Some(rep) = doc.get("GLOBAL_REP").and_then(Value::as_u64) {
             if self.global_rep != Some(rep) {
                 self.expander.start_global_rep(rep);

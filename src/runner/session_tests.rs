@@ -57,7 +57,14 @@ fn run_with(
 ) -> Outcome {
     let sandbox = Sandbox::new();
     let mut executor = mock.clone().with_slots(slots);
-    let mut queue = MemoryQueue::new(docs);
+    // A document with `REP` stands for one the runner expanded.
+    let mut queue = MemoryQueue::with_entries(docs.into_iter().map(|d| {
+        if d.contains_key("REP") {
+            crate::queue::QueueEntry::Expanded(d)
+        } else {
+            crate::queue::QueueEntry::Raw(d)
+        }
+    }));
     let options = SessionOptions {
         fail_fast,
         follow: false,

@@ -10,7 +10,8 @@
 //! scalars, escapes, tabs, unusual numbers (`0x1F`, `042`, `.inf`), keys
 //! that are not plain words, duplicate keys... — so that the caller parses
 //! the text with `yaml_serde`. For what it accepts, the result equals
-//! `yaml_serde`'s (checked on every document in debug builds).
+//! `yaml_serde`'s (checked on every document in debug builds, and on
+//! generated log documents by a property test in every build).
 
 use yaml_serde::{Mapping, Number, Value};
 
@@ -133,17 +134,24 @@ pub(crate) fn parse_mapping_keys(text: &str, keys: &[String]) -> Option<Mapping>
 /// Whether `text` is a mapping document of the subset (no values built).
 pub(crate) fn is_plain_mapping(text: &str) -> bool {
     let plain = parse_with(text, &mut Validator).is_some();
-    // Debug builds (and so the test suite) check every accepted document
-    // against `yaml_serde`.
+    // Debug builds check every accepted document against `yaml_serde`.
     #[cfg(debug_assertions)]
     if plain {
-        assert_eq!(
-            parse_mapping(text).map(Value::Mapping),
-            yaml_serde::from_str::<Value>(text).ok(),
-            "yaml_fast disagrees with yaml_serde on:\n{text}"
-        );
+        assert_agrees(text, parse_mapping(text).as_ref());
     }
     plain
+}
+
+/// The cross-check of this reader: `fast`, what it read from `text`, is
+/// what `yaml_serde` reads. Debug builds run it on every document they
+/// read (here and in `stream.rs`); a property test runs it in release.
+#[track_caller]
+pub(crate) fn assert_agrees(text: &str, fast: Option<&Mapping>) {
+    assert_eq!(
+        fast.map(|map| Value::Mapping(map.clone())),
+        yaml_serde::from_str::<Value>(text).ok(),
+        "yaml_fast disagrees with yaml_serde on:\n{text}"
+    );
 }
 
 /// Parse with any builder.
@@ -469,73 +477,4 @@ fn number(text: &str) -> Option<Scalar<'_>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn slow(text: &str) -> Value {
-        yaml_serde::from_str(text).unwrap()
-    }
-
-    #[track_caller]
-    fn same(text: &str) {
-        let fast = parse_mapping(text).unwrap_or_else(|| panic!("not in the subset: {text}"));
-        assert_eq!(Value::Mapping(fast), slow(text), "{text}");
-        assert!(is_plain_mapping(text));
-        let keys = ["a".to_owned(), "nested".to_owned()];
-        let Value::Mapping(mut slow) = slow(text) else {
-            panic!()
-        };
-        slow.retain(|k, _| k.as_str().is_some_and(|k| keys.iter().any(|x| x == k)));
-        assert_eq!(parse_mapping_keys(text, &keys), Some(slow), "{text}");
-    }
-
-    #[test]
-    fn agrees_with_yaml_serde() {
-        same("---\nName: exp000\nRepeat: 4\nYamlLog: data/exp000/id1/rep0.yaml\nModule: /bin/true\n\
-              Desc: benchmark logs\nlr: 0.1\nsparsity: 0.0\nwd: 0.0001\nmodel_args:\n  depth: 20\n  \
-              l2: 1.0e-4\noptimizer:\n  name: sgd\n  nesterov: true\nschedule:\n- 30\n- 60\nHOST: node-1\n\
-              ACC: 0.9123\nneg: -3\nbig: 12345678901234\nexp: 1e-3\nexp2: 2E+5\nn: null\nt: ~\nF: False\n");
-        same(
-            "a: 'single # not a comment'\nb: \"double\" # comment\nc: plain text # comment\n\
-              d: [1, 2.5, x, true, null]\ne: {x: 1, y: text}\nf: []\ng: {}\nh:\ni: yes\nj: on\n",
-        );
-        same("nested:\n  deeper:\n    x: 1\n  list:\n    - a\n    - b\n  after: 2\ntop: 3\n");
-        same("url: http://example.com/x\npath: a/b-c_d.e\nk.with.dots: 1\nempty_list:\n- -1\n- text with spaces\n");
-    }
-
-    #[test]
-    fn leaves_the_rest_to_yaml_serde() {
-        for text in [
-            "a: &x 1\nb: *x\n",
-            "a: !tag 1\n",
-            "a: |\n  block\n",
-            "a: 042\n",
-            "a: 0x1F\n",
-            "a: .inf\n",
-            "a: +1\n",
-            "a: 1.\n",
-            "a: b: c\n",
-            "a: 1\na: 2\n",
-            "1: x\n",
-            "true: x\n",
-            "\"q\": x\n",
-            "a:\n- x: 1\n",
-            "a: multi\n  line\n",
-            "a:\tb\n",
-            "- 1\n- 2\n",
-            "a: \"esc\\n\"\n",
-            "a: 'it''s'\n",
-            "a: [1, [2]]\n",
-            "a: {b: {c: 1}}\n",
-            "<<: {a: 1}\n",
-            "a: 99999999999999999999\n",
-            "a: inf\n",
-            "  a: 1\n b: 2\n",
-            "a:\n    b: 1\n  c: 2\n",
-            "--- {a: 1}\n",
-        ] {
-            assert!(parse_mapping(text).is_none(), "{text:?}");
-            assert!(!is_plain_mapping(text), "{text:?}");
-        }
-    }
-}
+mod tests;

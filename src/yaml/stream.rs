@@ -111,18 +111,10 @@ pub(crate) struct NotOneDocument;
 /// when the text holds no document at all.
 pub(crate) fn parse_piece(piece: &Piece<'_>) -> Result<Option<Value>, NotOneDocument> {
     if let Some(map) = yaml_fast::parse_mapping(piece.text) {
-        // Debug builds (and so the test suite) check the fast parser
-        // against `yaml_serde` on every document they read.
+        // Debug builds check the fast parser against `yaml_serde` on every
+        // document they read (a property test in `fast.rs` in every build).
         #[cfg(debug_assertions)]
-        {
-            let slow = yaml_serde::from_str::<Value>(piece.text).ok();
-            assert_eq!(
-                slow.as_ref(),
-                Some(&Value::Mapping(map.clone())),
-                "the fast YAML parser disagrees with yaml_serde on:\n{}",
-                piece.text
-            );
-        }
+        yaml_fast::assert_agrees(piece.text, Some(&map));
         return Ok(Some(Value::Mapping(map)));
     }
     let mut docs = yaml_serde::Deserializer::from_str(piece.text);

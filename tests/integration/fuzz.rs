@@ -1,11 +1,13 @@
-//! Property test: no experiment file, however broken, makes expansion panic
-//! or hang. Inputs mix valid structure with random expressions and text.
+//! Property tests. No experiment file, however broken, makes expansion
+//! panic or hang (inputs mix valid structure with random expressions and
+//! text), through `expand_text`, the path the binary runs.
 
 use std::path::Path;
 
-use cool_runner::config::{expand_file, parse_text, ExpandOptions};
-use cool_runner::expr::Sandbox;
+use cool_runner::config::{expand_text, ExpandOptions};
+use cool_runner::expr::{BoundDocument, Sandbox};
 use proptest::prelude::*;
+use yaml_serde::{Mapping, Value};
 
 fn expression() -> impl Strategy<Value = String> {
     let atom = prop_oneof![
@@ -64,13 +66,17 @@ fn document() -> impl Strategy<Value = String> {
 
 fn expand(text: &str) {
     let sandbox = Sandbox::new();
-    if let Ok(file) = parse_text(Path::new("fuzz.yaml"), text.to_owned()) {
-        let options = ExpandOptions {
-            seed: Some(1),
-            host: "h".into(),
-        };
-        let _ = expand_file(&sandbox, &file, &[], &options);
-    }
+    let options = ExpandOptions {
+        seed: Some(1),
+        host: "h".into(),
+    };
+    let _ = expand_text(
+        &sandbox,
+        Path::new("fuzz.yaml"),
+        text.to_owned(),
+        &[],
+        &options,
+    );
 }
 
 proptest! {
@@ -87,4 +93,70 @@ proptest! {
         expand(&format!("Global: {{}}\n---\n{text}"));
         expand(&text);
     }
+}
+
+/// One line of a flat log document: a key and a scalar written in one of
+/// the forms logs use (and some they do not).
+fn log_line() -> impl Strategy<Value = String> {
+    let scalar = prop_oneof![
+        any::<i64>().prop_map(|i| i.to_string()),
+        (-1e9..1e9_f64).prop_map(|f| f.to_string()),
+        Just("1.0e-4".to_owned()),
+        Just("null".to_owned()),
+        Just("~".to_owned()),
+        Just("true".to_owned()),
+        Just("False".to_owned()),
+        "[a-zA-Z0-9 ._/:#'\"\\[\\]{},-]{0,12}",
+        "'[a-z #:]{0,6}'",
+        "\\[[0-9a-z, ]{0,8}\\]",
+        "\\{[a-z]: [0-9a-z]{1,3}\\}",
+    ];
+    ("[a-zA-Z_][a-zA-Z0-9_]{0,6}", scalar).prop_map(|(key, value)| format!("{key}: {value}\n"))
+}
+
+/// Bind `text` the fast way (straight from the text) and the slow way
+/// (`yaml_serde`, then converted), and read `exp` back from both.
+fn bound_both_ways(text: &str, only: Option<&[String]>) -> Option<(Value, Value)> {
+    let sandbox = Sandbox::new();
+    let expr = sandbox.compile_document_expr("exp").unwrap();
+    let mut fast = BoundDocument::from_plain_yaml(text, only, &[])?;
+    let mut slow: Mapping = yaml_serde::from_str(text).expect("the fast reader accepted it");
+    if let Some(only) = only {
+        slow.retain(|k, _| k.as_str().is_some_and(|k| only.iter().any(|o| o == k)));
+    }
+    let mut slow = BoundDocument::from_mapping(&slow, &[]);
+    Some((
+        expr.eval_value(&sandbox, &mut fast).unwrap(),
+        expr.eval_value(&sandbox, &mut slow).unwrap(),
+    ))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+    /// The debug-only cross-check of `expr::convert` (documents bound for
+    /// `filter` straight from their text), in every build: what the fast
+    /// reader binds is what `yaml_serde` reads.
+    #[test]
+    fn documents_bound_from_text_agree_with_yaml_serde(
+        lines in prop::collection::vec(log_line(), 1..8),
+        nested in any::<bool>(),
+    ) {
+        let mut text = lines.concat();
+        if nested {
+            text.push_str("nested:\n  lr: 0.1\n  list:\n  - a\n  - 2\n");
+        }
+        let only = ["lr".to_owned(), "nested".to_owned()];
+        for only in [None, Some(&only[..])] {
+            if let Some((fast, slow)) = bound_both_ways(&text, only) {
+                prop_assert_eq!(fast, slow, "{}", text);
+            }
+        }
+    }
+}
+
+#[test]
+fn plain_documents_are_bound_from_their_text() {
+    let (fast, slow) = bound_both_ways("a: 1\nb: x\nc: [1, 2]\n", None).expect("in the subset");
+    assert_eq!(fast, slow);
 }

@@ -235,6 +235,51 @@ fn an_existing_queue_file_is_resumed() {
     );
 }
 
+/// Where a run is after a kill.
+enum AfterKill {
+    /// Nothing ran yet.
+    NotStarted,
+    Going,
+    /// Every experiment ran and the queue file is gone.
+    Done,
+}
+
+/// After kill number `kills`: every experiment either started or is still
+/// in the queue file, and the log holds only whole documents.
+fn check_after_kill(dir: &std::path::Path, names: &[String], kills: usize) -> AfterKill {
+    let ran = read(&dir.join("order.txt"));
+    let ran: Vec<&str> = ran.lines().collect();
+    if !dir.join("q.yaml").exists() {
+        // Killed before the queue file was written (it appears whole,
+        // by rename), or after the last experiment.
+        assert!(
+            ran.is_empty() || ran.len() >= names.len(),
+            "after kill {kills}: queue file lost"
+        );
+        if ran.is_empty() {
+            return AfterKill::NotStarted;
+        }
+    }
+    let queued = column(&documents(&dir.join("q.yaml")), "Name");
+    for name in names {
+        assert!(
+            ran.contains(&name.as_str()) || queued.contains(name),
+            "after kill {kills}: `{name}` neither started nor queued"
+        );
+    }
+    for doc in documents(&dir.join("log.yaml")) {
+        assert!(
+            doc["STATUS"].as_str().is_some(),
+            "a whole document: {doc:?}"
+        );
+    }
+    if !dir.join("q.yaml").exists() && ran.len() >= names.len() {
+        AfterKill::Done
+    } else {
+        AfterKill::Going
+    }
+}
+
 /// SPEC §4: "a crash at any moment loses none". SIGKILL the runner at many
 /// random moments of a queue of fast (10 ms) experiments, resuming each
 /// time (so some takes are still unwritten, see group commit), and
@@ -289,35 +334,12 @@ fn sigkill_at_random_moments_loses_nothing() {
         kills += 1;
         // Modules started just before the kill finish on their own.
         std::thread::sleep(Duration::from_millis(60));
-        let ran = read(&dir.join("order.txt"));
-        let ran: Vec<&str> = ran.lines().collect();
-        if !dir.join("q.yaml").exists() {
-            // Killed before the queue file was written (it appears whole,
-            // by rename), or after the last experiment.
-            assert!(
-                ran.is_empty() || ran.len() >= N,
-                "after kill {kills}: queue file lost"
-            );
-            if ran.is_empty() {
-                continue;
+        match check_after_kill(&dir, &names, kills) {
+            AfterKill::Done => {
+                finished = true;
+                break;
             }
-        }
-        let queued = column(&documents(&dir.join("q.yaml")), "Name");
-        for name in &names {
-            assert!(
-                ran.contains(&name.as_str()) || queued.contains(name),
-                "after kill {kills}: `{name}` neither started nor queued"
-            );
-        }
-        for doc in documents(&dir.join("log.yaml")) {
-            assert!(
-                doc["STATUS"].as_str().is_some(),
-                "a whole document: {doc:?}"
-            );
-        }
-        if !dir.join("q.yaml").exists() && ran.len() >= N {
-            finished = true;
-            break;
+            AfterKill::NotStarted | AfterKill::Going => {}
         }
     }
     eprintln!("crash test: {kills} kills");
@@ -336,4 +358,32 @@ fn sigkill_at_random_moments_loses_nothing() {
     for name in &names {
         assert!(ran.lines().any(|l| l == name), "`{name}` never ran");
     }
+}
+
+/// A person's document is expanded when taken even if it writes a runner
+/// key: `REP: 5` once made the runner take it for an expanded experiment
+/// (no `Repeat` copies, no `RND_IDX` or `HOST`).
+#[test]
+fn an_added_document_that_writes_rep_is_still_expanded() {
+    let mut bg = start("lr: 0.1\n---\nName: a\nnap: 0.6\n---\nName: b\n", &[]);
+    let queue = bg.path().join("q.yaml");
+    started(&bg, "a");
+    assert!(
+        read(&queue).contains("--- # expanded by cool-runner\nName: b\n"),
+        "the runner marks what it expanded: {}",
+        read(&queue)
+    );
+    append(&queue, "---\nName: mine\nREP: 5\nRepeat: 2\n");
+    assert_eq!(bg.wait(10), 0);
+    let log = documents(&bg.path().join("log.yaml"));
+    assert_eq!(column(&log, "Name"), ["a", "b", "mine", "mine"]);
+    let reps: Vec<_> = log[2..].iter().map(|d| d["REP"].as_i64()).collect();
+    assert_eq!(reps, [Some(0), Some(1)]);
+    for doc in &log[2..] {
+        assert_eq!(doc["lr"].as_f64(), Some(0.1), "defaults are merged");
+        assert_eq!(doc["Module"].as_str(), Some("./m.sh"));
+        assert!(doc["HOST"].as_str().is_some());
+        assert!(doc["RND_IDX"].as_i64().is_some());
+    }
+    assert_eq!(log[2]["RND_IDX"], log[3]["RND_IDX"]);
 }

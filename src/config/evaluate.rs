@@ -1,0 +1,325 @@
+//! Evaluation of `parse` values (step 4 of `pipeline.rs`): each evaluated
+//! key is pushed into the Rhai scope, so an expression sees earlier keys of
+//! its own level and of every enclosing level, and the deepest binding wins
+//! (Rhai searches the scope from the end). Leaving a mapping rewinds the
+//! scope to its start. The result is pushed onto the history `E`.
+
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::Arc;
+
+use yaml_serde::{Mapping, Value};
+
+use super::error::{ConfigError, Location};
+use super::load::SourceText;
+use super::merge::merge_over;
+use super::names::{
+    has_expressions, has_expressions_in, join_path, referenced_names, Names, PARSE_PREFIX,
+};
+use super::prepare::{ExpandOptions, Prepared, Preparer, RUNNER_KEYS};
+use crate::expr::{
+    dynamic_to_yaml, yaml_to_dynamic, CompiledExpr, Dynamic, ExprError, History, Sandbox, Scope,
+};
+use crate::queue::QueueEntry;
+
+/// Expands experiment documents one at a time, keeping the history `E`.
+///
+/// The runner keeps one to expand experiments added to the queue file while
+/// it works, with `E` as it is when they are taken.
+pub struct Expander<'s> {
+    sandbox: &'s Sandbox,
+    source: Option<Arc<SourceText>>,
+    defaults: Mapping,
+    history: History,
+    preparer: Preparer,
+    produced: usize,
+    compiled: HashMap<String, CompiledExpr>,
+}
+
+/// Where the evaluation currently is, for error messages.
+struct Ctx {
+    document: usize,
+    experiment: usize,
+    name: Option<String>,
+    path: Vec<String>,
+}
+
+impl<'s> Expander<'s> {
+    /// `defaults` is the default config without `Global`.
+    pub fn new(
+        sandbox: &'s Sandbox,
+        source: Option<SourceText>,
+        defaults: Mapping,
+        options: &ExpandOptions,
+    ) -> Self {
+        Self::with_source(sandbox, source.map(Arc::new), defaults, options)
+    }
+
+    pub(crate) fn with_source(
+        sandbox: &'s Sandbox,
+        source: Option<Arc<SourceText>>,
+        defaults: Mapping,
+        options: &ExpandOptions,
+    ) -> Self {
+        Self {
+            sandbox,
+            preparer: Preparer::new(source.clone(), defaults.clone(), options),
+            source,
+            defaults,
+            history: History::new(),
+            produced: 0,
+            compiled: HashMap::default(),
+        }
+    }
+
+    /// Start global repetition `global_rep`: the history `E` is emptied.
+    pub fn start_global_rep(&mut self, global_rep: u64) {
+        self.preparer.global_rep = global_rep;
+        self.history.clear();
+    }
+
+    /// The history `E` as it is now.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Record an experiment that was expanded elsewhere so that later
+    /// expressions see it in `E`.
+    pub fn record(&mut self, experiment: &Mapping) {
+        self.history.push(experiment);
+    }
+
+    /// Expand one experiment document (`document` is its index in the file,
+    /// for messages) into its `Repeat` copies: merge over the defaults,
+    /// copy, add the runner keys, evaluate.
+    pub fn expand_document(
+        &mut self,
+        document: usize,
+        doc: &Mapping,
+    ) -> Result<Vec<Mapping>, ConfigError> {
+        let prepared = self.preparer.prepare(document, doc)?;
+        Ok(self
+            .evaluate_prepared(prepared)?
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect())
+    }
+
+    /// Expand the head of the queue: a document written by a person is
+    /// expanded fully ([`Expander::expand_document`]); one the runner
+    /// expanded already only has its remaining `parse` values evaluated
+    /// ([`Expander::evaluate_expanded`]). Either way it is recorded in `E`.
+    pub(crate) fn expand_queued(
+        &mut self,
+        entry: &QueueEntry,
+    ) -> Result<Vec<Mapping>, ConfigError> {
+        match entry {
+            QueueEntry::Raw(doc) => self.expand_document(0, doc),
+            QueueEntry::Expanded(doc) => self.evaluate_expanded(doc).map(|e| vec![e]),
+        }
+    }
+
+    /// Evaluate the expressions of an experiment that already carries the
+    /// runner keys (a person may have edited it in the queue file), after
+    /// merging it over the defaults again; then record it in `E`. No
+    /// `Repeat` copies are made and no runner key is added.
+    pub fn evaluate_expanded(&mut self, doc: &Mapping) -> Result<Mapping, ConfigError> {
+        let experiment = merge_over(doc, &self.defaults);
+        let mut ctx = Ctx {
+            document: 0,
+            experiment: self.produced,
+            name: experiment
+                .get("Name")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            path: Vec::new(),
+        };
+        let names = Names {
+            own: referenced_names(&experiment),
+            defaults: Arc::default(),
+        };
+        let experiment = self.evaluate(experiment, &names, &mut ctx)?;
+        self.produced += 1;
+        self.preparer.produced += 1;
+        Ok(Arc::unwrap_or_clone(experiment))
+    }
+
+    /// Evaluate the copies of a prepared document, in order, each shared
+    /// with `E`.
+    pub(crate) fn evaluate_prepared(
+        &mut self,
+        prepared: Prepared,
+    ) -> Result<Vec<Arc<Mapping>>, ConfigError> {
+        let mut out = Vec::with_capacity(prepared.copies.len());
+        for experiment in prepared.copies {
+            let mut ctx = Ctx {
+                document: prepared.document,
+                experiment: self.produced,
+                name: prepared.name.clone(),
+                path: Vec::new(),
+            };
+            out.push(self.evaluate(experiment, &prepared.names, &mut ctx)?);
+            self.produced += 1;
+        }
+        Ok(out)
+    }
+
+    /// Evaluate every `parse` value in place, then record the experiment
+    /// in `E`. Only keys whose names occur in some expression (`names`) are
+    /// converted and pushed into the scope: the others cannot be read.
+    fn evaluate(
+        &mut self,
+        mut experiment: Mapping,
+        names: &Names,
+        ctx: &mut Ctx,
+    ) -> Result<Arc<Mapping>, ConfigError> {
+        if has_expressions_in(&experiment) {
+            let mut scope = Scope::new();
+            scope.push_constant("E", self.history.clone());
+            // The runner keys are visible to every expression, wherever they sit.
+            for key in RUNNER_KEYS {
+                if !names.contains(key) {
+                    continue;
+                }
+                if let Some(value) = experiment.get(key).filter(|v| !has_expressions(v)) {
+                    scope.push_constant_dynamic(key, yaml_to_dynamic(value));
+                }
+            }
+            self.eval_mapping(&mut experiment, &mut scope, names, ctx)?;
+        }
+        let experiment = Arc::new(experiment);
+        self.history.push_shared(Arc::clone(&experiment));
+        Ok(experiment)
+    }
+
+    fn eval_mapping(
+        &mut self,
+        map: &mut Mapping,
+        scope: &mut Scope,
+        names: &Names,
+        ctx: &mut Ctx,
+    ) -> Result<(), ConfigError> {
+        for (key, value) in map.iter_mut() {
+            let wanted = match key {
+                Value::String(k) => names.contains(k.as_str()),
+                _ => false,
+            };
+            let computed = if has_expressions(value) {
+                ctx.path.push(crate::expr::key_name(key));
+                let computed = self.eval_value(value, scope, names, ctx)?;
+                ctx.path.pop();
+                computed
+            } else {
+                None
+            };
+            if wanted {
+                let dynamic = computed.unwrap_or_else(|| yaml_to_dynamic(value));
+                scope.push_constant_dynamic(crate::expr::key_name(key), dynamic);
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluate the expressions inside `value`; returns the Rhai value of a
+    /// `parse` result (other values are converted only when needed).
+    fn eval_value(
+        &mut self,
+        value: &mut Value,
+        scope: &mut Scope,
+        names: &Names,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Dynamic>, ConfigError> {
+        match value {
+            Value::String(text) if text.starts_with(PARSE_PREFIX) => {
+                let src = text[PARSE_PREFIX.len()..].trim().to_owned();
+                let result = self.eval_expr(&src, scope, ctx)?;
+                *value = dynamic_to_yaml(&result).map_err(|message| {
+                    let error = ExprError {
+                        message,
+                        line: None,
+                        column: None,
+                    };
+                    self.expr_error(ctx, &src, error)
+                })?;
+                Ok(Some(result))
+            }
+            Value::Mapping(map) => {
+                let mark = scope.len();
+                self.eval_mapping(map, scope, names, ctx)?;
+                scope.rewind(mark);
+                Ok(None)
+            }
+            Value::Sequence(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if has_expressions(item) {
+                        ctx.path.push(format!("[{i}]"));
+                        self.eval_value(item, scope, names, ctx)?;
+                        ctx.path.pop();
+                    }
+                }
+                Ok(None)
+            }
+            Value::Tagged(tagged) => self.eval_value(&mut tagged.value, scope, names, ctx),
+            _ => Ok(None),
+        }
+    }
+
+    fn eval_expr(
+        &mut self,
+        src: &str,
+        scope: &mut Scope,
+        ctx: &Ctx,
+    ) -> Result<Dynamic, ConfigError> {
+        let compiled = if let Some(compiled) = self.compiled.get(src) {
+            compiled.clone()
+        } else {
+            let compiled = self
+                .sandbox
+                .compile(src)
+                .map_err(|e| self.expr_error(ctx, src, e))?;
+            self.compiled.insert(src.to_owned(), compiled.clone());
+            compiled
+        };
+        self.sandbox
+            .eval(&compiled, scope)
+            .map_err(|e| self.expr_error(ctx, src, e))
+    }
+
+    fn expr_error(&self, ctx: &Ctx, src: &str, source: ExprError) -> ConfigError {
+        let path: Vec<&str> = ctx
+            .path
+            .iter()
+            .filter(|p| !p.starts_with('['))
+            .map(String::as_str)
+            .collect();
+        let mut location = self.location(ctx.document, &path);
+        // A key that is not in the experiment's own document came from the
+        // default config.
+        if location.line.is_none() && ctx.document != 0 {
+            if let Some(source) = &self.source {
+                if let Some(line) = source.key_line(0, &path) {
+                    location.line = Some(line);
+                    location.document = Some(0);
+                }
+            }
+        }
+        location.key = Some(join_path(&ctx.path));
+        location.experiment = Some(ctx.experiment);
+        location.name.clone_from(&ctx.name);
+        ConfigError::Expr {
+            location,
+            expr: format!("{PARSE_PREFIX}{src}"),
+            source,
+        }
+    }
+
+    fn location(&self, document: usize, path: &[&str]) -> Location {
+        match &self.source {
+            Some(source) => source.location(document, path),
+            None => Location {
+                document: Some(document),
+                key: (!path.is_empty()).then(|| path.join(".")),
+                ..Location::default()
+            },
+        }
+    }
+}

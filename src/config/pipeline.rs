@@ -1,0 +1,310 @@
+//! Expansion of a whole experiment file: the one path that the binary, the
+//! benchmark and the property tests use.
+//!
+//! Order of work for one experiment document:
+//! 1. merge it over the default config (its keys first, then the defaults);
+//! 2. copy it `Repeat` times (1, 1, 2, 2), before any expression runs;
+//! 3. add `REP`, `GLOBAL_REP`, `RND_IDX`, `HOST` (visible to every expression);
+//! 4. evaluate keys in merged order (`evaluate.rs`);
+//! 5. push the result onto the history `E`.
+//!
+//! Steps 1–3 (`prepare.rs`) run on a second thread, together with parsing,
+//! one document ahead of evaluation on the calling thread.
+
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+
+use yaml_serde::{Mapping, Value};
+
+use super::error::{ConfigError, Location};
+use super::evaluate::Expander;
+use super::load::{check_defaults, check_document, SourceText};
+use super::overrides::Override;
+use super::prepare::{prepare, ExpandOptions, Header, Prepared, Preparer};
+use crate::expr::Sandbox;
+use crate::yaml::read::stream_documents;
+
+/// The result of expanding a whole file.
+#[derive(Debug, Clone)]
+pub struct Expansion {
+    /// `Global`, after overrides.
+    pub global: Mapping,
+    /// The default config without `Global`, after overrides.
+    pub defaults: Mapping,
+    /// The expanded experiments, in queue order.
+    pub experiments: Vec<Mapping>,
+}
+
+/// Read the file at `path` and expand it ([`expand_text`]).
+pub fn expand_path(
+    sandbox: &Sandbox,
+    path: &Path,
+    overrides: &[Override],
+    options: &ExpandOptions,
+) -> Result<Expansion, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    expand_text(sandbox, path, text, overrides, options)
+}
+
+/// Parse and expand the text of an experiment file (`path` is used in
+/// messages) after applying `overrides`. Parsing runs on a second thread,
+/// one document ahead of expansion. Errors keep the order of a whole-file
+/// parse: a YAML or structural error anywhere in the file wins over an
+/// expression error.
+pub fn expand_text(
+    sandbox: &Sandbox,
+    path: &Path,
+    text: String,
+    overrides: &[Override],
+    options: &ExpandOptions,
+) -> Result<Expansion, ConfigError> {
+    let source = Arc::new(SourceText::new(path.to_owned(), text));
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Stage>(256);
+        let producer = Producer::new(Arc::clone(&source), overrides, options, tx);
+        scope.spawn(move || producer.run());
+        evaluate_stream(&rx, sandbox, &source, options)
+    })
+}
+
+/// What the parsing thread hands to the evaluating one, in file order.
+enum Stage {
+    Header {
+        global: Mapping,
+        defaults: Mapping,
+    },
+    GlobalRep(u64),
+    Prepared(Prepared),
+    /// YAML or structural error: wins over any expression error.
+    Malformed(ConfigError),
+    /// Any other error (overrides, `Global`, `Repeat`).
+    Failed(ConfigError),
+}
+
+/// The second stage: evaluate what the first one prepared, in order.
+fn evaluate_stream(
+    rx: &mpsc::Receiver<Stage>,
+    sandbox: &Sandbox,
+    source: &Arc<SourceText>,
+    options: &ExpandOptions,
+) -> Result<Expansion, ConfigError> {
+    let mut started: Option<(Expander<'_>, Mapping, Mapping)> = None;
+    let mut shared = Vec::new();
+    let mut failure = None;
+    for stage in rx {
+        match stage {
+            Stage::Header { global, defaults } => {
+                let expander = Expander::with_source(
+                    sandbox,
+                    Some(Arc::clone(source)),
+                    defaults.clone(),
+                    options,
+                );
+                started = Some((expander, global, defaults));
+            }
+            Stage::GlobalRep(rep) => {
+                if let Some((expander, ..)) = started.as_mut() {
+                    expander.start_global_rep(rep);
+                }
+            }
+            Stage::Prepared(prepared) => {
+                let Some((expander, ..)) = started.as_mut() else {
+                    continue;
+                };
+                match expander.evaluate_prepared(prepared) {
+                    Ok(done) => shared.extend(done),
+                    Err(err) => {
+                        failure = Some(err);
+                        break;
+                    }
+                }
+            }
+            // A document that cannot be parsed or is not a mapping is
+            // reported before anything else, as a whole-file parse would.
+            Stage::Malformed(err) => return Err(err),
+            Stage::Failed(err) => {
+                failure = Some(err);
+                break;
+            }
+        }
+    }
+    if let Some(err) = failure {
+        // A malformed document later in the file wins.
+        return Err(rx
+            .iter()
+            .find_map(|stage| match stage {
+                Stage::Malformed(later) => Some(later),
+                _ => None,
+            })
+            .unwrap_or(err));
+    }
+    match started {
+        Some((expander, global, defaults)) => Ok(finish(expander, shared, global, defaults)),
+        None => Err(ConfigError::Invalid {
+            location: Location {
+                path: source.path.clone(),
+                ..Location::default()
+            },
+            message: "internal error: the expansion pipeline stopped early".to_owned(),
+        }),
+    }
+}
+
+fn finish(
+    expander: Expander<'_>,
+    shared: Vec<Arc<Mapping>>,
+    global: Mapping,
+    defaults: Mapping,
+) -> Expansion {
+    // Dropping the history leaves each experiment with one owner: no copy.
+    drop(expander);
+    let experiments = shared.into_iter().map(Arc::unwrap_or_clone).collect();
+    Expansion {
+        global,
+        defaults,
+        experiments,
+    }
+}
+
+/// The first stage: parse, check, merge and copy every document, and send
+/// it on. Stops preparing at the first error but keeps parsing, so that a
+/// malformed document later in the file is still found.
+struct Producer<'a> {
+    source: Arc<SourceText>,
+    overrides: &'a [Override],
+    options: &'a ExpandOptions,
+    tx: mpsc::SyncSender<Stage>,
+    /// Index of the next document in the file.
+    index: usize,
+    /// `Global.repeat` and the preparer of the file's documents, once the
+    /// default config has been read.
+    started: Option<(u64, Preparer)>,
+    failed: bool,
+    /// The documents, kept for global repetitions after the first.
+    kept: Vec<(usize, Mapping)>,
+}
+
+impl<'a> Producer<'a> {
+    fn new(
+        source: Arc<SourceText>,
+        overrides: &'a [Override],
+        options: &'a ExpandOptions,
+        tx: mpsc::SyncSender<Stage>,
+    ) -> Self {
+        Self {
+            source,
+            overrides,
+            options,
+            tx,
+            index: 0,
+            started: None,
+            failed: false,
+            kept: Vec::new(),
+        }
+    }
+
+    /// Whether the evaluating side still listens.
+    fn send(&self, stage: Stage) -> bool {
+        self.tx.send(stage).is_ok()
+    }
+
+    fn run(mut self) {
+        let source = Arc::clone(&self.source);
+        let parsed = stream_documents(&source.text, &source.path, 0, 0, |doc| self.document(doc));
+        match parsed {
+            Err(err) => {
+                self.send(Stage::Malformed(err));
+            }
+            Ok(()) if self.started.is_none() && !self.failed => {
+                // No document at all (or only empty ones).
+                if let Err(err) = check_defaults(&source, None) {
+                    self.send(Stage::Malformed(err));
+                }
+            }
+            Ok(()) if !self.failed => self.global_repetitions(),
+            Ok(()) => {}
+        }
+    }
+
+    /// One parsed document; false stops parsing.
+    fn document(&mut self, doc: Value) -> bool {
+        let at = self.index;
+        self.index += 1;
+        let map = match check_document(&self.source, at, doc) {
+            Ok(Some(map)) => map,
+            Ok(None) => return true,
+            Err(err) => {
+                self.send(Stage::Malformed(err));
+                return false;
+            }
+        };
+        if self.failed {
+            return true;
+        }
+        let Some((repeat, preparer)) = self.started.as_mut() else {
+            return self.header(map);
+        };
+        if *repeat > 1 {
+            self.kept.push((at, map.clone()));
+        }
+        let stage = match preparer.prepare(at, &map) {
+            Ok(ready) => Stage::Prepared(ready),
+            Err(err) => {
+                self.failed = true;
+                Stage::Failed(err)
+            }
+        };
+        self.send(stage)
+    }
+
+    /// The default config: `Global`, overrides and the preparer.
+    fn header(&mut self, map: Mapping) -> bool {
+        let checked = check_defaults(&self.source, Some(map))
+            .and_then(|defaults| prepare(&self.source, defaults, self.overrides));
+        match checked {
+            Ok(Header {
+                global,
+                defaults,
+                repeat,
+            }) => {
+                let preparer = Preparer::new(
+                    Some(Arc::clone(&self.source)),
+                    defaults.clone(),
+                    self.options,
+                );
+                self.started = Some((repeat, preparer));
+                self.send(Stage::Header { global, defaults })
+            }
+            Err(err) => {
+                self.failed = true;
+                self.send(Stage::Failed(err))
+            }
+        }
+    }
+
+    /// Global repetitions 1.. of the kept documents.
+    fn global_repetitions(&mut self) {
+        let Some((repeat, preparer)) = self.started.as_mut() else {
+            return;
+        };
+        for global_rep in 1..*repeat {
+            preparer.global_rep = global_rep;
+            if self.tx.send(Stage::GlobalRep(global_rep)).is_err() {
+                return;
+            }
+            for (at, map) in &self.kept {
+                let stage = match preparer.prepare(*at, map) {
+                    Ok(ready) => Stage::Prepared(ready),
+                    Err(err) => Stage::Failed(err),
+                };
+                let stop = matches!(stage, Stage::Failed(_));
+                if self.tx.send(stage).is_err() || stop {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The part of expansion that needs no history: `Global` and the overrides,
+//! merging a document over the defaults, the `Repeat` copies and the runner
+//! keys (steps 1–3 of `pipeline.rs`).
+
+use std::sync::Arc;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rustc_hash::FxHashSet as HashSet;
+use yaml_serde::{Mapping, Value};
+
+use super::error::{ConfigError, Location};
+use super::load::{kind, SourceText};
+use super::merge::merge_over;
+use super::names::{referenced_names, Names};
+use super::overrides::{apply_override, Override};
+
+/// Keys the runner adds to every expanded experiment, in this order.
+pub const RUNNER_KEYS: [&str; 4] = ["REP", "GLOBAL_REP", "RND_IDX", "HOST"];
+
+/// Settings that change expansion without being in the file.
+#[derive(Debug, Clone, Default)]
+pub struct ExpandOptions {
+    /// Seed for `RND_IDX`; random when `None`.
+    pub seed: Option<u64>,
+    /// Value of `HOST`.
+    pub host: String,
+}
+
+/// The default config, split: `Global` and the defaults proper, both after
+/// the overrides, and `Global.repeat`.
+pub(crate) struct Header {
+    pub(crate) global: Mapping,
+    pub(crate) defaults: Mapping,
+    pub(crate) repeat: u64,
+}
+
+/// Apply overrides, split off `Global` and read `Global.repeat`.
+///
+/// The only place expansion reads `Global`: kept self-contained so that a
+/// typed `Global` can replace it.
+pub(crate) fn prepare(
+    source: &SourceText,
+    mut defaults: Mapping,
+    overrides: &[Override],
+) -> Result<Header, ConfigError> {
+    for o in overrides {
+        apply_override(&mut defaults, o)?;
+    }
+    let global = match defaults.shift_remove("Global") {
+        Some(Value::Mapping(global)) => global,
+        other => {
+            return Err(ConfigError::Invalid {
+                location: source.location(0, &["Global"]),
+                message: format!(
+                    "`Global` must be a mapping, found {}",
+                    other.as_ref().map_or("nothing", kind)
+                ),
+            })
+        }
+    };
+    let repeat = positive_int(global.get("repeat"), 1).map_err(|found| ConfigError::Invalid {
+        location: source.location(0, &["Global", "repeat"]),
+        message: format!("`Global.repeat` must be an integer of at least 1, found {found}"),
+    })?;
+    Ok(Header {
+        global,
+        defaults,
+        repeat,
+    })
+}
+
+/// `Some(n)` with n ≥ 1, or the text of what was found instead.
+fn positive_int(value: Option<&Value>, default: u64) -> Result<u64, String> {
+    match value {
+        None => Ok(default),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(n) if n >= 1 => Ok(n),
+            _ => Err(format!("`{n}`")),
+        },
+        Some(other) => Err(match other {
+            Value::String(s) => format!("the string `{s}`"),
+            other => kind(other).to_owned(),
+        }),
+    }
+}
+
+/// Merges documents over the defaults, copies them `Repeat` times and adds
+/// the runner keys. It owns the `RND_IDX` generator, so it can run on
+/// another thread, ahead of evaluation, and still give the same values in
+/// the same order.
+pub(crate) struct Preparer {
+    source: Option<Arc<SourceText>>,
+    defaults: Mapping,
+    /// Names used by the default config's expressions.
+    default_names: Arc<HashSet<String>>,
+    rng: StdRng,
+    host: String,
+    pub(crate) global_rep: u64,
+    /// How many experiments have been produced so far (for messages).
+    pub(crate) produced: usize,
+}
+
+/// One document, merged and copied, ready for evaluation.
+pub(crate) struct Prepared {
+    pub(crate) document: usize,
+    pub(crate) name: Option<String>,
+    pub(crate) names: Names,
+    pub(crate) copies: Vec<Mapping>,
+}
+
+impl Preparer {
+    pub(crate) fn new(
+        source: Option<Arc<SourceText>>,
+        defaults: Mapping,
+        options: &ExpandOptions,
+    ) -> Self {
+        let rng = match options.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
+        Self {
+            source,
+            default_names: Arc::new(referenced_names(&defaults)),
+            defaults,
+            rng,
+            host: options.host.clone(),
+            global_rep: 0,
+            produced: 0,
+        }
+    }
+
+    /// Merge document `document` (its index in the file, for messages) over
+    /// the defaults and make its `Repeat` copies with the runner keys.
+    pub(crate) fn prepare(
+        &mut self,
+        document: usize,
+        doc: &Mapping,
+    ) -> Result<Prepared, ConfigError> {
+        let merged = merge_over(doc, &self.defaults);
+        let name = merged
+            .get("Name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let repeat = positive_int(merged.get("Repeat"), 1)
+            .map_err(|found| self.repeat_error(document, name.as_ref(), &found))?;
+        let rnd_idx = match merged.get("RND_IDX") {
+            Some(_) => None,
+            None => Some(self.rng.gen_range(100_000..=999_999_i64)),
+        };
+        // The merged document's keys come from `doc` or from the defaults,
+        // so the names its expressions use are among those of both.
+        let names = Names {
+            own: referenced_names(doc),
+            defaults: Arc::clone(&self.default_names),
+        };
+        let mut copies = Vec::with_capacity(repeat as usize);
+        let mut merged = Some(merged);
+        for rep in 0..repeat {
+            // The last copy takes the merged mapping itself.
+            let mut experiment = if rep + 1 == repeat {
+                merged.take().unwrap_or_default()
+            } else {
+                merged.clone().unwrap_or_default()
+            };
+            set(&mut experiment, "REP", Value::from(rep));
+            set(&mut experiment, "GLOBAL_REP", Value::from(self.global_rep));
+            if let Some(rnd_idx) = rnd_idx {
+                set(&mut experiment, "RND_IDX", Value::from(rnd_idx));
+            }
+            set(&mut experiment, "HOST", Value::from(self.host.as_str()));
+            copies.push(experiment);
+        }
+        self.produced += copies.len();
+        Ok(Prepared {
+            document,
+            name,
+            names,
+            copies,
+        })
+    }
+
+    fn repeat_error(&self, document: usize, name: Option<&String>, found: &str) -> ConfigError {
+        let mut location = match &self.source {
+            Some(source) => source.location(document, &["Repeat"]),
+            None => Location {
+                document: Some(document),
+                key: Some("Repeat".to_owned()),
+                ..Location::default()
+            },
+        };
+        location.experiment = Some(self.produced);
+        location.name = name.cloned();
+        ConfigError::Invalid {
+            location,
+            message: format!(
+                "`Repeat` must be an integer of at least 1, found {found} \
+                 (it is read before expressions are evaluated, so it cannot be `parse`)"
+            ),
+        }
+    }
+}
+
+/// Set `key` to `value`, keeping its position if it exists, else appending.
+fn set(map: &mut Mapping, key: &str, value: Value) {
+    if let Some(slot) = map.get_mut(key) {
+        *slot = value;
+    } else {
+        map.insert(Value::String(key.to_owned()), value);
+    }
+}

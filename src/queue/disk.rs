@@ -1,0 +1,132 @@
+//! The queue file on disk: cheap version stamps, whole reads, and atomic
+//! writes that notice a person's save made at the same moment.
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use super::api::QueueError;
+
+/// What identifies one version of the file cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    ino: u64,
+    len: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    Stamp {
+        ino: meta.ino(),
+        len: meta.len(),
+        mtime: meta.mtime(),
+        mtime_nsec: meta.mtime_nsec(),
+    }
+}
+
+/// The stamp of the file now, `None` when it is missing.
+pub(crate) fn current_stamp(path: &Path) -> Option<Stamp> {
+    std::fs::metadata(path).ok().map(|m| stamp(&m))
+}
+
+/// What [`write`] did.
+pub(crate) enum Written {
+    /// Written; the new file's stamp.
+    Done(Stamp),
+    /// Not written: the file had changed.
+    Changed,
+    /// Written, but someone wrote into the old file at the same moment:
+    /// their text, to be put back and merged.
+    Raced(String),
+}
+
+/// Remove temporary files left by a runner killed while writing the
+/// queue (`.<name>.XXXXXX.tmp` next to it). One runner per queue file,
+/// so none of them is being written now.
+pub(crate) fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The whole file and its stamp; `None` when it is missing.
+pub(crate) fn read(path: &Path) -> Result<Option<(String, Stamp)>, QueueError> {
+    let io = |source| QueueError::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let meta = file.metadata().map_err(io)?;
+    let mut text = String::with_capacity(meta.len() as usize + 1);
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(io)?;
+    Ok(Some((text, stamp(&meta))))
+}
+
+/// Write `text` atomically (a temporary file in the same directory,
+/// fsync'ed, renamed over `path`), unless the file no longer has the stamp
+/// `expect` (when given).
+pub(crate) fn write(path: &Path, text: &str, expect: Option<Stamp>) -> Result<Written, QueueError> {
+    let io = |source| QueueError::Io {
+        action: "write",
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "queue".into(), |n| n.to_string_lossy());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(text.as_bytes()).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    // The inode and mtime survive the rename: this is the new file's stamp.
+    let new = stamp(&tmp.as_file().metadata().map_err(io)?);
+    // Held across the rename: a person's `echo >> q.yaml` that opened the
+    // old file before the check and wrote before the rename completed is
+    // caught here and merged (a write even later, into the replaced
+    // file, cannot be seen; the window is microseconds).
+    let mut old = expect.and_then(|_| std::fs::File::open(path).ok());
+    if expect.is_some() && current_stamp(path) != expect {
+        return Ok(Written::Changed);
+    }
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    if let Some(old) = &mut old {
+        if old.metadata().ok().map(|m| stamp(&m)) != expect {
+            let mut theirs = String::new();
+            if std::io::Seek::rewind(old).is_ok()
+                && std::io::Read::read_to_string(old, &mut theirs).is_ok()
+            {
+                return Ok(Written::Raced(theirs));
+            }
+        }
+    }
+    Ok(Written::Done(new))
+}
