@@ -17,6 +17,7 @@ pub mod error;
 pub(crate) mod executor;
 pub mod expr;
 pub(crate) mod filter;
+pub(crate) mod model;
 pub mod notifier;
 pub(crate) mod queue;
 pub(crate) mod runner;
