@@ -9,7 +9,6 @@ use yaml_serde::{Mapping, Value};
 use super::dispatcher::{Notifier, NotifierOptions};
 use super::settings::SlackSettings;
 use crate::model::keys;
-use crate::runner::Summary;
 use crate::yaml_log::{Record, Status};
 
 /// A finished experiment from a log-like document: `STATUS`, `EXIT_CODE`
@@ -92,18 +91,6 @@ fn options(api_url: Option<String>, token: Option<&str>, warnings: &Warnings) ->
 fn slack(yaml: &str) -> Option<SlackSettings> {
     let global: Mapping = yaml_serde::from_str(yaml).unwrap();
     SlackSettings::from_value(global.get("slack")).expect("valid Global.slack")
-}
-
-/// The runner's summary for these counts, after `seconds`.
-#[cfg(feature = "slack")]
-fn summary(done: usize, failed: usize, interrupted: usize, seconds: u64) -> Summary {
-    Summary {
-        done,
-        failed,
-        interrupted,
-        elapsed: Duration::from_secs(seconds),
-        ..Summary::default()
-    }
 }
 
 #[cfg(not(feature = "slack"))]

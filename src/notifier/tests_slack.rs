@@ -2,8 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{options, record, slack, summary, Warnings, TOKEN};
+use super::{options, record, slack, Warnings, TOKEN};
 use crate::notifier::dispatcher::{Notifier, NotifierOptions};
+use crate::runner::Summary;
 use fake_slack::{FakeSlack, Reply, Request};
 
 #[path = "../../tests/integration/fake_slack.rs"]
@@ -17,6 +18,17 @@ const FAILED: &str = "Name: small\nlr: 0.1\nREP: 1\nHOST: gpu1\nLOSS: 7.5\n\
                       TIME_ELAPSED: 12.34\nSTATUS: failed\nEXIT_CODE: 2\n";
 const DONE_A: &str = "Name: big\nREP: 0\nACC: 0.9\nLOSS: 0.25\nTIME_ELAPSED: 60\nSTATUS: done\n";
 const DONE_B: &str = "Name: big\nREP: 1\nACC: 0.7\nLOSS: 0.5\nTIME_ELAPSED: 61\nSTATUS: done\n";
+
+/// The runner's summary for these counts, after `seconds`.
+fn summary(done: usize, failed: usize, interrupted: usize, seconds: u64) -> Summary {
+    Summary {
+        done,
+        failed,
+        interrupted,
+        elapsed: Duration::from_secs(seconds),
+        ..Summary::default()
+    }
+}
 
 const CONFIG: &str = "repeat: 1\nslack: {channel: \"#experiments\"}\n";
 const WAIT: Duration = Duration::from_secs(10);

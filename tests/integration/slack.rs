@@ -68,6 +68,41 @@ mod end_to_end {
 
     #[cfg(feature = "slack")]
     #[test]
+    fn the_summary_counts_cached_experiments() {
+        use crate::fake_slack::{FakeSlack, Reply};
+        let slack = FakeSlack::start(Reply::Ok);
+        let test = test()
+            .env("SLACK_API_URL", &slack.url())
+            .env("SLACK_BOT_TOKEN", super::TOKEN);
+        for _ in 0..2 {
+            let out = test.command().output().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{out:?}");
+        }
+        let requests = slack.requests();
+        let texts: Vec<&str> = requests.iter().map(|r| r.text()).collect();
+        assert_eq!(
+            texts.len(),
+            4,
+            "a failure and a summary per run: {texts:#?}"
+        );
+        assert!(texts[1].contains("2 experiments in"), "{}", texts[1]);
+        assert!(
+            texts[1].contains("— 1 done, 1 failed, 0 interrupted on"),
+            "{}",
+            texts[1]
+        );
+        // The second run takes `good` from the store: it is counted, not run.
+        assert!(texts[2].contains("*bad*"), "{}", texts[2]);
+        assert!(texts[3].contains("2 experiments in"), "{}", texts[3]);
+        assert!(
+            texts[3].contains("— 0 done, 1 failed, 0 interrupted, 1 cached"),
+            "{}",
+            texts[3]
+        );
+    }
+
+    #[cfg(feature = "slack")]
+    #[test]
     fn server_down_is_one_warning_and_changes_nothing() {
         // A port nobody listens on.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
