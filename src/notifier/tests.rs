@@ -88,7 +88,7 @@ fn options(api_url: Option<String>, token: Option<&str>, warnings: &Warnings) ->
     }
 }
 
-fn slack(yaml: &str) -> Option<SlackSettings> {
+fn settings(yaml: &str) -> Option<SlackSettings> {
     let global: Mapping = yaml_serde::from_str(yaml).unwrap();
     SlackSettings::from_value(global.get("slack")).expect("valid Global.slack")
 }
@@ -102,7 +102,7 @@ fn without_the_feature_a_configured_slack_is_one_warning() {
         Some(TOKEN),
         &warnings,
     );
-    let settings = slack("slack: {channel: \"#experiments\"}\n");
+    let settings = self::settings("slack: {channel: \"#experiments\"}\n");
     assert!(Notifier::start(settings.as_ref(), opts).is_none());
     let lines = warnings.lines();
     assert_eq!(lines.len(), 1, "{lines:#?}");
@@ -115,7 +115,7 @@ fn without_the_feature_a_configured_slack_is_one_warning() {
 fn no_global_slack_is_silent() {
     let warnings = Warnings::default();
     let opts = options(None, None, &warnings);
-    assert!(Notifier::start(slack("repeat: 1\n").as_ref(), opts).is_none());
+    assert!(Notifier::start(settings("repeat: 1\n").as_ref(), opts).is_none());
     assert!(warnings.lines().is_empty());
 }
 

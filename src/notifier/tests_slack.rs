@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{options, record, slack, Warnings, TOKEN};
+use super::{options, record, settings, Warnings, TOKEN};
 use crate::notifier::dispatcher::{Notifier, NotifierOptions};
 use crate::runner::Summary;
 use fake_slack::{FakeSlack, Reply, Request};
@@ -35,7 +35,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn notifier(config: &str, api_url: String, warnings: &Warnings) -> Notifier {
     Notifier::start(
-        slack(config).as_ref(),
+        settings(config).as_ref(),
         options(Some(api_url), Some(TOKEN), warnings),
     )
     .expect("a notifier")
@@ -193,7 +193,7 @@ fn no_answer_times_out_with_a_warning() {
     let warnings = Warnings::default();
     let mut opts = options(Some(slack.url()), Some(TOKEN), &warnings);
     opts.request_timeout = Duration::from_millis(300);
-    let mut n = Notifier::start(slack(CONFIG).as_ref(), opts).unwrap();
+    let mut n = Notifier::start(settings(CONFIG).as_ref(), opts).unwrap();
     n.experiment_finished(&record(0, FAILED));
     n.shutdown(WAIT);
     assert_eq!(slack.requests().len(), 1);
@@ -214,7 +214,7 @@ fn full_queue_drops_with_a_warning_and_shutdown_keeps_its_deadline() {
     let mut opts = options(Some(slack.url()), Some(TOKEN), &warnings);
     opts.queue_capacity = 1;
     opts.request_timeout = Duration::from_secs(30);
-    let mut n = Notifier::start(slack(CONFIG).as_ref(), opts).unwrap();
+    let mut n = Notifier::start(settings(CONFIG).as_ref(), opts).unwrap();
     let start = Instant::now();
     for i in 0..3 {
         n.experiment_finished(&record(i, FAILED));
@@ -253,7 +253,7 @@ fn no_token_is_one_warning_and_nothing_is_sent() {
     let warnings = Warnings::default();
     for token in [None, Some("  ")] {
         let opts = options(Some(slack.url()), token, &warnings);
-        assert!(Notifier::start(slack(CONFIG).as_ref(), opts).is_none());
+        assert!(Notifier::start(settings(CONFIG).as_ref(), opts).is_none());
     }
     let lines = warnings.lines();
     assert_eq!(lines.len(), 2, "one warning each time: {lines:#?}");
@@ -271,7 +271,7 @@ fn options_never_print_the_token() {
     let warnings = Warnings::default();
     let opts = options(None, Some(TOKEN), &warnings);
     assert!(!format!("{opts:?}").contains(TOKEN));
-    let n = Notifier::start(slack(CONFIG).as_ref(), opts).unwrap();
+    let n = Notifier::start(settings(CONFIG).as_ref(), opts).unwrap();
     assert!(!format!("{n:?}").contains(TOKEN));
     n.shutdown(Duration::from_secs(1));
     assert_eq!(NotifierOptions::DEFAULT_QUEUE_CAPACITY, 64);

@@ -69,7 +69,7 @@ mod end_to_end {
     #[cfg(feature = "slack")]
     #[test]
     fn the_summary_counts_cached_experiments() {
-        use crate::fake_slack::{FakeSlack, Reply};
+        use crate::fake_slack::{FakeSlack, Reply, Request};
         let slack = FakeSlack::start(Reply::Ok);
         let test = test()
             .env("SLACK_API_URL", &slack.url())
@@ -79,7 +79,7 @@ mod end_to_end {
             assert_eq!(out.status.code(), Some(1), "{out:?}");
         }
         let requests = slack.requests();
-        let texts: Vec<&str> = requests.iter().map(|r| r.text()).collect();
+        let texts: Vec<&str> = requests.iter().map(Request::text).collect();
         assert_eq!(
             texts.len(),
             4,
