@@ -1,7 +1,6 @@
 //! The top-level error and the exit status of each kind of failure.
 
 use crate::config::ConfigError;
-use crate::notifier::SlackConfigError;
 
 /// Exit statuses (SPEC §6).
 pub mod exit {
@@ -19,8 +18,6 @@ pub mod exit {
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(transparent)]
-    Slack(#[from] SlackConfigError),
     #[error("{0}")]
     Usage(String),
     #[error("failed to write output: {0}")]
@@ -32,7 +29,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Config(_) | Self::Slack(_) | Self::Usage(_) => exit::BAD_INPUT,
+            Self::Config(_) | Self::Usage(_) => exit::BAD_INPUT,
             Self::Output(_) | Self::Other(_) => exit::FAILED,
         }
     }

@@ -18,7 +18,7 @@ pub(crate) mod executor;
 pub mod expr;
 pub(crate) mod filter;
 pub(crate) mod model;
-pub mod notifier;
+pub(crate) mod notifier;
 pub(crate) mod queue;
 pub(crate) mod runner;
 pub mod store;

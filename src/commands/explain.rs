@@ -11,11 +11,11 @@ use std::io::Write;
 use serde_json::Value as Json;
 
 use crate::cli::ExplainArgs;
-use crate::commands::run::{expand, identifier, store_path, RunSettings};
+use crate::commands::run::{expand, identifier, RunSettings};
 use crate::config::Override;
 use crate::error::{exit, Error};
 use crate::expr::Sandbox;
-use crate::model::name_of;
+use crate::model::{name_of, Global};
 use crate::store::{RunRow, Store};
 
 /// How many of the newest stored runs are compared.
@@ -44,6 +44,7 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
         module_args: module_args.iter().map(Into::into).collect(),
     };
     let expansion = expand(&settings, &Sandbox::new())?;
+    let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
     let experiment = expansion.experiments.get(args.pick).ok_or_else(|| {
         Error::Usage(format!(
             "`--pick {}` is out of range: the expanded queue holds {} experiment(s)",
@@ -54,7 +55,7 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
     let name = name_of(experiment);
     let path = match &args.store {
         Some(path) => path.clone(),
-        None => store_path(&expansion.global)?,
+        None => global.store_path(),
     };
     let identity = identifier(&settings)
         .identify(experiment)

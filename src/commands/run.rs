@@ -5,7 +5,6 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::Duration;
 
 use yaml_serde::{Mapping, Value};
 
@@ -16,14 +15,12 @@ use chrono::Local;
 
 use crate::executor::{parse_gpus, LocalExecutor, SlotConfig, Slots, WorkspaceConfig};
 use crate::expr::Sandbox;
-use crate::model::{name_of, JobSpec};
-use crate::notifier::{FinishedExperiment, Notifier};
+use crate::model::{name_of, Global, JobSpec};
+use crate::notifier::SlackObserver;
 use crate::queue::{FileQueue, MemoryQueue, Queue, QueueWatcher};
-use crate::runner::{
-    install_signal_handlers, Event, Observer, Progress, Session, SessionOptions, Summary,
-};
+use crate::runner::{install_signal_handlers, Event, Observer, Progress, Session, SessionOptions};
 use crate::store::{self, Cache, Identifier, SharedCache, Store};
-use crate::yaml_log::{LogWriter, Record};
+use crate::yaml_log::LogWriter;
 
 /// `run`'s arguments, resolved.
 #[derive(Debug, Clone)]
@@ -128,8 +125,9 @@ fn pick_indices(experiments: &[Mapping], pick: &[usize]) -> Result<Vec<Mapping>,
 pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
     let sandbox = Sandbox::new();
     let expansion = expand(settings, &sandbox)?;
+    let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
     if settings.dry {
-        dry_cache_report(settings, &expansion);
+        dry_cache_report(settings, &global, &expansion);
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
         match crate::yaml::write::write_documents(&mut out, &expansion.experiments) {
@@ -150,14 +148,7 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
         std::mem::forget(expansion);
         return Ok(exit::OK);
     }
-    run_experiments(settings, &sandbox, expansion)
-}
-
-/// Where the results store is: `Global.store`, else `DEFAULT_PATH`.
-pub(crate) fn store_path(global: &Mapping) -> Result<PathBuf, Error> {
-    Ok(GlobalSettings::from_global(global)?
-        .store
-        .unwrap_or_else(|| PathBuf::from(store::DEFAULT_PATH)))
+    run_experiments(settings, &global, &sandbox, expansion)
 }
 
 /// The identity calculator for this run.
@@ -167,17 +158,13 @@ pub(crate) fn identifier(settings: &RunSettings) -> Identifier {
 }
 
 /// `--dry`: tell on stderr which experiments are cached and which would run.
-fn dry_cache_report(settings: &RunSettings, expansion: &Expansion) {
+fn dry_cache_report(settings: &RunSettings, global: &Global, expansion: &Expansion) {
     if settings.no_store {
         return;
     }
     let mut stderr = std::io::stderr().lock();
-    let store = match store_path(&expansion.global).map(|p| Store::open_existing(&p)) {
-        Ok(Ok(store)) => store,
-        Ok(Err(e)) => {
-            let _ = writeln!(stderr, "warning: {e}");
-            None
-        }
+    let store = match Store::open_existing(&global.store_path()) {
+        Ok(store) => store,
         Err(e) => {
             let _ = writeln!(stderr, "warning: {e}");
             None
@@ -241,69 +228,6 @@ fn dry_cache_report(settings: &RunSettings, expansion: &Expansion) {
     let _ = writeln!(stderr, "{summary}");
 }
 
-/// The runner's settings from `Global`.
-#[derive(Debug, Clone, PartialEq)]
-struct GlobalSettings {
-    queue: Option<PathBuf>,
-    runs: PathBuf,
-    grace: Duration,
-    jobs: Option<usize>,
-    gpus: Option<String>,
-    store: Option<PathBuf>,
-}
-
-impl GlobalSettings {
-    fn from_global(global: &Mapping) -> Result<Self, Error> {
-        let bad = |key: &str, what: &str| Error::Usage(format!("`Global.{key}` must be {what}"));
-        let path = |key: &str| match global.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if !s.is_empty() => Ok(Some(PathBuf::from(s))),
-            Some(_) => Err(bad(key, "a path or null")),
-        };
-        let grace = match global.get("grace") {
-            None | Some(Value::Null) => Duration::from_secs(5),
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(s) if s >= 0.0 && s.is_finite() => Duration::from_secs_f64(s),
-                _ => return Err(bad("grace", "a number of seconds")),
-            },
-            Some(_) => return Err(bad("grace", "a number of seconds")),
-        };
-        let jobs = match global.get("jobs") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(j) if j >= 1 => Some(j as usize),
-                _ => return Err(bad("jobs", "an integer of at least 1")),
-            },
-            Some(_) => return Err(bad("jobs", "an integer of at least 1")),
-        };
-        let gpus = match global.get("gpus") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(Value::Sequence(items)) => {
-                let mut ids = Vec::new();
-                for item in items {
-                    match item {
-                        Value::Number(n) => ids.push(n.to_string()),
-                        Value::String(s) => ids.push(s.clone()),
-                        _ => return Err(bad("gpus", "a list of GPU ids, `auto` or null")),
-                    }
-                }
-                Some(ids.join(","))
-            }
-            Some(_) => return Err(bad("gpus", "a list of GPU ids, `auto` or null")),
-        };
-        Ok(Self {
-            jobs,
-            gpus,
-            store: path("store")?,
-            queue: path("queue")?,
-            runs: path("runs")?.unwrap_or_else(|| PathBuf::from("runs")),
-            grace,
-        })
-    }
-}
-
 /// Check every experiment's runner keys before anything runs.
 /// Check every experiment's runner keys (`Module`, `Timeout`, `YamlLog`,
 /// `GPUs` against the run's GPUs, `Fingerprint`) before anything runs.
@@ -348,7 +272,7 @@ fn check_fingerprint(value: Option<&Value>) -> Result<(), String> {
 }
 
 /// Slots and GPUs: `-j`/`--gpus` over `Global.jobs`/`Global.gpus`.
-fn slot_config(settings: &RunSettings, global: &GlobalSettings) -> Result<SlotConfig, Error> {
+fn slot_config(settings: &RunSettings, global: &Global) -> Result<SlotConfig, Error> {
     let gpus = match settings.gpus.as_ref().or(global.gpus.as_ref()) {
         Some(text) => parse_gpus(text).map_err(|e| Error::Usage(format!("`--gpus`: {e}")))?,
         None => Vec::new(),
@@ -361,13 +285,13 @@ fn slot_config(settings: &RunSettings, global: &GlobalSettings) -> Result<SlotCo
 
 fn run_experiments(
     settings: &RunSettings,
+    global: &Global,
     sandbox: &Sandbox,
     expansion: Expansion,
 ) -> Result<i32, Error> {
-    let global = GlobalSettings::from_global(&expansion.global)?;
-    let slots = slot_config(settings, &global)?;
+    let slots = slot_config(settings, global)?;
     check_experiments(&expansion.experiments, &slots)?;
-    let notifier = Notifier::from_global(&expansion.global)?;
+    let notifier = SlackObserver::from_settings(global.slack.as_ref());
     let (tx, rx) = mpsc::channel();
     let signals = tx.clone();
     install_signal_handlers(move |kind| {
@@ -437,16 +361,14 @@ fn run_experiments(
     );
     // Observers in the order they hear of each experiment: the store, the
     // log, the terminal, Slack.
-    if let Some(cache) = open_cache(settings, &global) {
+    if let Some(cache) = open_cache(settings, global) {
         session.add_observer(Box::new(cache.recorder()));
         session.set_store(Box::new(cache));
     }
     session.add_observer(Box::new(LogWriter::default()));
     session.add_observer(Box::new(progress) as Box<dyn Observer>);
     if let Some(notifier) = notifier {
-        session.add_observer(Box::new(SlackObserver {
-            notifier: Some(notifier),
-        }));
+        session.add_observer(Box::new(notifier));
     }
     let summary = session.run().map_err(queue_error)?;
     Ok(summary.exit_code())
@@ -454,15 +376,11 @@ fn run_experiments(
 
 /// The results store as a cache, unless `--no-store` (or it cannot be
 /// opened: a warning, and the run goes on without it).
-fn open_cache(settings: &RunSettings, global: &GlobalSettings) -> Option<SharedCache> {
+fn open_cache(settings: &RunSettings, global: &Global) -> Option<SharedCache> {
     if settings.no_store {
         return None;
     }
-    let path = global
-        .store
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(store::DEFAULT_PATH));
-    match Store::open(&path) {
+    match Store::open(&global.store_path()) {
         Ok(store) => Some(SharedCache::new(Cache::new(
             store,
             identifier(settings),
@@ -475,32 +393,6 @@ fn open_cache(settings: &RunSettings, global: &GlobalSettings) -> Option<SharedC
                 "warning: {e}; running without the result cache"
             );
             None
-        }
-    }
-}
-
-/// Forwards finished experiments and the end of the queue to Slack. The
-/// notifier posts from its own thread, so none of this waits on the network
-/// except the final flush, which is bounded.
-struct SlackObserver {
-    notifier: Option<Notifier>,
-}
-
-impl Observer for SlackObserver {
-    fn experiment_finished(&mut self, record: &Record, document: &Mapping) {
-        if let Some(notifier) = &mut self.notifier {
-            let finished = FinishedExperiment::from_log_document(record.index, document);
-            notifier.experiment_finished(&finished);
-        }
-    }
-
-    fn queue_finished(&mut self, summary: &Summary) {
-        if let Some(mut notifier) = self.notifier.take() {
-            notifier.queue_finished(summary.elapsed);
-            // Unsent messages get a few seconds; a person who stopped the run
-            // is not kept waiting long.
-            let deadline = if summary.stopped { 1 } else { 5 };
-            notifier.shutdown(Duration::from_secs(deadline));
         }
     }
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Local};
 use crate::cli::StatusArgs;
 use crate::commands::run::host_name;
 use crate::error::{exit, Error};
+use crate::model::{keys, Global};
 use crate::store::{RunRow, Store, DEFAULT_PATH};
 
 /// Run `status`; prints to stdout.
@@ -19,11 +20,11 @@ pub(crate) fn status(args: &StatusArgs) -> Result<i32, Error> {
         (Some(path), _) => path.clone(),
         (None, Some(exp)) => {
             let file = crate::config::load_file(exp)?;
-            let global = match file.defaults.get("Global") {
+            let global = match file.defaults.get(keys::GLOBAL) {
                 Some(yaml_serde::Value::Mapping(global)) => global.clone(),
                 _ => yaml_serde::Mapping::new(),
             };
-            crate::commands::run::store_path(&global)?
+            Global::from_mapping(&global, Some(&file.source))?.store_path()
         }
         (None, None) => PathBuf::from(DEFAULT_PATH),
     };

@@ -2,6 +2,7 @@
 //! merging a document over the defaults, the `Repeat` copies and the runner
 //! keys (steps 1–3 of `pipeline.rs`).
 
+use crate::model::{keys, Global};
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
@@ -16,7 +17,7 @@ use super::names::{referenced_names, Names};
 use super::overrides::{apply_override, Override};
 
 /// Keys the runner adds to every expanded experiment, in this order.
-pub const RUNNER_KEYS: [&str; 4] = ["REP", "GLOBAL_REP", "RND_IDX", "HOST"];
+pub const RUNNER_KEYS: [&str; 4] = keys::EXPANSION_KEYS;
 
 /// Settings that change expansion without being in the file.
 #[derive(Debug, Clone, Default)]
@@ -35,10 +36,7 @@ pub(crate) struct Header {
     pub(crate) repeat: u64,
 }
 
-/// Apply overrides, split off `Global` and read `Global.repeat`.
-///
-/// The only place expansion reads `Global`: kept self-contained so that a
-/// typed `Global` can replace it.
+/// Apply overrides, split off `Global`, check it and read `Global.repeat`.
 pub(crate) fn prepare(
     source: &SourceText,
     mut defaults: Mapping,
@@ -59,10 +57,9 @@ pub(crate) fn prepare(
             })
         }
     };
-    let repeat = positive_int(global.get("repeat"), 1).map_err(|found| ConfigError::Invalid {
-        location: source.location(0, &["Global", "repeat"]),
-        message: format!("`Global.repeat` must be an integer of at least 1, found {found}"),
-    })?;
+    // Every key of `Global` is checked here, with its place in the file;
+    // expansion itself needs only `repeat`.
+    let repeat = Global::from_mapping(&global, Some(source))?.repeat;
     Ok(Header {
         global,
         defaults,
@@ -142,7 +139,7 @@ impl Preparer {
             .get("Name")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let repeat = positive_int(merged.get("Repeat"), 1)
+        let repeat = positive_int(merged.get(keys::REPEAT), 1)
             .map_err(|found| self.repeat_error(document, name.as_ref(), &found))?;
         let rnd_idx = match merged.get("RND_IDX") {
             Some(_) => None,

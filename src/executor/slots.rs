@@ -12,6 +12,7 @@
 use yaml_serde::{Mapping, Value};
 
 use super::Capacity;
+use crate::model::keys;
 
 /// How many experiments may run at once and on which GPUs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +99,7 @@ impl Slots {
     /// How many GPUs `experiment` asks for: its `GPUs` key, else 1 when the
     /// run has GPUs, else 0.
     pub(crate) fn wanted(&self, experiment: &Mapping) -> Result<usize, SlotError> {
-        let wanted = match experiment.get("GPUs") {
+        let wanted = match experiment.get(keys::GPUS) {
             None | Some(Value::Null) => usize::from(self.uses_gpus()),
             Some(Value::Number(n)) => n
                 .as_u64()

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use yaml_serde::{Mapping, Value};
 
+use super::keys;
+
 /// The runner's reading of an experiment's `Capitalised` keys.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct JobSpec {
@@ -19,7 +21,7 @@ pub(crate) struct JobSpec {
 
 /// The experiment's `Name`, or `experiment`.
 pub(crate) fn name_of(experiment: &Mapping) -> String {
-    match experiment.get("Name") {
+    match experiment.get(keys::NAME) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => "experiment".to_owned(),
@@ -30,7 +32,7 @@ impl JobSpec {
     /// Read and check the runner's keys; the error is a lowercase fragment.
     pub(crate) fn from_experiment(experiment: &Mapping) -> Result<Self, String> {
         let name = name_of(experiment);
-        if experiment.get("Name").and_then(Value::as_str) == Some("skip") {
+        if experiment.get(keys::NAME).and_then(Value::as_str) == Some("skip") {
             return Ok(Self {
                 name,
                 command: Vec::new(),
@@ -39,7 +41,7 @@ impl JobSpec {
                 skip: true,
             });
         }
-        let command = match experiment.get("Module") {
+        let command = match experiment.get(keys::MODULE) {
             None | Some(Value::Null) => {
                 return Err(
                     "no `Module` to run; hint: set `Module: python3 modules/train.py` \
@@ -56,7 +58,7 @@ impl JobSpec {
         if command.is_empty() {
             return Err("`Module` is empty".to_owned());
         }
-        let timeout = match experiment.get("Timeout") {
+        let timeout = match experiment.get(keys::TIMEOUT) {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => match n.as_f64() {
                 Some(secs) if secs > 0.0 && secs.is_finite() => Some(Duration::from_secs_f64(secs)),
@@ -70,7 +72,7 @@ impl JobSpec {
                 return Err("`Timeout` must be a positive number of seconds".to_owned());
             }
         };
-        let log = match experiment.get("YamlLog") {
+        let log = match experiment.get(keys::YAML_LOG) {
             None | Some(Value::Null) => None,
             Some(Value::String(path)) if !path.is_empty() => Some(PathBuf::from(path)),
             Some(_) => return Err("`YamlLog` must be a path".to_owned()),

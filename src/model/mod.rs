@@ -1,6 +1,10 @@
-//! Typed views of what the experiment file says: the runner's keys of an
-//! experiment.
+//! The runner's vocabulary, typed once: `Global` (the settings of the
+//! default config), an experiment's runner keys (`JobSpec`), and the key
+//! names the runner reads and writes (`keys`).
 
 pub(crate) mod experiment;
+pub(crate) mod global;
+pub(crate) mod keys;
 
 pub(crate) use experiment::{name_of, JobSpec};
+pub(crate) use global::Global;

@@ -6,11 +6,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use yaml_serde::Mapping;
-
-use super::message::{FinishedExperiment, QueueSummary};
-use super::settings::{SlackConfigError, SlackSettings};
+use super::message::{experiment_text, queue_text, short_label, Highlights};
+use super::settings::SlackSettings;
 use super::warnings::{stderr_sink, Warner, WarningSink};
+use crate::runner::Summary;
+use crate::yaml_log::Record;
 
 #[cfg(not(feature = "slack"))]
 use super::disabled::{Connection, Outbox, Outgoing};
@@ -18,30 +18,30 @@ use super::disabled::{Connection, Outbox, Outgoing};
 use super::slack::{Connection, Outbox, Outgoing};
 
 /// Slack's Web API, used when `SLACK_API_URL` is not set.
-pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+pub(crate) const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
 /// What the notifier takes from the environment, plus the knobs tests turn.
 #[derive(Clone)]
-pub struct NotifierOptions {
+pub(crate) struct NotifierOptions {
     /// The bot token (`SLACK_BOT_TOKEN`, `xoxb-…`).
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// The Web API base URL (`SLACK_API_URL`); requests go to `{url}/chat.postMessage`.
-    pub api_url: Option<String>,
+    pub(crate) api_url: Option<String>,
     /// How long one `chat.postMessage` may take.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// How many messages may wait to be sent; more are dropped with a warning.
-    pub queue_capacity: usize,
+    pub(crate) queue_capacity: usize,
     /// Where warning lines go (stderr by default).
-    pub warnings: WarningSink,
+    pub(crate) warnings: WarningSink,
 }
 
 impl NotifierOptions {
-    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-    pub const DEFAULT_QUEUE_CAPACITY: usize = 64;
+    pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+    pub(crate) const DEFAULT_QUEUE_CAPACITY: usize = 64;
 
     /// `SLACK_BOT_TOKEN` and `SLACK_API_URL` from the environment, warnings
     /// on stderr, default limits.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Self {
             token: var("SLACK_BOT_TOKEN"),
@@ -65,33 +65,24 @@ impl fmt::Debug for NotifierOptions {
     }
 }
 
-/// Posts Slack messages about a run. Built once per run from `Global`.
+/// Posts Slack messages about a run. Built once per run from `Global.slack`.
 #[derive(Debug)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     settings: SlackSettings,
-    summary: QueueSummary,
+    highlights: Highlights,
     outbox: Outbox,
 }
 
 impl Notifier {
-    /// `Notifier::from_global_with(global, NotifierOptions::from_env())`.
-    pub fn from_global(global: &Mapping) -> Result<Option<Self>, SlackConfigError> {
-        Self::from_global_with(global, NotifierOptions::from_env())
-    }
-
-    /// Read `Global.slack` and start the sending thread.
-    ///
-    /// * `Err` when `Global.slack` is malformed: bad input, nothing should run.
-    /// * `Ok(None)` when there is nothing to do: no `Global.slack` (silently),
-    ///   or one warning line when this build has no Slack support or no
-    ///   token is set.
-    pub fn from_global_with(
-        global: &Mapping,
+    /// Start the sending thread for `Global.slack` (see `model::Global`).
+    /// `None` when there is nothing to do: no `Global.slack` (silently), or
+    /// one warning line when this build has no Slack support or no token is
+    /// set.
+    pub(crate) fn start(
+        settings: Option<&SlackSettings>,
         options: NotifierOptions,
-    ) -> Result<Option<Self>, SlackConfigError> {
-        let Some(settings) = SlackSettings::from_global(global)? else {
-            return Ok(None);
-        };
+    ) -> Option<Self> {
+        let settings = settings?.clone();
         let token = options.token.filter(|t| !t.trim().is_empty());
         let warner = Warner::new(options.warnings, token.clone());
         if !Outbox::SUPPORTED {
@@ -99,14 +90,14 @@ impl Notifier {
                 "`Global.slack` is set, but this build of cool-runner has no Slack support, \
                  so no message will be sent; hint: rebuild with `--features slack`",
             );
-            return Ok(None);
+            return None;
         }
         let Some(token) = token else {
             warner.warn(
                 "`Global.slack` is set, but `SLACK_BOT_TOKEN` is not, so no message will be \
                  sent; hint: `export SLACK_BOT_TOKEN=xoxb-…` (see the README)",
             );
-            return Ok(None);
+            return None;
         };
         let api_url = options
             .api_url
@@ -122,54 +113,46 @@ impl Notifier {
             request_timeout: options.request_timeout,
         };
         match Outbox::start(connection, options.queue_capacity, warner.clone()) {
-            Ok(outbox) => Ok(Some(Self {
+            Ok(outbox) => Some(Self {
                 settings,
-                summary: QueueSummary::default(),
+                highlights: Highlights::default(),
                 outbox,
-            })),
+            }),
             Err(err) => {
                 warner.warn(&format!(
                     "failed to start the sending thread ({err}); no message will be sent"
                 ));
-                Ok(None)
+                None
             }
         }
     }
 
-    pub fn settings(&self) -> &SlackSettings {
-        &self.settings
-    }
-
-    /// What the queue-end message will say so far.
-    pub fn summary(&self) -> &QueueSummary {
-        &self.summary
-    }
-
     /// Tell about a finished experiment: posted at once when it failed or
-    /// timed out, or always with `each: true`; counted for the summary.
-    pub fn experiment_finished(&mut self, experiment: &FinishedExperiment) {
-        self.summary.add(experiment);
-        if self.settings.each || experiment.status.is_failure() {
+    /// timed out, or always with `each: true`; its results go into the
+    /// queue-end message.
+    pub(crate) fn experiment_finished(&mut self, record: &Record) {
+        self.highlights.add(record);
+        if self.settings.each || record.status.is_failure() {
             self.outbox.send(Outgoing {
-                text: experiment.to_mrkdwn(),
-                about: experiment.short_label(),
+                text: experiment_text(record),
+                about: short_label(record),
             });
         }
     }
 
-    /// Tell that the queue is finished, after `total_time` of wall-clock
-    /// time: posts the summary (counts, time, extremes of the results).
-    pub fn queue_finished(&mut self, total_time: Duration) {
-        self.summary.total_time = total_time.as_secs_f64();
+    /// Tell that the queue is finished: posts the runner's counts (done,
+    /// failed, cached, skipped, ...), the time and the extremes of the
+    /// results.
+    pub(crate) fn queue_finished(&mut self, summary: &Summary) {
         self.outbox.send(Outgoing {
-            text: self.summary.to_mrkdwn(),
+            text: queue_text(summary, &self.highlights),
             about: "the end of the queue".to_owned(),
         });
     }
 
     /// Wait at most `deadline` for the queued messages to be posted, then
     /// stop. Dropping a `Notifier` does the same with a 5-second deadline.
-    pub fn shutdown(mut self, deadline: Duration) {
+    pub(crate) fn shutdown(mut self, deadline: Duration) {
         self.outbox.shutdown(deadline);
     }
 }

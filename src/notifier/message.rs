@@ -1,25 +1,15 @@
-//! What the notifier is told (a finished experiment, the end of the queue)
-//! and the compact Slack mrkdwn text made from it. No network here, so the
-//! layout is tested without the `slack` feature.
+//! The compact Slack mrkdwn text about a finished experiment (a `Record`)
+//! and about the end of the queue (the runner's `Summary`). No network
+//! here, so the layout is tested without the `slack` feature.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use yaml_serde::{Mapping, Value};
+use yaml_serde::Value;
 
-/// Keys the runner writes into a logged experiment (SPEC §1, §5). They are
-/// UPPER-CASE but are not results, so messages show them in their own places.
-const RUNNER_KEYS: [&str; 9] = [
-    "REP",
-    "GLOBAL_REP",
-    "RND_IDX",
-    "HOST",
-    "TIME_ELAPSED",
-    "STATUS",
-    "EXIT_CODE",
-    "STARTED_AT",
-    "FINISHED_AT",
-];
+use crate::model::keys;
+use crate::runner::Summary;
+use crate::yaml_log::{Record, Status};
 
 /// At most this many results per message, so one chatty module cannot
 /// produce a wall of text.
@@ -27,213 +17,135 @@ const MAX_RESULTS: usize = 12;
 /// A result value longer than this (a string, a list) is cut.
 const MAX_VALUE_CHARS: usize = 60;
 
-/// How an experiment ended (`STATUS` in the log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExperimentStatus {
-    Done,
-    Failed,
-    Interrupted,
-    Timeout,
-}
-
-impl ExperimentStatus {
-    /// The word written as `STATUS` in the log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Done => "done",
-            Self::Failed => "failed",
-            Self::Interrupted => "interrupted",
-            Self::Timeout => "timeout",
-        }
-    }
-
-    /// Read a `STATUS` word; `None` for anything else.
-    pub fn parse(word: &str) -> Option<Self> {
-        match word {
-            "done" => Some(Self::Done),
-            "failed" => Some(Self::Failed),
-            "interrupted" => Some(Self::Interrupted),
-            "timeout" => Some(Self::Timeout),
-            _ => None,
-        }
-    }
-
-    /// Whether the researcher hears about it at once, without `each: true`.
-    /// A timeout is a failure too; an interruption was the user's own doing.
-    pub fn is_failure(self) -> bool {
-        matches!(self, Self::Failed | Self::Timeout)
-    }
-
-    fn emoji(self) -> &'static str {
-        match self {
-            Self::Done => ":white_check_mark:",
-            Self::Failed => ":x:",
-            Self::Interrupted => ":double_vertical_bar:",
-            Self::Timeout => ":hourglass:",
-        }
+fn emoji(status: Status) -> &'static str {
+    match status {
+        Status::Done => ":white_check_mark:",
+        Status::Failed => ":x:",
+        Status::Interrupted => ":double_vertical_bar:",
+        Status::Timeout => ":hourglass:",
     }
 }
 
-/// One finished experiment, as the notifier needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FinishedExperiment {
-    /// Index in the expanded queue (what `--pick` counts).
-    pub index: usize,
-    /// `Name`, when it has one.
-    pub name: Option<String>,
-    /// `REP`.
-    pub rep: Option<i64>,
-    /// `HOST`.
-    pub host: Option<String>,
-    pub status: ExperimentStatus,
-    /// `EXIT_CODE`, when the module exited by itself.
-    pub exit_code: Option<i64>,
-    /// `TIME_ELAPSED`, in seconds.
-    pub time_elapsed: f64,
-    /// The UPPER-CASE results in the order the module wrote them, without
-    /// the runner's own keys.
-    pub results: Vec<(String, Value)>,
+/// The experiment's `Name` as written (a number counts), if it has one.
+fn name(record: &Record) -> Option<String> {
+    match record.experiment.get(keys::NAME)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
-impl FinishedExperiment {
-    /// Read everything from the document the runner logs for a finished
-    /// experiment (SPEC §5: the expanded experiment, the results,
-    /// `TIME_ELAPSED`, `STATUS`, `EXIT_CODE`, ...). A missing or unknown
-    /// `STATUS` counts as `failed`, so that the researcher hears about it.
-    pub fn from_log_document(index: usize, document: &Mapping) -> Self {
-        let string = |key: &str| match document.get(key) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(Value::Bool(b)) => Some(b.to_string()),
-            _ => None,
-        };
-        let int = |key: &str| document.get(key).and_then(Value::as_i64);
-        let status = document
-            .get("STATUS")
-            .and_then(Value::as_str)
-            .and_then(ExperimentStatus::parse)
-            .unwrap_or(ExperimentStatus::Failed);
-        let results = document
-            .iter()
-            .filter_map(|(key, value)| {
-                let key = key.as_str()?;
-                (is_result_key(key) && !RUNNER_KEYS.contains(&key))
-                    .then(|| (key.to_owned(), value.clone()))
-            })
-            .collect();
-        Self {
-            index,
-            name: string("Name"),
-            rep: int("REP"),
-            host: string("HOST"),
-            status,
-            exit_code: int("EXIT_CODE"),
-            time_elapsed: document
-                .get("TIME_ELAPSED")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0),
-            results,
-        }
-    }
+fn host(record: &Record) -> Option<&str> {
+    record.experiment.get(keys::HOST).and_then(Value::as_str)
+}
 
-    /// The message: a header line, then the results on one line.
-    ///
-    /// ```text
-    /// :x: *train-small* #3 · REP 1 — *failed* (exit 2) after 12.3 s on `gpu1`
-    /// ACC 0.913 · LOSS 0.25
-    /// ```
-    pub fn to_mrkdwn(&self) -> String {
-        let mut text = format!("{} {}", self.status.emoji(), self.label());
-        let _ = write!(text, " — *{}*", self.status.as_str());
-        if let (ExperimentStatus::Failed, Some(code)) = (self.status, self.exit_code) {
-            let _ = write!(text, " (exit {code})");
-        }
-        let _ = write!(text, " after {}", format_duration(self.time_elapsed));
-        if let Some(host) = &self.host {
-            let _ = write!(text, " on {}", code(host));
-        }
-        if !self.results.is_empty() {
-            text.push('\n');
-            let shown: Vec<String> = self
-                .results
-                .iter()
-                .take(MAX_RESULTS)
-                .map(|(key, value)| format!("{} {}", escape(key), format_value(value)))
-                .collect();
-            text.push_str(&shown.join(" · "));
-            if self.results.len() > MAX_RESULTS {
-                let _ = write!(text, " · … {} more", self.results.len() - MAX_RESULTS);
-            }
-        }
-        text
-    }
+/// The module's UPPER-CASE results in the order it wrote them, without the
+/// runner's own keys.
+fn results(record: &Record) -> impl Iterator<Item = (&str, &Value)> {
+    record.results.iter().filter_map(|(key, value)| {
+        let key = key.as_str()?;
+        (keys::is_upper_case(key) && !keys::is_runner_written(key)).then_some((key, value))
+    })
+}
 
-    /// `*name* #3 · REP 1`, or `experiment #3` without a name.
-    fn label(&self) -> String {
-        let mut label = match &self.name {
-            Some(name) => format!("*{}* #{}", escape(name), self.index),
-            None => format!("experiment #{}", self.index),
-        };
-        if let Some(rep) = self.rep {
-            let _ = write!(label, " · REP {rep}");
-        }
-        label
+/// The message about a finished experiment: a header line, then its
+/// results (and the runner's `ERROR`, if any) on one line.
+///
+/// ```text
+/// :x: *train-small* #3 · REP 1 — *failed* (exit 2) after 12.3 s on `gpu1`
+/// ACC 0.913 · LOSS 0.25
+/// ```
+pub(crate) fn experiment_text(record: &Record) -> String {
+    let mut text = format!("{} {}", emoji(record.status), label(record));
+    let _ = write!(text, " — *{}*", record.status.as_str());
+    if let (Status::Failed, Some(code)) = (record.status, record.exit_code) {
+        let _ = write!(text, " (exit {code})");
     }
+    let _ = write!(
+        text,
+        " after {}",
+        format_duration(record.elapsed.as_secs_f64())
+    );
+    if let Some(host) = host(record) {
+        let _ = write!(text, " on {}", code(host));
+    }
+    let all: Vec<(&str, &Value)> = results(record).collect();
+    let mut shown: Vec<String> = all
+        .iter()
+        .take(MAX_RESULTS)
+        .map(|(key, value)| format!("{} {}", escape(key), format_value(value)))
+        .collect();
+    if all.len() > MAX_RESULTS {
+        shown.push(format!("… {} more", all.len() - MAX_RESULTS));
+    }
+    if let Some(error) = &record.error {
+        shown.push(format!(
+            "{} {}",
+            keys::ERROR,
+            format_value(&Value::from(error.as_str()))
+        ));
+    }
+    if !shown.is_empty() {
+        text.push('\n');
+        text.push_str(&shown.join(" · "));
+    }
+    text
+}
 
-    /// How a warning about this experiment's message names it.
-    pub(crate) fn short_label(&self) -> String {
-        match &self.name {
-            Some(name) => format!("experiment #{} `{name}`", self.index),
-            None => format!("experiment #{}", self.index),
-        }
+/// `*name* #3 · REP 1`, or `experiment #3` without a name.
+fn label(record: &Record) -> String {
+    let mut label = match name(record) {
+        Some(name) => format!("*{}* #{}", escape(&name), record.index),
+        None => format!("experiment #{}", record.index),
+    };
+    if let Some(rep) = record.experiment.get(keys::REP).and_then(Value::as_i64) {
+        let _ = write!(label, " · REP {rep}");
+    }
+    label
+}
+
+/// How a warning about this experiment's message names it.
+pub(crate) fn short_label(record: &Record) -> String {
+    match name(record) {
+        Some(name) => format!("experiment #{} `{name}`", record.index),
+        None => format!("experiment #{}", record.index),
     }
 }
 
 /// The extremes of one numeric result over the queue.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Extremes {
-    pub key: String,
+struct Extremes {
+    key: String,
     /// The largest value and the experiment that reached it.
-    pub max: (f64, String),
+    max: (f64, String),
     /// The smallest value and the experiment that reached it.
-    pub min: (f64, String),
+    min: (f64, String),
 }
 
-/// The end of the queue: counts, total time, and the largest and smallest
-/// value of every numeric UPPER-CASE result. The notifier fills it from the
-/// experiments it is told about; only the total time comes from the runner.
+/// What the queue-end message says beyond the runner's counts: the largest
+/// and smallest value of every numeric UPPER-CASE result, and the host.
+/// The notifier folds in every experiment it is told about.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct QueueSummary {
-    pub done: usize,
-    pub failed: usize,
-    pub interrupted: usize,
-    pub timeout: usize,
-    /// Wall-clock time of the whole run, in seconds.
-    pub total_time: f64,
+pub(crate) struct Highlights {
     /// One entry per numeric result key, in the order first seen.
-    pub extremes: Vec<Extremes>,
+    extremes: Vec<Extremes>,
     /// The last `HOST` seen.
-    pub host: Option<String>,
+    host: Option<String>,
 }
 
-impl QueueSummary {
-    /// Count one finished experiment and fold in its numeric results.
-    pub fn add(&mut self, experiment: &FinishedExperiment) {
-        match experiment.status {
-            ExperimentStatus::Done => self.done += 1,
-            ExperimentStatus::Failed => self.failed += 1,
-            ExperimentStatus::Interrupted => self.interrupted += 1,
-            ExperimentStatus::Timeout => self.timeout += 1,
+impl Highlights {
+    /// Fold in one finished experiment's numeric results.
+    pub(crate) fn add(&mut self, record: &Record) {
+        if let Some(host) = host(record) {
+            self.host = Some(host.to_owned());
         }
-        if experiment.host.is_some() {
-            self.host.clone_from(&experiment.host);
-        }
-        for (key, value) in &experiment.results {
+        for (key, value) in results(record) {
             let Some(x) = value.as_f64().filter(|x| x.is_finite()) else {
                 continue;
             };
-            let who = experiment.label();
-            match self.extremes.iter_mut().find(|e| e.key == *key) {
+            let who = label(record);
+            match self.extremes.iter_mut().find(|e| e.key == key) {
                 Some(e) => {
                     if x > e.max.0 {
                         e.max = (x, who.clone());
@@ -243,68 +155,68 @@ impl QueueSummary {
                     }
                 }
                 None => self.extremes.push(Extremes {
-                    key: key.clone(),
+                    key: key.to_owned(),
                     max: (x, who.clone()),
                     min: (x, who),
                 }),
             }
         }
     }
-
-    /// How many experiments finished, whatever their status.
-    pub fn finished(&self) -> usize {
-        self.done + self.failed + self.interrupted + self.timeout
-    }
-
-    /// The message: a header line with the counts and the time, then one
-    /// line per numeric result with its largest and smallest value.
-    pub fn to_mrkdwn(&self) -> String {
-        let bad = self.failed + self.timeout > 0;
-        let mut text = format!(
-            "{} *Queue finished*: {} experiment{} in {} — {} done, {} failed, {} interrupted",
-            if bad { ":warning:" } else { ":checkered_flag:" },
-            self.finished(),
-            if self.finished() == 1 { "" } else { "s" },
-            format_duration(self.total_time),
-            self.done,
-            self.failed,
-            self.interrupted,
-        );
-        if self.timeout > 0 {
-            let _ = write!(text, ", {} timeout", self.timeout);
-        }
-        if let Some(host) = &self.host {
-            let _ = write!(text, " on {}", code(host));
-        }
-        for e in self.extremes.iter().take(MAX_RESULTS) {
-            let _ = write!(
-                text,
-                "\n{}: max {} ({}), min {} ({})",
-                escape(&e.key),
-                format_float(e.max.0),
-                e.max.1,
-                format_float(e.min.0),
-                e.min.1,
-            );
-        }
-        if self.extremes.len() > MAX_RESULTS {
-            let _ = write!(
-                text,
-                "\n… {} more results",
-                self.extremes.len() - MAX_RESULTS
-            );
-        }
-        text
-    }
 }
 
-/// UPPER-CASE: letters, digits and `_`, starting with a letter, with no
-/// lower-case letter.
-fn is_result_key(key: &str) -> bool {
-    key.starts_with(|c: char| c.is_ascii_uppercase())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+/// The message about the end of the queue: a header line with the runner's
+/// counts (cached and skipped experiments too) and the time, then one line
+/// per numeric result with its largest and smallest value.
+pub(crate) fn queue_text(summary: &Summary, highlights: &Highlights) -> String {
+    let bad = summary.failed + summary.timeout > 0;
+    let finished =
+        summary.done + summary.failed + summary.interrupted + summary.timeout + summary.cached;
+    let mut text = format!(
+        "{} *Queue finished*: {finished} experiment{} in {} — {} done, {} failed, {} interrupted",
+        if bad { ":warning:" } else { ":checkered_flag:" },
+        if finished == 1 { "" } else { "s" },
+        format_duration(summary.elapsed.as_secs_f64()),
+        summary.done,
+        summary.failed,
+        summary.interrupted,
+    );
+    for (count, what) in [
+        (summary.timeout, "timeout"),
+        (summary.cached, "cached"),
+        (summary.skipped, "skipped"),
+        (summary.pending, "left in the queue"),
+    ] {
+        if count > 0 {
+            let _ = write!(text, ", {count} {what}");
+        }
+    }
+    if summary.failed_fast {
+        text.push_str(" (stopped by `--fail-fast`)");
+    } else if summary.stopped {
+        text.push_str(" (stopped)");
+    }
+    if let Some(host) = &highlights.host {
+        let _ = write!(text, " on {}", code(host));
+    }
+    for e in highlights.extremes.iter().take(MAX_RESULTS) {
+        let _ = write!(
+            text,
+            "\n{}: max {} ({}), min {} ({})",
+            escape(&e.key),
+            format_float(e.max.0),
+            e.max.1,
+            format_float(e.min.0),
+            e.min.1,
+        );
+    }
+    if highlights.extremes.len() > MAX_RESULTS {
+        let _ = write!(
+            text,
+            "\n… {} more results",
+            highlights.extremes.len() - MAX_RESULTS
+        );
+    }
+    text
 }
 
 /// Slack's mrkdwn needs `&`, `<` and `>` escaped, and nothing else.
@@ -379,73 +291,74 @@ pub(crate) fn format_duration(seconds: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use yaml_serde::Mapping;
+    use std::time::Duration;
 
-    use super::{
-        format_duration, format_float, ExperimentStatus, FinishedExperiment, QueueSummary,
-    };
-
-    fn experiment(index: usize, yaml: &str) -> FinishedExperiment {
-        let doc: Mapping = yaml_serde::from_str(yaml).unwrap();
-        FinishedExperiment::from_log_document(index, &doc)
-    }
+    use super::{experiment_text, format_duration, format_float, queue_text, Highlights};
+    use crate::notifier::tests::record;
+    use crate::runner::Summary;
 
     #[test]
-    fn reads_a_log_document() {
-        let e = experiment(
+    fn an_experiment_message() {
+        let mut r = record(
             3,
             "Name: small\nlr: 0.1\nREP: 1\nGLOBAL_REP: 0\nRND_IDX: 123456\nHOST: gpu1\n\
              ACC: 0.9132\nLOSS: 0.25\nTIME_ELAPSED: 12.34\nSTATUS: failed\nEXIT_CODE: 2\n\
              STARTED_AT: x\nFINISHED_AT: y\n_helper: 1\nMixed_Case: 2\n",
         );
-        assert_eq!(e.index, 3);
-        assert_eq!(e.name.as_deref(), Some("small"));
-        assert_eq!(e.rep, Some(1));
-        assert_eq!(e.status, ExperimentStatus::Failed);
-        assert_eq!(e.exit_code, Some(2));
-        let keys: Vec<&str> = e.results.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["ACC", "LOSS"]);
         assert_eq!(
-            e.to_mrkdwn(),
+            experiment_text(&r),
             ":x: *small* #3 · REP 1 — *failed* (exit 2) after 12.3 s on `gpu1`\nACC 0.9132 · LOSS 0.25"
         );
+        r.error = Some("invalid results: <oops>".to_owned());
+        assert!(experiment_text(&r).ends_with("LOSS 0.25 · ERROR invalid results: &lt;oops&gt;"));
     }
 
     #[test]
     fn unnamed_and_escaped() {
-        let e = experiment(0, "STATUS: done\nTIME_ELAPSED: 75\nNOTE: a<b & c\n");
+        let r = record(0, "STATUS: done\nTIME_ELAPSED: 75\nNOTE: a<b & c\n");
         assert_eq!(
-            e.to_mrkdwn(),
+            experiment_text(&r),
             ":white_check_mark: experiment #0 — *done* after 1 min 15 s\nNOTE a&lt;b &amp; c"
-        );
-        let e = experiment(1, "Name: x\nTIME_ELAPSED: 1\n");
-        assert_eq!(
-            e.status,
-            ExperimentStatus::Failed,
-            "no STATUS counts as failed"
         );
     }
 
     #[test]
     fn summary_counts_and_extremes() {
-        let mut summary = QueueSummary::default();
-        summary.add(&experiment(
+        let mut highlights = Highlights::default();
+        highlights.add(&record(
             0,
             "Name: a\nSTATUS: done\nACC: 0.5\nLOSS: 2\nHOST: h\n",
         ));
-        summary.add(&experiment(
+        highlights.add(&record(
             1,
             "Name: b\nREP: 1\nSTATUS: done\nACC: 0.9\nLOSS: 1\n",
         ));
-        summary.add(&experiment(2, "Name: c\nSTATUS: failed\nWHY: oom\n"));
-        summary.add(&experiment(3, "Name: d\nSTATUS: interrupted\nACC: .nan\n"));
-        summary.total_time = 7322.0;
-        assert_eq!(summary.finished(), 4);
+        highlights.add(&record(2, "Name: c\nSTATUS: failed\nWHY: oom\n"));
+        highlights.add(&record(3, "Name: d\nSTATUS: interrupted\nACC: .nan\n"));
+        let mut summary = Summary {
+            done: 2,
+            failed: 1,
+            interrupted: 1,
+            elapsed: Duration::from_secs(7322),
+            ..Summary::default()
+        };
         assert_eq!(
-            summary.to_mrkdwn(),
+            queue_text(&summary, &highlights),
             ":warning: *Queue finished*: 4 experiments in 2 h 02 min — 2 done, 1 failed, 1 interrupted on `h`\n\
              ACC: max 0.9 (*b* #1 · REP 1), min 0.5 (*a* #0)\n\
              LOSS: max 2 (*a* #0), min 1 (*b* #1 · REP 1)"
+        );
+        summary.cached = 3;
+        summary.skipped = 1;
+        summary.timeout = 1;
+        summary.pending = 2;
+        summary.failed_fast = true;
+        let text = queue_text(&summary, &Highlights::default());
+        assert_eq!(
+            text,
+            ":warning: *Queue finished*: 8 experiments in 2 h 02 min — 2 done, 1 failed, \
+             1 interrupted, 1 timeout, 3 cached, 1 skipped, 2 left in the queue \
+             (stopped by `--fail-fast`)"
         );
     }
 

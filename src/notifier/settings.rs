@@ -1,11 +1,17 @@
-//! `Global.slack` in the default config: parsed and checked once, before
+//! `Global.slack` in the default config: read by `model::Global` before
 //! anything runs, so a typo stops the run instead of silencing the messages.
 
-use yaml_serde::{Mapping, Value};
+use yaml_serde::Value;
+
+use crate::model::global::{key_text, value_kind};
+use crate::model::keys::unknown_key_message;
+
+/// The keys `Global.slack` may hold.
+const SLACK_KEYS: [&str; 2] = ["channel", "each"];
 
 /// Where and how often to post (`Global.slack: {channel: "#experiments", each: false}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlackSettings {
+pub(crate) struct SlackSettings {
     /// A channel name (`#experiments`) or id (`C0123456789`).
     pub channel: String,
     /// Post a message for every finished experiment, not only for failures.
@@ -14,7 +20,7 @@ pub struct SlackSettings {
 
 /// A `Global.slack` that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SlackConfigError {
+pub(crate) enum SlackConfigError {
     #[error(
         "`Global.slack` must be a mapping such as `{{channel: \"#experiments\"}}`, found {found}"
     )]
@@ -31,57 +37,50 @@ pub enum SlackConfigError {
     BadChannel { found: &'static str },
     #[error("`Global.slack.each` must be `true` or `false`, found {found}")]
     BadEach { found: &'static str },
-    #[error("unknown key `{key}` in `Global.slack`; expected `channel` or `each`")]
-    UnknownKey { key: String },
+    /// "unknown key `Global.slack.chanel`; did you mean `channel`?"
+    #[error("{message}")]
+    UnknownKey { key: String, message: String },
 }
 
 impl SlackSettings {
-    /// Read `slack` from the `Global` mapping. `None` when it is absent or
-    /// null (`+Global.slack=` switches notifications off).
-    pub fn from_global(global: &Mapping) -> Result<Option<Self>, SlackConfigError> {
-        let slack = match global.get("slack") {
+    /// Read the value of `Global.slack`. `None` when it is absent or null
+    /// (`+Global.slack=` switches notifications off).
+    pub(crate) fn from_value(value: Option<&Value>) -> Result<Option<Self>, SlackConfigError> {
+        let slack = match value {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::Mapping(slack)) => slack,
-            Some(other) => return Err(SlackConfigError::NotAMapping { found: kind(other) }),
+            Some(other) => {
+                return Err(SlackConfigError::NotAMapping {
+                    found: value_kind(other),
+                })
+            }
         };
         for key in slack.keys() {
-            match key.as_str() {
-                Some("channel" | "each") => {}
-                _ => return Err(SlackConfigError::UnknownKey { key: key_text(key) }),
+            let key = key_text(key);
+            if !SLACK_KEYS.contains(&key.as_str()) {
+                let message = unknown_key_message("Global.slack", &key, &SLACK_KEYS);
+                return Err(SlackConfigError::UnknownKey { key, message });
             }
         }
         let channel = match slack.get("channel") {
             None => return Err(SlackConfigError::MissingChannel),
             Some(Value::String(channel)) if !channel.trim().is_empty() => channel.trim().to_owned(),
-            Some(other) => return Err(SlackConfigError::BadChannel { found: kind(other) }),
+            Some(other) => {
+                return Err(SlackConfigError::BadChannel {
+                    found: value_kind(other),
+                })
+            }
         };
         let each = match slack.get("each") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(each)) => *each,
-            Some(other) => return Err(SlackConfigError::BadEach { found: kind(other) }),
+            Some(other) => {
+                return Err(SlackConfigError::BadEach {
+                    found: value_kind(other),
+                })
+            }
         };
         Ok(Some(Self { channel, each }))
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(s) if s.trim().is_empty() => "an empty string",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
-fn key_text(key: &Value) -> String {
-    match key {
-        Value::String(s) => s.clone(),
-        other => yaml_serde::to_string(other)
-            .map_or_else(|_| "?".to_owned(), |s| s.trim_end().to_owned()),
     }
 }
 
@@ -93,7 +92,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Option<SlackSettings>, SlackConfigError> {
         let global: Mapping = yaml_serde::from_str(text).unwrap();
-        SlackSettings::from_global(&global)
+        SlackSettings::from_value(global.get("slack"))
     }
 
     #[test]
@@ -134,8 +133,16 @@ mod tests {
             SlackConfigError::BadEach { found: "a number" }
         );
         assert_eq!(
+            parse("slack: {channel: \"#x\", each: yes}").unwrap_err(),
+            SlackConfigError::BadEach { found: "a string" }
+        );
+        assert_eq!(
             parse("slack: {chanel: x}").unwrap_err().to_string(),
-            "unknown key `chanel` in `Global.slack`; expected `channel` or `each`"
+            "unknown key `Global.slack.chanel`; did you mean `channel`?"
+        );
+        assert_eq!(
+            parse("slack: {color: red}").unwrap_err().to_string(),
+            "unknown key `Global.slack.color`; the known keys are `channel`, `each`"
         );
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// Receives each finished warning line (without a newline).
-pub type WarningSink = Arc<dyn Fn(&str) + Send + Sync>;
+pub(crate) type WarningSink = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A warning longer than this is cut: a server's reply body can be anything.
 const MAX_CHARS: usize = 300;

@@ -24,7 +24,7 @@ use super::state::{Action, Reason, State};
 use super::store_hook::RunStore;
 use crate::config::Expander;
 use crate::executor::{Executor, ExitReport, Job, JobEvent, JobEvents, Lease, Running, Stop};
-use crate::model::{name_of, JobSpec};
+use crate::model::{keys, name_of, JobSpec};
 use crate::queue::{Peek, Queue, QueueError};
 use crate::yaml_log::{Record, Status};
 
@@ -410,7 +410,7 @@ impl<'a, 's> Session<'a, 's> {
 
     /// Log an experiment whose result is cached instead of running it.
     fn cached(&mut self, spec: &JobSpec, mut document: Mapping) {
-        document.insert(Value::from("CACHED"), Value::Bool(true));
+        document.insert(Value::from(keys::CACHED), Value::Bool(true));
         self.summary.cached += 1;
         let cached = Cached {
             name: &spec.name,
@@ -429,7 +429,7 @@ impl<'a, 's> Session<'a, 's> {
         run_dir: Option<PathBuf>,
     ) {
         let now = Local::now();
-        let log = match experiment.get("YamlLog") {
+        let log = match experiment.get(keys::YAML_LOG) {
             Some(Value::String(path)) if !path.is_empty() => Some(PathBuf::from(path)),
             _ => None,
         };

@@ -3,7 +3,7 @@
 //!
 //! identity = blake3 of, in this order:
 //! 1. the expanded experiment as canonical JSON (mapping keys sorted at
-//!    every level), without the keys in `VOLATILE_KEYS` (the runner's
+//!    every level), without the keys of `is_volatile` (the runner's
 //!    bookkeeping: `HOST`, the keys written after a run, `YamlLog`) and
 //!    without `RND_IDX` unless the experiment file writes `RND_IDX` itself;
 //! 2. the module arguments given on the runner's command line;
@@ -25,22 +25,15 @@ use std::time::SystemTime;
 use serde_json::{Map, Value as Json};
 use yaml_serde::{Mapping, Value};
 
-/// Keys left out of the identity: the runner writes them, they do not
-/// change what the module computes.
-pub(crate) const VOLATILE_KEYS: [&str; 12] = [
-    "HOST",
-    "YamlLog",
-    "TIME_ELAPSED",
-    "STATUS",
-    "EXIT_CODE",
-    "STARTED_AT",
-    "FINISHED_AT",
-    "RUN_DIR",
-    "SIGNAL",
-    "ERROR",
-    "STDERR_TAIL",
-    "CACHED",
-];
+use crate::model::keys;
+
+/// Whether `key` is left out of the identity: the runner writes it (`HOST`,
+/// every key of the log record, `YamlLog`), it does not change what the
+/// module computes. The set is part of every stored identity: changing it
+/// changes every hash, and stores would stop hitting the cache.
+fn is_volatile(key: &str) -> bool {
+    key == keys::HOST || key == keys::YAML_LOG || keys::RECORD_KEYS.contains(&key)
+}
 
 /// An experiment's identity and the parts it was computed from (kept in
 /// the store so that `explain` can say what differs).
@@ -84,22 +77,20 @@ impl Identifier {
         let mut keys: Vec<(String, &Value)> = experiment
             .iter()
             .map(|(k, v)| (key_text(k), v))
-            .filter(|(k, _)| {
-                !VOLATILE_KEYS.contains(&k.as_str()) && (self.keep_rnd_idx || k != "RND_IDX")
-            })
+            .filter(|(k, _)| !is_volatile(k) && (self.keep_rnd_idx || k != keys::RND_IDX))
             .collect();
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, value) in keys {
             content.insert(key, canonical(value));
         }
-        let module = match experiment.get("Module").and_then(Value::as_str) {
+        let module = match experiment.get(keys::MODULE).and_then(Value::as_str) {
             Some(module) => {
                 let files = self.module_files(module);
                 self.hash_files(&files)?
             }
             None => BTreeMap::new(),
         };
-        let patterns = match experiment.get("Fingerprint") {
+        let patterns = match experiment.get(keys::FINGERPRINT) {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::String(s)) => vec![s.clone()],
             Some(Value::Sequence(items)) => items
@@ -255,6 +246,9 @@ fn on_path(program: &str) -> Option<PathBuf> {
 mod tests {
     use super::*;
 
+    /// The identity of the experiment in `identities_do_not_change`.
+    const PINNED: &str = "430359e58a6bdd0b359f2e9f08b15978687a14a796977cdadc2dd32fbf89a759";
+
     fn exp(text: &str) -> Mapping {
         yaml_serde::from_str(text).unwrap()
     }
@@ -283,6 +277,51 @@ mod tests {
             args.identify(&exp("a: 1")).unwrap().hash,
             id.identify(&exp("a: 1")).unwrap().hash
         );
+    }
+
+    #[test]
+    fn identities_do_not_change() {
+        // Stores written by earlier versions must still hit the cache: the
+        // hash of a fixed experiment is pinned, runner keys and all.
+        let mut id = Identifier::new(&[], false);
+        let identity = id
+            .identify(&exp(
+                "Name: a\nlr: 0.1\nnested: {x: [1, 2]}\nREP: 0\nGLOBAL_REP: 1\nRND_IDX: 5\n\
+                 HOST: h\nYamlLog: l.yaml\nTIME_ELAPSED: 1\nSTATUS: done\nEXIT_CODE: 0\n\
+                 STARTED_AT: s\nFINISHED_AT: f\nRUN_DIR: r\nSIGNAL: x\nERROR: e\n\
+                 STDERR_TAIL: t\nCACHED: true\n",
+            ))
+            .unwrap();
+        assert_eq!(identity.hash, PINNED);
+        // The keys left out are exactly those of the list this used to be.
+        let before = [
+            "HOST",
+            "YamlLog",
+            "TIME_ELAPSED",
+            "STATUS",
+            "EXIT_CODE",
+            "STARTED_AT",
+            "FINISHED_AT",
+            "RUN_DIR",
+            "SIGNAL",
+            "ERROR",
+            "STDERR_TAIL",
+            "CACHED",
+        ];
+        let every = keys::INPUT_KEYS
+            .iter()
+            .chain(&keys::EXPANSION_KEYS)
+            .chain(&keys::RECORD_KEYS)
+            .chain(&["Global", "lr", "ACC"]);
+        for key in every {
+            assert_eq!(is_volatile(key), before.contains(key), "{key}");
+        }
+        let keys: Vec<&String> = identity.parts["content"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(keys, ["GLOBAL_REP", "Name", "REP", "lr", "nested"]);
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Local, SecondsFormat};
 use yaml_serde::{Mapping, Value};
 
+use crate::model::keys;
+
 /// How an experiment ended (`STATUS` in the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Status {
@@ -85,28 +87,28 @@ impl Record {
             doc.insert(Value::String(key.to_owned()), value);
         };
         set(
-            "TIME_ELAPSED",
+            keys::TIME_ELAPSED,
             Value::from((self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0),
         );
-        set("STATUS", Value::from(self.status.as_str()));
+        set(keys::STATUS, Value::from(self.status.as_str()));
         set(
-            "EXIT_CODE",
+            keys::EXIT_CODE,
             self.exit_code
                 .map_or(Value::Null, |c| Value::from(i64::from(c))),
         );
-        set("STARTED_AT", Value::from(rfc3339(&self.started_at)));
-        set("FINISHED_AT", Value::from(rfc3339(&self.finished_at)));
+        set(keys::STARTED_AT, Value::from(rfc3339(&self.started_at)));
+        set(keys::FINISHED_AT, Value::from(rfc3339(&self.finished_at)));
         if let Some(dir) = &self.run_dir {
-            set("RUN_DIR", Value::from(dir.display().to_string()));
+            set(keys::RUN_DIR, Value::from(dir.display().to_string()));
         }
         if let Some(signal) = self.signal {
-            set("SIGNAL", Value::from(signal_name(signal)));
+            set(keys::SIGNAL, Value::from(signal_name(signal)));
         }
         if let Some(error) = &self.error {
-            set("ERROR", Value::from(error.as_str()));
+            set(keys::ERROR, Value::from(error.as_str()));
         }
         if let Some(tail) = &self.stderr_tail {
-            set("STDERR_TAIL", Value::from(tail.as_str()));
+            set(keys::STDERR_TAIL, Value::from(tail.as_str()));
         }
         doc
     }
@@ -160,7 +162,7 @@ mod tests {
                 "ACC",
                 "STATUS",
                 "TIME_ELAPSED",
-                "EXIT_CODE",
+                keys::EXIT_CODE,
                 "STARTED_AT",
                 "FINISHED_AT",
                 "SIGNAL"

@@ -255,6 +255,65 @@ fn bad_runner_keys_are_bad_input_and_nothing_runs() {
 }
 
 #[test]
+fn misspelled_global_keys_are_bad_input_with_a_hint() {
+    let file =
+        "Global: {repaet: 3, queu: q.yaml}\nModule: ./m.sh\nYamlLog: log.yaml\n---\nName: a\n";
+    for args in [
+        &["run", "--exp", "e.yaml"][..],
+        &["run", "--exp", "e.yaml", "--dry"],
+    ] {
+        let ran = Test::new()
+            .write_exe("m.sh", NAP_MODULE)
+            .write("e.yaml", file)
+            .args(args)
+            .run()
+            .status(2);
+        let err = ran.stderr();
+        assert!(err.starts_with("error: e.yaml:1 "), "{err}");
+        assert!(
+            err.contains("unknown key `Global.repaet`; did you mean `repeat`?"),
+            "{err}"
+        );
+        assert!(
+            ran.stdout().is_empty(),
+            "nothing expanded: {}",
+            ran.stdout()
+        );
+        assert!(!ran.dir.join("log.yaml").exists(), "nothing ran");
+    }
+    // An override, a nested key, and a command that only reads `Global.store`.
+    let nested =
+        "Global:\n  repeat: 1\n  slack:\n    chanel: \"#x\"\nModule: ./m.sh\n---\nName: a\n";
+    for (text, args, message) in [
+        (
+            "Global: {}\nModule: ./m.sh\n---\nName: a\n",
+            &["run", "--exp", "e.yaml", "+Global.queu=q.yaml"][..],
+            "unknown key `Global.queu`; did you mean `queue`?",
+        ),
+        (
+            nested,
+            &["run", "--exp", "e.yaml"],
+            "e.yaml:4 (document 0 (default config), key `Global.slack.chanel`): \
+             unknown key `Global.slack.chanel`; did you mean `channel`?",
+        ),
+        (
+            file,
+            &["status", "--exp", "e.yaml"],
+            "did you mean `repeat`?",
+        ),
+    ] {
+        let ran = Test::new()
+            .write_exe("m.sh", NAP_MODULE)
+            .write("e.yaml", text)
+            .args(args)
+            .run()
+            .status(2);
+        assert!(ran.stderr().contains(message), "{}", ran.stderr());
+        assert!(!ran.dir.join("q.yaml").exists());
+    }
+}
+
+#[test]
 fn python_helper_round_trips() {
     let test = Test::new().with_repo_dirs(&["modules"]);
     let ran = test
