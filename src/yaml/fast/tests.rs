@@ -154,7 +154,8 @@ proptest! {
     #[test]
     fn plain_log_documents_take_the_fast_path(
         entries in prop::collection::vec(
-            ("[A-Z_][a-zA-Z0-9_]{0,8}", prop_oneof![
+            // `K_` first: never a YAML keyword such as `ON` (written quoted).
+            ("K_[a-zA-Z0-9_]{0,8}", prop_oneof![
                 any::<i32>().prop_map(Value::from),
                 "v[a-z0-9_/.]{3,10}".prop_map(Value::from),
             ]),
