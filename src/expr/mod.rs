@@ -5,9 +5,11 @@
 
 mod convert;
 mod document;
+mod engine;
 mod format;
 mod history;
 mod keys;
+mod limits;
 mod sandbox;
 mod translate;
 
