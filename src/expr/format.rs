@@ -100,19 +100,6 @@ mod tests {
     use super::format_spec;
     use rhai::Dynamic;
 
-    use super::limits::{MAX_FORMAT_WIDTH, REFUSED};
-
-    /// A width or precision, refused above [`MAX_FORMAT_WIDTH`] before anything
-    /// is formatted (Rust's formatter panics on a precision of 65,536 or more).
-    fn bounded(digits: &str, what: &str) -> Result<usize, String> {
-        match digits.parse::<usize>() {
-            Ok(n) if n <= MAX_FORMAT_WIDTH => Ok(n),
-            _ => Err(format!(
-                "{REFUSED}the format {what} {digits} is over the limit of {MAX_FORMAT_WIDTH}"
-            )),
-        }
-    }
-
     #[test]
     fn python_format_subset() {
         let f = |x: Dynamic, s: &str| format_spec(&x, s).unwrap();

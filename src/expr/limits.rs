@@ -21,6 +21,13 @@ pub(crate) const REFUSED: &str = "refused by the sandbox: ";
 pub(crate) const MAX_DEPTH: usize = 100;
 /// The widest field and the longest precision of a format spec.
 pub(crate) const MAX_FORMAT_WIDTH: usize = 1_000;
+/// The stack a thread that evaluates expressions should have. Rhai clones,
+/// drops and measures nested values recursively while an expression runs;
+/// the time limit bounds how deep a value can get (each level costs a walk
+/// of the whole value, so depth grows with the square root of the time),
+/// to a few thousand levels: a few megabytes of stack, more than the 2 MiB
+/// of a spawned thread. The main thread has 8 MiB.
+pub const EVAL_STACK_SIZE: usize = 64 << 20;
 /// The wall-clock budget of one evaluation.
 pub(crate) const TIME_LIMIT: Duration = Duration::from_millis(500);
 
