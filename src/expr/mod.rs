@@ -10,6 +10,8 @@ mod format;
 mod history;
 mod keys;
 mod limits;
+#[cfg(test)]
+mod proptests;
 mod sandbox;
 mod translate;
 
