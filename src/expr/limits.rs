@@ -53,10 +53,6 @@ pub(crate) fn too_deep_message() -> String {
     format!("{REFUSED}a value is nested more than {MAX_DEPTH} levels deep")
 }
 
-fn too_deep_error() -> Box<EvalAltResult> {
-    too_deep_message().into()
-}
-
 /// Whether `value` nests lists and mappings more than `MAX_DEPTH - depth`
 /// levels deep; never descends further than that.
 pub(crate) fn too_deep(value: &Dynamic, depth: usize) -> bool {
@@ -139,7 +135,7 @@ fn equal_lists(
     depth: usize,
 ) -> Result<bool, Box<EvalAltResult>> {
     if depth > MAX_DEPTH {
-        return Err(too_deep_error());
+        return Err(too_deep_message().into());
     }
     if x.len() != y.len() {
         return Ok(false);
@@ -159,7 +155,7 @@ fn equal_maps(
     depth: usize,
 ) -> Result<bool, Box<EvalAltResult>> {
     if depth > MAX_DEPTH {
-        return Err(too_deep_error());
+        return Err(too_deep_message().into());
     }
     if x.len() != y.len() {
         return Ok(false);
@@ -178,7 +174,7 @@ fn equal_maps(
 /// Text of a list or mapping as Rhai writes it, within the depth limit.
 fn debug_text(value: &Dynamic) -> Result<ImmutableString, Box<EvalAltResult>> {
     if too_deep(value, 0) {
-        return Err(too_deep_error());
+        return Err(too_deep_message().into());
     }
     Ok(format!("{value:?}").into())
 }

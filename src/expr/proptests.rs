@@ -101,7 +101,7 @@ fn expression() -> impl Strategy<Value = String> {
     .prop_map(|parts| {
         parts
             .into_iter()
-            .map(|(atom, op)| format!("{atom}{op}"))
+            .flat_map(|(atom, op)| [atom, op.to_owned()])
             .collect::<String>()
     })
 }

@@ -5,6 +5,7 @@
 //! bound on the time is loose (a debug binary on a busy machine), the
 //! release figures are in the README.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::test::{bin, Test};
@@ -46,11 +47,11 @@ fn run(test: &Test, args: &[&str]) -> Outcome {
 
 /// Expand an experiment whose key `v` is `parse {expr}`.
 fn parse(expr: &str) -> Outcome {
-    let text = format!(
+    let file = format!(
         "Global: {{repeat: 1}}\nModule: echo\n---\nName: a\nv: {}\n",
         yaml_quote(&format!("parse {expr}"))
     );
-    let test = Test::new().write("exp.yaml", &text);
+    let test = Test::new().write("exp.yaml", &file);
     run(&test, &["run", "--exp", "exp.yaml", "--dry"])
 }
 
@@ -60,9 +61,10 @@ fn yaml_quote(text: &str) -> String {
 
 /// `filter` over nine documents with one `--filter` (or `--sort`).
 fn filter(flag: &str, expr: &str) -> Outcome {
-    let log: String = (0..9)
-        .map(|i| format!("---\nName: e{i}\nACC: 0.{i}\n"))
-        .collect();
+    let log = (0..9).fold(String::new(), |mut log, i| {
+        let _ = write!(log, "---\nName: e{i}\nACC: 0.{i}\n");
+        log
+    });
     let test = Test::new().write("log.yaml", &log);
     run(&test, &["filter", "log.yaml", flag, expr])
 }
