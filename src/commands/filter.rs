@@ -150,6 +150,13 @@ pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut selection = query.select(&logs, threads)?;
+    // A refusal of the sandbox (a limit, a function it leaves out) is bad
+    // input, not a document that does not match.
+    for (flag, exprs) in [("--filter", &settings.filters), ("--sort", &settings.sorts)] {
+        if let Some((expr, err)) = exprs.iter().find_map(|e| e.refusal().map(|r| (e, r))) {
+            return Err(Error::Usage(expr_message(flag, &expr.text, err)));
+        }
+    }
     let total = selection.total();
     report_failures(
         "--filter",

@@ -6,6 +6,7 @@
 use rhai::{Array, Dynamic, ImmutableString, Map, FLOAT, INT};
 use yaml_serde::{Mapping, Number, Value};
 
+use super::limits::{too_deep_message, MAX_DEPTH};
 use crate::yaml::fast::{self as yaml_fast, Builder, Scalar};
 
 /// Builds Rhai values straight from YAML text (`yaml_fast`), skipping the
@@ -110,10 +111,19 @@ pub fn key_name(key: &Value) -> String {
     }
 }
 
-/// Convert a Rhai result back into YAML; `Err` names the unsupported type.
+/// Convert a Rhai result back into YAML; `Err` names the unsupported type,
+/// or the nesting limit: values nested deeper than [`MAX_DEPTH`] are refused
+/// (converting them would overflow the stack).
 pub fn dynamic_to_yaml(value: &Dynamic) -> Result<Value, String> {
+    to_yaml(value, 0)
+}
+
+fn to_yaml(value: &Dynamic, depth: usize) -> Result<Value, String> {
     if value.is_shared() {
-        return dynamic_to_yaml(&value.clone().flatten());
+        return to_yaml(&value.clone().flatten(), depth);
+    }
+    if depth >= MAX_DEPTH && (value.is_array() || value.is_map()) {
+        return Err(too_deep_message());
     }
     if value.is_unit() {
         return Ok(Value::Null);
@@ -139,7 +149,7 @@ pub fn dynamic_to_yaml(value: &Dynamic) -> Result<Value, String> {
         let array = value.read_lock::<Array>().ok_or("array is locked")?;
         return array
             .iter()
-            .map(dynamic_to_yaml)
+            .map(|v| to_yaml(v, depth + 1))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Sequence);
     }
@@ -150,7 +160,7 @@ pub fn dynamic_to_yaml(value: &Dynamic) -> Result<Value, String> {
         let map = value.read_lock::<Map>().ok_or("map is locked")?;
         let mut out = Mapping::with_capacity(map.len());
         for (k, v) in map.iter() {
-            out.insert(Value::String(k.to_string()), dynamic_to_yaml(v)?);
+            out.insert(Value::String(k.to_string()), to_yaml(v, depth + 1)?);
         }
         return Ok(Value::Mapping(out));
     }
@@ -178,5 +188,20 @@ mod tests {
         assert_eq!(m["d"][2], Value::Bool(true));
         assert_eq!(m["e"]["f"], Value::Null);
         assert!(m["g"].is_f64(), "u64 beyond i64 becomes a float");
+    }
+
+    #[test]
+    fn nesting_is_converted_only_within_the_limit() {
+        let nest = |levels: usize| {
+            let mut value = rhai::Dynamic::from_array(Vec::new());
+            for _ in 1..levels {
+                value = rhai::Dynamic::from_array(vec![value]);
+            }
+            value
+        };
+        assert!(dynamic_to_yaml(&nest(super::MAX_DEPTH)).is_ok());
+        let err = dynamic_to_yaml(&nest(super::MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.contains("nested more than 100 levels"), "{err}");
+        assert!(dynamic_to_yaml(&nest(1_000)).is_err());
     }
 }

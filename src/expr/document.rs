@@ -139,11 +139,19 @@ impl DocumentExpr {
         doc: &mut BoundDocument,
     ) -> Result<Value, ExprError> {
         let value = sandbox.eval(&self.compiled, &mut doc.scope)?;
-        dynamic_to_yaml(&value).map_err(|message| ExprError {
-            message,
-            line: None,
-            column: None,
+        dynamic_to_yaml(&value).map_err(|message| {
+            self.compiled.remember(ExprError {
+                message,
+                line: None,
+                column: None,
+            })
         })
+    }
+
+    /// The sandbox's refusal of this expression (a limit, or a function it
+    /// leaves out), once an evaluation hit one: bad input, not a failure.
+    pub fn refusal(&self) -> Option<&ExprError> {
+        self.compiled.refusal()
     }
 }
 

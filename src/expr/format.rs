@@ -4,6 +4,19 @@
 
 use rhai::Dynamic;
 
+use super::limits::{MAX_FORMAT_WIDTH, REFUSED};
+
+/// A width or precision, refused above [`MAX_FORMAT_WIDTH`] before anything
+/// is formatted (Rust's formatter panics on a precision of 65,536 or more).
+fn bounded(digits: &str, what: &str) -> Result<usize, String> {
+    match digits.parse::<usize>() {
+        Ok(n) if n <= MAX_FORMAT_WIDTH => Ok(n),
+        _ => Err(format!(
+            "{REFUSED}the format {what} {digits} is over the limit of {MAX_FORMAT_WIDTH}"
+        )),
+    }
+}
+
 pub(crate) fn format_spec(x: &Dynamic, spec: &str) -> Result<String, String> {
     let bad = || {
         format!("unsupported format spec `{spec}` (supported: [0][width][.precision][f|e|%|d|s])")
@@ -14,10 +27,10 @@ pub(crate) fn format_spec(x: &Dynamic, spec: &str) -> Result<String, String> {
         rest = &rest[1..];
     }
     let digits = rest.chars().take_while(char::is_ascii_digit).count();
-    let width: usize = if digits == 0 {
+    let width = if digits == 0 {
         0
     } else {
-        rest[..digits].parse().map_err(|_| bad())?
+        bounded(&rest[..digits], "width")?
     };
     rest = &rest[digits..];
     let mut precision = None;
@@ -26,7 +39,7 @@ pub(crate) fn format_spec(x: &Dynamic, spec: &str) -> Result<String, String> {
         if digits == 0 {
             return Err(bad());
         }
-        precision = Some(after[..digits].parse::<usize>().map_err(|_| bad())?);
+        precision = Some(bounded(&after[..digits], "precision")?);
         rest = &after[digits..];
     }
     let number = x
@@ -97,5 +110,24 @@ mod tests {
         assert_eq!(f(Dynamic::from_int(7), "3"), "  7");
         assert_eq!(f(Dynamic::from("ab"), "4"), "ab  ");
         assert!(format_spec(&Dynamic::from_int(1), "x").is_err());
+    }
+
+    #[test]
+    fn width_and_precision_are_bounded_before_formatting() {
+        let x = Dynamic::from_float(1.5);
+        for spec in [
+            "999999999",
+            ".65536f",
+            ".70000e",
+            ".65536%",
+            "1001",
+            ".1001",
+            "99999999999999999999999",
+        ] {
+            let err = format_spec(&x, spec).unwrap_err();
+            assert!(err.contains("over the limit of 1000"), "{spec}: {err}");
+        }
+        assert_eq!(format_spec(&x, "1000").unwrap().len(), 1000);
+        assert_eq!(format_spec(&x, ".1000f").unwrap().len(), 1002);
     }
 }

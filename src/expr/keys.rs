@@ -70,6 +70,21 @@ fn tokens(text: &str) -> Option<Vec<Token<'_>>> {
     Some(out)
 }
 
+/// The names of functions the text calls directly (`f(...)`, `x.f(...)`);
+/// empty when this lexer cannot read the text.
+pub(crate) fn called_functions(text: &str) -> Vec<&str> {
+    let Some(tokens) = tokens(text) else {
+        return Vec::new();
+    };
+    tokens
+        .windows(2)
+        .filter_map(|pair| match pair {
+            [Token::Ident(name), Token::Punct('(')] => Some(*name),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The top-level keys read through `names`, or `None` for "any key".
 pub(crate) fn used_keys(text: &str, names: &[&str]) -> Option<BTreeSet<String>> {
     let tokens = tokens(text)?;

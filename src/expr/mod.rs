@@ -5,15 +5,20 @@
 
 mod convert;
 mod document;
+mod engine;
 mod format;
 mod history;
 mod keys;
+mod limits;
+#[cfg(test)]
+mod proptests;
 mod sandbox;
 mod translate;
 
 pub use convert::{dynamic_to_yaml, key_name, yaml_to_dynamic};
 pub use document::{BoundDocument, DocumentExpr, DOCUMENT};
 pub use history::{Experiment, History};
+pub use limits::EVAL_STACK_SIZE;
 pub use rhai::Dynamic;
 pub use sandbox::{CompiledExpr, ExprError, Sandbox, Scope};
 pub use translate::translate;

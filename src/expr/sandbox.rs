@@ -3,12 +3,18 @@
 //! User text from experiment files and `filter` arguments runs here, so the
 //! engine is built to be harmless whatever it is given:
 //!
-//! * no file, process, network or clock access: the standard library has
-//!   none, `no_module` removes `import`, `eval` is disabled and `print`/`debug`
-//!   are swallowed (stdout carries `--dry` output);
+//! * no file, process, network or clock access: the engine is built from a
+//!   raw one with only the packages expressions need (see `engine`), so
+//!   `sleep`, `timestamp` and `exit` do not exist, `no_module` removes
+//!   `import`, `eval` is disabled and `print`/`debug` are swallowed (stdout
+//!   carries `--dry` output);
 //! * every resource is bounded (Rhai's defaults are unlimited): operations,
-//!   call depth, expression depth, string, array and map sizes — `loop {}`
-//!   stops after a million operations, a few milliseconds;
+//!   call depth, expression depth, string, array and map sizes, the nesting
+//!   of values and the wall-clock time of one evaluation (see `limits`) —
+//!   `loop {}` stops after a million operations, a few milliseconds;
+//! * a refusal (a limit, or a function left out) is remembered by the
+//!   compiled expression: it is refused again at once, and `filter` turns it
+//!   into bad input instead of a document that does not match;
 //! * `OptimizationLevel::None`: the default optimiser panics on assignments
 //!   to constants in rhai 1.27 (see `CRATES.md`); expressions are tiny, so
 //!   nothing is lost. Evaluation is also wrapped in `catch_unwind`.
@@ -16,26 +22,13 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
-use rhai::{
-    Dynamic, Engine, EvalAltResult, ImmutableString, OptimizationLevel, ParseError, Position, AST,
-    FLOAT, INT,
-};
+use rhai::{Dynamic, Engine, EvalAltResult, ParseError, Position, AST};
 
-use super::history::{Experiment, History};
+use super::engine::{evaluator, strict_compiler, MAX_OPERATIONS};
+use super::limits::{self, REFUSED, TIME_LIMIT};
 use super::translate::translate;
 
 pub type Scope = rhai::Scope<'static>;
-
-/// Limits, chosen far above what a sensible expression needs.
-const MAX_OPERATIONS: u64 = 1_000_000;
-const MAX_EXPR_DEPTH: usize = 64;
-const MAX_FN_EXPR_DEPTH: usize = 32;
-const MAX_CALL_LEVELS: usize = 32;
-const MAX_STRING_SIZE: usize = 1 << 20;
-const MAX_ARRAY_SIZE: usize = 100_000;
-const MAX_MAP_SIZE: usize = 10_000;
-const MAX_VARIABLES: usize = 1_000;
-const MAX_FUNCTIONS: usize = 100;
 
 /// An expression error: a message and, when Rhai knows it, a position in
 /// the (translated) expression text.
@@ -75,23 +68,44 @@ impl ExprError {
         Self::at(format!("syntax error: {}", err.err_type()), err.position())
     }
 
+    /// Whether the sandbox refused the expression (a limit, or a function
+    /// it leaves out) rather than the expression failing on its data.
+    pub fn is_refusal(&self) -> bool {
+        self.message.starts_with(REFUSED)
+    }
+
     fn from_eval(err: &EvalAltResult) -> Self {
         let message = match err {
             EvalAltResult::ErrorVariableNotFound(name, _) => format!(
                 "unknown variable `{name}`: an expression sees only the keys written \
                  before it, at its own level and the levels that enclose it"
             ),
+            EvalAltResult::ErrorFunctionNotFound(signature, _)
+                if limits::refused_function(function_name(signature)).is_some() =>
+            {
+                limits::refused_function(function_name(signature)).unwrap_or_default()
+            }
             EvalAltResult::ErrorTooManyOperations(_) => format!(
-                "the expression ran for more than {MAX_OPERATIONS} operations (endless loop?)"
+                "{REFUSED}the expression ran for more than {MAX_OPERATIONS} operations \
+                 (endless loop?)"
+            ),
+            EvalAltResult::ErrorTerminated(..) => format!(
+                "{REFUSED}the expression ran for more than {} ms",
+                TIME_LIMIT.as_millis()
             ),
             EvalAltResult::ErrorDataTooLarge(what, _) => {
-                format!("{what} exceeds the sandbox limit")
+                format!("{REFUSED}{what} exceeds the sandbox limit")
             }
             EvalAltResult::ErrorStackOverflow(_) => {
-                "too many nested function calls (recursion?)".to_owned()
+                format!("{REFUSED}too many nested function calls (recursion?)")
+            }
+            EvalAltResult::ErrorTooManyVariables(_) | EvalAltResult::ErrorTooManyModules(_) => {
+                format!("{REFUSED}{err}")
             }
             EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
-            EvalAltResult::ErrorInFunctionCall(name, _, inner, _) if name.is_empty() => {
+            EvalAltResult::ErrorInFunctionCall(name, _, inner, _)
+                if name.is_empty() || is_refusal(inner) =>
+            {
                 return Self::from_eval(inner)
             }
             other => {
@@ -107,10 +121,37 @@ impl ExprError {
     }
 }
 
+/// The function a signature such as `sleep (i64)` names.
+fn function_name(signature: &str) -> &str {
+    signature.split([' ', '(']).next().unwrap_or(signature)
+}
+
+fn is_refusal(err: &EvalAltResult) -> bool {
+    ExprError::from_eval(err).is_refusal()
+}
+
 /// A compiled expression, cheap to clone and to evaluate many times.
 #[derive(Clone)]
 pub struct CompiledExpr {
     ast: Arc<AST>,
+    /// The sandbox's refusal, once it happened: later evaluations return it
+    /// at once instead of running into the same limit again.
+    refused: Arc<OnceLock<ExprError>>,
+}
+
+impl CompiledExpr {
+    /// The sandbox's refusal of this expression, if an evaluation hit one.
+    pub fn refusal(&self) -> Option<&ExprError> {
+        self.refused.get()
+    }
+
+    /// Remember `err` if it is a refusal; hand it back.
+    pub(crate) fn remember(&self, err: ExprError) -> ExprError {
+        if err.is_refusal() {
+            let _ = self.refused.set(err.clone());
+        }
+        err
+    }
 }
 
 /// The engine. Build it once: construction costs about a millisecond.
@@ -129,72 +170,8 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        let mut engine = Engine::new();
-        engine
-            .set_optimization_level(OptimizationLevel::None)
-            .set_max_operations(MAX_OPERATIONS)
-            .set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH)
-            .set_max_call_levels(MAX_CALL_LEVELS)
-            .set_max_string_size(MAX_STRING_SIZE)
-            .set_max_array_size(MAX_ARRAY_SIZE)
-            .set_max_map_size(MAX_MAP_SIZE)
-            .set_max_variables(MAX_VARIABLES)
-            .set_max_functions(MAX_FUNCTIONS)
-            .set_fail_on_invalid_map_property(true)
-            // The interner evicts by scanning its whole cache once full, which
-            // every unique f-string result triggers: slower than no interning.
-            .set_max_strings_interned(0);
-        engine.disable_symbol("eval");
-        engine.on_print(|_| {});
-        engine.on_debug(|_, _, _| {});
-
-        engine
-            .register_type_with_name::<History>("History")
-            .register_indexer_get(|h: &mut History, i: INT| h.get_index(i))
-            .register_indexer_get(|h: &mut History, name: ImmutableString| h.get_name(&name))
-            .register_get("len", |h: &mut History| h.len() as INT)
-            .register_fn("len", |h: &mut History| h.len() as INT)
-            .register_type_with_name::<Experiment>("Experiment")
-            // `E[-1].key` falls back to this indexer: Rhai tries an indexer
-            // when a type has no getter for a property.
-            .register_indexer_get(|e: &mut Experiment, key: ImmutableString| e.get(&key))
-            .register_fn("keys", |e: &mut Experiment| -> rhai::Array {
-                e.yaml()
-                    .keys()
-                    .map(|k| Dynamic::from(super::key_name(k)))
-                    .collect()
-            })
-            .register_get("len", |e: &mut Experiment| e.yaml().len() as INT)
-            .register_fn("len", |e: &mut Experiment| e.yaml().len() as INT)
-            .register_fn("contains", |e: &mut Experiment, key: ImmutableString| {
-                e.yaml().contains_key(key.as_str())
-            })
-            .register_fn("to_map", |e: &mut Experiment| e.to_map());
-
-        // Python spellings that files written for the original tool use.
-        engine
-            .register_fn("str", |x: Dynamic| -> ImmutableString {
-                display(&x).into()
-            })
-            .register_fn("int", |x: INT| x)
-            .register_fn("int", |x: FLOAT| x.trunc() as INT)
-            .register_fn("int", |x: bool| INT::from(x))
-            .register_fn("int", parse_int)
-            .register_fn("float", |x: INT| x as FLOAT)
-            .register_fn("float", |x: FLOAT| x)
-            .register_fn("float", parse_float)
-            .register_fn(
-                "fmt",
-                |x: Dynamic,
-                 spec: ImmutableString|
-                 -> Result<ImmutableString, Box<EvalAltResult>> {
-                    super::format::format_spec(&x, &spec)
-                        .map(Into::into)
-                        .map_err(Into::into)
-                },
-            );
         Self {
-            engine,
+            engine: evaluator(),
             strict: OnceLock::new(),
         }
     }
@@ -202,6 +179,7 @@ impl Sandbox {
     /// Translate Python-isms and compile.
     pub fn compile(&self, src: &str) -> Result<CompiledExpr, ExprError> {
         let text = translate(src);
+        refuse_calls(&text)?;
         compiled(catch_unwind(AssertUnwindSafe(|| {
             self.engine.compile(&text)
         })))
@@ -215,6 +193,7 @@ impl Sandbox {
         names: &[&str],
     ) -> Result<CompiledExpr, ExprError> {
         let text = translate(src);
+        refuse_calls(&text)?;
         let mut scope = Scope::new();
         for name in names {
             scope.push_constant(*name, ());
@@ -228,34 +207,41 @@ impl Sandbox {
 
     /// Evaluate against `scope`; the scope is left as it was given.
     pub fn eval(&self, expr: &CompiledExpr, scope: &mut Scope) -> Result<Dynamic, ExprError> {
+        if let Some(refusal) = expr.refused.get() {
+            return Err(refusal.clone());
+        }
         let len = scope.len();
         let result = catch_unwind(AssertUnwindSafe(|| {
-            self.engine.eval_ast_with_scope::<Dynamic>(scope, &expr.ast)
+            limits::with_deadline(|| self.engine.eval_ast_with_scope::<Dynamic>(scope, &expr.ast))
         }));
         scope.rewind(len);
-        match result {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(ExprError::from_eval(&err)),
-            Err(_) => Err(ExprError {
+        let err = match result {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(err)) => ExprError::from_eval(&err),
+            Err(_) => ExprError {
                 message: "internal error in the expression engine while evaluating".to_owned(),
                 line: None,
                 column: None,
-            }),
-        }
+            },
+        };
+        Err(expr.remember(err))
     }
 }
 
-/// An engine that only compiles: same syntax limits, `eval` disabled, and
-/// variables must be declared in the compile scope.
-fn strict_compiler() -> Engine {
-    let mut engine = Engine::new_raw();
-    engine
-        .set_optimization_level(OptimizationLevel::None)
-        .set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH)
-        .set_max_functions(MAX_FUNCTIONS)
-        .set_strict_variables(true);
-    engine.disable_symbol("eval");
-    engine
+/// A direct call of a function the sandbox leaves out is a compile error;
+/// indirect ones (`Fn("sleep")`) are refused when they run.
+fn refuse_calls(text: &str) -> Result<(), ExprError> {
+    match super::keys::called_functions(text)
+        .into_iter()
+        .find_map(limits::refused_function)
+    {
+        Some(message) => Err(ExprError {
+            message,
+            line: None,
+            column: None,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The outcome of a compilation run under `catch_unwind`.
@@ -263,7 +249,10 @@ fn compiled(
     result: std::thread::Result<Result<AST, ParseError>>,
 ) -> Result<CompiledExpr, ExprError> {
     match result {
-        Ok(Ok(ast)) => Ok(CompiledExpr { ast: Arc::new(ast) }),
+        Ok(Ok(ast)) => Ok(CompiledExpr {
+            ast: Arc::new(ast),
+            refused: Arc::default(),
+        }),
         Ok(Err(err)) => Err(ExprError::from_parse(&err)),
         Err(_) => Err(ExprError {
             message: "internal error in the expression engine while compiling".to_owned(),
@@ -271,26 +260,4 @@ fn compiled(
             column: None,
         }),
     }
-}
-
-fn display(x: &Dynamic) -> String {
-    if x.is_string() {
-        x.clone().into_string().unwrap_or_default()
-    } else if x.is_unit() {
-        "None".to_owned()
-    } else {
-        x.to_string()
-    }
-}
-
-fn parse_int(s: &str) -> Result<INT, Box<EvalAltResult>> {
-    s.trim()
-        .parse::<INT>()
-        .map_err(|_| format!("`int` cannot read {s:?} as an integer").into())
-}
-
-fn parse_float(s: &str) -> Result<FLOAT, Box<EvalAltResult>> {
-    s.trim()
-        .parse::<FLOAT>()
-        .map_err(|_| format!("`float` cannot read {s:?} as a number").into())
 }

@@ -190,7 +190,12 @@ impl Query<'_> {
             let handles: Vec<_> = items
                 .chunks(per_thread)
                 .map(|chunk| {
-                    scope.spawn(|| self.select_items(chunk, logs, only.as_deref(), &names))
+                    std::thread::Builder::new()
+                        .stack_size(crate::expr::EVAL_STACK_SIZE)
+                        .spawn_scoped(scope, || {
+                            self.select_items(chunk, logs, only.as_deref(), &names)
+                        })
+                        .expect("start a filter thread")
                 })
                 .collect();
             handles

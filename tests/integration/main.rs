@@ -19,5 +19,6 @@ mod fuzz;
 mod parallel;
 mod queue;
 mod run;
+mod sandbox;
 mod signals;
 mod slack;
