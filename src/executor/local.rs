@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use rustix::process::{pidfd_open, PidfdFlags};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
@@ -60,8 +61,8 @@ impl OutputSink for Terminal {
 /// (a grandchild may keep the pipes open much longer).
 const DRAIN: Duration = Duration::from_millis(500);
 
-/// How often the helper thread checks whether the module has ended while
-/// its pipes are still open.
+/// How often the helper thread looks at the stop ladder (and, without a
+/// pidfd, whether the module has ended).
 const POLL_MS: u16 = 50;
 
 /// Runs modules as local child processes.
@@ -331,9 +332,13 @@ impl Watched {
             };
             pipe.map(|fd| Output::new(fd, &self.workspace.dir, stream))
         });
+        // Readable once the module has ended: its end is seen at once even
+        // while a grandchild keeps the pipes open. (Linux ≥ 5.3; without it
+        // the loop looks again every poll interval.)
+        let pidfd = rustix::process::Pid::from_raw(self.pid)
+            .and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok());
         let mut status = None;
         let mut drain_until = None;
-        let mut nap = Duration::from_micros(100);
         loop {
             if status.is_none() {
                 status = self.child.try_wait().ok().flatten();
@@ -351,14 +356,8 @@ impl Watched {
                 break;
             }
             let wake = self.climb_ladder(note);
-            if open.is_empty() {
-                // The pipes closed: the module is ending (or closed them
-                // itself); look again soon, then less and less often.
-                std::thread::sleep(nap.min(wake));
-                nap = (nap * 2).min(Duration::from_millis(POLL_MS.into()));
-            } else {
-                pump_ready(&mut outputs, &open, sink, wake);
-            }
+            let end = pidfd.as_ref().filter(|_| status.is_none());
+            pump_ready(&mut outputs, &open, end, sink, wake);
         }
         let exit = match status {
             Some(status) => match (status.code(), status.signal()) {
@@ -403,6 +402,7 @@ impl Watched {
 fn pump_ready(
     outputs: &mut [Option<Output>; 2],
     open: &[usize],
+    end: Option<&OwnedFd>,
     sink: &dyn OutputSink,
     wait: Duration,
 ) {
@@ -411,6 +411,7 @@ fn pump_ready(
             .iter()
             .filter_map(|&i| outputs[i].as_ref().and_then(|o| o.pipe.as_ref()))
             .map(|pipe| PollFd::new(pipe.as_fd(), PollFlags::POLLIN))
+            .chain(end.map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)))
             .collect();
         let ms = u16::try_from(wait.as_millis()).unwrap_or(POLL_MS).max(1);
         match poll(&mut fds, PollTimeout::from(ms)) {
