@@ -13,9 +13,11 @@ mod limits;
 #[cfg(test)]
 mod proptests;
 mod sandbox;
+mod to_yaml;
 mod translate;
 
-pub use convert::{dynamic_to_yaml, key_name, yaml_to_dynamic};
+pub use convert::{key_name, yaml_to_dynamic};
+pub use to_yaml::dynamic_to_yaml;
 pub use document::{BoundDocument, DocumentExpr, DOCUMENT};
 pub use history::{Experiment, History};
 pub use limits::EVAL_STACK_SIZE;
