@@ -228,7 +228,6 @@ fn dry_cache_report(settings: &RunSettings, global: &Global, expansion: &Expansi
     let _ = writeln!(stderr, "{summary}");
 }
 
-/// Check every experiment's runner keys before anything runs.
 /// Check every experiment's runner keys (`Module`, `Timeout`, `YamlLog`,
 /// `GPUs` against the run's GPUs, `Fingerprint`) before anything runs.
 fn check_experiments(experiments: &[Mapping], slots: &SlotConfig) -> Result<(), Error> {
@@ -241,32 +240,9 @@ fn check_experiments(experiments: &[Mapping], slots: &SlotConfig) -> Result<(), 
             ))
         };
         let spec = JobSpec::from_experiment(experiment).map_err(bad)?;
-        if spec.skip {
-            continue;
+        if !spec.skip {
+            checker.wanted(experiment).map_err(|e| bad(e.to_string()))?;
         }
-        checker.wanted(experiment).map_err(|e| bad(e.to_string()))?;
-        check_fingerprint(experiment.get("Fingerprint")).map_err(bad)?;
-    }
-    Ok(())
-}
-
-/// `Fingerprint`: absent, a glob, or a list of globs.
-fn check_fingerprint(value: Option<&Value>) -> Result<(), String> {
-    let patterns: Vec<&str> = match value {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Sequence(items)) => items
-            .iter()
-            .map(|i| {
-                i.as_str()
-                    .ok_or_else(|| "`Fingerprint` must be a glob or a list of globs".to_owned())
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err("`Fingerprint` must be a glob or a list of globs".to_owned()),
-    };
-    for pattern in patterns {
-        glob::Pattern::new(pattern)
-            .map_err(|e| format!("invalid `Fingerprint` glob `{pattern}`: {e}"))?;
     }
     Ok(())
 }

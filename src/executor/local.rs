@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use rustix::process::{pidfd_open, PidfdFlags};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use rustix::process::{pidfd_open, PidfdFlags};
 
 use chrono::Local;
 use yaml_serde::Mapping;

@@ -9,7 +9,7 @@
 //! of the queue and waits for a module to end when it says no: experiments start
 //! in queue order, never overtaking one that waits for GPUs.
 
-use yaml_serde::{Mapping, Value};
+use yaml_serde::Mapping;
 
 use super::Capacity;
 use crate::model::keys;
@@ -99,14 +99,9 @@ impl Slots {
     /// How many GPUs `experiment` asks for: its `GPUs` key, else 1 when the
     /// run has GPUs, else 0.
     pub(crate) fn wanted(&self, experiment: &Mapping) -> Result<usize, SlotError> {
-        let wanted = match experiment.get(keys::GPUS) {
-            None | Some(Value::Null) => usize::from(self.uses_gpus()),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or(SlotError::Invalid)?,
-            Some(_) => return Err(SlotError::Invalid),
-        };
+        let wanted = crate::model::experiment::gpus(experiment.get(keys::GPUS))
+            .map_err(|_| SlotError::Invalid)?
+            .unwrap_or_else(|| usize::from(self.uses_gpus()));
         if wanted > self.config.gpus.len() {
             return Err(SlotError::TooMany {
                 wanted,

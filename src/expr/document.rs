@@ -10,9 +10,9 @@ use std::collections::BTreeSet;
 use yaml_serde::{Mapping, Value};
 
 use super::convert::{mapping_to_map, plain_yaml_to_map};
-use super::to_yaml::dynamic_to_yaml;
 use super::keys::used_keys;
 use super::sandbox::{CompiledExpr, ExprError, Sandbox, Scope};
+use super::to_yaml::dynamic_to_yaml;
 use super::translate::translate;
 use rhai::Dynamic;
 

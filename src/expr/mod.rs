@@ -17,10 +17,10 @@ mod to_yaml;
 mod translate;
 
 pub use convert::{key_name, yaml_to_dynamic};
-pub use to_yaml::dynamic_to_yaml;
 pub use document::{BoundDocument, DocumentExpr, DOCUMENT};
 pub use history::{Experiment, History};
 pub use limits::EVAL_STACK_SIZE;
 pub use rhai::Dynamic;
 pub use sandbox::{CompiledExpr, ExprError, Sandbox, Scope};
+pub use to_yaml::dynamic_to_yaml;
 pub use translate::translate;

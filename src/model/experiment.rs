@@ -1,5 +1,6 @@
 //! The typed view of an experiment's runner keys (`Name`, `Module`,
-//! `Timeout`, `YamlLog`): read once when the experiment is admitted.
+//! `Timeout`, `YamlLog`, `GPUs`, `Fingerprint`): read and checked once, when
+//! the experiment is admitted (and by `run` before anything starts).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +9,10 @@ use yaml_serde::{Mapping, Value};
 
 use super::keys;
 
+/// The longest `Timeout` accepted: about 31 years (a `Duration` from a
+/// larger float would overflow).
+const MAX_TIMEOUT_SECS: f64 = 1e9;
+
 /// The runner's reading of an experiment's `Capitalised` keys.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct JobSpec {
@@ -15,6 +20,10 @@ pub(crate) struct JobSpec {
     pub command: Vec<String>,
     pub timeout: Option<Duration>,
     pub log: Option<PathBuf>,
+    /// `GPUs`, when the experiment says (else the run's default).
+    pub gpus: Option<usize>,
+    /// `Fingerprint`: globs of files that are part of its identity.
+    pub fingerprint: Vec<String>,
     /// `Name: skip`: expanded, never run.
     pub skip: bool,
 }
@@ -38,53 +47,101 @@ impl JobSpec {
                 command: Vec::new(),
                 timeout: None,
                 log: None,
+                gpus: None,
+                fingerprint: Vec::new(),
                 skip: true,
             });
         }
-        let command = match experiment.get(keys::MODULE) {
-            None | Some(Value::Null) => {
-                return Err(
-                    "no `Module` to run; hint: set `Module: python3 modules/train.py` \
-                            in the default config or the experiment"
-                        .to_owned(),
-                )
-            }
-            Some(Value::String(module)) => shell_words::split(module)
-                .map_err(|e| format!("cannot split `Module: {module}`: {e}"))?,
-            Some(_) => {
-                return Err("`Module` must be a string (a program and its arguments)".to_owned())
-            }
-        };
-        if command.is_empty() {
-            return Err("`Module` is empty".to_owned());
-        }
-        let timeout = match experiment.get(keys::TIMEOUT) {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(secs) if secs > 0.0 && secs.is_finite() => Some(Duration::from_secs_f64(secs)),
-                _ => {
-                    return Err(format!(
-                        "`Timeout` must be a positive number of seconds, found `{n}`"
-                    ))
-                }
-            },
-            Some(_) => {
-                return Err("`Timeout` must be a positive number of seconds".to_owned());
-            }
-        };
-        let log = match experiment.get(keys::YAML_LOG) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(path)) if !path.is_empty() => Some(PathBuf::from(path)),
-            Some(_) => return Err("`YamlLog` must be a path".to_owned()),
-        };
         Ok(Self {
             name,
-            command,
-            timeout,
-            log,
+            command: module(experiment.get(keys::MODULE))?,
+            timeout: timeout(experiment.get(keys::TIMEOUT))?,
+            log: log(experiment.get(keys::YAML_LOG))?,
+            gpus: gpus(experiment.get(keys::GPUS))?,
+            fingerprint: fingerprint(experiment.get(keys::FINGERPRINT))?,
             skip: false,
         })
     }
+}
+
+/// `Module`, split as a shell would.
+fn module(value: Option<&Value>) -> Result<Vec<String>, String> {
+    let command = match value {
+        None | Some(Value::Null) => {
+            return Err(
+                "no `Module` to run; hint: set `Module: python3 modules/train.py` \
+                        in the default config or the experiment"
+                    .to_owned(),
+            )
+        }
+        Some(Value::String(module)) => shell_words::split(module)
+            .map_err(|e| format!("cannot split `Module: {module}`: {e}"))?,
+        Some(_) => return Err("`Module` must be a string (a program and its arguments)".to_owned()),
+    };
+    if command.is_empty() {
+        return Err("`Module` is empty".to_owned());
+    }
+    Ok(command)
+}
+
+/// `Timeout`: a positive number of seconds, at most `MAX_TIMEOUT_SECS`.
+fn timeout(value: Option<&Value>) -> Result<Option<Duration>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(secs) if secs > 0.0 && secs <= MAX_TIMEOUT_SECS => {
+                Ok(Some(Duration::from_secs_f64(secs)))
+            }
+            Some(secs) if secs > MAX_TIMEOUT_SECS => Err(format!(
+                "`Timeout` of `{n}` s is over the limit of {MAX_TIMEOUT_SECS:e} s"
+            )),
+            _ => Err(format!(
+                "`Timeout` must be a positive number of seconds, found `{n}`"
+            )),
+        },
+        Some(_) => Err("`Timeout` must be a positive number of seconds".to_owned()),
+    }
+}
+
+/// `YamlLog`: a path.
+fn log(value: Option<&Value>) -> Result<Option<PathBuf>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(path)) if !path.is_empty() => Ok(Some(PathBuf::from(path))),
+        Some(_) => Err("`YamlLog` must be a path".to_owned()),
+    }
+}
+
+/// `GPUs`: a non-negative integer.
+pub(crate) fn gpus(value: Option<&Value>) -> Result<Option<usize>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| "`GPUs` must be a non-negative integer".to_owned()),
+        Some(_) => Err("`GPUs` must be a non-negative integer".to_owned()),
+    }
+}
+
+/// `Fingerprint`: absent, a glob, or a list of globs (each one valid).
+fn fingerprint(value: Option<&Value>) -> Result<Vec<String>, String> {
+    let not_globs = || "`Fingerprint` must be a glob or a list of globs".to_owned();
+    let patterns: Vec<String> = match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned).ok_or_else(not_globs))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(not_globs()),
+    };
+    for pattern in &patterns {
+        glob::Pattern::new(pattern)
+            .map_err(|e| format!("invalid `Fingerprint` glob `{pattern}`: {e}"))?;
+    }
+    Ok(patterns)
 }
 
 #[cfg(test)]
@@ -112,6 +169,13 @@ mod tests {
             ("Module: x\nTimeout: -1", "positive number"),
             ("Module: x\nTimeout: soon", "positive number"),
             ("Module: x\nYamlLog: [1]", "must be a path"),
+            ("Module: x\nTimeout: 1e20", "over the limit of 1e9 s"),
+            ("Module: x\nGPUs: two", "non-negative integer"),
+            ("Module: x\nFingerprint: 3", "a glob or a list of globs"),
+            (
+                "Module: x\nFingerprint: ['a[']",
+                "invalid `Fingerprint` glob",
+            ),
         ] {
             let err = JobSpec::from_experiment(&mapping(text)).unwrap_err();
             assert!(err.contains(message), "{text}: {err}");
