@@ -23,6 +23,7 @@ fn expand(c: &mut Criterion) {
     let options = ExpandOptions {
         seed: Some(1),
         host: "bench".to_owned(),
+        limit: None,
     };
     let mut group = c.benchmark_group("expand");
     group.sample_size(10);

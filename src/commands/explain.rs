@@ -29,7 +29,7 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
     let settings = RunSettings {
         exp: args.exp.clone(),
         dry: true,
-        pick: None,
+        pick: Some(vec![args.pick]),
         seed: args.seed,
         follow: false,
         fail_fast: false,
@@ -45,13 +45,8 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
     };
     let expansion = expand(&settings, &Sandbox::new())?;
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
-    let experiment = expansion.experiments.get(args.pick).ok_or_else(|| {
-        Error::Usage(format!(
-            "`--pick {}` is out of range: the expanded queue holds {} experiment(s)",
-            args.pick,
-            expansion.experiments.len()
-        ))
-    })?;
+    // `expand` expanded the file up to `--pick` only, and kept that one.
+    let experiment = &expansion.experiments[0];
     let name = name_of(experiment);
     let path = match &args.store {
         Some(path) => path.clone(),

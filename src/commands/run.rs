@@ -99,6 +99,12 @@ pub(crate) fn expand(settings: &RunSettings, sandbox: &Sandbox) -> Result<Expans
     let options = ExpandOptions {
         seed: settings.seed,
         host: host_name(),
+        // `--pick` needs the experiments up to the last one picked only.
+        limit: settings
+            .pick
+            .as_ref()
+            .and_then(|pick| pick.iter().max())
+            .map(|last| last + 1),
     };
     let mut expansion = config::expand_path(sandbox, &settings.exp, &settings.overrides, &options)?;
     if let Some(pick) = &settings.pick {
@@ -319,6 +325,7 @@ fn run_experiments(
             // but not a replay of the values the file's experiments got.
             seed: settings.seed.map(|s| s ^ 0x9e37_79b9_7f4a_7c15),
             host: host_name(),
+            limit: None,
         },
     );
     let options = SessionOptions {

@@ -66,7 +66,7 @@ pub fn expand_text(
         let (tx, rx) = mpsc::sync_channel::<Stage>(256);
         let producer = Producer::new(Arc::clone(&source), overrides, options, tx);
         scope.spawn(move || producer.run());
-        evaluate_stream(&rx, sandbox, &source, options)
+        evaluate_stream(rx, sandbox, &source, options)
     })
 }
 
@@ -85,8 +85,10 @@ enum Stage {
 }
 
 /// The second stage: evaluate what the first one prepared, in order.
+/// It owns `rx`: returning early (an error, `limit`) drops it, which stops
+/// the parsing thread.
 fn evaluate_stream(
-    rx: &mpsc::Receiver<Stage>,
+    rx: mpsc::Receiver<Stage>,
     sandbox: &Sandbox,
     source: &Arc<SourceText>,
     options: &ExpandOptions,
@@ -94,7 +96,7 @@ fn evaluate_stream(
     let mut started: Option<(Expander<'_>, Mapping, Mapping)> = None;
     let mut shared = Vec::new();
     let mut failure = None;
-    for stage in rx {
+    for stage in &rx {
         match stage {
             Stage::Header { global, defaults } => {
                 let expander = Expander::with_source(
@@ -120,6 +122,11 @@ fn evaluate_stream(
                         failure = Some(err);
                         break;
                     }
+                }
+                if options.limit.is_some_and(|limit| shared.len() >= limit) {
+                    // Dropping the channel stops the parsing thread.
+                    shared.truncate(options.limit.unwrap_or(usize::MAX));
+                    break;
                 }
             }
             // A document that cannot be parsed or is not a mapping is

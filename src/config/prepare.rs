@@ -26,6 +26,9 @@ pub struct ExpandOptions {
     pub seed: Option<u64>,
     /// Value of `HOST`.
     pub host: String,
+    /// Stop after this many experiments (`explain --pick`, `run --pick`):
+    /// the rest of the file is neither expanded nor checked.
+    pub limit: Option<usize>,
 }
 
 /// The default config, split: `Global` and the defaults proper, both after

@@ -15,6 +15,7 @@ fn options(seed: u64, host: &str) -> ExpandOptions {
     ExpandOptions {
         seed: Some(seed),
         host: host.to_owned(),
+        limit: None,
     }
 }
 

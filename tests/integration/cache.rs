@@ -312,3 +312,29 @@ fn several_runners_share_one_store() {
     assert!(shown.contains("runs: 30 (30 done)"), "{shown}");
     assert!(ran(dir, &["run", "--exp", "a.yaml"]).is_empty());
 }
+
+/// `explain --pick N` and `run --pick N` expand the file only up to
+/// experiment N: a later experiment whose expression would fail (or take
+/// long) is never evaluated.
+#[test]
+fn pick_expands_only_up_to_the_picked_experiment() {
+    let test = Test::new().write_exe("m.sh", NAP_MODULE).write(
+        "e.yaml",
+        "Global: {}\nModule: ./m.sh\n---\nName: a\n---\nName: b\nRepeat: 2\n\
+         ---\nName: late\nx: parse nope + 1\n",
+    );
+    let dir = test.path();
+    let explain = runner(dir, &["explain", "--exp", "e.yaml", "--pick", "1"]);
+    assert!(explain.status.success(), "{explain:?}");
+    assert!(stdout(&explain).contains("experiment 1 `b`"), "{explain:?}");
+    let dry = runner(dir, &["run", "--exp", "e.yaml", "--dry", "--pick", "0,2"]);
+    assert!(dry.status.success(), "{dry:?}");
+    assert_eq!(stdout(&dry).matches("Name: ").count(), 2, "{dry:?}");
+    // Picking the broken one still reports its error, with its place.
+    let bad = runner(dir, &["run", "--exp", "e.yaml", "--dry", "--pick", "3"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("nope"),
+        "{bad:?}"
+    );
+}

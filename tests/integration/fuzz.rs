@@ -69,6 +69,7 @@ fn expand(text: &str) {
     let options = ExpandOptions {
         seed: Some(1),
         host: "h".into(),
+        limit: None,
     };
     let _ = expand_text(
         &sandbox,
