@@ -226,6 +226,10 @@ pub(crate) enum Format {
     cool-runner filter logs.yaml --filter '\"ACC\" in exp && exp.ACC > 0.9' --sort exp.TIME --keep-keys Name ACC\n  \
     cool-runner filter logs_1.yaml logs_2.yaml %args\n  \
     cool-runner filter logs.yaml --group-by lr sparsity --agg ACC,LOSS --agg-stats")]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line switches"
+)]
 pub(crate) struct FilterArgs {
     /// Log files to read
     #[arg(value_name = "LOG", required = true)]
@@ -266,6 +270,14 @@ pub(crate) struct FilterArgs {
     /// Add min and max of each aggregated key
     #[arg(long, help_heading = "Aggregation")]
     pub agg_stats: bool,
+
+    /// Aggregate runs whatever their `STATUS` [default: only `done`, and documents without `STATUS`]
+    #[arg(long, help_heading = "Aggregation")]
+    pub all_statuses: bool,
+
+    /// Count every copy of a run [default: each `RUN_DIR` once, so the copies cache hits append are not counted again]
+    #[arg(long, help_heading = "Aggregation")]
+    pub include_cached: bool,
 }
 
 /// Parse the process arguments.

@@ -57,12 +57,17 @@ impl FilterSettings {
                     .to_owned(),
             ));
         }
-        if args.agg_stats && !aggregating {
-            return Err(Error::Usage(
-                "`--agg-stats` needs `--group-by` or `--agg`; hint: `--group-by lr --agg ACC \
-                 --agg-stats`"
-                    .to_owned(),
-            ));
+        for (set, flag) in [
+            (args.agg_stats, "--agg-stats"),
+            (args.all_statuses, "--all-statuses"),
+            (args.include_cached, "--include-cached"),
+        ] {
+            if set && !aggregating {
+                return Err(Error::Usage(format!(
+                    "`{flag}` needs `--group-by` or `--agg`; hint: `--group-by lr --agg ACC \
+                     {flag}`"
+                )));
+            }
         }
         let agg: Vec<String> = args
             .agg
@@ -74,6 +79,8 @@ impl FilterSettings {
             group_by: args.group_by,
             agg,
             stats: args.agg_stats,
+            all_statuses: args.all_statuses,
+            include_cached: args.include_cached,
         });
         let format = args.format.unwrap_or(if aggregate.is_some() {
             Format::Table
@@ -184,7 +191,9 @@ pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
         aggregated.merge(aggregator);
     }
     let kept = records.len() + aggregated.documents();
-    let written = write_output(settings, records, aggregated, &mut out).and_then(|()| out.flush());
+    let mut note = None;
+    let written =
+        write_output(settings, records, aggregated, &mut out, &mut note).and_then(|()| out.flush());
     match written {
         Ok(()) => {}
         // `filter ... | head`: the reader has all it wants.
@@ -201,6 +210,9 @@ pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
         "{}",
         summary(kept, total.documents, total.ignored, dest_path.as_deref())
     );
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
     Ok(exit::OK)
 }
 
@@ -252,12 +264,15 @@ fn open_output(settings: &FilterSettings) -> Result<(Option<PathBuf>, Box<dyn Wr
 /// aggregation (with every dot-separated prefix, since `a.b` may name a
 /// nested key); `None` for all.
 fn value_keys(settings: &FilterSettings) -> Option<Vec<String>> {
+    let mut out = Vec::new();
     let keys: Vec<&String> = match &settings.aggregate {
-        Some(spec) => spec.group_by.iter().chain(&spec.agg).collect(),
+        Some(spec) => {
+            out.extend(AggregateSpec::RUN_KEYS.map(str::to_owned));
+            spec.group_by.iter().chain(&spec.agg).collect()
+        }
         None if !settings.keep_keys.is_empty() => settings.keep_keys.iter().collect(),
         None => return None,
     };
-    let mut out = Vec::new();
     for key in keys {
         for (at, _) in key.match_indices('.') {
             out.push(key[..at].to_owned());
@@ -300,12 +315,14 @@ fn write_output(
     records: &[Record<'_>],
     mut aggregated: Aggregator,
     out: &mut dyn Write,
+    note: &mut Option<String>,
 ) -> io::Result<()> {
     if let Some(spec) = &settings.aggregate {
         // Documents not aggregated during the selection (with `--sort`).
         for doc in records.iter().filter_map(|r| r.doc.as_ref()) {
             aggregated.add(spec, doc);
         }
+        *note = aggregated.left_out.note();
         let groups = aggregated.finish(settings.sorts.is_empty(), settings.reverse);
         return match settings.format {
             Format::Table => {

@@ -10,6 +10,14 @@
 //!
 //! Groups are listed by their key values (missing last) — or, when `--sort`
 //! is given, in the order in which the sorted documents first show them.
+//!
+//! Each run is counted once and only when it finished: a document whose
+//! `STATUS` is not `done` is left out (`--all-statuses` counts it; a
+//! document without `STATUS`, written by another tool, counts), and so is a
+//! second document with the `RUN_DIR` of one already counted — the copy a
+//! cache hit appends (`CACHED: true`) carries the original run's `RUN_DIR`
+//! (`--include-cached` counts every copy). Documents without `RUN_DIR` are
+//! runs of their own.
 
 use std::fmt::Write as _;
 
@@ -18,6 +26,7 @@ use yaml_serde::{Mapping, Value};
 
 use super::format::{lookup, Cell};
 use super::sort::SortKey;
+use crate::model::keys;
 
 /// What to aggregate.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +35,73 @@ pub(crate) struct AggregateSpec {
     pub(crate) agg: Vec<String>,
     /// Add min and max.
     pub(crate) stats: bool,
+    /// Count documents whatever their `STATUS` (`--all-statuses`).
+    pub(crate) all_statuses: bool,
+    /// Count every copy of a run (`--include-cached`).
+    pub(crate) include_cached: bool,
+}
+
+impl AggregateSpec {
+    /// The keys that decide whether a document is counted, besides the
+    /// grouped and aggregated ones.
+    pub(crate) const RUN_KEYS: [&'static str; 2] = [keys::STATUS, keys::RUN_DIR];
+}
+
+/// Documents left out of the aggregation, for the note on stderr.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LeftOut {
+    /// Documents with the `RUN_DIR` of a document already counted.
+    pub(crate) copies: usize,
+    /// Documents by `STATUS` other than `done`, in first-seen order.
+    pub(crate) statuses: IndexMap<String, usize>,
+}
+
+impl LeftOut {
+    fn merge(&mut self, other: LeftOut) {
+        self.copies += other.copies;
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+    }
+
+    /// `left out of the aggregation: 10 copies of runs already counted
+    /// (cache hits; `--include-cached` counts them), 1 run with STATUS
+    /// `interrupted` (`--all-statuses` counts them)`, or `None`.
+    pub(crate) fn note(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.copies > 0 {
+            let copies = match self.copies {
+                1 => "1 copy".to_owned(),
+                n => format!("{n} copies"),
+            };
+            parts.push(format!(
+                "{copies} of runs already counted (the same `RUN_DIR`: a cache hit appends \
+                 a `CACHED: true` copy; `--include-cached` counts them)"
+            ));
+        }
+        if !self.statuses.is_empty() {
+            let statuses: Vec<String> = self
+                .statuses
+                .iter()
+                .map(|(status, n)| format!("{n} `{status}`"))
+                .collect();
+            parts.push(format!(
+                "{} with a STATUS other than `done` ({}; `--all-statuses` counts them)",
+                crate::commands::collect::plural(self.statuses.values().sum(), "run"),
+                statuses.join(", ")
+            ));
+        }
+        (!parts.is_empty())
+            .then(|| format!("note: left out of the aggregation: {}", parts.join("; ")))
+    }
+}
+
+/// A run with a `RUN_DIR`, held until the end so that a copy of it in a
+/// later part of the logs is not counted again.
+#[derive(Debug, Clone)]
+struct Run {
+    group: Vec<Option<String>>,
+    values: Vec<Option<f64>>,
 }
 
 /// Streaming statistics of one key in one group.
@@ -97,6 +173,26 @@ pub(crate) struct Group {
     pub(crate) accumulators: Vec<Accumulator>,
 }
 
+impl Group {
+    fn new(spec: &AggregateSpec, values: &[Option<&Value>]) -> Self {
+        Self {
+            values: values.iter().map(|v| v.cloned()).collect(),
+            n: 0,
+            accumulators: vec![Accumulator::default(); spec.agg.len()],
+        }
+    }
+
+    /// Count a document with these values of the `--agg` keys.
+    fn add(&mut self, numbers: impl Iterator<Item = Option<f64>>) {
+        self.n += 1;
+        for (acc, x) in self.accumulators.iter_mut().zip(numbers) {
+            if let Some(x) = x {
+                acc.push(x);
+            }
+        }
+    }
+}
+
 /// Groups in the making. Documents are added one by one (and dropped), and
 /// aggregators of consecutive runs of documents merge, so that `filter`
 /// aggregates on every core without keeping the documents.
@@ -104,32 +200,74 @@ pub(crate) struct Group {
 pub(crate) struct Aggregator {
     /// Keyed by the `Debug` text of the group values (`None` for missing).
     groups: IndexMap<Vec<Option<String>>, Group>,
+    /// Runs with a `RUN_DIR`, by `RUN_DIR`: added to their groups at the end.
+    runs: IndexMap<String, Run>,
+    pub(crate) left_out: LeftOut,
 }
 
 impl Aggregator {
     pub(crate) fn add(&mut self, spec: &AggregateSpec, doc: &Mapping) {
-        let values: Vec<Option<&Value>> = spec.group_by.iter().map(|k| lookup(doc, k)).collect();
-        let id: Vec<Option<String>> = values.iter().map(|v| v.map(|v| format!("{v:?}"))).collect();
-        let group = self.groups.entry(id).or_insert_with(|| Group {
-            values: values.iter().map(|v| v.cloned()).collect(),
-            n: 0,
-            accumulators: vec![Accumulator::default(); spec.agg.len()],
-        });
-        group.n += 1;
-        for (key, acc) in spec.agg.iter().zip(&mut group.accumulators) {
-            if let Some(x) = lookup(doc, key).and_then(number) {
-                acc.push(x);
+        if !spec.all_statuses {
+            match doc.get(keys::STATUS) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(s)) if s == "done" => {}
+                Some(other) => {
+                    let status = match other {
+                        Value::String(s) => s.clone(),
+                        other => format!("{other:?}"),
+                    };
+                    *self.left_out.statuses.entry(status).or_default() += 1;
+                    return;
+                }
             }
         }
+        let run_dir = match doc.get(keys::RUN_DIR) {
+            Some(Value::String(dir)) if !spec.include_cached => Some(dir),
+            _ => None,
+        };
+        if run_dir.is_some_and(|dir| self.runs.contains_key(dir)) {
+            self.left_out.copies += 1;
+            return;
+        }
+        let values: Vec<Option<&Value>> = spec.group_by.iter().map(|k| lookup(doc, k)).collect();
+        let id: Vec<Option<String>> = values.iter().map(|v| v.map(|v| format!("{v:?}"))).collect();
+        let numbers = spec.agg.iter().map(|key| lookup(doc, key).and_then(number));
+        if let Some(dir) = run_dir {
+            if !self.groups.contains_key(&id) {
+                self.groups.insert(id.clone(), Group::new(spec, &values));
+            }
+            let run = Run {
+                group: id,
+                values: numbers.collect(),
+            };
+            self.runs.insert(dir.clone(), run);
+            return;
+        }
+        let group = self
+            .groups
+            .entry(id)
+            .or_insert_with(|| Group::new(spec, &values));
+        group.add(numbers);
     }
 
-    /// The number of documents added.
+    /// The number of documents added (counted or left out).
     pub(crate) fn documents(&self) -> usize {
-        self.groups.values().map(|g| g.n).sum()
+        self.groups.values().map(|g| g.n).sum::<usize>()
+            + self.runs.len()
+            + self.left_out.copies
+            + self.left_out.statuses.values().sum::<usize>()
     }
 
     /// Add the groups of documents that came after this aggregator's.
     pub(crate) fn merge(&mut self, later: Aggregator) {
+        self.left_out.merge(later.left_out);
+        for (dir, run) in later.runs {
+            if self.runs.contains_key(&dir) {
+                self.left_out.copies += 1;
+            } else {
+                self.runs.insert(dir, run);
+            }
+        }
         for (id, group) in later.groups {
             match self.groups.get_mut(&id) {
                 Some(mine) => {
@@ -146,8 +284,15 @@ impl Aggregator {
     }
 
     /// The groups in first-seen order, or ordered by their key values.
-    pub(crate) fn finish(self, order_by_values: bool, reverse: bool) -> Vec<Group> {
-        let mut groups: Vec<Group> = self.groups.into_values().collect();
+    pub(crate) fn finish(mut self, order_by_values: bool, reverse: bool) -> Vec<Group> {
+        for (_, run) in std::mem::take(&mut self.runs) {
+            if let Some(group) = self.groups.get_mut(&run.group) {
+                group.add(run.values.into_iter());
+            }
+        }
+        // A group can be left without documents when its only runs were
+        // copies of runs counted in an earlier part of the logs.
+        let mut groups: Vec<Group> = self.groups.into_values().filter(|g| g.n > 0).collect();
         if order_by_values {
             let keys = |g: &Group| -> Vec<SortKey> {
                 g.values
@@ -333,6 +478,7 @@ mod tests {
             group_by: vec!["lr".into()],
             agg: vec!["ACC".into()],
             stats: true,
+            ..AggregateSpec::default()
         };
         let groups = aggregate(&spec, &d, true, false);
         let summary: Vec<(Option<Value>, usize, usize)> = groups
@@ -353,6 +499,44 @@ mod tests {
         let recs = records(&spec, &groups);
         assert_eq!(recs[2]["lr"], Value::Null);
         assert_eq!(recs[0]["ACC_std"], Value::Null);
+    }
+
+    #[test]
+    fn each_run_counts_once_across_parts_and_only_when_done() {
+        let spec = AggregateSpec {
+            group_by: vec!["lr".into()],
+            agg: vec!["ACC".into()],
+            ..AggregateSpec::default()
+        };
+        let d = docs(
+            "{lr: 1, ACC: 1, STATUS: done, RUN_DIR: a}\n---\n{lr: 2, ACC: 5, RUN_DIR: c}\n\
+             ---\n{lr: 1, ACC: 3, STATUS: interrupted, RUN_DIR: b}\n---\n\
+             {lr: 1, ACC: 1, STATUS: done, RUN_DIR: a, CACHED: true}\n---\n\
+             {lr: 2, ACC: 5, RUN_DIR: c, CACHED: true}\n---\n{lr: 1, ACC: 2}\n",
+        );
+        // Split in two parts as two threads would, the copies in the second.
+        let (mut first, mut second) = (Aggregator::default(), Aggregator::default());
+        for doc in &d[..3] {
+            first.add(&spec, doc);
+        }
+        for doc in &d[3..] {
+            second.add(&spec, doc);
+        }
+        first.merge(second);
+        assert_eq!(first.documents(), 6);
+        assert_eq!(first.left_out.copies, 2);
+        assert_eq!(first.left_out.statuses["interrupted"], 1);
+        let note = first.left_out.note().unwrap();
+        assert!(
+            note.contains("2 copies") && note.contains("1 `interrupted`"),
+            "{note}"
+        );
+        let groups = first.finish(true, false);
+        let n: Vec<(usize, f64)> = groups
+            .iter()
+            .map(|g| (g.n, g.accumulators[0].mean().unwrap()))
+            .collect();
+        assert_eq!(n, [(2, 1.5), (1, 5.0)]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod expand;
 mod fake_slack;
 mod filter;
 mod fuzz;
+mod issue12;
 mod parallel;
 mod queue;
 mod run;

@@ -18,8 +18,14 @@ pub(crate) struct Ran {
     pub(crate) dir: PathBuf,
 }
 
+/// The binary under test; `COOL_RUNNER_TEST_BIN` runs the tests against
+/// another build (to check that a regression test fails on the old code).
 pub(crate) fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_cool-runner")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("COOL_RUNNER_TEST_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_cool-runner").to_owned())
+    })
 }
 
 /// The repository root (for `experiments/` and `modules/`).

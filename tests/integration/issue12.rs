@@ -1,0 +1,100 @@
+//! Issue 12, with real modules (Python and shell) and the real binary:
+//! aggregation counts each run once, the cache identity of an experiment
+//! does not depend on its neighbours, `collect` skips the runner's own
+//! files, `filter` tables, `status --json` and `log`, retries.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::test::{bin, Test};
+
+/// Run the binary in `dir`.
+fn runner(dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run cool-runner")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// 2 learning rates × 2 seeds of the Python example module; the last one
+/// always times out.
+const SWEEP: &str = "\
+Global: {repeat: 1}
+Module: python3 modules/train.py
+YamlLog: logs/sweep.yaml
+epochs: 2
+step_time: 0.01
+---
+lr: 0.1
+seed: 1
+---
+lr: 0.1
+seed: 2
+---
+lr: 0.2
+seed: 1
+---
+lr: 0.2
+seed: 2
+epochs: 100
+step_time: 0.05
+Timeout: 0.6
+";
+
+/// Three runs of the sweep append 12 documents: 3 runs, 6 cached copies of
+/// them and 3 timeouts. Mean ± std counts the 3 runs.
+#[test]
+fn aggregation_counts_each_finished_run_once() {
+    let test = Test::new()
+        .with_repo_dirs(&["modules"])
+        .write("sweep.yaml", SWEEP);
+    let dir = test.path();
+    for _ in 0..3 {
+        let out = runner(dir, &["run", "--exp", "sweep.yaml"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    }
+    let agg = [
+        "filter",
+        "logs/sweep.yaml",
+        "--group-by",
+        "lr",
+        "--agg",
+        "ACC,LOSS",
+    ];
+    let out = runner(dir, &[&agg[..], &["--format", "json"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let groups: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n: Vec<(f64, u64)> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["lr"].as_f64().unwrap(), g["n"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(n, [(0.1, 2), (0.2, 1)], "{groups}");
+    let note = stderr(&out);
+    assert!(note.contains("6 copies of runs already counted"), "{note}");
+    assert!(note.contains("--include-cached"), "{note}");
+    assert!(note.contains("3 `timeout`"), "{note}");
+    assert!(note.contains("--all-statuses"), "{note}");
+
+    // Every document, as before, when asked.
+    let all = [
+        &agg[..],
+        &["--format", "json", "--all-statuses", "--include-cached"],
+    ]
+    .concat();
+    let out = runner(dir, &all);
+    let groups: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(groups[0]["n"], 6, "{groups}");
+    assert_eq!(groups[1]["n"], 6, "{groups}");
+    assert!(!stderr(&out).contains("left out"), "{}", stderr(&out));
+}
