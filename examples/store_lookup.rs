@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("store.sqlite");
     let mut store = Store::open(&path)?;
-    let mut identifier = Identifier::new(&[], false);
+    let mut identifier = Identifier::new(&[]);
     let fill = Instant::now();
     store.transaction(|store| {
         for i in 0..n {
@@ -74,7 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(store);
 
     let store = Store::open(&path)?;
-    let mut cache = Cache::new(store, Identifier::new(&[], false), false, "bench".into());
+    let mut cache = Cache::new(store, Identifier::new(&[]), false, "bench".into());
     // Half hits (spread over the store), half misses.
     let experiments: Vec<Mapping> = (0..m)
         .map(|k| {

@@ -19,7 +19,7 @@ use crate::model::{name_of, Global, JobSpec};
 use crate::notifier::SlackObserver;
 use crate::queue::{FileQueue, MemoryQueue, Queue, QueueWatcher};
 use crate::runner::{install_signal_handlers, Event, Observer, Progress, Session, SessionOptions};
-use crate::store::{self, Cache, Identifier, SharedCache, Store};
+use crate::store::{Cache, Identifier, SharedCache, Store};
 use crate::yaml_log::LogWriter;
 
 /// `run`'s arguments, resolved.
@@ -159,8 +159,7 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
 
 /// The identity calculator for this run.
 pub(crate) fn identifier(settings: &RunSettings) -> Identifier {
-    let text = std::fs::read_to_string(&settings.exp).unwrap_or_default();
-    Identifier::new(&settings.module_args, store::file_writes_rnd_idx(&text))
+    Identifier::new(&settings.module_args)
 }
 
 /// `--dry`: tell on stderr which experiments are cached and which would run.

@@ -21,4 +21,4 @@ pub use load::{load_file, parse_text, ExperimentFile, SourceText};
 pub use merge::merge_over;
 pub use overrides::{apply_override, Override};
 pub use pipeline::{expand_path, expand_text, Expansion};
-pub use prepare::{ExpandOptions, RUNNER_KEYS};
+pub use prepare::{ExpandOptions, RND_IDX_GIVEN, RUNNER_KEYS};

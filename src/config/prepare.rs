@@ -19,6 +19,13 @@ use super::overrides::{apply_override, Override};
 /// Keys the runner adds to every expanded experiment, in this order.
 pub const RUNNER_KEYS: [&str; 4] = keys::EXPANSION_KEYS;
 
+/// Added (`true`, after `HOST`) to an experiment whose `RND_IDX` was
+/// written by the person (in the experiment, the default config or an
+/// override) rather than drawn: only then is `RND_IDX` part of the cache
+/// identity. The marker itself is not, so the identities of experiments
+/// stored before it existed do not change.
+pub const RND_IDX_GIVEN: &str = "RND_IDX_GIVEN";
+
 /// Settings that change expansion without being in the file.
 #[derive(Debug, Clone, Default)]
 pub struct ExpandOptions {
@@ -169,6 +176,9 @@ impl Preparer {
                 set(&mut experiment, "RND_IDX", Value::from(rnd_idx));
             }
             set(&mut experiment, "HOST", Value::from(self.host.as_str()));
+            if rnd_idx.is_none() {
+                set(&mut experiment, RND_IDX_GIVEN, Value::Bool(true));
+            }
             copies.push(experiment);
         }
         self.produced += copies.len();

@@ -5,7 +5,9 @@
 //! 1. the expanded experiment as canonical JSON (mapping keys sorted at
 //!    every level), without the keys of `is_volatile` (the runner's
 //!    bookkeeping: `HOST`, the keys written after a run, `YamlLog`) and
-//!    without `RND_IDX` unless the experiment file writes `RND_IDX` itself;
+//!    without `RND_IDX` unless the experiment wrote it itself (it then
+//!    carries `RND_IDX_GIVEN: true`, see `config::RND_IDX_GIVEN`, itself
+//!    left out);
 //! 2. the module arguments given on the runner's command line;
 //! 3. the module fingerprint: the content hash of the program file that
 //!    `Module` names (see `module_files`);
@@ -25,6 +27,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value as Json};
 use yaml_serde::{Mapping, Value};
 
+use crate::config::RND_IDX_GIVEN;
 use crate::model::keys;
 
 /// Whether `key` is left out of the identity: the runner writes it (`HOST`,
@@ -32,7 +35,16 @@ use crate::model::keys;
 /// module computes. The set is part of every stored identity: changing it
 /// changes every hash, and stores would stop hitting the cache.
 fn is_volatile(key: &str) -> bool {
-    key == keys::HOST || key == keys::YAML_LOG || keys::RECORD_KEYS.contains(&key)
+    key == keys::HOST
+        || key == keys::YAML_LOG
+        || key == RND_IDX_GIVEN
+        || keys::RECORD_KEYS.contains(&key)
+}
+
+/// Whether `RND_IDX` is part of the identity: the experiment wrote it
+/// (a drawn `RND_IDX` differs at every expansion).
+fn rnd_idx_given(experiment: &Mapping) -> bool {
+    matches!(experiment.get(RND_IDX_GIVEN), Some(Value::Bool(true)))
 }
 
 /// An experiment's identity and the parts it was computed from (kept in
@@ -50,22 +62,19 @@ pub struct Identity {
 #[derive(Debug, Default)]
 pub struct Identifier {
     module_args: Vec<String>,
-    keep_rnd_idx: bool,
     files: HashMap<PathBuf, (u64, Option<SystemTime>, String)>,
     globs: HashMap<Vec<String>, Vec<PathBuf>>,
     modules: HashMap<String, Vec<PathBuf>>,
 }
 
 impl Identifier {
-    /// `keep_rnd_idx`: the experiment file writes `RND_IDX` itself (see
-    /// `file_writes_rnd_idx`).
-    pub fn new(module_args: &[OsString], keep_rnd_idx: bool) -> Self {
+    /// `module_args`: the module arguments given to the runner.
+    pub fn new(module_args: &[OsString]) -> Self {
         Self {
             module_args: module_args
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
-            keep_rnd_idx,
             ..Self::default()
         }
     }
@@ -74,10 +83,11 @@ impl Identifier {
     /// fragment (an unreadable file, a bad glob).
     pub fn identify(&mut self, experiment: &Mapping) -> Result<Identity, String> {
         let mut content = Map::new();
+        let keep_rnd_idx = rnd_idx_given(experiment);
         let mut keys: Vec<(String, &Value)> = experiment
             .iter()
             .map(|(k, v)| (key_text(k), v))
-            .filter(|(k, _)| !is_volatile(k) && (self.keep_rnd_idx || k != keys::RND_IDX))
+            .filter(|(k, _)| !is_volatile(k) && (keep_rnd_idx || k != keys::RND_IDX))
             .collect();
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, value) in keys {
@@ -203,12 +213,6 @@ impl Identifier {
     }
 }
 
-/// Whether the experiment file writes `RND_IDX` (a line starting with
-/// `RND_IDX:`); only then is `RND_IDX` part of the identity.
-pub(crate) fn file_writes_rnd_idx(text: &str) -> bool {
-    text.lines().any(|l| l.trim_start().starts_with("RND_IDX:"))
-}
-
 fn key_text(key: &Value) -> String {
     match key {
         Value::String(s) => s.clone(),
@@ -249,13 +253,15 @@ mod tests {
     /// The identity of the experiment in `identities_do_not_change`.
     const PINNED: &str = "430359e58a6bdd0b359f2e9f08b15978687a14a796977cdadc2dd32fbf89a759";
 
+    const PINNED_GIVEN: &str = "91631e22932cef1882cb8978f49c6cdcb2568857bedddf9f63fd3ca77559c97a";
+
     fn exp(text: &str) -> Mapping {
         yaml_serde::from_str(text).unwrap()
     }
 
     #[test]
     fn volatile_keys_and_key_order_do_not_matter() {
-        let mut id = Identifier::new(&[], false);
+        let mut id = Identifier::new(&[]);
         let a = id
             .identify(&exp(
                 "a: 1\nb: {y: 2, x: 1}\nRND_IDX: 5\nHOST: h1\nYamlLog: l",
@@ -267,12 +273,12 @@ mod tests {
         assert_eq!(a.hash, b.hash);
         let c = id.identify(&exp("a: 2\nb: {x: 1, y: 2}")).unwrap();
         assert_ne!(a.hash, c.hash);
-        let mut keep = Identifier::new(&[], true);
+        let given = |rnd_idx: u32| exp(&format!("a: 1\nRND_IDX: {rnd_idx}\nRND_IDX_GIVEN: true"));
         assert_ne!(
-            keep.identify(&exp("a: 1\nRND_IDX: 5")).unwrap().hash,
-            keep.identify(&exp("a: 1\nRND_IDX: 6")).unwrap().hash
+            id.identify(&given(5)).unwrap().hash,
+            id.identify(&given(6)).unwrap().hash
         );
-        let mut args = Identifier::new(&["--fast".into()], false);
+        let mut args = Identifier::new(&["--fast".into()]);
         assert_ne!(
             args.identify(&exp("a: 1")).unwrap().hash,
             id.identify(&exp("a: 1")).unwrap().hash
@@ -283,7 +289,7 @@ mod tests {
     fn identities_do_not_change() {
         // Stores written by earlier versions must still hit the cache: the
         // hash of a fixed experiment is pinned, runner keys and all.
-        let mut id = Identifier::new(&[], false);
+        let mut id = Identifier::new(&[]);
         let identity = id
             .identify(&exp(
                 "Name: a\nlr: 0.1\nnested: {x: [1, 2]}\nREP: 0\nGLOBAL_REP: 1\nRND_IDX: 5\n\
@@ -293,6 +299,17 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(identity.hash, PINNED);
+        // A written `RND_IDX` is in, its marker is not: the identity of
+        // `a: 1, RND_IDX: 5` as when the whole file was scanned for
+        // `RND_IDX:` (`keep_rnd_idx`).
+        let given = id
+            .identify(&exp("a: 1\nRND_IDX: 5\nRND_IDX_GIVEN: true\n"))
+            .unwrap();
+        assert_eq!(
+            given.parts["content"],
+            serde_json::json!({"RND_IDX": 5, "a": 1})
+        );
+        assert_eq!(given.hash, PINNED_GIVEN);
         // The keys left out are exactly those of the list this used to be.
         let before = [
             "HOST",
@@ -333,7 +350,7 @@ mod tests {
         std::fs::write(&src, "v1").unwrap();
         let module = format!("Module: python3 {}\n", script.display());
         let fp = format!("Fingerprint: ['{}/*.txt']\n", dir.path().display());
-        let mut id = Identifier::new(&[], false);
+        let mut id = Identifier::new(&[]);
         let first = id.identify(&exp(&format!("{module}{fp}"))).unwrap();
         assert_eq!(
             first.parts["module"][script.display().to_string()]
@@ -342,14 +359,12 @@ mod tests {
             Some(64)
         );
         std::fs::write(&src, "v2 (longer)").unwrap();
-        let mut id = Identifier::new(&[], false);
+        let mut id = Identifier::new(&[]);
         let second = id.identify(&exp(&format!("{module}{fp}"))).unwrap();
         assert_ne!(first.hash, second.hash);
         std::fs::write(&script, "print(2) # changed").unwrap();
-        let mut id = Identifier::new(&[], false);
+        let mut id = Identifier::new(&[]);
         let third = id.identify(&exp(&format!("{module}{fp}"))).unwrap();
         assert_ne!(second.hash, third.hash);
-        assert!(file_writes_rnd_idx("a: 1\n  RND_IDX: 3\n"));
-        assert!(!file_writes_rnd_idx("seed: parse RND_IDX\n"));
     }
 }

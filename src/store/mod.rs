@@ -9,5 +9,4 @@ pub use cache::Cache;
 pub(crate) use cache::SharedCache;
 pub use db::{Ending, NewRun, Store, StoreError};
 pub(crate) use db::{RunRow, DEFAULT_PATH};
-pub(crate) use identity::file_writes_rnd_idx;
 pub use identity::{Identifier, Identity};

@@ -98,3 +98,41 @@ fn aggregation_counts_each_finished_run_once() {
     assert_eq!(groups[1]["n"], 6, "{groups}");
     assert!(!stderr(&out).contains("left out"), "{}", stderr(&out));
 }
+
+/// One experiment writes `RND_IDX: 5`; the others draw theirs. After a full
+/// run, `--dry` says cached for all: a drawn `RND_IDX` is never part of the
+/// identity, whatever the neighbours write.
+#[test]
+fn a_written_rnd_idx_does_not_change_the_neighbours_identity() {
+    let test = Test::new().with_repo_dirs(&["modules"]).write(
+        "f.yaml",
+        "Global: {repeat: 1}\nModule: python3 modules/train.py\nYamlLog: logs/f.yaml\n\
+         epochs: 1\nstep_time: 0.01\n---\nName: a\n---\nName: b\nlr: 0.3\nRepeat: 2\n\
+         ---\nName: c\nRND_IDX: 5\n",
+    );
+    let dir = test.path();
+    let out = runner(dir, &["run", "--exp", "f.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dry = runner(dir, &["run", "--exp", "f.yaml", "--dry"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stderr(&dry).contains("4 cached, 0 to run"),
+        "{}",
+        stderr(&dry)
+    );
+    // The written one is marked, the drawn ones are not.
+    let shown = stdout(&dry);
+    assert_eq!(shown.matches("RND_IDX_GIVEN: true").count(), 1, "{shown}");
+    // A written RND_IDX is still part of the identity.
+    std::fs::write(
+        dir.join("f.yaml"),
+        crate::test::read(&dir.join("f.yaml")).replace("RND_IDX: 5", "RND_IDX: 6"),
+    )
+    .unwrap();
+    let dry = runner(dir, &["run", "--exp", "f.yaml", "--dry"]);
+    assert!(
+        stderr(&dry).contains("3 cached, 1 to run"),
+        "{}",
+        stderr(&dry)
+    );
+}
