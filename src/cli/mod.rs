@@ -192,6 +192,10 @@ pub(crate) struct CollectArgs {
     /// List visited directories on stderr
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Read the runner's own files too: run directories, `.cool-runner/`, queue and experiment files
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Output formats of `filter`.

@@ -8,7 +8,15 @@
 //! not a re-serialisation), which keeps comments, number spellings and key
 //! order, and is several times faster; files the fast splitter cannot take
 //! apart are parsed whole and their documents serialised again.
+//!
+//! The runner's own files are skipped unless `--all` is given: its run
+//! directories (their `results.yaml` is in the log already; see
+//! `executor::is_run_dir`), its `.cool-runner/` folder (store, queue file),
+//! queue files elsewhere (`Global.queue`, recognised by their header) and
+//! experiment files (whose first document has `Global`). A path named on
+//! the command line is always read.
 
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -21,6 +29,7 @@ use yaml_serde::Value;
 use crate::cli::CollectArgs;
 use crate::commands::output_file::create_timestamped;
 use crate::error::{exit, Error};
+use crate::executor::is_run_dir;
 use crate::yaml::fast::is_plain_mapping;
 use crate::yaml::stream::{parse_file, parse_piece, split};
 use crate::yaml::write::value_document_bytes;
@@ -36,6 +45,8 @@ pub(crate) struct CollectSettings {
     pub exclude: Vec<OsString>,
     pub dest: PathBuf,
     pub verbose: bool,
+    /// Read the runner's own files too.
+    pub all: bool,
 }
 
 impl CollectSettings {
@@ -51,6 +62,7 @@ impl CollectSettings {
             exclude: args.exclude.into_iter().map(OsString::from).collect(),
             dest: args.dest,
             verbose: args.verbose,
+            all: args.all,
         })
     }
 }
@@ -66,7 +78,19 @@ pub(crate) struct CollectStats {
     pub ignored: usize,
     /// Files or directories that could not be read or parsed.
     pub skipped: usize,
+    /// Run directories left out (without `--all`).
+    pub run_dirs: usize,
+    /// `.cool-runner/` folders and queue files left out.
+    pub runner_files: usize,
+    /// Experiment files left out.
+    pub experiment_files: usize,
 }
+
+/// The runner's folder of state (store, queue file), skipped by default.
+const RUNNER_FOLDER: &str = ".cool-runner";
+
+/// How the runner's queue file starts (`src/queue/file.rs`, `HEADER`).
+const QUEUE_HEADER: &str = "# cool-runner queue:";
 
 /// What became of one file.
 enum FileOutcome {
@@ -75,9 +99,37 @@ enum FileOutcome {
         bytes: Vec<u8>,
         documents: usize,
         ignored: usize,
+        /// An experiment file or a queue file, not a log.
+        runner_input: Option<RunnerInput>,
     },
     /// Unreadable or invalid: the message names the file (and line).
     Skipped(String),
+}
+
+/// A file the runner reads rather than writes as a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunnerInput {
+    /// Its first document has `Global`.
+    Experiments,
+    /// It starts with the queue file's header.
+    Queue,
+}
+
+impl RunnerInput {
+    /// What `text` (a whole file) is, when it is the runner's.
+    fn of(text: &str) -> Option<Self> {
+        if text.starts_with(QUEUE_HEADER) {
+            return Some(Self::Queue);
+        }
+        let first = split(text).into_iter().next()?;
+        if !first.text.contains("Global") {
+            return None;
+        }
+        match parse_piece(&first) {
+            Ok(Some(Value::Mapping(map))) if map.contains_key("Global") => Some(Self::Experiments),
+            _ => None,
+        }
+    }
 }
 
 /// Run `collect`: returns the exit status.
@@ -128,6 +180,31 @@ pub(crate) fn collect(settings: &CollectSettings) -> Result<i32, Error> {
         "; skipped {}",
         plural(stats.skipped, "unreadable or invalid path")
     );
+    let mine = [
+        (stats.run_dirs, "run directory", "run directories"),
+        (
+            stats.runner_files,
+            "state folder or queue file",
+            "state folders or queue files",
+        ),
+        (
+            stats.experiment_files,
+            "experiment file",
+            "experiment files",
+        ),
+    ];
+    let left_out: Vec<String> = mine
+        .iter()
+        .filter(|(n, ..)| *n > 0)
+        .map(|&(n, one, many)| format!("{n} {}", if n == 1 { one } else { many }))
+        .collect();
+    if !left_out.is_empty() {
+        let _ = write!(
+            summary,
+            "; left out the runner's own {} (`--all` reads them)",
+            left_out.join(", ")
+        );
+    }
     eprintln!("{summary}");
     Ok(exit::OK)
 }
@@ -153,13 +230,27 @@ struct Collector<'a> {
 impl Collector<'_> {
     fn walk(&mut self) -> Result<(), Error> {
         let settings = self.settings;
+        let (run_dirs, runner_folders) = (Cell::new(0), Cell::new(0));
+        let runners = |entry: &walkdir::DirEntry| -> bool {
+            if settings.all || !entry.file_type().is_dir() {
+                return false;
+            }
+            if entry.file_name() == RUNNER_FOLDER {
+                runner_folders.set(runner_folders.get() + 1);
+                return true;
+            }
+            let run_dir = is_run_dir(entry.path());
+            run_dirs.set(run_dirs.get() + usize::from(run_dir));
+            run_dir
+        };
         for root in &settings.paths {
             let walker = WalkDir::new(root)
                 .sort_by_file_name()
                 .into_iter()
                 // A path given on the command line is never excluded.
                 .filter_entry(|e| {
-                    e.depth() == 0 || !settings.exclude.iter().any(|x| x == e.file_name())
+                    e.depth() == 0
+                        || !(settings.exclude.iter().any(|x| x == e.file_name()) || runners(e))
                 });
             for entry in walker {
                 let entry = match entry {
@@ -191,6 +282,8 @@ impl Collector<'_> {
                 }
             }
         }
+        self.stats.run_dirs += run_dirs.get();
+        self.stats.runner_files += runner_folders.get();
         self.flush_batch()
     }
 
@@ -216,9 +309,17 @@ impl Collector<'_> {
         for outcome in outcomes.into_iter().flatten() {
             match outcome {
                 FileOutcome::Read {
+                    runner_input: Some(kind),
+                    ..
+                } if !self.settings.all => match kind {
+                    RunnerInput::Experiments => self.stats.experiment_files += 1,
+                    RunnerInput::Queue => self.stats.runner_files += 1,
+                },
+                FileOutcome::Read {
                     bytes,
                     documents,
                     ignored,
+                    ..
                 } => {
                     self.out.write_all(&bytes).map_err(Error::Output)?;
                     self.stats.files += 1;
@@ -256,6 +357,15 @@ fn read_file(path: &Path) -> FileOutcome {
 
 /// The mapping documents of one file, as output bytes.
 fn parse_text(text: &str, path: &Path) -> FileOutcome {
+    let mut outcome = parse_pieces(text, path);
+    if let FileOutcome::Read { runner_input, .. } = &mut outcome {
+        *runner_input = RunnerInput::of(text);
+    }
+    outcome
+}
+
+/// The mapping documents of one file, as output bytes.
+fn parse_pieces(text: &str, path: &Path) -> FileOutcome {
     let mut bytes = Vec::with_capacity(text.len() + 8);
     let mut documents = 0;
     let mut ignored = 0;
@@ -278,6 +388,7 @@ fn parse_text(text: &str, path: &Path) -> FileOutcome {
         bytes,
         documents,
         ignored,
+        runner_input: None,
     }
 }
 
@@ -305,6 +416,7 @@ fn parse_whole(text: &str, path: &Path) -> FileOutcome {
         bytes,
         documents,
         ignored,
+        runner_input: None,
     }
 }
 
@@ -318,6 +430,7 @@ mod tests {
                 bytes,
                 documents,
                 ignored,
+                ..
             } => (String::from_utf8(bytes).unwrap(), documents, ignored),
             FileOutcome::Skipped(message) => panic!("skipped: {message}"),
         }
@@ -328,6 +441,22 @@ mod tests {
         let (out, docs, ignored) = read("a: 1.0e-3 # c\n---\n- x\n---\nb: {c: 2}");
         assert_eq!(out, "---\na: 1.0e-3 # c\n---\nb: {c: 2}\n");
         assert_eq!((docs, ignored), (2, 1));
+    }
+
+    #[test]
+    fn experiment_and_queue_files_are_recognised() {
+        let of = RunnerInput::of;
+        assert_eq!(
+            of("# a sweep\nGlobal: {repeat: 1}\nlr: 1\n---\nName: a\n"),
+            Some(RunnerInput::Experiments)
+        );
+        assert_eq!(of("{Global: {}, lr: 1}\n"), Some(RunnerInput::Experiments));
+        assert_eq!(of("Name: Global\nACC: 1\n"), None);
+        assert_eq!(of("---\nlr: 1\n---\nGlobal: {}\n"), None);
+        assert_eq!(
+            of("# cool-runner queue: the pending experiments\n---\nName: a\n"),
+            Some(RunnerInput::Queue)
+        );
     }
 
     #[test]

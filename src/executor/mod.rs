@@ -21,7 +21,7 @@ mod workspace;
 
 pub(crate) use local::{LocalExecutor, OutputSink, Stream, Terminal};
 pub(crate) use slots::{parse_gpus, Lease, SlotConfig, SlotError, Slots};
-pub(crate) use workspace::{Workspace, WorkspaceConfig};
+pub(crate) use workspace::{is_run_dir, Workspace, WorkspaceConfig};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -10,6 +10,13 @@ use yaml_serde::{Mapping, Value};
 use super::StartError;
 use crate::yaml::read::parse_documents;
 
+/// The file that marks a run directory, so that `collect` can skip the
+/// `results.yaml` of every run (the log already holds them).
+pub(crate) const RUN_DIR_MARKER: &str = ".cool-runner-run";
+
+const RUN_DIR_MARKER_TEXT: &str = "A run directory of cool-runner: `cool-runner collect` \
+    skips it (its results are in the log), `collect --all` reads it.\n";
+
 /// Lines of stderr kept in the log of a failed experiment.
 const STDERR_TAIL_LINES: usize = 20;
 
@@ -69,6 +76,9 @@ impl Workspace {
                 run_dir: Some(workspace.dir),
             });
         }
+        // Best effort: an unmarked run directory is still recognised by
+        // its name and `experiment.json` (as those of older versions are).
+        let _ = std::fs::write(workspace.dir.join(RUN_DIR_MARKER), RUN_DIR_MARKER_TEXT);
         Ok(workspace)
     }
 
@@ -91,6 +101,34 @@ impl Workspace {
             .flatten();
         (results, tail)
     }
+}
+
+/// Whether `dir` is a run directory: it holds the marker, or (made by a
+/// version before the marker) its name is `<stamp>-<index>-<name>` and it
+/// holds `experiment.json`.
+pub(crate) fn is_run_dir(dir: &Path) -> bool {
+    if dir.join(RUN_DIR_MARKER).exists() {
+        return true;
+    }
+    let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    // `2026-11-22_01-35-43-001-`: digits where the stamp and index have them.
+    let digits_at = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
+    let bytes = name.as_bytes();
+    bytes.len() > 24
+        && digits_at.iter().all(|&i| bytes[i].is_ascii_digit())
+        && [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'_'),
+            (13, b'-'),
+            (16, b'-'),
+            (19, b'-'),
+        ]
+        .iter()
+        .all(|&(i, c)| bytes[i] == c)
+        && dir.join("experiment.json").is_file()
 }
 
 /// `<runs>/<stamp>-<index>-<name>`, made unique if it exists already
@@ -203,6 +241,26 @@ mod tests {
         assert!(create_run_dir(dir.path(), "s", 2, "..")
             .unwrap()
             .ends_with("s-002-experiment"));
+    }
+
+    #[test]
+    fn run_dirs_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = WorkspaceConfig {
+            runs_dir: dir.path().join("runs"),
+            stamp: "2026-11-22_01-35-43".to_owned(),
+        };
+        let made = Workspace::create(&config, 1, "a", &Mapping::new()).unwrap();
+        assert!(is_run_dir(&made.dir));
+        std::fs::remove_file(made.dir.join(RUN_DIR_MARKER)).unwrap();
+        assert!(is_run_dir(&made.dir), "an older version's run directory");
+        std::fs::remove_file(&made.experiment_file).unwrap();
+        assert!(!is_run_dir(&made.dir));
+        assert!(!is_run_dir(dir.path()));
+        let other = dir.path().join("2026-results-of-mine");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join("experiment.json"), "{}").unwrap();
+        assert!(!is_run_dir(&other));
     }
 
     #[test]

@@ -136,3 +136,58 @@ fn a_written_rnd_idx_does_not_change_the_neighbours_identity() {
         stderr(&dry)
     );
 }
+
+/// `collect proj/` after a run: the log and a foreign log (no `STATUS`),
+/// not the run directories (marked, or named as older versions named
+/// them), the `.cool-runner/` folder or the experiment file.
+#[test]
+fn collect_skips_the_runners_own_files() {
+    let test = Test::new()
+        .with_repo_dirs(&["modules"])
+        .write(
+            "proj/sweep.yaml",
+            &SWEEP.replace("Global: {repeat: 1}", "Global: {repeat: 1, runs: runs}"),
+        )
+        .write("proj/other/tool.yaml", "Name: foreign\nacc: 1\n");
+    let dir = test.path();
+    std::fs::rename(dir.join("modules"), dir.join("proj/modules")).unwrap();
+    let out = runner(&dir.join("proj"), &["run", "--exp", "sweep.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // A run directory of an older version: no marker.
+    let runs = dir.join("proj/runs");
+    let mut all: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    all.sort();
+    let first = &all[0];
+    let old = dir.join("proj/old-runs").join(first.file_name().unwrap());
+    std::fs::create_dir_all(&old).unwrap();
+    for file in ["experiment.json", "results.yaml"] {
+        std::fs::copy(first.join(file), old.join(file)).unwrap();
+    }
+    let out = runner(dir, &["collect", "proj", "--dest", "out"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = crate::test::documents(&dir.join(stdout(&out).trim()));
+    let statuses = crate::test::column(&log, "STATUS");
+    assert_eq!(
+        statuses,
+        ["done", "done", "done", "timeout", "~"],
+        "{log:?}"
+    );
+    let summary = stderr(&out);
+    assert!(
+        summary.contains("collected 5 documents from 2 files"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("5 run directories, 1 state folder or queue file, 1 experiment file (`--all` reads them)"),
+        "{summary}"
+    );
+    let out = runner(dir, &["collect", "proj", "--all", "--dest", "out"]);
+    assert!(
+        stderr(&out).contains("collected 14 documents from 7 files"),
+        "{}",
+        stderr(&out)
+    );
+}
