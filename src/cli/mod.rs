@@ -263,6 +263,10 @@ pub(crate) struct FilterArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
 
+    /// Fit tables in N columns, cut into panels of whole columns (0: any width) [default: the terminal's, any width when piped]
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
+
     /// Group documents by these keys and aggregate the `--agg` keys
     #[arg(long, value_name = "KEY", num_args = 1.., help_heading = "Aggregation")]
     pub group_by: Vec<String>,

@@ -132,6 +132,17 @@ impl RunnerInput {
     }
 }
 
+/// Whether a file's text is the runner's input (an experiment or queue
+/// file) rather than a log: `filter DIR` skips those too.
+pub(crate) fn is_runner_input(text: &str) -> bool {
+    RunnerInput::of(text).is_some()
+}
+
+/// Whether `dir` is the runner's folder of state or a run directory.
+pub(crate) fn is_runner_dir(dir: &Path) -> bool {
+    dir.file_name().is_some_and(|n| n == RUNNER_FOLDER) || is_run_dir(dir)
+}
+
 /// Run `collect`: returns the exit status.
 pub(crate) fn collect(settings: &CollectSettings) -> Result<i32, Error> {
     for path in &settings.paths {

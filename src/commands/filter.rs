@@ -14,11 +14,11 @@ use crate::error::{exit, Error};
 use crate::expr::{translate, DocumentExpr, ExprError, Sandbox};
 use crate::filter::aggregate::AggregateSpec;
 use crate::filter::aggregate::{self, Aggregator};
-use crate::filter::format::{
-    flatten, project, write_csv, write_json, write_jsonl, write_table, Rows,
-};
-use crate::filter::query::{Failures, LogText, Query, Record};
+use crate::filter::format::{flatten, project, write_csv, write_json, write_jsonl, Rows};
+use crate::filter::input::read_logs;
+use crate::filter::query::{Failures, Query, Record};
 use crate::filter::sort::cmp_keys;
+use crate::filter::table::{write_table, Layout};
 use crate::yaml::write::document_bytes;
 
 pub(crate) struct FilterSettings {
@@ -32,6 +32,8 @@ pub(crate) struct FilterSettings {
     pub(crate) format: Format,
     /// `Some` with `--group-by` or `--agg`.
     pub(crate) aggregate: Option<AggregateSpec>,
+    /// The width tables fit, `None` for any.
+    pub(crate) width: Option<usize>,
 }
 
 impl FilterSettings {
@@ -87,7 +89,9 @@ impl FilterSettings {
         } else {
             Format::Yaml
         });
+        let width = table_width(args.width, args.dest.is_some());
         Ok(Self {
+            width,
             logs: args.logs,
             sandbox,
             filters,
@@ -99,6 +103,22 @@ impl FilterSettings {
             aggregate,
         })
     }
+}
+
+/// The width a table must fit: `--width` (0: any), else `COLUMNS`, else
+/// the terminal's when stdout is one; any width for a file or a pipe.
+fn table_width(asked: Option<usize>, to_file: bool) -> Option<usize> {
+    use std::io::IsTerminal as _;
+    if let Some(width) = asked {
+        return (width > 0).then_some(width);
+    }
+    if to_file || !io::stdout().is_terminal() {
+        return None;
+    }
+    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+    columns
+        .or_else(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
+        .filter(|&w| w > 0)
 }
 
 /// `invalid `--filter` expression `...`: message`, then the expression as
@@ -122,24 +142,29 @@ fn expr_message(flag: &str, text: &str, err: &ExprError) -> String {
     } else if read != body {
         let _ = write!(message, "\n  read as: {read}");
     }
+    if let Some(hint) = bare_key_hint(&err.to_string()) {
+        let _ = write!(message, "\n{hint}");
+    }
     message
+}
+
+/// `Undefined variable: ACC` is a key written without `exp.`: say so.
+fn bare_key_hint(error: &str) -> Option<String> {
+    let name = error
+        .split("Undefined variable: ")
+        .nth(1)?
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .filter(|n| !n.is_empty())?;
+    Some(format!(
+        "hint: a document's keys are read through `exp`: write `exp.{name}` (or \
+         `exp[\"{name}\"]`; `\"{name}\" in exp` tells whether it is there)"
+    ))
 }
 
 /// Run `filter`: returns the exit status.
 pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
-    let logs = settings
-        .logs
-        .iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(path).map_err(|err| {
-                Error::Usage(format!("failed to read log `{}`: {err}", path.display()))
-            })?;
-            Ok(LogText {
-                path: path.clone(),
-                text,
-            })
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
+    let logs = read_logs(&settings.logs)?;
     let query = Query {
         sandbox: &settings.sandbox,
         filters: &settings.filters,
@@ -191,9 +216,9 @@ pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
         aggregated.merge(aggregator);
     }
     let kept = records.len() + aggregated.documents();
-    let mut note = None;
-    let written =
-        write_output(settings, records, aggregated, &mut out, &mut note).and_then(|()| out.flush());
+    let mut notes = Vec::new();
+    let written = write_output(settings, records, aggregated, &mut out, &mut notes)
+        .and_then(|()| out.flush());
     match written {
         Ok(()) => {}
         // `filter ... | head`: the reader has all it wants.
@@ -210,7 +235,7 @@ pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
         "{}",
         summary(kept, total.documents, total.ignored, dest_path.as_deref())
     );
-    if let Some(note) = note {
+    for note in notes {
         eprintln!("{note}");
     }
     Ok(exit::OK)
@@ -315,23 +340,29 @@ fn write_output(
     records: &[Record<'_>],
     mut aggregated: Aggregator,
     out: &mut dyn Write,
-    note: &mut Option<String>,
+    notes: &mut Vec<String>,
 ) -> io::Result<()> {
     if let Some(spec) = &settings.aggregate {
         // Documents not aggregated during the selection (with `--sort`).
         for doc in records.iter().filter_map(|r| r.doc.as_ref()) {
             aggregated.add(spec, doc);
         }
-        *note = aggregated.left_out.note();
+        notes.extend(aggregated.left_out.note());
         let groups = aggregated.finish(settings.sorts.is_empty(), settings.reverse);
         return match settings.format {
             Format::Table => {
                 let (columns, rows) = aggregate::table(spec, &groups);
-                write_table(&mut &mut *out, &columns, &rows)
+                let layout = Layout {
+                    width: settings.width,
+                    by_kind: false,
+                };
+                let panels = write_table(&mut &mut *out, &columns, &rows, layout)?;
+                notes.extend(panels_note(panels, settings.width));
+                Ok(())
             }
             format => {
                 let docs = aggregate::records(spec, &groups);
-                write_documents(out, format, docs.iter())
+                write_documents(out, format, docs.iter(), &[], Layout::default()).map(|_| ())
             }
         };
     }
@@ -358,35 +389,59 @@ fn write_output(
         }
         return out.write_all(&buf);
     }
-    if keep.is_empty() {
-        write_documents(
-            out,
-            settings.format,
-            records.iter().filter_map(|r| r.doc.as_ref()),
-        )
+    let layout = Layout {
+        width: settings.width,
+        by_kind: keep.is_empty(),
+    };
+    let panels = if keep.is_empty() {
+        let docs = records.iter().filter_map(|r| r.doc.as_ref());
+        write_documents(out, settings.format, docs, keep, layout)?
     } else {
         let projected: Vec<_> = records
             .iter()
             .filter_map(|r| r.doc.as_ref().map(|d| project(d, keep)))
             .collect();
-        write_documents(out, settings.format, projected.iter())
-    }
+        write_documents(out, settings.format, projected.iter(), keep, layout)?
+    };
+    notes.extend(panels_note(panels, settings.width));
+    Ok(())
 }
 
+/// Returns the number of table panels (1 for other formats).
 fn write_documents<'a>(
     out: &mut dyn Write,
     format: Format,
     docs: impl Iterator<Item = &'a yaml_serde::Mapping> + Clone,
-) -> io::Result<()> {
+    keep: &[String],
+    layout: Layout,
+) -> io::Result<usize> {
     let mut out = out;
-    match format {
-        Format::Yaml => crate::yaml::write::write_documents_iter(&mut out, docs),
-        Format::Json => write_json(&mut out, docs),
-        Format::Jsonl => write_jsonl(&mut out, docs),
-        Format::Table => {
-            let rows = Rows::from_flat(docs.map(flatten));
-            write_table(&mut out, &rows.columns, &rows.cells())
+    let rows = |docs: &mut dyn Iterator<Item = &'a yaml_serde::Mapping>| {
+        let rows = Rows::from_flat(docs.map(flatten));
+        if keep.is_empty() {
+            rows
+        } else {
+            rows.in_order(keep)
         }
-        Format::Csv => write_csv(&mut out, &Rows::from_flat(docs.map(flatten))),
+    };
+    match format {
+        Format::Yaml => crate::yaml::write::write_documents_iter(&mut out, docs).map(|()| 1),
+        Format::Json => write_json(&mut out, docs).map(|()| 1),
+        Format::Jsonl => write_jsonl(&mut out, docs).map(|()| 1),
+        Format::Table => {
+            let rows = rows(&mut { docs });
+            write_table(&mut out, &rows.columns, &rows.cells(), layout)
+        }
+        Format::Csv => write_csv(&mut out, &rows(&mut { docs })).map(|()| 1),
     }
+}
+
+/// `note: the table is wider than 160 columns: …`, when it took panels.
+fn panels_note(panels: usize, width: Option<usize>) -> Option<String> {
+    let width = width.filter(|_| panels > 1)?;
+    Some(format!(
+        "note: the table is wider than {width} columns: shown as {panels} panels of whole \
+         columns, one under the other, rows numbered in `#`; `--width 0` writes it whole, \
+         `--format csv` for a spreadsheet"
+    ))
 }

@@ -116,7 +116,57 @@ impl Rows {
         }
     }
 
-    /// Cells for [`write_table`].
+    /// The columns in the order of `keys` (`--keep-keys`): a column `a.b`
+    /// flattened from key `a` stands where `a` was asked for, and a key
+    /// that no document has is an empty column rather than none.
+    pub(crate) fn in_order(self, keys: &[String]) -> Self {
+        let rank = |column: &str| {
+            keys.iter().position(|k| {
+                column == k
+                    || column
+                        .strip_prefix(k.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            })
+        };
+        let mut order: Vec<(usize, usize)> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (rank(c).unwrap_or(keys.len()), i))
+            .collect();
+        order.sort_by_key(|&(rank, _)| rank);
+        let mut columns: Vec<String> = Vec::with_capacity(order.len());
+        let mut sources: Vec<Option<usize>> = Vec::with_capacity(order.len());
+        for (k, key) in keys.iter().enumerate() {
+            let mut found = false;
+            for &(_, i) in order.iter().filter(|&&(rank, _)| rank == k) {
+                columns.push(self.columns[i].clone());
+                sources.push(Some(i));
+                found = true;
+            }
+            if !found && !columns.contains(key) {
+                columns.push(key.clone());
+                sources.push(None);
+            }
+        }
+        for &(_, i) in order.iter().filter(|&&(rank, _)| rank == keys.len()) {
+            columns.push(self.columns[i].clone());
+            sources.push(Some(i));
+        }
+        let rows = self
+            .rows
+            .into_iter()
+            .map(|row| {
+                sources
+                    .iter()
+                    .map(|s| s.and_then(|i| row[i].clone()))
+                    .collect()
+            })
+            .collect();
+        Self { columns, rows }
+    }
+
+    /// Cells for [`write_table`](super::table::write_table).
     pub(crate) fn cells(&self) -> Vec<Vec<Option<Cell>>> {
         self.rows
             .iter()
@@ -179,66 +229,6 @@ fn write_inline(value: &Value, out: &mut String) {
         }
         Value::Tagged(tagged) => write_inline(&tagged.value, out),
     }
-}
-
-/// Aligned columns separated by two spaces, a header and a rule; numbers
-/// right-aligned, missing cells empty.
-pub(crate) fn write_table(
-    out: &mut impl Write,
-    columns: &[String],
-    rows: &[Vec<Option<Cell>>],
-) -> io::Result<()> {
-    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            if let Some(cell) = cell {
-                *w = (*w).max(cell.text.chars().count());
-            }
-        }
-    }
-    let mut line = String::new();
-    let mut emit = |out: &mut dyn Write, cells: Vec<(&str, bool)>| -> io::Result<()> {
-        line.clear();
-        for (i, ((text, right), w)) in cells.into_iter().zip(&widths).enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            let pad = w.saturating_sub(text.chars().count());
-            if right {
-                line.extend(std::iter::repeat_n(' ', pad));
-                line.push_str(text);
-            } else {
-                line.push_str(text);
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())
-    };
-    let numeric: Vec<bool> = (0..columns.len())
-        .map(|i| rows.iter().filter_map(|r| r[i].as_ref()).all(|c| c.numeric))
-        .collect();
-    emit(
-        out,
-        columns
-            .iter()
-            .zip(&numeric)
-            .map(|(c, &n)| (c.as_str(), n))
-            .collect(),
-    )?;
-    let rules: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
-    emit(out, rules.iter().map(|r| (r.as_str(), false)).collect())?;
-    for row in rows {
-        emit(
-            out,
-            row.iter()
-                .map(|c| {
-                    c.as_ref()
-                        .map_or(("", false), |c| (c.text.as_str(), c.numeric))
-                })
-                .collect(),
-        )?;
-    }
-    Ok(())
 }
 
 /// CSV (RFC 4180) with a header row; missing cells and nulls are empty.
@@ -366,6 +356,27 @@ mod tests {
             String::from_utf8(csv).unwrap(),
             "a,b.c,b.d,e\n1,\"[1, 2]\",x,\n2,,,\n"
         );
+    }
+
+    #[test]
+    fn columns_keep_the_requested_order() {
+        let keys: Vec<String> = ["lr", "PARTIAL", "opt", "EXIT_CODE", "NOPE"]
+            .map(String::from)
+            .to_vec();
+        let rows = Rows::from_flat([
+            flatten(&project(&doc("EXIT_CODE: 0\nlr: 1\nopt: {a: 1}\n"), &keys)),
+            flatten(&project(
+                &doc("PARTIAL: true\nEXIT_CODE: 1\nlr: 2\n"),
+                &keys,
+            )),
+        ])
+        .in_order(&keys);
+        assert_eq!(
+            rows.columns,
+            ["lr", "PARTIAL", "opt.a", "EXIT_CODE", "NOPE"]
+        );
+        assert_eq!(rows.rows[1][1], Some(Value::Bool(true)));
+        assert_eq!(rows.rows[0][4], None);
     }
 
     #[test]

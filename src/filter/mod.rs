@@ -3,5 +3,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod format;
+pub(crate) mod input;
 pub(crate) mod query;
 pub(crate) mod sort;
+pub(crate) mod table;

@@ -3,6 +3,7 @@
 //! does not depend on its neighbours, `collect` skips the runner's own
 //! files, `filter` tables, `status --json` and `log`, retries.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -190,4 +191,151 @@ fn collect_skips_the_runners_own_files() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A log of 3 runs with 12 parameters and 13 results: 25 columns.
+fn wide_log() -> String {
+    let mut text = String::new();
+    for run in 0..3 {
+        text.push_str("---\nName: ");
+        text.push_str(["学習率の探索", "baseline", "ablation-no-dropout"][run]);
+        text.push('\n');
+        for p in 0..11 {
+            let _ = writeln!(text, "param_{p}: {}", run * 10 + p);
+        }
+        for r in 0..11 {
+            let _ = writeln!(text, "METRIC_{r}: 0.{}{}", run + 1, r + 1);
+        }
+        if run == 1 {
+            text.push_str("PARTIAL: true\n");
+        }
+        let _ = writeln!(text, "STATUS: done\nEXIT_CODE: {run}");
+    }
+    text
+}
+
+#[test]
+fn wide_tables_fit_the_width_in_panels() {
+    let ran = Test::new()
+        .write("wide.yaml", &wide_log())
+        .args(&["filter", "wide.yaml", "--format", "table", "--width", "100"])
+        .run()
+        .status(0);
+    let table = ran.stdout();
+    assert!(table.lines().all(|l| unicode_width(l) <= 100), "{table}");
+    insta::assert_snapshot!("wide_table_panels", table);
+    assert!(ran.stderr().contains("4 panels"), "{}", ran.stderr());
+    // Any width when asked: one line per row.
+    let ran = Test::new()
+        .write("wide.yaml", &wide_log())
+        .args(&["filter", "wide.yaml", "--format", "table", "--width", "0"])
+        .run()
+        .status(0);
+    assert_eq!(ran.stdout().lines().count(), 5, "{}", ran.stdout());
+}
+
+/// Terminal columns of a line: two for a CJK character.
+fn unicode_width(line: &str) -> usize {
+    line.chars()
+        .map(|c| {
+            if ('\u{3000}'..='\u{9fff}').contains(&c) {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn wide_characters_align_and_keep_keys_keep_their_order() {
+    let ran = Test::new()
+        .write("wide.yaml", &wide_log())
+        .args(&[
+            "filter",
+            "wide.yaml",
+            "--format",
+            "table",
+            "--keep-keys",
+            "Name",
+            "STATUS",
+            "PARTIAL",
+            "EXIT_CODE",
+            "METRIC_0",
+            "NOT_THERE",
+        ])
+        .run()
+        .status(0);
+    let table = ran.stdout();
+    insta::assert_snapshot!("keep_keys_order_and_wide_characters", table);
+    // STATUS starts at the same terminal column on every line.
+    let at = |line: &str, word: &str| line.find(word).map(|i| unicode_width(&line[..i]));
+    let lines: Vec<&str> = table.lines().collect();
+    let status = at(lines[0], "STATUS");
+    assert!(
+        lines[2..].iter().all(|l| at(l, "done") == status),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_bare_key_gets_a_hint_towards_exp() {
+    let ran = Test::new()
+        .write("wide.yaml", &wide_log())
+        .args(&["filter", "wide.yaml", "--sort", "METRIC_0"])
+        .run()
+        .status(2);
+    assert!(
+        ran.stderr().contains("write `exp.METRIC_0`"),
+        "{}",
+        ran.stderr()
+    );
+}
+
+/// `filter -` reads standard input, `filter DIR` the logs in it (not the
+/// run directories or the experiment file).
+#[test]
+fn filter_reads_stdin_and_directories() {
+    let test = Test::new()
+        .with_repo_dirs(&["modules"])
+        .write("sweep.yaml", SWEEP);
+    let dir = test.path();
+    let out = runner(dir, &["run", "--exp", "sweep.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let log = std::fs::read(dir.join("logs/sweep.yaml")).unwrap();
+    let mut child = Command::new(bin())
+        .current_dir(dir)
+        .args([
+            "filter",
+            "-",
+            "--keep-keys",
+            "lr",
+            "STATUS",
+            "--format",
+            "csv",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &log).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = "lr,STATUS\n0.1,done\n0.1,done\n0.2,done\n0.2,timeout\n";
+    assert_eq!(stdout(&out), csv);
+    let out = runner(
+        dir,
+        &[
+            "filter",
+            ".",
+            "--keep-keys",
+            "lr",
+            "STATUS",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), csv);
 }

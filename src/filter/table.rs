@@ -1,0 +1,289 @@
+//! The terminal table of `filter --format table` (and of `--group-by`),
+//! drawn by `comfy-table`: widths in terminal columns (a Japanese `Name`
+//! takes two per character), numbers right-aligned, missing cells empty.
+//!
+//! A table wider than the terminal (or `--width`) is never wrapped by the
+//! terminal, nor are columns dropped: it is cut into panels of whole
+//! columns, one under the other, each with the row number `#` first so that
+//! rows can be matched. Without `--keep-keys` the parameters (lower-case
+//! and `Capitalised` keys) and the results (UPPER-CASE keys, the
+//! convention of the experiment files) go to separate panels; with
+//! `--keep-keys` and for aggregated tables the columns keep their order.
+//! A cell wider than a panel can hold is cut with `…`.
+
+use std::io::{self, Write};
+
+use comfy_table::{CellAlignment, ContentArrangement, Table};
+use unicode_width::UnicodeWidthStr;
+
+use super::format::Cell;
+
+/// How the table may be laid out.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Layout {
+    /// The width to fit, in terminal columns; `None`: any width.
+    pub(crate) width: Option<usize>,
+    /// Split parameters from results (when the columns are not in an order
+    /// asked for).
+    pub(crate) by_kind: bool,
+}
+
+/// Blanks between columns.
+const GAP: usize = 2;
+/// A panel's cells are cut to what it can hold, but never below this.
+const MIN_CELL: usize = 8;
+
+/// Whether `key` is a result: UPPER-CASE (`ACC`, `TIME_ELAPSED`, `ACC.top1`).
+pub(crate) fn is_result_key(key: &str) -> bool {
+    let head = key.split('.').next().unwrap_or(key);
+    head.chars().any(|c| c.is_ascii_uppercase()) && !head.chars().any(char::is_lowercase)
+}
+
+/// Write `rows` under `columns`; returns how many panels it took.
+pub(crate) fn write_table(
+    out: &mut impl Write,
+    columns: &[String],
+    rows: &[Vec<Option<Cell>>],
+    layout: Layout,
+) -> io::Result<usize> {
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r[i].as_ref())
+                .map(|c| c.text.width())
+                .fold(columns[i].width(), usize::max)
+        })
+        .collect();
+    let total = widths.iter().sum::<usize>() + GAP * columns.len().saturating_sub(1);
+    let panels = match layout.width {
+        Some(width) if total > width && !columns.is_empty() => {
+            panels(columns, &widths, rows.len(), width, layout.by_kind)
+        }
+        _ => vec![(0..columns.len()).collect()],
+    };
+    let numbered = panels.len() > 1;
+    for (p, panel) in panels.iter().enumerate() {
+        if p > 0 {
+            writeln!(out)?;
+        }
+        let number_width = if numbered {
+            rows.len().to_string().len().max(1)
+        } else {
+            0
+        };
+        let limit = layout.width.map(|width| {
+            let others: usize = number_width + GAP * panel.len();
+            width.saturating_sub(others).max(MIN_CELL)
+        });
+        let table = panel_table(columns, rows, panel, numbered, limit);
+        writeln!(out, "{}", table.trim_fmt())?;
+    }
+    Ok(panels.len())
+}
+
+/// The columns of each panel: greedy runs of whole columns that fit
+/// `width` after the row number; parameters and results apart when
+/// `by_kind`.
+fn panels(
+    columns: &[String],
+    widths: &[usize],
+    rows: usize,
+    width: usize,
+    by_kind: bool,
+) -> Vec<Vec<usize>> {
+    let number = rows.to_string().len().max(1);
+    let order: Vec<usize> = if by_kind {
+        let (results, params): (Vec<usize>, Vec<usize>) =
+            (0..columns.len()).partition(|&i| is_result_key(&columns[i]));
+        params.into_iter().chain(results).collect()
+    } else {
+        (0..columns.len()).collect()
+    };
+    let mut panels: Vec<Vec<usize>> = Vec::new();
+    let mut used = 0;
+    for i in order {
+        let kind_changes = by_kind
+            && panels
+                .last()
+                .and_then(|p| p.last())
+                .is_some_and(|&last| is_result_key(&columns[last]) != is_result_key(&columns[i]));
+        let needed = GAP + widths[i];
+        match panels.last_mut() {
+            Some(panel) if !kind_changes && used + needed <= width => {
+                panel.push(i);
+                used += needed;
+            }
+            _ => {
+                panels.push(vec![i]);
+                used = number + needed;
+            }
+        }
+    }
+    panels
+}
+
+/// One panel as a `comfy-table` table: no borders, a rule of dashes as
+/// wide as each column under the header, two blanks between columns.
+fn panel_table(
+    columns: &[String],
+    rows: &[Vec<Option<Cell>>],
+    panel: &[usize],
+    numbered: bool,
+    limit: Option<usize>,
+) -> Table {
+    let cut = |text: &str| limit.map_or_else(|| text.to_owned(), |w| truncate(text, w));
+    let mut header: Vec<String> = Vec::with_capacity(panel.len() + 1);
+    let mut right: Vec<bool> = Vec::with_capacity(panel.len() + 1);
+    if numbered {
+        header.push("#".to_owned());
+        right.push(true);
+    }
+    for &i in panel {
+        header.push(cut(&columns[i]));
+        right.push(rows.iter().filter_map(|r| r[i].as_ref()).all(|c| c.numeric));
+    }
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .enumerate()
+        .map(|(r, row)| {
+            let number = numbered.then(|| (r + 1).to_string());
+            number
+                .into_iter()
+                .chain(
+                    panel
+                        .iter()
+                        .map(|&i| row[i].as_ref().map_or_else(String::new, |c| cut(&c.text))),
+                )
+                .collect()
+        })
+        .collect();
+    let rule: Vec<String> = (0..header.len())
+        .map(|c| {
+            let width = body
+                .iter()
+                .map(|r| r[c].width())
+                .fold(header[c].width(), usize::max);
+            "-".repeat(width)
+        })
+        .collect();
+    let mut table = Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header)
+        .add_row(rule)
+        .add_rows(body);
+    let last = right.len().saturating_sub(1);
+    for (c, (column, right)) in table.column_iter_mut().zip(right).enumerate() {
+        column.set_padding((0, if c == last { 0 } else { GAP as u16 }));
+        if right {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+/// `text` cut to `width` terminal columns, ending in `…` when cut.
+fn truncate(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[expect(clippy::unnecessary_wraps, reason = "a present cell, as rows hold them")]
+    fn cell(text: &str, numeric: bool) -> Option<Cell> {
+        Some(Cell {
+            text: text.to_owned(),
+            numeric,
+        })
+    }
+
+    fn render(columns: &[&str], rows: &[Vec<Option<Cell>>], layout: Layout) -> String {
+        let columns: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
+        let mut out = Vec::new();
+        write_table(&mut out, &columns, rows, layout).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn wide_characters_align() {
+        let rows = vec![
+            vec![cell("学習率テスト", false), cell("0.5", true)],
+            vec![cell("ab", false), cell("10", true)],
+        ];
+        let text = render(&["Name", "ACC"], &rows, Layout::default());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Name          ACC");
+        assert_eq!(lines[2], "学習率テスト  0.5");
+        assert_eq!(lines[3], "ab             10");
+        assert!(lines.iter().all(|l| l.width() <= 17), "{text}");
+    }
+
+    #[test]
+    fn too_wide_tables_become_panels_of_whole_columns() {
+        let columns: Vec<String> = (0..6)
+            .map(|i| format!("param_{i}"))
+            .chain((0..4).map(|i| format!("RESULT_{i}")))
+            .collect();
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let rows = vec![(0..10).map(|i| cell(&format!("{i}.25"), true)).collect()];
+        let text = render(
+            &names,
+            &rows,
+            Layout {
+                width: Some(40),
+                by_kind: true,
+            },
+        );
+        assert!(text.lines().all(|l| l.width() <= 40), "{text}");
+        for name in &columns {
+            assert_eq!(text.matches(name.as_str()).count(), 1, "{text}");
+        }
+        // Results start a panel of their own.
+        let panels: Vec<&str> = text.split("\n\n").collect();
+        assert!(
+            panels.iter().any(|p| p.starts_with("#  RESULT_0")),
+            "{text}"
+        );
+        assert!(panels
+            .iter()
+            .all(|p| !(p.contains("param_") && p.contains("RESULT_"))));
+    }
+
+    #[test]
+    fn long_cells_are_cut_to_the_width() {
+        let rows = vec![vec![cell(&"x".repeat(100), false)]];
+        let text = render(
+            &["ERROR"],
+            &rows,
+            Layout {
+                width: Some(30),
+                by_kind: false,
+            },
+        );
+        assert!(text.lines().all(|l| l.width() <= 30), "{text}");
+        assert!(text.contains('…'), "{text}");
+    }
+
+    #[test]
+    fn result_keys() {
+        assert!(is_result_key("ACC") && is_result_key("TIME_ELAPSED") && is_result_key("ACC.top1"));
+        assert!(!is_result_key("lr") && !is_result_key("Name") && !is_result_key("model.DEPTH"));
+    }
+}
