@@ -54,6 +54,7 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         Command::Filter(args) => commands::filter::FilterSettings::from_args(args)
             .and_then(|s| commands::filter::filter(&s)),
         Command::Status(args) => commands::status::status(&args),
+        Command::Log(args) => commands::log::log(&args),
         Command::Explain(args) => commands::explain::explain(&args),
     };
     match result {

@@ -36,11 +36,36 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Tell why an experiment would run instead of being taken from the cache
     Explain(ExplainArgs),
+    /// Print a run's output (stdout.log, stderr.log of its run directory)
+    Log(LogArgs),
 }
 
-/// Show what runs now (name, slot, host, pid, elapsed), counts by status and
-/// the last finished runs, read from the results store. Works while another
-/// runner is working.
+/// Print a run's output: its `stdout.log` to stdout and `stderr.log` to
+/// stderr, found through the results store. With several runs of that name
+/// or index, the newest.
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    /// The run: its `Name`, or its index in the expanded queue
+    #[arg(value_name = "NAME|INDEX")]
+    pub run: String,
+
+    /// Keep printing what a running run writes, until it ends
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// The results store (default: `Global.store` of `--exp`, else
+    /// `.cool-runner/store.sqlite`)
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+
+    /// Read `Global.store` from this experiment file
+    #[arg(long, value_name = "FILE")]
+    pub exp: Option<PathBuf>,
+}
+
+/// Show what runs now (name, slot, host, pid, elapsed), what is pending in
+/// the queue file (with `--exp`), counts by status and the last finished
+/// runs, read from the results store. Works while another runner is working.
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
     /// The results store (default: `Global.store` of `--exp`, else
@@ -55,6 +80,10 @@ pub(crate) struct StatusArgs {
     /// How many finished runs to show
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub last: usize,
+
+    /// Write it all as one JSON object
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Tell why an experiment would run: the stored run with the nearest

@@ -4,6 +4,7 @@
 pub(crate) mod collect;
 pub(crate) mod explain;
 pub(crate) mod filter;
+pub(crate) mod log;
 pub(crate) mod output_file;
 pub(crate) mod run;
 pub(crate) mod status;

@@ -4,39 +4,68 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local};
+use indexmap::IndexMap;
+use serde::Serialize;
 
 use crate::cli::StatusArgs;
 use crate::commands::run::host_name;
 use crate::error::{exit, Error};
 use crate::model::{keys, Global};
-use crate::store::{RunRow, Store, DEFAULT_PATH};
+use crate::store::{Store, DEFAULT_PATH};
+use crate::yaml::stream::{parse_piece, split};
 
-/// Run `status`; prints to stdout.
-pub(crate) fn status(args: &StatusArgs) -> Result<i32, Error> {
-    let path = match (&args.store, &args.exp) {
+/// The store `--store`, else `Global.store` of `--exp`, else the default
+/// names: the one `status` and `log` read.
+pub(crate) fn store_path(store: Option<&PathBuf>, exp: Option<&PathBuf>) -> Result<PathBuf, Error> {
+    Ok(match (store, exp) {
         (Some(path), _) => path.clone(),
-        (None, Some(exp)) => {
-            let file = crate::config::load_file(exp)?;
-            let global = match file.defaults.get(keys::GLOBAL) {
-                Some(yaml_serde::Value::Mapping(global)) => global.clone(),
-                _ => yaml_serde::Mapping::new(),
-            };
-            Global::from_mapping(&global, Some(&file.source))?.store_path()
-        }
+        (None, Some(exp)) => global_of(exp)?.store_path(),
         (None, None) => PathBuf::from(DEFAULT_PATH),
+    })
+}
+
+/// `Global` of an experiment file.
+fn global_of(exp: &Path) -> Result<Global, Error> {
+    let file = crate::config::load_file(exp)?;
+    let global = match file.defaults.get(keys::GLOBAL) {
+        Some(yaml_serde::Value::Mapping(global)) => global.clone(),
+        _ => yaml_serde::Mapping::new(),
     };
-    let store = Store::open_existing(&path)
+    Ok(Global::from_mapping(&global, Some(&file.source))?)
+}
+
+/// Open the existing store at `path`; none is bad input.
+pub(crate) fn open_store(path: &Path) -> Result<Store, Error> {
+    Store::open_existing(path)
         .map_err(|e| Error::Other(e.into()))?
         .ok_or_else(|| {
             Error::Usage(format!(
                 "no results store at `{}`; hint: run experiments first, or give `--store PATH`",
                 path.display()
             ))
-        })?;
-    let text = render(&store, args.last, &Local::now()).map_err(|e| Error::Other(e.into()))?;
+        })
+}
+
+/// Run `status`; prints to stdout.
+pub(crate) fn status(args: &StatusArgs) -> Result<i32, Error> {
+    let path = store_path(args.store.as_ref(), args.exp.as_ref())?;
+    let store = open_store(&path)?;
+    let queue = match &args.exp {
+        Some(exp) => Some(QueueView::read(global_of(exp)?.queue.as_deref())),
+        None => None,
+    };
+    let view =
+        View::read(&store, args.last, &Local::now(), queue).map_err(|e| Error::Other(e.into()))?;
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&view).map_err(|e| Error::Other(e.into()))?;
+        json.push('\n');
+        json
+    } else {
+        view.render()
+    };
     std::io::stdout()
         .lock()
         .write_all(text.as_bytes())
@@ -44,63 +73,233 @@ pub(crate) fn status(args: &StatusArgs) -> Result<i32, Error> {
     Ok(exit::OK)
 }
 
-fn render(
-    store: &Store,
-    last: usize,
-    now: &DateTime<Local>,
-) -> Result<String, crate::store::StoreError> {
-    let mut out = String::new();
-    let _ = writeln!(out, "store: {}", store.path().display());
-    let running = store.running()?;
-    let here = host_name();
-    if running.is_empty() {
-        let _ = writeln!(out, "running: nothing");
-    } else {
-        let _ = writeln!(out, "running ({}):", running.len());
-        let width = running.iter().map(|r| r.name.len()).max().unwrap_or(0);
-        for row in &running {
-            let elapsed = DateTime::parse_from_rfc3339(&row.started_at).map_or_else(
-                |_| "?".to_owned(),
-                |t| seconds((*now - t.with_timezone(&Local)).as_seconds_f64()),
+/// What `status` shows (`--json` writes it as it is).
+#[derive(Debug, Serialize)]
+struct View {
+    store: String,
+    running: Vec<Running>,
+    /// Runs in the store by status, most frequent first.
+    counts: IndexMap<String, i64>,
+    total: i64,
+    /// With `--exp`: the queue file's pending experiments.
+    queue: Option<QueueView>,
+    /// Newest first.
+    last_finished: Vec<Ended>,
+}
+
+#[derive(Debug, Serialize)]
+struct Running {
+    id: i64,
+    name: String,
+    slot: Option<i64>,
+    host: String,
+    pid: Option<String>,
+    started_at: String,
+    elapsed: Option<f64>,
+    /// Its runner (on this host) is gone.
+    stale: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Ended {
+    id: i64,
+    name: String,
+    status: String,
+    exit_code: Option<i64>,
+    started_at: String,
+    finished_at: Option<String>,
+    elapsed: Option<f64>,
+}
+
+/// The pending experiments of the queue file (`Global.queue`).
+#[derive(Debug, Serialize)]
+struct QueueView {
+    /// `None`: the queue is kept in the runner's memory (`Global.queue: null`).
+    path: Option<String>,
+    /// Documents waiting in the file (one may expand to several experiments).
+    pending: usize,
+    /// The `Name`s of the first few, in the order they will run.
+    next: Vec<String>,
+    /// Why the file could not be read.
+    error: Option<String>,
+}
+
+/// How many of the pending names `status` shows.
+const NEXT: usize = 5;
+
+impl QueueView {
+    /// Count the documents of the queue file without parsing them all.
+    fn read(path: Option<&Path>) -> Self {
+        let mut view = Self {
+            path: path.map(|p| p.display().to_string()),
+            pending: 0,
+            next: Vec::new(),
+            error: None,
+        };
+        let Some(path) = path else {
+            return view;
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return view,
+            Err(err) => {
+                view.error = Some(err.to_string());
+                return view;
+            }
+        };
+        for piece in split(&text) {
+            let has_content = piece.text.lines().any(|l| {
+                let l = l.trim();
+                !(l.is_empty() || l.starts_with('#') || l.starts_with("---") || l == "...")
+            });
+            if !has_content {
+                continue;
+            }
+            view.pending += 1;
+            if view.next.len() < NEXT {
+                let name = match parse_piece(&piece) {
+                    Ok(Some(yaml_serde::Value::Mapping(doc))) => doc
+                        .get(keys::NAME)
+                        .and_then(yaml_serde::Value::as_str)
+                        .map_or_else(|| "(no Name)".to_owned(), str::to_owned),
+                    _ => "(not yet valid YAML)".to_owned(),
+                };
+                view.next.push(name);
+            }
+        }
+        view
+    }
+}
+
+impl View {
+    fn read(
+        store: &Store,
+        last: usize,
+        now: &DateTime<Local>,
+        queue: Option<QueueView>,
+    ) -> Result<Self, crate::store::StoreError> {
+        let here = host_name();
+        let running = store
+            .running()?
+            .into_iter()
+            .map(|row| Running {
+                elapsed: DateTime::parse_from_rfc3339(&row.started_at)
+                    .ok()
+                    .map(|t| (*now - t.with_timezone(&Local)).as_seconds_f64()),
+                stale: row.host == here && !alive(row.runner_pid),
+                id: row.id,
+                name: row.name,
+                slot: row.slot,
+                host: row.host,
+                pid: row.pid,
+                started_at: row.started_at,
+            })
+            .collect();
+        let counts: IndexMap<String, i64> = store.counts()?.into_iter().collect();
+        let last_finished = store
+            .last_finished(last)?
+            .into_iter()
+            .map(|row| Ended {
+                id: row.id,
+                name: row.name,
+                status: row.status,
+                exit_code: row.exit_code,
+                started_at: row.started_at,
+                finished_at: row.finished_at,
+                elapsed: row.elapsed,
+            })
+            .collect();
+        Ok(Self {
+            store: store.path().display().to_string(),
+            running,
+            total: counts.values().sum(),
+            counts,
+            queue,
+            last_finished,
+        })
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "store: {}", self.store);
+        if self.running.is_empty() {
+            let _ = writeln!(out, "running: nothing");
+        } else {
+            let _ = writeln!(out, "running ({}):", self.running.len());
+            let width = self.running.iter().map(|r| r.name.len()).max().unwrap_or(0);
+            for row in &self.running {
+                let _ = writeln!(
+                    out,
+                    "  {:<width$}  slot {}  host {}  pid {}  {}{}",
+                    row.name,
+                    row.slot.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                    row.host,
+                    row.pid.as_deref().unwrap_or("-"),
+                    row.elapsed.map_or_else(|| "?".to_owned(), seconds),
+                    if row.stale {
+                        "  (stale: its runner is gone)"
+                    } else {
+                        ""
+                    },
+                );
+            }
+        }
+        if let Some(queue) = &self.queue {
+            queue.render(&mut out);
+        }
+        let parts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "runs: {}{}",
+            self.total,
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", parts.join(", "))
+            }
+        );
+        if !self.last_finished.is_empty() {
+            let _ = writeln!(out, "last finished:");
+            for row in &self.last_finished {
+                let _ = writeln!(out, "  {}", finished_line(row));
+            }
+        }
+        out
+    }
+}
+
+impl QueueView {
+    /// `pending (12 in .cool-runner/q.yaml): a, b, c, d, e, …`
+    fn render(&self, out: &mut String) {
+        let Some(path) = &self.path else {
+            let _ = writeln!(
+                out,
+                "pending: kept in the runner's memory (`Global.queue: null`), not visible here"
             );
-            let stale = if row.host == here && !alive(row.runner_pid) {
-                "  (stale: its runner is gone)"
+            return;
+        };
+        if let Some(error) = &self.error {
+            let _ = writeln!(out, "pending: cannot read `{path}`: {error}");
+            return;
+        }
+        let _ = write!(out, "pending: {} in {path}", self.pending);
+        if !self.next.is_empty() {
+            let more = if self.pending > self.next.len() {
+                ", …"
             } else {
                 ""
             };
-            let _ = writeln!(
-                out,
-                "  {:<width$}  slot {}  host {}  pid {}  {elapsed}{stale}",
-                row.name,
-                row.slot.map_or_else(|| "-".to_owned(), |s| s.to_string()),
-                row.host,
-                row.pid.as_deref().unwrap_or("-"),
-            );
+            let _ = write!(out, ", next: {}{more}", self.next.join(", "));
         }
+        out.push('\n');
     }
-    let counts = store.counts()?;
-    let total: i64 = counts.iter().map(|c| c.1).sum();
-    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    let _ = writeln!(
-        out,
-        "runs: {total}{}",
-        if parts.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", parts.join(", "))
-        }
-    );
-    let finished = store.last_finished(last)?;
-    if !finished.is_empty() {
-        let _ = writeln!(out, "last finished:");
-        for row in &finished {
-            let _ = writeln!(out, "  {}", finished_line(row));
-        }
-    }
-    Ok(out)
 }
 
-fn finished_line(row: &RunRow) -> String {
+fn finished_line(row: &Ended) -> String {
     let mut line = format!(
         "{}  {:<11}  {}  {}",
         row.finished_at.as_deref().unwrap_or("-"),

@@ -206,7 +206,10 @@ fn truncate(text: &str, width: usize) -> String {
 mod tests {
     use super::*;
 
-    #[expect(clippy::unnecessary_wraps, reason = "a present cell, as rows hold them")]
+    #[expect(
+        clippy::unnecessary_wraps,
+        reason = "a present cell, as rows hold them"
+    )]
     fn cell(text: &str, numeric: bool) -> Option<Cell> {
         Some(Cell {
             text: text.to_owned(),

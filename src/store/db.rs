@@ -96,6 +96,16 @@ pub(crate) struct RunRow {
     pub parts: String,
 }
 
+/// Where a run's output is (for `log`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RunPlace {
+    pub id: i64,
+    pub index: i64,
+    pub name: String,
+    pub status: String,
+    pub dir: Option<String>,
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -293,6 +303,39 @@ impl Store {
             ),
             &(limit as i64),
         )
+    }
+
+    /// Runs whose name is `name`, or whose index is `name` read as a
+    /// number, newest first, with their run directory (for `log`).
+    pub(crate) fn run_dirs(&self, name: &str) -> Result<Vec<RunPlace>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, idx, name, status, run_dir FROM runs \
+                 WHERE name = ?1 OR CAST(idx AS TEXT) = ?1 ORDER BY name = ?1 DESC, id DESC",
+            )
+            .map_err(|e| self.error(&e))?;
+        let rows = stmt
+            .query_map([name], |r| {
+                Ok(RunPlace {
+                    id: r.get(0)?,
+                    index: r.get(1)?,
+                    name: r.get(2)?,
+                    status: r.get(3)?,
+                    dir: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.error(&e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(&e))
+    }
+
+    /// The status of run `id` now.
+    pub(crate) fn status_of(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT status FROM runs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.error(&e))
     }
 
     /// (status, count), most frequent first.

@@ -8,5 +8,5 @@ mod identity;
 pub use cache::Cache;
 pub(crate) use cache::SharedCache;
 pub use db::{Ending, NewRun, Store, StoreError};
-pub(crate) use db::{RunRow, DEFAULT_PATH};
+pub(crate) use db::{RunPlace, RunRow, DEFAULT_PATH};
 pub use identity::{Identifier, Identity};

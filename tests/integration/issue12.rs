@@ -339,3 +339,72 @@ fn filter_reads_stdin_and_directories() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), csv);
 }
+
+/// A shell module that prints `NAME line N` three times, a `tick` apart,
+/// and one line on stderr.
+const TICKS: &str = r#"#!/bin/sh
+name=$(sed -n 's/^  "Name": "\(.*\)",*$/\1/p' "$COOL_RUNNER_EXPERIMENT")
+for i in 1 2 3; do echo "$name line $i"; sleep 0.4; done
+echo "$name warns" >&2
+"#;
+
+/// `status --exp --json` while a queue runs: the running one and the
+/// pending ones; `log NAME -f` follows it to its end, `log INDEX` prints a
+/// finished one.
+#[test]
+fn status_json_shows_the_queue_and_log_follows_a_run() {
+    let test = Test::new().write_exe("m.sh", TICKS).write(
+        "q.yaml",
+        "Global: {repeat: 1, queue: .cool-runner/q.yaml}\nModule: ./m.sh\n---\nName: first\n\
+         ---\nName: second\n---\nName: third\n",
+    );
+    let mut bg = test.args(&["run", "--exp", "q.yaml"]).spawn();
+    let dir = bg.path().to_owned();
+    let status = || -> serde_json::Value {
+        let out = runner(&dir, &["status", "--exp", "q.yaml", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
+    bg.wait_for(10, "`first` to run", |_| {
+        status()["running"][0]["name"] == "first"
+    });
+    let shown = status();
+    assert_eq!(shown["queue"]["pending"], 2, "{shown}");
+    assert_eq!(
+        shown["queue"]["next"],
+        serde_json::json!(["second", "third"])
+    );
+    let plain = stdout(&runner(&dir, &["status", "--exp", "q.yaml"]));
+    assert!(
+        plain.contains("pending: 2 in .cool-runner/q.yaml, next: second, third"),
+        "{plain}"
+    );
+
+    let followed = runner(&dir, &["log", "first", "-f"]);
+    assert!(followed.status.success(), "{}", stderr(&followed));
+    assert_eq!(
+        stdout(&followed),
+        "first line 1\nfirst line 2\nfirst line 3\n"
+    );
+    assert!(
+        stderr(&followed).contains("first warns"),
+        "{}",
+        stderr(&followed)
+    );
+    assert!(
+        stderr(&followed).contains("ended: done"),
+        "{}",
+        stderr(&followed)
+    );
+    assert_eq!(bg.wait(20), 0, "{}", bg.stderr());
+
+    let by_index = runner(&dir, &["log", "2"]);
+    assert_eq!(
+        stdout(&by_index),
+        "third line 1\nthird line 2\nthird line 3\n"
+    );
+    let shown = status();
+    assert_eq!(shown["counts"]["done"], 3, "{shown}");
+    assert_eq!(shown["queue"]["pending"], 0, "{shown}");
+    let missing = runner(&dir, &["log", "nope"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
