@@ -364,8 +364,11 @@ fn status_json_shows_the_queue_and_log_follows_a_run() {
         let out = runner(&dir, &["status", "--exp", "q.yaml", "--json"]);
         serde_json::from_slice(&out.stdout).unwrap_or_default()
     };
-    bg.wait_for(10, "`first` to run", |_| {
-        status()["running"][0]["name"] == "first"
+    // The queue file loses a started experiment at the runner's next
+    // flush (group commit), a few milliseconds after it started.
+    bg.wait_for(10, "`first` to run and leave the queue file", |_| {
+        let shown = status();
+        shown["running"][0]["name"] == "first" && shown["queue"]["pending"] == 2
     });
     let shown = status();
     assert_eq!(shown["queue"]["pending"], 2, "{shown}");
@@ -390,10 +393,11 @@ fn status_json_shows_the_queue_and_log_follows_a_run() {
         "{}",
         stderr(&followed)
     );
+    // Followed to its end (or, on a slow machine, found ended already).
+    let said = stderr(&followed);
     assert!(
-        stderr(&followed).contains("ended: done"),
-        "{}",
-        stderr(&followed)
+        said.contains("ended: done") || said.contains("`first` (done)"),
+        "{said}"
     );
     assert_eq!(bg.wait(20), 0, "{}", bg.stderr());
 
