@@ -22,3 +22,4 @@ mod run;
 mod sandbox;
 mod signals;
 mod slack;
+mod surprises;

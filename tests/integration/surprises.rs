@@ -1,0 +1,63 @@
+//! Issue 12, "silent surprises" on the command line and in the file: each
+//! test reproduces what a new user met (a mistyped option that ran the
+//! sweep, a misspelt key or a shadowed override that changed nothing,
+//! `--dry` accepting what `run` refuses, ambiguous `--gpus`).
+
+use crate::test::{Ran, Test};
+
+/// A module that records that it ran (`ran.txt`) and its arguments.
+const ECHO_MODULE: &str = "#!/bin/sh\necho \"$*\" >> ran.txt\n";
+
+fn sweep(args: &[&str]) -> Ran {
+    Test::new()
+        .write_exe("m.sh", ECHO_MODULE)
+        .write(
+            "e.yaml",
+            "Global: {}\nModule: ./m.sh\nlr: 0.1\n---\nName: a\n---\nName: b\n",
+        )
+        .args(args)
+        .run()
+}
+
+#[test]
+fn a_mistyped_option_is_an_error_not_a_run() {
+    for (arg, meant) in [
+        ("--dry-run", "--dry"),
+        ("--gpu", "--gpus"),
+        ("--fail_fast", "--fail-fast"),
+    ] {
+        let ran = sweep(&["run", "--exp", "e.yaml", "--no-store", arg, "0"]).status(2);
+        assert!(
+            ran.stderr().contains(&format!("did you mean `{meant}`?")),
+            "{arg}: {}",
+            ran.stderr()
+        );
+        assert!(!ran.dir.join("ran.txt").exists(), "{arg}: nothing may run");
+        assert!(!ran.dir.join("runs").exists(), "{arg}: nothing may run");
+    }
+}
+
+#[test]
+fn a_bare_key_value_hints_at_the_override() {
+    let ran = sweep(&["run", "--exp", "e.yaml", "--no-store", "lr=0.5"]).status(2);
+    assert!(ran.stderr().contains("`+lr=0.5`"), "{}", ran.stderr());
+    assert!(!ran.dir.join("ran.txt").exists());
+}
+
+#[test]
+fn after_double_dash_everything_goes_to_the_module() {
+    let ran = sweep(&[
+        "run",
+        "--exp",
+        "e.yaml",
+        "--no-store",
+        "--lr",
+        "2",
+        "--",
+        "--dry-run",
+        "lr=0.5",
+    ])
+    .status(0);
+    let args = std::fs::read_to_string(ran.dir.join("ran.txt")).unwrap();
+    assert_eq!(args, "--lr 2 --dry-run lr=0.5\n--lr 2 --dry-run lr=0.5\n");
+}
