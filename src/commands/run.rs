@@ -132,6 +132,9 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
     let sandbox = Sandbox::new();
     let expansion = expand(settings, &sandbox)?;
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
+    // `--dry` checks everything `run` checks before anything starts.
+    let slots = slot_config(settings, &global)?;
+    check_experiments(&expansion.experiments, &slots)?;
     if settings.dry {
         dry_cache_report(settings, &global, &expansion);
         let stdout = std::io::stdout();
@@ -154,7 +157,7 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
         std::mem::forget(expansion);
         return Ok(exit::OK);
     }
-    run_experiments(settings, &global, &sandbox, expansion)
+    run_experiments(settings, &global, &sandbox, expansion, slots)
 }
 
 /// The identity calculator for this run.
@@ -270,9 +273,8 @@ fn run_experiments(
     global: &Global,
     sandbox: &Sandbox,
     expansion: Expansion,
+    slots: SlotConfig,
 ) -> Result<i32, Error> {
-    let slots = slot_config(settings, global)?;
-    check_experiments(&expansion.experiments, &slots)?;
     let notifier = SlackObserver::from_settings(global.slack.as_ref());
     let (tx, rx) = mpsc::channel();
     let signals = tx.clone();

@@ -195,15 +195,18 @@ fn path(key: &str, value: Option<&Value>) -> Result<Option<PathBuf>, String> {
     }
 }
 
-/// Seconds, ≥ 0.
+/// A duration ≥ 0: seconds or `30s`, `2m`, `0:30` (`model::duration`).
 fn grace(value: Option<&Value>) -> Result<Option<Duration>, String> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(s) if s >= 0.0 && s.is_finite() => Ok(Some(Duration::from_secs_f64(s))),
-            _ => Err("`Global.grace` must be a number of seconds".to_owned()),
+        Some(value) => match super::duration::seconds(value) {
+            Some(s) if (0.0..=super::duration::MAX_SECS).contains(&s) => {
+                Ok(Some(super::duration::from_secs(s)))
+            }
+            _ => Err("`Global.grace` must be a number of seconds or a duration \
+                      (`30s`, `2m`, `0:30`)"
+                .to_owned()),
         },
-        Some(_) => Err("`Global.grace` must be a number of seconds".to_owned()),
     }
 }
 

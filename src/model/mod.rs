@@ -2,6 +2,7 @@
 //! default config), an experiment's runner keys (`JobSpec`), and the key
 //! names the runner reads and writes (`keys`).
 
+pub(crate) mod duration;
 pub(crate) mod experiment;
 pub(crate) mod global;
 pub(crate) mod keys;

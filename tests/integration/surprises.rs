@@ -61,3 +61,67 @@ fn after_double_dash_everything_goes_to_the_module() {
     let args = std::fs::read_to_string(ran.dir.join("ran.txt")).unwrap();
     assert_eq!(args, "--lr 2 --dry-run lr=0.5\n--lr 2 --dry-run lr=0.5\n");
 }
+
+fn dry_and_run(experiment: &str) -> (Ran, Ran) {
+    let file = format!("Global: {{grace: 1s}}\nModule: ./m.sh\n---\nName: x\n{experiment}\n");
+    let run = |dry: bool| {
+        let mut args = vec!["run", "--exp", "e.yaml", "--no-store"];
+        if dry {
+            args.push("--dry");
+        }
+        Test::new()
+            .write_exe("m.sh", ECHO_MODULE)
+            .write("e.yaml", &file)
+            .args(&args)
+            .run()
+    };
+    (run(true), run(false))
+}
+
+#[test]
+fn dry_refuses_what_run_refuses() {
+    for (experiment, message) in [
+        ("GPUs: 3", "asks for more GPUs than the run has"),
+        ("Module: null", "no `Module` to run"),
+        (
+            "Timeout: soon",
+            "`Timeout` must be a positive number of seconds or a duration",
+        ),
+    ] {
+        let (dry, run) = dry_and_run(experiment);
+        let (dry, run) = (dry.status(2), run.status(2));
+        for ran in [&dry, &run] {
+            assert!(
+                ran.stderr().contains(message),
+                "{experiment}: {}",
+                ran.stderr()
+            );
+        }
+        assert!(
+            dry.stdout().is_empty(),
+            "{experiment}: no expansion on stdout"
+        );
+        assert!(!run.dir.join("ran.txt").exists());
+    }
+}
+
+#[test]
+fn durations_take_units() {
+    for timeout in ["2h", "90s", "1:30:00", "1h30m", "5400"] {
+        let (dry, run) = dry_and_run(&format!("Timeout: {timeout}"));
+        dry.status(0);
+        run.status(0);
+    }
+    // A timeout with units is carried out.
+    let ran = Test::new()
+        .write_exe("slow.sh", "#!/bin/sh\nsleep 5\n")
+        .write(
+            "e.yaml",
+            "Global: {grace: 500ms}\nModule: ./slow.sh\nYamlLog: log.yaml\n---\nTimeout: 300ms\n",
+        )
+        .args(&["run", "--exp", "e.yaml", "--no-store"])
+        .run()
+        .status(1);
+    let log = crate::test::documents(&ran.dir.join("log.yaml"));
+    assert_eq!(crate::test::column(&log, "STATUS"), ["timeout"]);
+}
