@@ -132,6 +132,9 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
     let sandbox = Sandbox::new();
     let expansion = expand(settings, &sandbox)?;
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
+    for misspelt in crate::model::keys::misspelt_runner_keys(&expansion.experiments) {
+        let _ = writeln!(std::io::stderr(), "warning: {misspelt}");
+    }
     // `--dry` checks everything `run` checks before anything starts.
     let slots = slot_config(settings, &global)?;
     check_experiments(&expansion.experiments, &slots)?;

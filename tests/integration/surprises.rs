@@ -125,3 +125,37 @@ fn durations_take_units() {
     let log = crate::test::documents(&ran.dir.join("log.yaml"));
     assert_eq!(crate::test::column(&log, "STATUS"), ["timeout"]);
 }
+
+#[test]
+fn a_misspelt_runner_key_is_warned_about_once() {
+    let file = "Global: {}\nModule: ./m.sh\n---\nName: a\nReapeat: 3\nTimout: 5\n---\nName: b\nReapeat: 3\n";
+    for dry in [true, false] {
+        let mut args = vec!["run", "--exp", "e.yaml", "--no-store"];
+        if dry {
+            args.push("--dry");
+        }
+        let ran = Test::new()
+            .write_exe("m.sh", ECHO_MODULE)
+            .write("e.yaml", file)
+            .args(&args)
+            .run()
+            .status(0);
+        let stderr = ran.stderr();
+        let warnings: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("warning:"))
+            .collect();
+        assert_eq!(
+            warnings.len(),
+            2,
+            "one warning per key, not per experiment:\n{stderr}"
+        );
+        assert!(
+            warnings[0].contains("`Reapeat`") && warnings[0].contains("did you mean `Repeat`?")
+        );
+        assert!(warnings[0].contains("and 1 more"), "{stderr}");
+        assert!(
+            warnings[1].contains("`Timout`") && warnings[1].contains("did you mean `Timeout`?")
+        );
+    }
+}
