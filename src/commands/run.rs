@@ -135,6 +135,10 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
     for misspelt in crate::model::keys::misspelt_runner_keys(&expansion.experiments) {
         let _ = writeln!(std::io::stderr(), "warning: {misspelt}");
     }
+    // Shadowed in some experiments only is a common way to set the rest.
+    for shadowing in expansion.shadowing.iter().filter(|s| s.shadowed == s.of) {
+        let _ = writeln!(std::io::stderr(), "warning: {shadowing}");
+    }
     // `--dry` checks everything `run` checks before anything starts.
     let slots = slot_config(settings, &global)?;
     check_experiments(&expansion.experiments, &slots)?;

@@ -159,3 +159,36 @@ fn a_misspelt_runner_key_is_warned_about_once() {
         );
     }
 }
+
+#[test]
+fn an_override_shadowed_everywhere_is_reported_and_plus_plus_sets_it() {
+    let file = "Global: {}\nModule: ./m.sh\nlr: 0.1\n---\nlr: 0.2\nRepeat: 2\n---\nlr: 0.3\n";
+    let dry = |arg: &str| {
+        Test::new()
+            .write_exe("m.sh", ECHO_MODULE)
+            .write("e.yaml", file)
+            .args(&["run", "--exp", "e.yaml", "--no-store", "--dry", arg])
+            .run()
+            .status(0)
+    };
+    let ran = dry("+lr=0.5");
+    assert!(
+        ran.stderr()
+            .contains("`+lr=0.5` is overridden by all 3 experiments"),
+        "{}",
+        ran.stderr()
+    );
+    assert!(ran
+        .stderr()
+        .contains("`++lr=0.5` sets it in every experiment"));
+    assert_eq!(
+        crate::test::column(&ran.documents(), "lr"),
+        ["0.2", "0.2", "0.3"]
+    );
+    let ran = dry("++lr=0.5");
+    assert!(!ran.stderr().contains("overridden"), "{}", ran.stderr());
+    assert_eq!(crate::test::column(&ran.documents(), "lr"), ["0.5"; 3]);
+    // An override that some experiments leave alone is not reported.
+    let ran = dry("+x=1");
+    assert!(!ran.stderr().contains("overridden"), "{}", ran.stderr());
+}
