@@ -141,9 +141,10 @@ pub(crate) struct RunArgs {
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
 
-    /// GPUs to give out, one per running experiment (`0,1`, `auto` from
-    /// `nvidia-smi -L`, or `none`); sets `CUDA_VISIBLE_DEVICES`
-    #[arg(long, value_name = "LIST")]
+    /// GPUs to give out, one per running experiment: ids (`0,1`, `ids:2`),
+    /// `count:N` (ids 0..N-1), `auto` (`nvidia-smi -L`) or `none`; a bare
+    /// number is refused as ambiguous. Sets `CUDA_VISIBLE_DEVICES`
+    #[arg(long, value_name = "GPUS")]
     pub gpus: Option<String>,
 
     /// Run every experiment, even those with a cached `done` result

@@ -263,16 +263,40 @@ fn check_experiments(experiments: &[Mapping], slots: &SlotConfig) -> Result<(), 
     Ok(())
 }
 
-/// Slots and GPUs: `-j`/`--gpus` over `Global.jobs`/`Global.gpus`.
+/// Slots and GPUs: `-j`/`--gpus` over `Global.jobs`/`Global.gpus`; warns
+/// when the GPUs make the run do less than asked.
 fn slot_config(settings: &RunSettings, global: &Global) -> Result<SlotConfig, Error> {
-    let gpus = match settings.gpus.as_ref().or(global.gpus.as_ref()) {
-        Some(text) => parse_gpus(text).map_err(|e| Error::Usage(format!("`--gpus`: {e}")))?,
+    let (text, source) = match (&settings.gpus, &global.gpus) {
+        (Some(text), _) => (Some(text), "`--gpus`"),
+        (None, text) => (text.as_ref(), "`Global.gpus`"),
+    };
+    let gpus = match text {
+        Some(text) => parse_gpus(text).map_err(|e| Error::Usage(format!("{source}: {e}")))?,
         None => Vec::new(),
     };
     if settings.jobs == Some(0) {
         return Err(Error::Usage("`-j` must be at least 1".to_owned()));
     }
-    Ok(SlotConfig::new(settings.jobs.or(global.jobs), gpus))
+    let mut stderr = std::io::stderr();
+    if text.is_some_and(|t| t.trim() == "auto") && gpus.is_empty() {
+        let _ = writeln!(
+            stderr,
+            "warning: {source} auto: `nvidia-smi -L` lists no GPU (is it installed?), so \
+             experiments run without GPUs and `CUDA_VISIBLE_DEVICES` is left as it is"
+        );
+    }
+    let config = SlotConfig::new(settings.jobs.or(global.jobs), gpus);
+    if !config.gpus.is_empty() && config.jobs > config.gpus.len() {
+        let _ = writeln!(
+            stderr,
+            "warning: {} slots but {} GPU(s): each experiment takes one GPU unless it sets \
+             `GPUs: 0`, so at most {} run at once",
+            config.jobs,
+            config.gpus.len(),
+            config.gpus.len()
+        );
+    }
+    Ok(config)
 }
 
 fn run_experiments(

@@ -237,7 +237,7 @@ fn gpus(value: Option<&Value>) -> Result<Option<String>, String> {
                     _ => Err(bad()),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Some(ids.join(",")))
+            Ok(Some(format!("ids:{}", ids.join(","))))
         }
         Some(_) => Err(bad()),
     }
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(g.runs, Path::new("out"));
         assert_eq!(g.grace, Duration::from_millis(500));
         assert_eq!(g.jobs, Some(2));
-        assert_eq!(g.gpus.as_deref(), Some("0,1"));
+        assert_eq!(g.gpus.as_deref(), Some("ids:0,1"));
         assert_eq!(g.store_path(), Path::new("s.sqlite"));
         let slack = g.slack.unwrap();
         assert_eq!((slack.channel.as_str(), slack.each), ("#x", true));

@@ -144,7 +144,7 @@ fn bad_slot_settings_are_bad_input() {
         (&[][..], "{jobs: -1}", "`Global.jobs` must be"),
         (&[][..], "{gpus: {a: 1}}", "`Global.gpus` must be"),
         (
-            &["--gpus", "0"][..],
+            &["--gpus", "ids:0"][..],
             "{}\nGPUs: 2",
             "asks for more GPUs than the run has (1)",
         ),

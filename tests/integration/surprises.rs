@@ -192,3 +192,59 @@ fn an_override_shadowed_everywhere_is_reported_and_plus_plus_sets_it() {
     let ran = dry("+x=1");
     assert!(!ran.stderr().contains("overridden"), "{}", ran.stderr());
 }
+
+/// A module that records its slot's `CUDA_VISIBLE_DEVICES`.
+const CUDA_MODULE: &str = "#!/bin/sh\necho \"[$CUDA_VISIBLE_DEVICES]\" >> ran.txt\nsleep 0.3\n";
+
+fn gpus(args: &[&str]) -> Ran {
+    let mut all = vec!["run", "--exp", "e.yaml", "--no-store"];
+    all.extend(args);
+    Test::new()
+        .write_exe("m.sh", CUDA_MODULE)
+        .write_exe("bin/nvidia-smi", "#!/bin/sh\nexit 9\n")
+        .write(
+            "e.yaml",
+            "Global: {}\nModule: ./m.sh\n---\nName: a\n---\nName: b\n",
+        )
+        .env(
+            "PATH",
+            &format!("bin:{}", std::env::var("PATH").unwrap_or_default()),
+        )
+        .args(&all)
+        .run()
+}
+
+#[test]
+fn gpus_forms_are_unambiguous_and_silent_cases_warn() {
+    let ran = gpus(&["--gpus", "2"]).status(2);
+    assert!(
+        ran.stderr().contains("`ids:2`") && ran.stderr().contains("`count:2`"),
+        "{}",
+        ran.stderr()
+    );
+    assert!(!ran.dir.join("ran.txt").exists());
+    let ran = gpus(&["--gpus", "count:2"]).status(0);
+    let mut seen: Vec<String> = crate::test::read(&ran.dir.join("ran.txt"))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    seen.sort();
+    assert_eq!(seen, ["[0]", "[1]"]);
+    let ran = gpus(&["--gpus", "ids:3"]).status(0);
+    assert_eq!(crate::test::read(&ran.dir.join("ran.txt")), "[3]\n[3]\n");
+    let ran = gpus(&["-j", "2", "--gpus", "0", "--dry"]).status(2);
+    assert!(ran.stderr().contains("ambiguous"), "{}", ran.stderr());
+    let ran = gpus(&["-j", "2", "--gpus", "ids:0"]).status(0);
+    assert!(
+        ran.stderr().contains("warning: 2 slots but 1 GPU(s)"),
+        "{}",
+        ran.stderr()
+    );
+    let ran = gpus(&["--gpus", "auto"]).status(0);
+    assert!(
+        ran.stderr()
+            .contains("warning: `--gpus` auto: `nvidia-smi -L` lists no GPU"),
+        "{}",
+        ran.stderr()
+    );
+}
