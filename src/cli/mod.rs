@@ -155,6 +155,11 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub no_store: bool,
 
+    /// Colour the statuses: `auto` (on a terminal, unless `NO_COLOR` is
+    /// set), `always` or `never`
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
+    pub color: Color,
+
     /// Overrides (`+Key.path=value`), filled in by `split_run_args`
     #[arg(skip)]
     pub overrides: Vec<String>,
@@ -196,6 +201,14 @@ pub(crate) struct CollectArgs {
     /// List visited directories on stderr
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// When to colour the terminal output (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Color {
+    Auto,
+    Always,
+    Never,
 }
 
 /// Output formats of `filter`.

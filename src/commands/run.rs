@@ -8,7 +8,7 @@ use std::sync::mpsc;
 
 use yaml_serde::{Mapping, Value};
 
-use crate::cli::RunArgs;
+use crate::cli::{Color, RunArgs};
 use crate::config::{self, ExpandOptions, Expansion, Override};
 use crate::error::{exit, Error};
 use chrono::Local;
@@ -18,7 +18,10 @@ use crate::expr::Sandbox;
 use crate::model::{name_of, Global, JobSpec};
 use crate::notifier::SlackObserver;
 use crate::queue::{FileQueue, MemoryQueue, Queue, QueueWatcher};
-use crate::runner::{install_signal_handlers, Event, Observer, Progress, Session, SessionOptions};
+use crate::runner::{
+    install_signal_handlers, ColourChoice, DisplayOptions, Event, Observer, Paint, Progress,
+    Session, SessionOptions,
+};
 use crate::store::{self, Cache, Identifier, SharedCache, Store};
 use crate::yaml_log::LogWriter;
 
@@ -39,6 +42,7 @@ pub(crate) struct RunSettings {
     pub gpus: Option<String>,
     pub rerun: bool,
     pub no_store: bool,
+    pub colour: ColourChoice,
     pub overrides: Vec<Override>,
     pub module_args: Vec<OsString>,
 }
@@ -62,6 +66,11 @@ impl RunSettings {
             gpus: args.gpus,
             rerun: args.rerun,
             no_store: args.no_store,
+            colour: match args.color {
+                Color::Auto => ColourChoice::Auto,
+                Color::Always => ColourChoice::Always,
+                Color::Never => ColourChoice::Never,
+            },
             overrides,
             module_args: args.module_args,
         })
@@ -315,6 +324,11 @@ fn run_experiments(
     .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
 
     let mut stderr = std::io::stderr();
+    // A queue file with experiments in it is resumed (`open_queue_file`).
+    let resumed = global
+        .queue
+        .as_ref()
+        .is_some_and(|q| std::fs::read_to_string(q).is_ok_and(|t| !t.trim().is_empty()));
     let (mut queue, _watcher) = match &global.queue {
         None => (
             Box::new(MemoryQueue::new(expansion.experiments)) as Box<dyn Queue>,
@@ -325,19 +339,32 @@ fn run_experiments(
             (Box::new(queue) as Box<dyn Queue>, watcher)
         }
     };
-    let _ = writeln!(
-        stderr,
-        "cool-runner: {} experiment(s) from {}{}",
-        queue.pending(),
-        settings.exp.display(),
-        global
-            .queue
-            .as_ref()
-            .map(|q| format!(", queue file `{}`", q.display()))
-            .unwrap_or_default()
-    );
+    let _ = match (&global.queue, resumed) {
+        (Some(q), true) => writeln!(
+            stderr,
+            "cool-runner: {} experiment(s) from the queue file `{}`",
+            queue.pending(),
+            q.display()
+        ),
+        (q, _) => writeln!(
+            stderr,
+            "cool-runner: {} experiment(s) from {}{}",
+            queue.pending(),
+            settings.exp.display(),
+            q.as_ref()
+                .map(|q| format!(", queue file `{}`", q.display()))
+                .unwrap_or_default()
+        ),
+    };
 
-    let progress = Progress::new(stderr.is_terminal(), queue.pending());
+    let live = stderr.is_terminal();
+    let display = DisplayOptions {
+        live,
+        paint: Paint::new(settings.colour, live, |k| std::env::var(k).ok()),
+        jobs: slots.jobs,
+        queue_file: global.queue.clone(),
+    };
+    let progress = Progress::new(display, queue.pending());
     let mut executor = LocalExecutor::new(
         settings.module_args.clone(),
         progress.sink(),

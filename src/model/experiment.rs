@@ -33,6 +33,16 @@ pub(crate) fn name_of(experiment: &Mapping) -> String {
     }
 }
 
+/// How the terminal names a started experiment: `#3 lr0.1` (the index
+/// counts the experiments started by this run, as the run directory's
+/// does, so repeats with one `Name` differ), `#3` without a `Name`.
+pub(crate) fn label(index: usize, experiment: &Mapping) -> String {
+    match experiment.get(keys::NAME) {
+        Some(Value::String(_) | Value::Number(_)) => format!("#{index} {}", name_of(experiment)),
+        _ => format!("#{index}"),
+    }
+}
+
 impl JobSpec {
     /// Read and check the runner's keys; the error is a lowercase fragment.
     pub(crate) fn from_experiment(experiment: &Mapping) -> Result<Self, String> {

@@ -7,5 +7,5 @@ pub(crate) mod experiment;
 pub(crate) mod global;
 pub(crate) mod keys;
 
-pub(crate) use experiment::{name_of, JobSpec};
+pub(crate) use experiment::{label, name_of, JobSpec};
 pub(crate) use global::Global;
