@@ -353,7 +353,7 @@ impl Observer for Progress {
                 ),
                 None => write!(
                     text,
-                    "; {} not run (nothing keeps them without `Global.queue`: rerun to do them)",
+                    "; {} pending experiment(s) not kept (no `Global.queue`): rerun to do them",
                     summary.pending
                 ),
             };

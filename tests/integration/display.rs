@@ -100,3 +100,106 @@ fn the_eta_waits_for_a_finished_experiment() {
     let first_done = text.find("done").expect("a done line");
     assert!(!text[..first_done].contains("ETA"), "{text}");
 }
+
+/// Snapshot stderr with pids, run directories and durations redacted.
+macro_rules! assert_stderr_snapshot {
+    ($name:expr, $stderr:expr) => {
+        insta::with_settings!({filters => vec![
+            (r"pid \d+", "pid [PID]"),
+            (r"runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d-", "runs/[STAMP]-"),
+            (r"\d+\.\d s\b", "[SECONDS]"),
+        ]}, {
+            insta::assert_snapshot!($name, $stderr);
+        });
+    };
+}
+
+/// A shell module that sleeps `nap` seconds (a key of the experiment).
+const NAP: &str = "#!/bin/sh\nnap=$(sed -n 's/^  \"nap\": \\([0-9.]*\\).*/\\1/p' \"$COOL_RUNNER_EXPERIMENT\")\nsleep \"${nap:-0}\"\n";
+
+#[test]
+fn counters_labels_and_slots_with_two_slots() {
+    // Two repeats of one `Name`, an unnamed experiment, a skipped one.
+    // Naps order the lines: #0 ends first, #2 starts in its slot and ends
+    // before #1.
+    let ran = Test::new()
+        .write_exe("nap.sh", NAP)
+        .write(
+            "e.yaml",
+            "Global: {}\nModule: ./nap.sh\n---\nName: lr0.1\nRepeat: 2\nnap: parse [0.2, 2.5][REP]\n\
+             ---\nnap: 0.4\n---\nName: skip\n",
+        )
+        .args(&["run", "--exp", "e.yaml", "--no-store", "-j", "2"])
+        .run()
+        .status(0);
+    assert_stderr_snapshot!("counters_two_slots", ran.stderr());
+}
+
+#[test]
+fn stop_messages_say_what_happens_to_pending_experiments() {
+    // In memory: nothing is kept.
+    let mut bg = Test::new()
+        .write_exe("nap.sh", NAP)
+        .write(
+            "e.yaml",
+            "Global: {grace: 5s}\nModule: ./nap.sh\nnap: 30\n---\nName: a\n---\nName: b\n",
+        )
+        .args(&["run", "--exp", "e.yaml", "--no-store"])
+        .spawn();
+    bg.wait_for(20, "the start line", |bg| {
+        bg.stderr().contains("start #0 a")
+    });
+    bg.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(bg.wait(20), 130);
+    assert_stderr_snapshot!("stop_in_memory", bg.stderr());
+}
+
+#[test]
+fn a_resumed_run_names_the_queue_file() {
+    let ran = Test::new()
+        .write_exe("nap.sh", NAP)
+        .write(
+            "e.yaml",
+            "Global: {queue: q.yaml}\nModule: ./nap.sh\n---\nName: a\n---\nName: b\n---\nName: c\n",
+        )
+        .write(
+            "q.yaml",
+            "Name: b\nModule: ./nap.sh\n---\nName: c\nModule: ./nap.sh\n",
+        )
+        .args(&["run", "--exp", "e.yaml", "--no-store"])
+        .run()
+        .status(0);
+    assert_stderr_snapshot!("resumed", ran.stderr());
+}
+
+#[test]
+fn statuses_are_coloured_on_request_only() {
+    let run = |args: &[&str], no_color: bool| {
+        let mut all = vec!["run", "--exp", "e.yaml", "--no-store"];
+        all.extend(args);
+        let mut test = Test::new()
+            .write_exe("nap.sh", NAP)
+            .write("e.yaml", "Global: {}\nModule: ./nap.sh\n---\nName: a\n")
+            .args(&all);
+        if no_color {
+            test = test.env("NO_COLOR", "1");
+        }
+        test.run().status(0).stderr()
+    };
+    let green_done = "\u{1b}[1m\u{1b}[32mdone\u{1b}[0m";
+    assert!(run(&["--color", "always"], true).contains(green_done));
+    assert!(!run(&[], false).contains('\u{1b}'), "piped: no colour");
+    assert!(!run(&["--color", "never"], false).contains('\u{1b}'));
+    // On a terminal: colour, unless NO_COLOR.
+    let test = Test::new()
+        .write_exe("nap.sh", NAP)
+        .write("e.yaml", "Global: {}\nModule: ./nap.sh\n---\nName: a\n");
+    let (bytes, _) = in_pty(test.path(), &["run", "--exp", "e.yaml", "--no-store"], 100);
+    assert!(String::from_utf8_lossy(&bytes).contains(green_done));
+    let (bytes, _) = in_pty(
+        test.path(),
+        &["run", "--exp", "e.yaml", "--no-store", "--color", "never"],
+        100,
+    );
+    assert!(!String::from_utf8_lossy(&bytes).contains(green_done));
+}
