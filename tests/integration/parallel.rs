@@ -99,9 +99,9 @@ fn two_slots_two_gpus_never_share_a_gpu() {
         overlaps >= 3,
         "modules ran in parallel ({overlaps} overlaps)"
     );
-    // Output lines are prefixed with the experiment's name.
+    // Output lines are prefixed with the experiment's label.
     assert!(
-        ran.stdout().contains("[e3] line from e3"),
+        ran.stdout().contains("[#3 e3] line from e3"),
         "{}",
         ran.stdout()
     );

@@ -173,7 +173,7 @@ fn sigterm_to_the_runner_stops_everything_at_once() {
     );
     assert!(
         bg.stderr()
-            .contains("pending experiments stay in the queue"),
+            .contains("pending experiments are not started"),
         "{}",
         bg.stderr()
     );
