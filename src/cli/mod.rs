@@ -37,6 +37,25 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Tell why an experiment would run instead of being taken from the cache
     Explain(ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "Examples:\n  \
+        cool-runner completions bash > ~/.local/share/bash-completion/completions/cool-runner\n  \
+        cool-runner completions zsh > ~/.zfunc/_cool-runner\n  \
+        cool-runner completions fish > ~/.config/fish/completions/cool-runner.fish")]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one per command into a directory
+    #[command(after_help = "Examples:\n  \
+        cool-runner man | man -l -\n  \
+        cool-runner man --dir ~/.local/share/man/man1")]
+    Man {
+        /// Write `cool-runner.1`, `cool-runner-run.1`, ... into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Show what runs now (name, slot, host, pid, elapsed), counts by status and
