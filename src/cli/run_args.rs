@@ -30,11 +30,11 @@ const ALIASES: [(&str, &str); 4] = [
 /// One flag of `run`: long name, short name, whether it takes a value.
 type Flag = (Option<String>, Option<char>, bool);
 
-/// Sort `run`'s arguments into (flags clap knows, overrides, module args);
-/// the error is a message for people.
-pub(super) fn split_run_args(
-    args: &[OsString],
-) -> Result<(Vec<OsString>, Vec<String>, Vec<OsString>), String> {
+/// `run`'s arguments, sorted: (flags clap knows, overrides, module args).
+type Sorted = (Vec<OsString>, Vec<String>, Vec<OsString>);
+
+/// Sort `run`'s arguments; the error is a message for people.
+pub(super) fn split_run_args(args: &[OsString]) -> Result<Sorted, String> {
     let command = Cli::command();
     let run = command
         .find_subcommand("run")

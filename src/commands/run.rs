@@ -323,7 +323,6 @@ fn run_experiments(
     })
     .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
 
-    let mut stderr = std::io::stderr();
     // A queue file with experiments in it is resumed (`open_queue_file`).
     let resumed = global
         .queue
@@ -339,25 +338,8 @@ fn run_experiments(
             (Box::new(queue) as Box<dyn Queue>, watcher)
         }
     };
-    let _ = match (&global.queue, resumed) {
-        (Some(q), true) => writeln!(
-            stderr,
-            "cool-runner: {} experiment(s) from the queue file `{}`",
-            queue.pending(),
-            q.display()
-        ),
-        (q, _) => writeln!(
-            stderr,
-            "cool-runner: {} experiment(s) from {}{}",
-            queue.pending(),
-            settings.exp.display(),
-            q.as_ref()
-                .map(|q| format!(", queue file `{}`", q.display()))
-                .unwrap_or_default()
-        ),
-    };
-
-    let live = stderr.is_terminal();
+    announce(settings, global, queue.pending(), resumed);
+    let live = std::io::stderr().is_terminal();
     let display = DisplayOptions {
         live,
         paint: Paint::new(settings.colour, live, |k| std::env::var(k).ok()),
@@ -415,6 +397,26 @@ fn run_experiments(
     }
     let summary = session.run().map_err(queue_error)?;
     Ok(summary.exit_code())
+}
+
+/// The run's first line: how many experiments, from where.
+fn announce(settings: &RunSettings, global: &Global, pending: usize, resumed: bool) {
+    let mut stderr = std::io::stderr();
+    let _ = match (&global.queue, resumed) {
+        (Some(q), true) => writeln!(
+            stderr,
+            "cool-runner: {pending} experiment(s) from the queue file `{}`",
+            q.display()
+        ),
+        (q, _) => writeln!(
+            stderr,
+            "cool-runner: {pending} experiment(s) from {}{}",
+            settings.exp.display(),
+            q.as_ref()
+                .map(|q| format!(", queue file `{}`", q.display()))
+                .unwrap_or_default()
+        ),
+    };
 }
 
 /// The results store as a cache, unless `--no-store` (or it cannot be

@@ -155,6 +155,8 @@ fn evaluate_stream(
             })
             .unwrap_or(err));
     }
+    // Done reading: dropping the channel stops the parsing thread.
+    drop(rx);
     match started {
         Some((expander, global, defaults)) => {
             let mut expansion = finish(expander, shared, global, defaults);

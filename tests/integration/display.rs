@@ -95,10 +95,10 @@ fn the_eta_waits_for_a_finished_experiment() {
         &["run", "--exp", "e.yaml", "--no-store", "-j", "1"],
         100,
     );
-    let text = String::from_utf8_lossy(&bytes);
-    assert_eq!(code, 0, "{text}");
-    let first_done = text.find("done").expect("a done line");
-    assert!(!text[..first_done].contains("ETA"), "{text}");
+    let shown = String::from_utf8_lossy(&bytes);
+    assert_eq!(code, 0, "{shown}");
+    let first_done = shown.find("done").expect("a done line");
+    assert!(!shown[..first_done].contains("ETA"), "{shown}");
 }
 
 /// Snapshot stderr with pids, run directories and durations redacted.

@@ -87,7 +87,9 @@ pub(crate) fn replay(bytes: &[u8], width: usize) -> Vec<String> {
 pub(crate) fn in_pty(dir: &std::path::Path, args: &[&str], width: usize) -> (Vec<u8>, i32) {
     let mut command = format!("stty cols {width} rows 40; exec '{}'", crate::test::bin());
     for arg in args {
-        command.push_str(&format!(" '{arg}'"));
+        command.push_str(" '");
+        command.push_str(arg);
+        command.push('\'');
     }
     let output = std::process::Command::new("script")
         .args(["-qfec", &command, "/dev/null"])
