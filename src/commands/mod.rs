@@ -6,4 +6,5 @@ pub(crate) mod explain;
 pub(crate) mod filter;
 pub(crate) mod output_file;
 pub(crate) mod run;
+pub(crate) mod shell;
 pub(crate) mod status;

@@ -18,8 +18,14 @@ pub(crate) struct Ran {
     pub(crate) dir: PathBuf,
 }
 
+/// The binary under test: the one just built, or `COOL_RUNNER_TEST_BIN`
+/// (to show that a regression test fails on an older binary).
 pub(crate) fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_cool-runner")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("COOL_RUNNER_TEST_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_cool-runner").to_owned())
+    })
 }
 
 /// The repository root (for `experiments/` and `modules/`).
