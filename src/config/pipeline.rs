@@ -92,10 +92,6 @@ enum Stage {
 /// The second stage: evaluate what the first one prepared, in order.
 /// It owns `rx`: returning early (an error, `limit`) drops it, which stops
 /// the parsing thread.
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "owned so that returning drops it and stops the parsing thread"
-)]
 fn evaluate_stream(
     rx: mpsc::Receiver<Stage>,
     sandbox: &Sandbox,
