@@ -6,6 +6,7 @@
 //! sorts the arguments first, using clap's own list of `run` flags.
 
 mod args;
+mod run_args;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -38,6 +39,25 @@ pub(crate) enum Command {
     Explain(ExplainArgs),
     /// Print a run's output (stdout.log, stderr.log of its run directory)
     Log(LogArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "Examples:\n  \
+        cool-runner completions bash > ~/.local/share/bash-completion/completions/cool-runner\n  \
+        cool-runner completions zsh > ~/.zfunc/_cool-runner\n  \
+        cool-runner completions fish > ~/.config/fish/completions/cool-runner.fish")]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one per command into a directory
+    #[command(after_help = "Examples:\n  \
+        cool-runner man | man -l -\n  \
+        cool-runner man --dir ~/.local/share/man/man1")]
+    Man {
+        /// Write `cool-runner.1`, `cool-runner-run.1`, ... into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Print a run's output: its `stdout.log` to stdout and `stderr.log` to
@@ -128,7 +148,9 @@ pub(crate) struct ExplainArgs {
     +Key.path=value   set a dotted path in the default config; the value is read as\n                    \
     a YAML scalar (+Global.repeat=3 is an integer)\n  \
     anything else     passed on to every module, unchanged and in order\n                    \
-    (so is everything after --)\n\n\
+    (so is everything after --)\n  \
+    --dry-run, lr=0.1 refused: a near miss of a runner option or a bare key=value\n                    \
+    is a mistake; put a module's own such argument after --\n\n\
     Examples:\n  \
     cool-runner run --exp experiments/quickstart.yaml --dry\n  \
     cool-runner run --exp sweep.yaml +Global.repeat=3 --pick 0,2 --gpu-mem 8\n  \
@@ -167,9 +189,10 @@ pub(crate) struct RunArgs {
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
 
-    /// GPUs to give out, one per running experiment (`0,1`, `auto` from
-    /// `nvidia-smi -L`, or `none`); sets `CUDA_VISIBLE_DEVICES`
-    #[arg(long, value_name = "LIST")]
+    /// GPUs to give out, one per running experiment: ids (`0,1`, `ids:2`),
+    /// `count:N` (ids 0..N-1), `auto` (`nvidia-smi -L`) or `none`; a bare
+    /// number is refused as ambiguous. Sets `CUDA_VISIBLE_DEVICES`
+    #[arg(long, value_name = "GPUS")]
     pub gpus: Option<String>,
 
     /// Run every experiment, even those with a cached `done` result
@@ -179,6 +202,11 @@ pub(crate) struct RunArgs {
     /// Neither read nor write the results store
     #[arg(long)]
     pub no_store: bool,
+
+    /// Colour the statuses: `auto` (on a terminal, unless `NO_COLOR` is
+    /// set), `always` or `never`
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
+    pub color: Color,
 
     /// Overrides (`+Key.path=value`), filled in by `split_run_args`
     #[arg(skip)]
@@ -225,6 +253,14 @@ pub(crate) struct CollectArgs {
     /// Read the runner's own files too: run directories, `.cool-runner/`, queue and experiment files
     #[arg(long)]
     pub all: bool,
+}
+
+/// When to colour the terminal output (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Color {
+    Auto,
+    Always,
+    Never,
 }
 
 /// Output formats of `filter`.
@@ -333,81 +369,16 @@ pub(crate) fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, cl
     let Some(run_at) = run_at.filter(|&at| args[at] == "run") else {
         return Cli::try_parse_from(args);
     };
-    let (known, overrides, module_args) = split_run_args(&args[run_at + 1..]);
+    let (known, overrides, module_args) =
+        run_args::split_run_args(&args[run_at + 1..]).map_err(|message| {
+            Cli::command().error(clap::error::ErrorKind::UnknownArgument, message)
+        })?;
     let mut cli = Cli::try_parse_from(args[..=run_at].iter().cloned().chain(known))?;
     if let Command::Run(run) = &mut cli.command {
         run.overrides = overrides;
         run.module_args = module_args;
     }
     Ok(cli)
-}
-
-/// Sort `run`'s arguments into (flags clap knows, overrides, module args).
-fn split_run_args(args: &[OsString]) -> (Vec<OsString>, Vec<String>, Vec<OsString>) {
-    let command = Cli::command();
-    let run = command
-        .find_subcommand("run")
-        .expect("the `run` subcommand exists");
-    // (long, short, takes a value)
-    let flags: Vec<(Option<String>, Option<char>, bool)> = run
-        .get_arguments()
-        .filter(|a| !a.is_positional())
-        .map(|a| {
-            (
-                a.get_long().map(str::to_owned),
-                a.get_short(),
-                a.get_action().takes_values(),
-            )
-        })
-        .chain([(Some("help".to_owned()), Some('h'), false)])
-        .collect();
-
-    let mut known = Vec::new();
-    let mut overrides = Vec::new();
-    let mut module = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        let text = arg.to_string_lossy();
-        i += 1;
-        if text == "--" {
-            module.extend(args[i..].iter().cloned());
-            break;
-        }
-        if text.starts_with('+') && text.contains('=') {
-            overrides.push(text.into_owned());
-            continue;
-        }
-        let flag = if let Some(long) = text.strip_prefix("--") {
-            let name = long.split('=').next().unwrap_or_default();
-            flags
-                .iter()
-                .find(|f| f.0.as_deref() == Some(name))
-                .map(|f| f.2 && !long.contains('='))
-        } else if let Some(short) = text.strip_prefix('-') {
-            let mut chars = short.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), rest) => flags
-                    .iter()
-                    .find(|f| f.1 == Some(c))
-                    .map(|f| f.2 && rest.is_none()),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        match flag {
-            Some(takes_next) => {
-                known.push(arg.clone());
-                if takes_next && i < args.len() {
-                    known.push(args[i].clone());
-                    i += 1;
-                }
-            }
-            None => module.push(arg.clone()),
-        }
-    }
-    (known, overrides, module)
 }
 
 #[cfg(test)]

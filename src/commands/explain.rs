@@ -37,6 +37,7 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
         gpus: None,
         rerun: false,
         no_store: false,
+        colour: crate::runner::ColourChoice::Never,
         overrides: overrides
             .iter()
             .map(|o| Override::parse(o))

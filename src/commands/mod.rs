@@ -7,4 +7,5 @@ pub(crate) mod filter;
 pub(crate) mod log;
 pub(crate) mod output_file;
 pub(crate) mod run;
+pub(crate) mod shell;
 pub(crate) mod status;

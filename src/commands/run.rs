@@ -8,7 +8,7 @@ use std::sync::mpsc;
 
 use yaml_serde::{Mapping, Value};
 
-use crate::cli::RunArgs;
+use crate::cli::{Color, RunArgs};
 use crate::config::{self, ExpandOptions, Expansion, Override};
 use crate::error::{exit, Error};
 use chrono::Local;
@@ -18,7 +18,10 @@ use crate::expr::Sandbox;
 use crate::model::{name_of, Global, JobSpec};
 use crate::notifier::SlackObserver;
 use crate::queue::{FileQueue, MemoryQueue, Queue, QueueWatcher};
-use crate::runner::{install_signal_handlers, Event, Observer, Progress, Session, SessionOptions};
+use crate::runner::{
+    install_signal_handlers, ColourChoice, DisplayOptions, Event, Observer, Paint, Progress,
+    Session, SessionOptions,
+};
 use crate::store::{Cache, Identifier, SharedCache, Store};
 use crate::yaml_log::LogWriter;
 
@@ -39,6 +42,7 @@ pub(crate) struct RunSettings {
     pub gpus: Option<String>,
     pub rerun: bool,
     pub no_store: bool,
+    pub colour: ColourChoice,
     pub overrides: Vec<Override>,
     pub module_args: Vec<OsString>,
 }
@@ -62,6 +66,11 @@ impl RunSettings {
             gpus: args.gpus,
             rerun: args.rerun,
             no_store: args.no_store,
+            colour: match args.color {
+                Color::Auto => ColourChoice::Auto,
+                Color::Always => ColourChoice::Always,
+                Color::Never => ColourChoice::Never,
+            },
             overrides,
             module_args: args.module_args,
         })
@@ -132,6 +141,16 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
     let sandbox = Sandbox::new();
     let expansion = expand(settings, &sandbox)?;
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
+    for misspelt in crate::model::keys::misspelt_runner_keys(&expansion.experiments) {
+        let _ = writeln!(std::io::stderr(), "warning: {misspelt}");
+    }
+    // Shadowed in some experiments only is a common way to set the rest.
+    for shadowing in expansion.shadowing.iter().filter(|s| s.shadowed == s.of) {
+        let _ = writeln!(std::io::stderr(), "warning: {shadowing}");
+    }
+    // `--dry` checks everything `run` checks before anything starts.
+    let slots = slot_config(settings, &global)?;
+    check_experiments(&expansion.experiments, &slots)?;
     if settings.dry {
         dry_cache_report(settings, &global, &expansion);
         let stdout = std::io::stdout();
@@ -154,7 +173,7 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
         std::mem::forget(expansion);
         return Ok(exit::OK);
     }
-    run_experiments(settings, &global, &sandbox, expansion)
+    run_experiments(settings, &global, &sandbox, expansion, slots)
 }
 
 /// The identity calculator for this run.
@@ -252,16 +271,40 @@ fn check_experiments(experiments: &[Mapping], slots: &SlotConfig) -> Result<(), 
     Ok(())
 }
 
-/// Slots and GPUs: `-j`/`--gpus` over `Global.jobs`/`Global.gpus`.
+/// Slots and GPUs: `-j`/`--gpus` over `Global.jobs`/`Global.gpus`; warns
+/// when the GPUs make the run do less than asked.
 fn slot_config(settings: &RunSettings, global: &Global) -> Result<SlotConfig, Error> {
-    let gpus = match settings.gpus.as_ref().or(global.gpus.as_ref()) {
-        Some(text) => parse_gpus(text).map_err(|e| Error::Usage(format!("`--gpus`: {e}")))?,
+    let (text, source) = match (&settings.gpus, &global.gpus) {
+        (Some(text), _) => (Some(text), "`--gpus`"),
+        (None, text) => (text.as_ref(), "`Global.gpus`"),
+    };
+    let gpus = match text {
+        Some(text) => parse_gpus(text).map_err(|e| Error::Usage(format!("{source}: {e}")))?,
         None => Vec::new(),
     };
     if settings.jobs == Some(0) {
         return Err(Error::Usage("`-j` must be at least 1".to_owned()));
     }
-    Ok(SlotConfig::new(settings.jobs.or(global.jobs), gpus))
+    let mut stderr = std::io::stderr();
+    if text.is_some_and(|t| t.trim() == "auto") && gpus.is_empty() {
+        let _ = writeln!(
+            stderr,
+            "warning: {source} auto: `nvidia-smi -L` lists no GPU (is it installed?), so \
+             experiments run without GPUs and `CUDA_VISIBLE_DEVICES` is left as it is"
+        );
+    }
+    let config = SlotConfig::new(settings.jobs.or(global.jobs), gpus);
+    if !config.gpus.is_empty() && config.jobs > config.gpus.len() {
+        let _ = writeln!(
+            stderr,
+            "warning: {} slots but {} GPU(s): each experiment takes one GPU unless it sets \
+             `GPUs: 0`, so at most {} run at once",
+            config.jobs,
+            config.gpus.len(),
+            config.gpus.len()
+        );
+    }
+    Ok(config)
 }
 
 fn run_experiments(
@@ -269,9 +312,8 @@ fn run_experiments(
     global: &Global,
     sandbox: &Sandbox,
     expansion: Expansion,
+    slots: SlotConfig,
 ) -> Result<i32, Error> {
-    let slots = slot_config(settings, global)?;
-    check_experiments(&expansion.experiments, &slots)?;
     let notifier = SlackObserver::from_settings(global.slack.as_ref());
     let (tx, rx) = mpsc::channel();
     let signals = tx.clone();
@@ -280,7 +322,11 @@ fn run_experiments(
     })
     .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
 
-    let mut stderr = std::io::stderr();
+    // A queue file with experiments in it is resumed (`open_queue_file`).
+    let resumed = global
+        .queue
+        .as_ref()
+        .is_some_and(|q| std::fs::read_to_string(q).is_ok_and(|t| !t.trim().is_empty()));
     let (mut queue, _watcher) = match &global.queue {
         None => (
             Box::new(MemoryQueue::new(expansion.experiments)) as Box<dyn Queue>,
@@ -291,19 +337,15 @@ fn run_experiments(
             (Box::new(queue) as Box<dyn Queue>, watcher)
         }
     };
-    let _ = writeln!(
-        stderr,
-        "cool-runner: {} experiment(s) from {}{}",
-        queue.pending(),
-        settings.exp.display(),
-        global
-            .queue
-            .as_ref()
-            .map(|q| format!(", queue file `{}`", q.display()))
-            .unwrap_or_default()
-    );
-
-    let progress = Progress::new(stderr.is_terminal(), queue.pending());
+    announce(settings, global, queue.pending(), resumed);
+    let live = std::io::stderr().is_terminal();
+    let display = DisplayOptions {
+        live,
+        paint: Paint::new(settings.colour, live, |k| std::env::var(k).ok()),
+        jobs: slots.jobs,
+        queue_file: global.queue.clone(),
+    };
+    let progress = Progress::new(display, queue.pending());
     let mut executor = LocalExecutor::new(
         settings.module_args.clone(),
         progress.sink(),
@@ -354,6 +396,26 @@ fn run_experiments(
     }
     let summary = session.run().map_err(queue_error)?;
     Ok(summary.exit_code())
+}
+
+/// The run's first line: how many experiments, from where.
+fn announce(settings: &RunSettings, global: &Global, pending: usize, resumed: bool) {
+    let mut stderr = std::io::stderr();
+    let _ = match (&global.queue, resumed) {
+        (Some(q), true) => writeln!(
+            stderr,
+            "cool-runner: {pending} experiment(s) from the queue file `{}`",
+            q.display()
+        ),
+        (q, _) => writeln!(
+            stderr,
+            "cool-runner: {pending} experiment(s) from {}{}",
+            settings.exp.display(),
+            q.as_ref()
+                .map(|q| format!(", queue file `{}`", q.display()))
+                .unwrap_or_default()
+        ),
+    };
 }
 
 /// The results store as a cache, unless `--no-store` (or it cannot be

@@ -19,6 +19,6 @@ pub use error::{ConfigError, Location};
 pub use evaluate::Expander;
 pub use load::{load_file, parse_text, ExperimentFile, SourceText};
 pub use merge::merge_over;
-pub use overrides::{apply_override, Override};
+pub use overrides::{apply_override, Override, Shadowing};
 pub use pipeline::{expand_path, expand_text, Expansion};
 pub use prepare::{ExpandOptions, RND_IDX_GIVEN, RUNNER_KEYS};

@@ -1,4 +1,5 @@
-//! `+Key.path=value` command-line overrides of the default config.
+//! `+Key.path=value` command-line overrides of the default config, and
+//! `++key.path=value`, which sets the key in every experiment.
 
 use yaml_serde::{Mapping, Value};
 
@@ -10,6 +11,38 @@ pub struct Override {
     pub arg: String,
     pub path: Vec<String>,
     pub value: Value,
+    /// `++key=value`: set in every experiment document, not in the
+    /// default config.
+    pub every: bool,
+}
+
+/// A `+key=value` override that experiments set themselves: it changes
+/// the default config only, so it is shadowed where they do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadowing {
+    pub arg: String,
+    /// How many experiments (of the first global repetition) set the key.
+    pub shadowed: usize,
+    /// How many experiments the first global repetition has.
+    pub of: usize,
+}
+
+impl std::fmt::Display for Shadowing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = self.arg.trim_start_matches('+');
+        let key = body.split('=').next().unwrap_or_default();
+        let by = if self.shadowed == self.of {
+            format!("all {} experiments", self.of)
+        } else {
+            format!("{} of {} experiments", self.shadowed, self.of)
+        };
+        write!(
+            f,
+            "`{}` is overridden by {by}: they set `{key}` themselves, and `+` changes \
+             the default config only; `++{body}` sets it in every experiment",
+            self.arg
+        )
+    }
 }
 
 impl Override {
@@ -23,12 +56,21 @@ impl Override {
         let body = arg
             .strip_prefix('+')
             .ok_or_else(|| bad("an override starts with `+`"))?;
+        let (every, body) = match body.strip_prefix('+') {
+            Some(body) => (true, body),
+            None => (false, body),
+        };
         let (key, text) = body
             .split_once('=')
             .ok_or_else(|| bad("expected `+Key.path=value`"))?;
         let path: Vec<String> = key.split('.').map(str::to_owned).collect();
         if path.iter().any(String::is_empty) {
             return Err(bad("the key path has an empty part"));
+        }
+        if every && path[0] == "Global" {
+            return Err(bad(
+                "`++` sets a key in every experiment; `Global` is the runner's: write `+Global...`",
+            ));
         }
         let value = if text.trim().is_empty() {
             Value::Null
@@ -47,7 +89,22 @@ impl Override {
             arg: arg.to_owned(),
             path,
             value,
+            every,
         })
+    }
+
+    /// Whether `experiment` (a document of the file, before merging) sets
+    /// this override's path itself, or replaces a mapping on it.
+    pub fn is_set_in(&self, experiment: &Mapping) -> bool {
+        let mut map = experiment;
+        for part in &self.path {
+            match map.get(part.as_str()) {
+                None => return false,
+                Some(Value::Mapping(inner)) => map = inner,
+                Some(_) => return true,
+            }
+        }
+        true
     }
 }
 
@@ -107,6 +164,29 @@ mod tests {
         assert!(Override::parse("+=3").is_err());
         assert!(Override::parse("+a..b=3").is_err());
         assert!(Override::parse("+a").is_err());
+        let every = Override::parse("++opt.lr=0.5").unwrap();
+        assert!(every.every && every.path == ["opt", "lr"]);
+        assert!(Override::parse("++Global.repeat=2").is_err());
+    }
+
+    #[test]
+    fn shadowing() {
+        let o = Override::parse("+opt.lr=0.5").unwrap();
+        let doc = |t: &str| yaml_serde::from_str::<Mapping>(t).unwrap();
+        assert!(o.is_set_in(&doc("opt: {lr: 1}")));
+        assert!(o.is_set_in(&doc("opt: sgd")));
+        assert!(!o.is_set_in(&doc("opt: {m: 1}")));
+        assert!(!o.is_set_in(&doc("x: 1")));
+        let s = Shadowing {
+            arg: o.arg,
+            shadowed: 15,
+            of: 15,
+        };
+        assert_eq!(
+            s.to_string(),
+            "`+opt.lr=0.5` is overridden by all 15 experiments: they set `opt.lr` themselves, \
+             and `+` changes the default config only; `++opt.lr=0.5` sets it in every experiment"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use yaml_serde::{Mapping, Value};
 use super::error::{ConfigError, Location};
 use super::evaluate::Expander;
 use super::load::{check_defaults, check_document, SourceText};
-use super::overrides::Override;
+use super::overrides::{apply_override, Override, Shadowing};
 use super::prepare::{prepare, ExpandOptions, Header, Prepared, Preparer};
 use crate::expr::Sandbox;
 use crate::yaml::read::stream_documents;
@@ -33,6 +33,9 @@ pub struct Expansion {
     pub defaults: Mapping,
     /// The expanded experiments, in queue order.
     pub experiments: Vec<Mapping>,
+    /// The `+key=value` overrides that some experiments set themselves
+    /// (counted over the file's documents, not when `limit` stopped early).
+    pub shadowing: Vec<Shadowing>,
 }
 
 /// Read the file at `path` and expand it ([`expand_text`]).
@@ -78,6 +81,8 @@ enum Stage {
     },
     GlobalRep(u64),
     Prepared(Prepared),
+    /// After the first global repetition: which overrides experiments shadow.
+    Shadowing(Vec<Shadowing>),
     /// YAML or structural error: wins over any expression error.
     Malformed(ConfigError),
     /// Any other error (overrides, `Global`, `Repeat`).
@@ -87,10 +92,6 @@ enum Stage {
 /// The second stage: evaluate what the first one prepared, in order.
 /// It owns `rx`: returning early (an error, `limit`) drops it, which stops
 /// the parsing thread.
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "owned so that returning drops it and stops the parsing thread"
-)]
 fn evaluate_stream(
     rx: mpsc::Receiver<Stage>,
     sandbox: &Sandbox,
@@ -99,6 +100,7 @@ fn evaluate_stream(
 ) -> Result<Expansion, ConfigError> {
     let mut started: Option<(Expander<'_>, Mapping, Mapping)> = None;
     let mut shared = Vec::new();
+    let mut shadowing = Vec::new();
     let mut failure = None;
     for stage in &rx {
         match stage {
@@ -133,6 +135,7 @@ fn evaluate_stream(
                     break;
                 }
             }
+            Stage::Shadowing(found) => shadowing = found,
             // A document that cannot be parsed or is not a mapping is
             // reported before anything else, as a whole-file parse would.
             Stage::Malformed(err) => return Err(err),
@@ -152,8 +155,14 @@ fn evaluate_stream(
             })
             .unwrap_or(err));
     }
+    // Done reading: dropping the channel stops the parsing thread.
+    drop(rx);
     match started {
-        Some((expander, global, defaults)) => Ok(finish(expander, shared, global, defaults)),
+        Some((expander, global, defaults)) => {
+            let mut expansion = finish(expander, shared, global, defaults);
+            expansion.shadowing = shadowing;
+            Ok(expansion)
+        }
         None => Err(ConfigError::Invalid {
             location: Location {
                 path: source.path.clone(),
@@ -177,6 +186,7 @@ fn finish(
         global,
         defaults,
         experiments,
+        shadowing: Vec::new(),
     }
 }
 
@@ -196,6 +206,10 @@ struct Producer<'a> {
     failed: bool,
     /// The documents, kept for global repetitions after the first.
     kept: Vec<(usize, Mapping)>,
+    /// Per `+key=value` override (not `Global`): how many experiments set
+    /// the key themselves; and how many experiments there are.
+    shadowed: Vec<usize>,
+    experiments: usize,
 }
 
 impl<'a> Producer<'a> {
@@ -214,6 +228,8 @@ impl<'a> Producer<'a> {
             started: None,
             failed: false,
             kept: Vec::new(),
+            shadowed: vec![0; overrides.len()],
+            experiments: 0,
         }
     }
 
@@ -235,7 +251,10 @@ impl<'a> Producer<'a> {
                     self.send(Stage::Malformed(err));
                 }
             }
-            Ok(()) if !self.failed => self.global_repetitions(),
+            Ok(()) if !self.failed => {
+                self.send(Stage::Shadowing(self.shadowing()));
+                self.global_repetitions();
+            }
             Ok(()) => {}
         }
     }
@@ -255,14 +274,35 @@ impl<'a> Producer<'a> {
         if self.failed {
             return true;
         }
-        let Some((repeat, preparer)) = self.started.as_mut() else {
+        if self.started.is_none() {
             return self.header(map);
+        }
+        let shadows: Vec<bool> = self
+            .overrides
+            .iter()
+            .map(|o| !o.every && o.path[0] != "Global" && o.is_set_in(&map))
+            .collect();
+        let map = match self.set_in_every(map) {
+            Ok(map) => map,
+            Err(err) => {
+                self.failed = true;
+                return self.send(Stage::Failed(err));
+            }
+        };
+        let Some((repeat, preparer)) = self.started.as_mut() else {
+            return false;
         };
         if *repeat > 1 {
             self.kept.push((at, map.clone()));
         }
         let stage = match preparer.prepare(at, &map) {
-            Ok(ready) => Stage::Prepared(ready),
+            Ok(ready) => {
+                self.experiments += ready.copies.len();
+                for (count, shadows) in self.shadowed.iter_mut().zip(shadows) {
+                    *count += if shadows { ready.copies.len() } else { 0 };
+                }
+                Stage::Prepared(ready)
+            }
             Err(err) => {
                 self.failed = true;
                 Stage::Failed(err)
@@ -271,10 +311,38 @@ impl<'a> Producer<'a> {
         self.send(stage)
     }
 
+    /// Apply the `++key=value` overrides to a document of the file.
+    fn set_in_every(&self, mut map: Mapping) -> Result<Mapping, ConfigError> {
+        for o in self.overrides.iter().filter(|o| o.every) {
+            apply_override(&mut map, o)?;
+        }
+        Ok(map)
+    }
+
+    /// The overrides that some experiments shadow.
+    fn shadowing(&self) -> Vec<Shadowing> {
+        self.overrides
+            .iter()
+            .zip(&self.shadowed)
+            .filter(|(_, &shadowed)| shadowed > 0)
+            .map(|(o, &shadowed)| Shadowing {
+                arg: o.arg.clone(),
+                shadowed,
+                of: self.experiments,
+            })
+            .collect()
+    }
+
     /// The default config: `Global`, overrides and the preparer.
     fn header(&mut self, map: Mapping) -> bool {
+        let to_defaults: Vec<Override> = self
+            .overrides
+            .iter()
+            .filter(|o| !o.every)
+            .cloned()
+            .collect();
         let checked = check_defaults(&self.source, Some(map))
-            .and_then(|defaults| prepare(&self.source, defaults, self.overrides));
+            .and_then(|defaults| prepare(&self.source, defaults, &to_defaults));
         match checked {
             Ok(Header {
                 global,

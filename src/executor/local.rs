@@ -27,6 +27,7 @@ use chrono::Local;
 use yaml_serde::Mapping;
 
 use super::ladder::Ladder;
+use super::lines::JobOutput;
 use super::{
     Capacity, Cause, Executor, Exit, ExitReport, Job, JobEvent, JobEvents, Launched, Lease,
     Running, SlotConfig, Slots, StartError, Stop, Workspace, WorkspaceConfig,
@@ -41,7 +42,15 @@ pub(crate) enum Stream {
 
 /// Where module output goes besides the run directory (the terminal).
 pub(crate) trait OutputSink: Send + Sync {
+    /// Output to show as it is (from a job: whole lines).
     fn write(&self, stream: Stream, bytes: &[u8]);
+    /// The latest state of the line job `job` keeps redrawing with `\r`
+    /// (`None`: it has ended). Only called when `live`.
+    fn update(&self, _job: usize, _label: &str, _line: Option<&str>) {}
+    /// Whether updates are shown in place (a live display on a terminal).
+    fn live(&self) -> bool {
+        false
+    }
 }
 
 /// Writes straight to the runner's stdout/stderr.
@@ -69,9 +78,9 @@ const POLL_MS: u16 = 50;
 pub(crate) struct LocalExecutor {
     module_args: Vec<OsString>,
     sink: Arc<dyn OutputSink>,
-    /// Prefix each line a module prints on the terminal with `[name] ` (when
-    /// several modules run at once; run directories keep the output as
-    /// written).
+    /// Prefix each line a module prints on the terminal with `[#index name] `
+    /// (when several modules run at once; run directories keep the output
+    /// as written).
     prefix: bool,
     slots: Slots,
     workspaces: WorkspaceConfig,
@@ -96,73 +105,6 @@ impl LocalExecutor {
             slots: Slots::new(slots),
             workspaces,
             grace,
-        }
-    }
-}
-
-/// Prefixes whole lines with the experiment's name; a partial line waits
-/// for its end (or for the module's end), so lines of modules running at
-/// once are never interleaved mid-line.
-struct Prefixed {
-    inner: Arc<dyn OutputSink>,
-    prefix: String,
-    partial: Mutex<[Vec<u8>; 2]>,
-}
-
-impl Prefixed {
-    fn emit(&self, stream: Stream, lines: &[u8]) {
-        let mut out = Vec::with_capacity(lines.len() + 16);
-        for line in lines.split_inclusive(|b| *b == b'\n') {
-            out.extend_from_slice(self.prefix.as_bytes());
-            out.extend_from_slice(line);
-        }
-        if out.last() != Some(&b'\n') {
-            out.push(b'\n');
-        }
-        self.inner.write(stream, &out);
-    }
-}
-
-impl OutputSink for Prefixed {
-    fn write(&self, stream: Stream, bytes: &[u8]) {
-        let i = usize::from(stream == Stream::Stderr);
-        let ready = {
-            let mut partial = self
-                .partial
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            partial[i].extend_from_slice(bytes);
-            match partial[i].iter().rposition(|b| *b == b'\n') {
-                Some(end) => {
-                    let rest = partial[i].split_off(end + 1);
-                    Some(std::mem::replace(&mut partial[i], rest))
-                }
-                None => None,
-            }
-        };
-        if let Some(lines) = ready {
-            self.emit(stream, &lines);
-        }
-    }
-}
-
-impl Drop for Prefixed {
-    fn drop(&mut self) {
-        let partial = std::mem::take(
-            &mut *self
-                .partial
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        for (i, rest) in partial.iter().enumerate() {
-            if !rest.is_empty() {
-                let stream = if i == 0 {
-                    Stream::Stdout
-                } else {
-                    Stream::Stderr
-                };
-                self.emit(stream, rest);
-            }
         }
     }
 }
@@ -193,15 +135,12 @@ impl Executor for LocalExecutor {
             job.timeout,
             self.grace,
         )));
-        let sink: Arc<dyn OutputSink> = if self.prefix {
-            Arc::new(Prefixed {
-                inner: self.sink.clone(),
-                prefix: format!("[{}] ", job.name),
-                partial: Mutex::new([Vec::new(), Vec::new()]),
-            })
-        } else {
-            self.sink.clone()
-        };
+        let sink: Arc<dyn OutputSink> = Arc::new(JobOutput::new(
+            self.sink.clone(),
+            job.index,
+            crate::model::label(job.index, &job.experiment),
+            self.prefix,
+        ));
         let watched = Watched {
             child,
             pid,

@@ -13,6 +13,7 @@
 //! callback, so the session waits on a single channel of events.
 
 mod ladder;
+mod lines;
 mod local;
 #[cfg(test)]
 pub(crate) mod mock;

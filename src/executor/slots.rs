@@ -153,19 +153,33 @@ impl Slots {
     }
 }
 
-/// Parse `--gpus`/`Global.gpus` text: `0,1,3`, `auto` (from `nvidia-smi -L`,
-/// none when it is missing), or `none`. The error is a lowercase fragment.
+/// Parse `--gpus`/`Global.gpus` text: a list of ids `0,1,3` (or `ids:2`
+/// for one), `count:N` (ids 0..N-1), `auto` (from `nvidia-smi -L`, none
+/// when it is missing) or `none`. A bare number (`2`) is refused: it means
+/// "GPU 2" to `CUDA_VISIBLE_DEVICES` but "two GPUs" to Lightning, Docker
+/// and Slurm. The error is a lowercase fragment.
 pub(crate) fn parse_gpus(text: &str) -> Result<Vec<String>, String> {
     let text = text.trim();
+    if let Some(count) = text.strip_prefix("count:") {
+        return match count.trim().parse::<usize>() {
+            Ok(n) if n <= 1024 => Ok((0..n).map(|i| i.to_string()).collect()),
+            _ => Err(format!(
+                "invalid GPU count `{text}`: expected `count:N`, as in `count:2`"
+            )),
+        };
+    }
     match text {
         "auto" => Ok(detect_gpus()),
         "" | "none" => Ok(Vec::new()),
+        _ if text.parse::<u64>().is_ok() => Err(ambiguous(text)),
         _ => {
+            let list = text.strip_prefix("ids:").unwrap_or(text);
             let mut out: Vec<String> = Vec::new();
-            for part in text.split(',').map(str::trim) {
+            for part in list.split(',').map(str::trim) {
                 if part.is_empty() || !part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                     return Err(format!(
-                        "invalid GPU list `{text}`: expected ids like `0,1` or `auto`"
+                        "invalid GPU list `{text}`: expected ids like `0,1`, `ids:2`, \
+                         `count:2` or `auto`"
                     ));
                 }
                 if out.iter().any(|g| g == part) {
@@ -176,6 +190,16 @@ pub(crate) fn parse_gpus(text: &str) -> Result<Vec<String>, String> {
             Ok(out)
         }
     }
+}
+
+/// Why `--gpus N` is refused, with both spellings of what it may mean.
+fn ambiguous(text: &str) -> String {
+    let other = match text.parse::<u64>().unwrap_or(0) {
+        0 => "`none` for no GPU".to_owned(),
+        1 => "`count:1` for one GPU (id 0)".to_owned(),
+        n => format!("`count:{n}` for {n} GPUs (ids 0..{})", n - 1),
+    };
+    format!("`{text}` is ambiguous: write `ids:{text}` for GPU number {text} alone, or {other}")
 }
 
 /// The GPU indices `nvidia-smi -L` lists (`GPU 0: ...`), none without it.

@@ -7,11 +7,7 @@ use std::time::Duration;
 
 use yaml_serde::{Mapping, Value};
 
-use super::keys;
-
-/// The longest `Timeout` accepted: about 31 years (a `Duration` from a
-/// larger float would overflow).
-const MAX_TIMEOUT_SECS: f64 = 1e9;
+use super::{duration, keys};
 
 /// The runner's reading of an experiment's `Capitalised` keys.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +30,16 @@ pub(crate) fn name_of(experiment: &Mapping) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => "experiment".to_owned(),
+    }
+}
+
+/// How the terminal names a started experiment: `#3 lr0.1` (the index
+/// counts the experiments started by this run, as the run directory's
+/// does, so repeats with one `Name` differ), `#3` without a `Name`.
+pub(crate) fn label(index: usize, experiment: &Mapping) -> String {
+    match experiment.get(keys::NAME) {
+        Some(Value::String(_) | Value::Number(_)) => format!("#{index} {}", name_of(experiment)),
+        _ => format!("#{index}"),
     }
 }
 
@@ -84,22 +90,33 @@ fn module(value: Option<&Value>) -> Result<Vec<String>, String> {
     Ok(command)
 }
 
-/// `Timeout`: a positive number of seconds, at most `MAX_TIMEOUT_SECS`.
+/// `Timeout`: a positive duration (`90`, `90s`, `2h`, `1:30:00`), at most
+/// `duration::MAX_SECS`.
 fn timeout(value: Option<&Value>) -> Result<Option<Duration>, String> {
+    let shown = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => yaml_serde::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    };
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(secs) if secs > 0.0 && secs <= MAX_TIMEOUT_SECS => {
-                Ok(Some(Duration::from_secs_f64(secs)))
+        Some(value) => match duration::seconds(value) {
+            Some(secs) if secs > 0.0 && secs <= duration::MAX_SECS => {
+                Ok(Some(duration::from_secs(secs)))
             }
-            Some(secs) if secs > MAX_TIMEOUT_SECS => Err(format!(
-                "`Timeout` of `{n}` s is over the limit of {MAX_TIMEOUT_SECS:e} s"
+            Some(secs) if secs > duration::MAX_SECS => Err(format!(
+                "`Timeout` of `{}` is over the limit of {:e} s",
+                shown(value),
+                duration::MAX_SECS
             )),
             _ => Err(format!(
-                "`Timeout` must be a positive number of seconds, found `{n}`"
+                "`Timeout` must be a positive number of seconds or a duration \
+                 (`90s`, `2h`, `1h30m`, `1:30:00`), found `{}`",
+                shown(value)
             )),
         },
-        Some(_) => Err("`Timeout` must be a positive number of seconds".to_owned()),
     }
 }
 
@@ -162,6 +179,8 @@ mod tests {
         assert_eq!(spec.timeout, Some(Duration::from_millis(1500)));
         assert_eq!(spec.log, Some(PathBuf::from("l.yaml")));
         assert!(!spec.skip);
+        let spec = JobSpec::from_experiment(&mapping("Module: x\nTimeout: 1h30m")).unwrap();
+        assert_eq!(spec.timeout, Some(Duration::from_secs(5400)));
         for (text, message) in [
             ("Name: a", "no `Module`"),
             ("Module: 3", "must be a string"),
@@ -170,6 +189,7 @@ mod tests {
             ("Module: x\nTimeout: soon", "positive number"),
             ("Module: x\nYamlLog: [1]", "must be a path"),
             ("Module: x\nTimeout: 1e20", "over the limit of 1e9 s"),
+            ("Module: x\nTimeout: 0s", "found `0s`"),
             ("Module: x\nGPUs: two", "non-negative integer"),
             ("Module: x\nFingerprint: 3", "a glob or a list of globs"),
             (

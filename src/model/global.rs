@@ -195,15 +195,18 @@ fn path(key: &str, value: Option<&Value>) -> Result<Option<PathBuf>, String> {
     }
 }
 
-/// Seconds, ≥ 0.
+/// A duration ≥ 0: seconds or `30s`, `2m`, `0:30` (`model::duration`).
 fn grace(value: Option<&Value>) -> Result<Option<Duration>, String> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(s) if s >= 0.0 && s.is_finite() => Ok(Some(Duration::from_secs_f64(s))),
-            _ => Err("`Global.grace` must be a number of seconds".to_owned()),
+        Some(value) => match super::duration::seconds(value) {
+            Some(s) if (0.0..=super::duration::MAX_SECS).contains(&s) => {
+                Ok(Some(super::duration::from_secs(s)))
+            }
+            _ => Err("`Global.grace` must be a number of seconds or a duration \
+                      (`30s`, `2m`, `0:30`)"
+                .to_owned()),
         },
-        Some(_) => Err("`Global.grace` must be a number of seconds".to_owned()),
     }
 }
 
@@ -234,7 +237,7 @@ fn gpus(value: Option<&Value>) -> Result<Option<String>, String> {
                     _ => Err(bad()),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Some(ids.join(",")))
+            Ok(Some(format!("ids:{}", ids.join(","))))
         }
         Some(_) => Err(bad()),
     }
@@ -298,7 +301,7 @@ mod tests {
         assert_eq!(g.runs, Path::new("out"));
         assert_eq!(g.grace, Duration::from_millis(500));
         assert_eq!(g.jobs, Some(2));
-        assert_eq!(g.gpus.as_deref(), Some("0,1"));
+        assert_eq!(g.gpus.as_deref(), Some("ids:0,1"));
         assert_eq!(g.store_path(), Path::new("s.sqlite"));
         let slack = g.slack.unwrap();
         assert_eq!((slack.channel.as_str(), slack.each), ("#x", true));

@@ -22,10 +22,6 @@ pub(crate) const FINGERPRINT: &str = "Fingerprint";
 pub(crate) const GLOBAL: &str = "Global";
 
 /// The keys of an experiment that the runner reads.
-#[allow(
-    dead_code,
-    reason = "for the expansion and the executor, which still spell it out"
-)]
 pub(crate) const INPUT_KEYS: [&str; 7] =
     [NAME, MODULE, YAML_LOG, REPEAT, TIMEOUT, GPUS, FINGERPRINT];
 
@@ -107,6 +103,72 @@ pub(crate) fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
         .map(|(_, k)| k)
 }
 
+/// A `Capitalised` experiment key that is not a runner key but close to one
+/// (`Reapeat`, `Timout`): the runner would ignore it silently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Misspelt {
+    pub key: String,
+    pub meant: &'static str,
+    /// The first experiment (index in the expanded queue) that has it.
+    pub first: usize,
+    /// How many experiments have it.
+    pub count: usize,
+}
+
+impl std::fmt::Display for Misspelt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let more = match self.count {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        write!(
+            f,
+            "key `{}` (experiment {}{more}) is not a runner key and is passed on as a \
+             parameter; did you mean `{}`?",
+            self.key, self.first, self.meant
+        )
+    }
+}
+
+/// Every misspelt runner key of `experiments`, once per key, in the order
+/// first seen. Only top-level `Capitalised` keys that are neither runner
+/// keys nor UPPER-CASE are compared (once per distinct key).
+pub(crate) fn misspelt_runner_keys(experiments: &[yaml_serde::Mapping]) -> Vec<Misspelt> {
+    let mut seen: Vec<(String, Option<usize>)> = Vec::new();
+    let mut found: Vec<Misspelt> = Vec::new();
+    for (index, experiment) in experiments.iter().enumerate() {
+        for key in experiment.keys().filter_map(yaml_serde::Value::as_str) {
+            if !key.starts_with(|c: char| c.is_ascii_uppercase())
+                || INPUT_KEYS.contains(&key)
+                || key == GLOBAL
+                || is_upper_case(key)
+            {
+                continue;
+            }
+            let at = match seen.iter().find(|(k, _)| k == key) {
+                Some((_, at)) => *at,
+                None => {
+                    let at = nearest(key, &INPUT_KEYS).map(|meant| {
+                        found.push(Misspelt {
+                            key: key.to_owned(),
+                            meant,
+                            first: index,
+                            count: 0,
+                        });
+                        found.len() - 1
+                    });
+                    seen.push((key.to_owned(), at));
+                    at
+                }
+            };
+            if let Some(at) = at {
+                found[at].count += 1;
+            }
+        }
+    }
+    found
+}
+
 /// "unknown key `Global.repaet`; did you mean `repeat`?", or the list of
 /// known keys when none is close. `parent` is the dotted path of the
 /// mapping (`Global`, `Global.slack`).
@@ -152,6 +214,31 @@ mod tests {
             unknown_key_message("Global.slack", "color", &["channel", "each"]),
             "unknown key `Global.slack.color`; the known keys are `channel`, `each`"
         );
+    }
+
+    #[test]
+    fn misspelt_keys_once_each() {
+        let experiments: Vec<yaml_serde::Mapping> = [
+            "Name: a\nReapeat: 3\nTimout: 5\nModel: x\nACC: 1\nlr: 1",
+            "Name: b\nReapeat: 3\nOptimizer: adam",
+        ]
+        .iter()
+        .map(|t| yaml_serde::from_str(t).unwrap())
+        .collect();
+        let found = misspelt_runner_keys(&experiments);
+        let keys: Vec<_> = found
+            .iter()
+            .map(|m| (m.key.as_str(), m.meant, m.count))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("Reapeat", "Repeat", 2),
+                ("Timout", "Timeout", 1),
+                ("Model", "Module", 1)
+            ]
+        );
+        assert!(found[0].to_string().contains("(experiment 0 and 1 more)"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod admission;
 mod events;
 mod outcome;
+mod paint;
 mod progress;
 mod session;
 mod signals;
@@ -13,7 +14,8 @@ mod state;
 mod store_hook;
 
 pub(crate) use events::{Cached, Observer, Started, Summary};
-pub(crate) use progress::Progress;
+pub(crate) use paint::{ColourChoice, Paint};
+pub(crate) use progress::{DisplayOptions, Progress};
 pub(crate) use session::{Event, Session, SessionOptions};
 pub(crate) use signals::install as install_signal_handlers;
 pub(crate) use store_hook::{Lookup, RunStore};

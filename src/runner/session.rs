@@ -369,7 +369,7 @@ impl<'a, 's> Session<'a, 's> {
             Action::Stop if was_stopped => return,
             Action::Stop => {
                 self.observers
-                    .message("stopping: pending experiments stay in the queue");
+                    .message("stopping: pending experiments are not started; rerun to do them");
                 return;
             }
             Action::StopAll(how) => how,
@@ -384,8 +384,8 @@ impl<'a, 's> Session<'a, 's> {
                 self.options.window.as_secs_f64()
             ),
             Stop::Terminate => format!(
-                "stopping: sent SIGTERM to {names}; pending experiments stay in the queue \
-                 (Ctrl-C again to kill now)"
+                "stopping: sent SIGTERM to {names}; pending experiments are not started, \
+                 rerun to do them (Ctrl-C again to kill now)"
             ),
             Stop::Kill => format!("stopping: sent SIGKILL to {names}"),
         };

@@ -11,6 +11,7 @@ mod test;
 mod cache;
 mod cli;
 mod collect;
+mod display;
 mod expand;
 #[cfg(feature = "slack")]
 mod fake_slack;
@@ -21,5 +22,7 @@ mod parallel;
 mod queue;
 mod run;
 mod sandbox;
+mod screen;
 mod signals;
 mod slack;
+mod surprises;

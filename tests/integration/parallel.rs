@@ -99,9 +99,9 @@ fn two_slots_two_gpus_never_share_a_gpu() {
         overlaps >= 3,
         "modules ran in parallel ({overlaps} overlaps)"
     );
-    // Output lines are prefixed with the experiment's name.
+    // Output lines are prefixed with the experiment's label.
     assert!(
-        ran.stdout().contains("[e3] line from e3"),
+        ran.stdout().contains("[#3 e3] line from e3"),
         "{}",
         ran.stdout()
     );
@@ -144,7 +144,7 @@ fn bad_slot_settings_are_bad_input() {
         (&[][..], "{jobs: -1}", "`Global.jobs` must be"),
         (&[][..], "{gpus: {a: 1}}", "`Global.gpus` must be"),
         (
-            &["--gpus", "0"][..],
+            &["--gpus", "ids:0"][..],
             "{}\nGPUs: 2",
             "asks for more GPUs than the run has (1)",
         ),

@@ -172,8 +172,7 @@ fn sigterm_to_the_runner_stops_everything_at_once() {
         ["a", "b"]
     );
     assert!(
-        bg.stderr()
-            .contains("pending experiments stay in the queue"),
+        bg.stderr().contains("pending experiments are not started"),
         "{}",
         bg.stderr()
     );

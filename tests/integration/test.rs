@@ -18,8 +18,8 @@ pub(crate) struct Ran {
     pub(crate) dir: PathBuf,
 }
 
-/// The binary under test; `COOL_RUNNER_TEST_BIN` runs the tests against
-/// another build (to check that a regression test fails on the old code).
+/// The binary under test: the one just built, or `COOL_RUNNER_TEST_BIN`
+/// (to show that a regression test fails on an older binary).
 pub(crate) fn bin() -> &'static str {
     static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
