@@ -176,6 +176,11 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
+    /// Start a failed or timed-out experiment again, up to N more times
+    /// (`Retries: N` in the default config; an experiment's own wins)
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u64>,
+
     /// Keep waiting for new experiments when the queue file is empty
     #[arg(long)]
     pub follow: bool,

@@ -49,9 +49,13 @@ pub(crate) struct RunSettings {
 
 impl RunSettings {
     pub(crate) fn from_args(args: RunArgs) -> Result<Self, Error> {
-        let overrides = args
-            .overrides
+        // `--retries N` is `+Retries=N`, before the overrides given.
+        let retries = args
+            .retries
+            .map(|n| format!("+{}={n}", crate::runner::RETRIES));
+        let overrides = retries
             .iter()
+            .chain(&args.overrides)
             .map(|o| Override::parse(o))
             .collect::<Result<Vec<_>, _>>()?;
         let pick = args.pick.as_deref().map(parse_pick).transpose()?;
@@ -264,6 +268,9 @@ fn check_experiments(experiments: &[Mapping], slots: &SlotConfig) -> Result<(), 
             ))
         };
         let spec = JobSpec::from_experiment(experiment).map_err(bad)?;
+        if let Some(message) = crate::runner::check_retries(experiment) {
+            return Err(bad(message));
+        }
         if !spec.skip {
             checker.wanted(experiment).map_err(|e| bad(e.to_string()))?;
         }

@@ -96,6 +96,9 @@ pub(crate) trait Observer {
     /// An experiment finished (or failed to start); `document` is its log
     /// document, built once for every observer.
     fn experiment_finished(&mut self, _record: &Record, _document: &Mapping) {}
+    /// An attempt failed and the experiment starts again (`Retries`): the
+    /// attempt is neither logged nor counted, only recorded in the store.
+    fn attempt_failed(&mut self, _record: &Record, _document: &Mapping) {}
     /// An experiment was not run: its result is cached.
     fn experiment_cached(&mut self, _cached: &Cached<'_>) {}
     /// A `Name: skip` experiment was taken from the queue and not run.

@@ -16,6 +16,7 @@ mod store_hook;
 pub(crate) use events::{Cached, Observer, Started, Summary};
 pub(crate) use paint::{ColourChoice, Paint};
 pub(crate) use progress::{DisplayOptions, Progress};
+pub(crate) use session::retry::{check as check_retries, ATTEMPTS, RETRIES};
 pub(crate) use session::{Event, Session, SessionOptions};
 pub(crate) use signals::install as install_signal_handlers;
 pub(crate) use store_hook::{Lookup, RunStore};

@@ -28,6 +28,9 @@ use crate::model::{keys, name_of, JobSpec};
 use crate::queue::{Peek, Queue, QueueError};
 use crate::yaml_log::{Record, Status};
 
+#[path = "retry.rs"]
+pub(crate) mod retry;
+
 /// Something the session reacts to.
 #[derive(Debug)]
 pub(crate) enum Event {
@@ -83,6 +86,7 @@ struct Active {
     handle: Box<dyn Running>,
     lease: Lease,
     run_dir: PathBuf,
+    identity: Option<String>,
 }
 
 /// What the head of the queue is, when nothing more can start.
@@ -237,7 +241,7 @@ impl<'a, 's> Session<'a, 's> {
             let rest = decision.rest;
             match decision.admission {
                 Admission::Wait => return Head::Busy,
-                Admission::Start(ready) => self.start(*ready, &rest),
+                Admission::Start(ready) => self.start(*ready, Some(&rest)),
                 Admission::Cached { spec, document } => {
                     self.commit(&rest);
                     self.cached(&spec, document);
@@ -256,7 +260,7 @@ impl<'a, 's> Session<'a, 's> {
     }
 
     /// Hand a ready experiment to the executor.
-    fn start(&mut self, ready: Ready, rest: &[Mapping]) {
+    fn start(&mut self, ready: Ready, rest: Option<&[Mapping]>) {
         let Ready {
             experiment,
             spec,
@@ -279,7 +283,7 @@ impl<'a, 's> Session<'a, 's> {
         let slot = lease.slot;
         let launched = self.executor.start(job, lease.clone(), events);
         // Only now does the experiment leave the queue (SPEC §4).
-        self.commit(rest);
+        rest.inspect(|rest| self.commit(rest));
         let launched = match launched {
             Ok(launched) => launched,
             Err(err) => {
@@ -312,6 +316,7 @@ impl<'a, 's> Session<'a, 's> {
             handle: launched.handle,
             lease,
             run_dir: launched.run_dir,
+            identity,
         });
     }
 
@@ -395,6 +400,7 @@ impl<'a, 's> Session<'a, 's> {
     /// A job ended: free its capacity and record it.
     fn ended(&mut self, active: Active, report: &ExitReport) {
         self.executor.release(&active.lease);
+        let next = retry::next_attempt(&active.experiment);
         let record = outcome::record(
             active.index,
             active.experiment,
@@ -402,6 +408,9 @@ impl<'a, 's> Session<'a, 's> {
             report,
             active.run_dir,
         );
+        if self.retry(next, active.spec, active.identity, &record) {
+            return;
+        }
         let record = self.finish(record);
         if self.state.reason() == Some(Reason::Stopped) {
             self.requeue.push((record.index, record.experiment));

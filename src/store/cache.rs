@@ -163,6 +163,10 @@ impl Observer for Recorder {
         }
     }
 
+    fn attempt_failed(&mut self, record: &Record, document: &Mapping) {
+        self.experiment_finished(record, document);
+    }
+
     fn warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
     }

@@ -29,15 +29,18 @@ use yaml_serde::{Mapping, Value};
 
 use crate::config::RND_IDX_GIVEN;
 use crate::model::keys;
+use crate::runner::{ATTEMPTS, RETRIES};
 
 /// Whether `key` is left out of the identity: the runner writes it (`HOST`,
-/// every key of the log record, `YamlLog`), it does not change what the
-/// module computes. The set is part of every stored identity: changing it
+/// every key of the log record, `YamlLog`, `ATTEMPTS`), or it does not
+/// change what the module computes (`Retries`). The set is part of every stored identity: changing it
 /// changes every hash, and stores would stop hitting the cache.
 fn is_volatile(key: &str) -> bool {
     key == keys::HOST
         || key == keys::YAML_LOG
         || key == RND_IDX_GIVEN
+        || key == RETRIES
+        || key == ATTEMPTS
         || keys::RECORD_KEYS.contains(&key)
 }
 

@@ -412,3 +412,63 @@ fn status_json_shows_the_queue_and_log_follows_a_run() {
     let missing = runner(&dir, &["log", "nope"]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// Fails until its third start (it counts them in `count`).
+const FLAKY: &str = r#"#!/bin/sh
+n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count
+echo "start $n"
+[ "$n" -ge 3 ] && { echo "ACC: 0.9" > "$COOL_RUNNER_RESULTS"; exit 0; }
+echo "flaky failure" >&2; exit 1
+"#;
+
+/// `Retries: 2`: three attempts, each in its own run directory, one log
+/// document (the last attempt's, with `ATTEMPTS: 3`); `--retries 1` for a
+/// module that always fails: two attempts, logged once as failed. The
+/// cache still hits: `Retries` and `ATTEMPTS` are not in the identity.
+#[test]
+fn retries_start_a_failed_experiment_again_in_a_new_run_directory() {
+    let test = Test::new()
+        .with_repo_dirs(&["modules"])
+        .write_exe("flaky.sh", FLAKY)
+        .write(
+            "e.yaml",
+            "Global: {repeat: 1}\nModule: ./flaky.sh\nYamlLog: log.yaml\n---\nName: flaky\n\
+             Retries: 2\n",
+        )
+        .write(
+            "fail.yaml",
+            "Global: {repeat: 1}\nModule: python3 modules/train.py --fail\nYamlLog: fail.yaml.log\n\
+             ---\nName: broken\n",
+        );
+    let dir = test.path();
+    let out = runner(dir, &["run", "--exp", "e.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("retrying `flaky`: attempt 2 of 3"),
+        "{}",
+        stderr(&out)
+    );
+    let log = crate::test::documents(&dir.join("log.yaml"));
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["STATUS"], "done");
+    assert_eq!(log[0]["ATTEMPTS"], 3);
+    let runs: Vec<_> = std::fs::read_dir(dir.join("runs")).unwrap().collect();
+    assert_eq!(runs.len(), 3);
+    let dry = runner(dir, &["run", "--exp", "e.yaml", "--dry"]);
+    assert!(
+        stderr(&dry).contains("1 cached, 0 to run"),
+        "{}",
+        stderr(&dry)
+    );
+
+    let out = runner(dir, &["run", "--exp", "fail.yaml", "--retries", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let log = crate::test::documents(&dir.join("fail.yaml.log"));
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["STATUS"], "failed");
+    assert_eq!(log[0]["ATTEMPTS"], 2);
+    assert_eq!(log[0]["Retries"], 1);
+
+    let bad = runner(dir, &["run", "--exp", "fail.yaml", "+Retries=-1", "--dry"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
