@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use crate::test::{bin, column, documents, read, Test, NAP_MODULE};
 
 /// Run the binary in `dir`; the output.
-fn runner(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn runner(dir: &Path, args: &[&str]) -> Output {
     Command::new(bin())
         .current_dir(dir)
         .args(args)
@@ -16,11 +16,11 @@ fn runner(dir: &Path, args: &[&str]) -> Output {
         .expect("run cool-runner")
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -4,27 +4,10 @@
 //! files, `filter` tables, `status --json` and `log`, retries.
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
+use crate::cache::{runner, stderr, stdout};
 use crate::test::{bin, Test};
-
-/// Run the binary in `dir`.
-fn runner(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run cool-runner")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// 2 learning rates × 2 seeds of the Python example module; the last one
 /// always times out.
