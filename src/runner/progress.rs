@@ -238,6 +238,12 @@ impl Observer for Progress {
         self.redraw();
     }
 
+    fn attempt_failed(&mut self, record: &Record, _document: &yaml_serde::Mapping) {
+        // The experiment starts again under a new index: this one is gone.
+        self.running.retain(|r| r.index != record.index);
+        self.redraw();
+    }
+
     fn experiment_finished(&mut self, record: &Record, _document: &yaml_serde::Mapping) {
         let (label, slot) = match self.running.iter().position(|r| r.index == record.index) {
             Some(at) => {
