@@ -505,8 +505,8 @@ impl Observer for SlackObserver {
     }
 }
 
-/// Resume the queue file at `path` if it holds experiments, else write
-/// `experiments` to it; watch it for edits.
+/// Resume the queue file at `path` if it (or its journal) holds
+/// experiments, else write `experiments` to it; watch it for edits.
 fn open_queue_file(
     path: &std::path::Path,
     settings: &RunSettings,
@@ -514,20 +514,36 @@ fn open_queue_file(
     tx: &mpsc::Sender<Event>,
 ) -> Result<(FileQueue, Option<QueueWatcher>), Error> {
     let mut stderr = std::io::stderr();
-    let queue = match FileQueue::resume(path).map_err(queue_error)? {
-        Some(queue) => {
+    let source = source_digest(settings);
+    let (queue, resumed) = FileQueue::open(path, &source, experiments).map_err(queue_error)?;
+    if let Some(resumed) = resumed {
+        let _ = writeln!(
+            stderr,
+            "queue: resuming {} pending experiment(s) from `{}` left by an \
+             earlier run (delete it to start again from `{}`)",
+            queue.pending(),
+            path.display(),
+            settings.exp.display()
+        );
+        if resumed.requeued > 0 {
             let _ = writeln!(
                 stderr,
-                "queue: resuming {} pending experiment(s) from `{}` left by an \
-                 earlier run (delete it to start again from `{}`)",
-                queue.pending(),
+                "queue: {} experiment(s) that were running when the earlier run \
+                 died are back at the head",
+                resumed.requeued
+            );
+        }
+        if resumed.source_changed {
+            let _ = writeln!(
+                stderr,
+                "warning: `{}` (or the arguments) changed since `{}` was written; \
+                 resuming the queue file as it is: delete it to expand `{}` again",
+                settings.exp.display(),
                 path.display(),
                 settings.exp.display()
             );
-            queue
         }
-        None => FileQueue::create(path, experiments).map_err(queue_error)?,
-    };
+    }
     let changed = tx.clone();
     let watcher = QueueWatcher::new(path, move || {
         let _ = changed.send(Event::QueueChanged);
@@ -542,9 +558,24 @@ fn open_queue_file(
     Ok((queue, watcher))
 }
 
+/// What the queue is expanded from: the experiment file and the
+/// arguments that change the expansion.
+fn source_digest(settings: &RunSettings) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&std::fs::read(&settings.exp).unwrap_or_default());
+    let args = format!(
+        "{:?}{:?}{:?}",
+        settings.overrides, settings.pick, settings.seed
+    );
+    hasher.update(args.as_bytes());
+    hasher.finalize().to_hex()[..32].to_owned()
+}
+
 fn queue_error(err: crate::queue::QueueError) -> Error {
     match err {
-        crate::queue::QueueError::Invalid { .. } => Error::Usage(err.to_string()),
+        crate::queue::QueueError::Invalid { .. } | crate::queue::QueueError::Busy { .. } => {
+            Error::Usage(err.to_string())
+        }
         other => Error::Other(anyhow::Error::new(other)),
     }
 }

@@ -7,11 +7,14 @@ mod disk;
 mod documents;
 mod entry;
 mod file;
+mod journal;
+mod lock;
 mod memory;
+mod pending;
 mod segments;
 mod watch;
 
-pub(crate) use api::{Peek, Queue, QueueError, QueueReport};
+pub(crate) use api::{Peek, Queue, QueueError, QueueReport, Ticket};
 pub(crate) use entry::QueueEntry;
 pub(crate) use file::FileQueue;
 pub(crate) use memory::MemoryQueue;

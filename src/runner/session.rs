@@ -25,7 +25,7 @@ use super::store_hook::RunStore;
 use crate::config::Expander;
 use crate::executor::{Executor, ExitReport, Job, JobEvent, JobEvents, Lease, Running, Stop};
 use crate::model::{name_of, JobSpec};
-use crate::queue::{Peek, Queue, QueueError};
+use crate::queue::{Peek, Queue, QueueError, Ticket};
 use crate::yaml_log::{Record, Status};
 
 /// Something the session reacts to.
@@ -83,6 +83,11 @@ struct Active {
     handle: Box<dyn Running>,
     lease: Lease,
     run_dir: PathBuf,
+    /// The queue holds it as running (a queue file, in its journal) until
+    /// it is finished or requeued.
+    ticket: Option<Ticket>,
+    /// The runner sent it a stop (Ctrl-C, SIGTERM).
+    stopped: bool,
 }
 
 /// What the head of the queue is, when nothing more can start.
@@ -120,9 +125,10 @@ pub(crate) struct Session<'a, 's> {
     timers: Timers,
     waiting_announced: bool,
     fatal: Option<QueueError>,
-    /// Experiments stopped by the person, put back at the head of the queue
-    /// (in queue order) when the run ends.
-    requeue: Vec<(usize, Mapping)>,
+    /// Experiments the runner stopped (by index): put back at the head of
+    /// the queue, in queue order, if the run ends stopped; finished when
+    /// the Ctrl-C window closes and the run goes on.
+    interrupted: Vec<(usize, Ticket)>,
 }
 
 impl<'a, 's> Session<'a, 's> {
@@ -152,7 +158,7 @@ impl<'a, 's> Session<'a, 's> {
             timers: Timers::default(),
             waiting_announced: false,
             fatal: None,
-            requeue: Vec::new(),
+            interrupted: Vec::new(),
         }
     }
 
@@ -239,16 +245,16 @@ impl<'a, 's> Session<'a, 's> {
                 Admission::Wait => return Head::Busy,
                 Admission::Start(ready) => self.start(*ready, &rest),
                 Admission::Cached { spec, document } => {
-                    self.commit(&rest);
+                    self.commit(&rest, None);
                     self.cached(&spec, document);
                 }
                 Admission::Skip { name } => {
-                    self.commit(&rest);
+                    self.commit(&rest, None);
                     self.summary.skipped += 1;
                     self.observers.each(|o| o.experiment_skipped(&name));
                 }
                 Admission::Fail { experiment, error } => {
-                    self.commit(&rest);
+                    self.commit(&rest, None);
                     self.fail_early(experiment, error, None, None);
                 }
             }
@@ -278,8 +284,9 @@ impl<'a, 's> Session<'a, 's> {
         });
         let slot = lease.slot;
         let launched = self.executor.start(job, lease.clone(), events);
-        // Only now does the experiment leave the queue (SPEC §4).
-        self.commit(rest);
+        // Only now does the experiment leave the queue (SPEC §4); a queue
+        // file keeps it as running until it ends.
+        let ticket = self.commit(rest, launched.as_ref().ok().map(|_| &experiment));
         let launched = match launched {
             Ok(launched) => launched,
             Err(err) => {
@@ -312,6 +319,8 @@ impl<'a, 's> Session<'a, 's> {
             handle: launched.handle,
             lease,
             run_dir: launched.run_dir,
+            ticket,
+            stopped: false,
         });
     }
 
@@ -353,6 +362,13 @@ impl<'a, 's> Session<'a, 's> {
             self.report_queue();
         }
         self.state.tick(now);
+        if self.state.admits() {
+            // The Ctrl-C window closed and the run goes on: the
+            // experiments it interrupted stay interrupted.
+            for (_, ticket) in std::mem::take(&mut self.interrupted) {
+                self.finished(ticket);
+            }
+        }
     }
 
     /// The Ctrl-C policy (`state.rs`): each signal acts on every running
@@ -376,6 +392,7 @@ impl<'a, 's> Session<'a, 's> {
         };
         for active in &mut self.active {
             active.handle.stop(how, self.options.grace);
+            active.stopped = true;
         }
         let text = match how {
             Stop::Interrupt => format!(
@@ -403,8 +420,17 @@ impl<'a, 's> Session<'a, 's> {
             active.run_dir,
         );
         let record = self.finish(record);
-        if self.state.reason() == Some(Reason::Stopped) {
-            self.requeue.push((record.index, record.experiment));
+        match active.ticket {
+            Some(ticket) if active.stopped => self.interrupted.push((record.index, ticket)),
+            Some(ticket) => self.finished(ticket),
+            None => {}
+        }
+    }
+
+    /// Tell the queue an experiment ended for good.
+    fn finished(&mut self, ticket: Ticket) {
+        if let Err(err) = self.queue.finished(ticket) {
+            self.queue_broken(err, "after the running experiments");
         }
     }
 
@@ -467,10 +493,15 @@ impl<'a, 's> Session<'a, 's> {
         record
     }
 
-    /// Remove the peeked document from the queue, putting `rest` in its place.
-    fn commit(&mut self, rest: &[Mapping]) {
-        if let Err(err) = self.queue.commit(rest) {
-            self.queue_broken(err, "after the running experiments");
+    /// Remove the peeked document from the queue, putting `rest` in its
+    /// place; `started` is the experiment started from it.
+    fn commit(&mut self, rest: &[Mapping], started: Option<&Mapping>) -> Option<Ticket> {
+        match self.queue.commit(rest, started) {
+            Ok(ticket) => ticket,
+            Err(err) => {
+                self.queue_broken(err, "after the running experiments");
+                None
+            }
         }
     }
 
@@ -517,13 +548,18 @@ impl<'a, 's> Session<'a, 's> {
     /// Put stopped experiments back, flush, and tell the observers.
     fn finish_run(mut self, started: Instant) -> Result<Summary, QueueError> {
         self.summary.stopped = self.state.reason() == Some(Reason::Stopped);
-        if !self.requeue.is_empty() {
-            // Stopped, not skipped: they run again when the queue is resumed.
-            let mut requeue = std::mem::take(&mut self.requeue);
-            requeue.sort_by_key(|r| r.0);
-            let docs: Vec<Mapping> = requeue.into_iter().map(|r| r.1).collect();
-            if let Err(err) = self.queue.push_front(&docs) {
+        let mut interrupted = std::mem::take(&mut self.interrupted);
+        if self.state.reason().is_some() && !interrupted.is_empty() {
+            // Stopped by the runner, not done: they run again, first, when
+            // the queue is resumed.
+            interrupted.sort_by_key(|r| r.0);
+            let tickets: Vec<Ticket> = interrupted.into_iter().map(|r| r.1).collect();
+            if let Err(err) = self.queue.requeue(&tickets) {
                 self.observers.message(&format!("warning: {err}"));
+            }
+        } else {
+            for (_, ticket) in interrupted {
+                self.finished(ticket);
             }
         }
         self.flush();
