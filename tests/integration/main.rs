@@ -18,6 +18,7 @@ mod filter;
 mod fuzz;
 mod parallel;
 mod queue;
+mod queue_crash;
 mod run;
 mod signals;
 mod slack;
