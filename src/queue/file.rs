@@ -36,7 +36,7 @@ use super::entry::QueueEntry;
 use super::journal::{Digest, Journal, Record};
 use super::lock::{open_for_writing, QueueLock};
 use super::pending::Pending;
-use super::segments::split;
+use replay::validate;
 
 pub(crate) const HEADER: &str =
     "# cool-runner queue: the pending experiments, the first runs next.\n\
@@ -186,66 +186,6 @@ impl FileQueue {
             lock,
             last_write: Instant::now(),
             write_cost: Duration::ZERO,
-        })
-    }
-
-    /// Apply the journal of the last runner to the file: its takes since
-    /// the file was last written, and the experiments it left running put
-    /// back at the head (recorded as requeued, then written out).
-    fn replay(&mut self, records: &[Record]) -> Result<Resumed, QueueError> {
-        let is_version = |r: &Record| matches!(r, Record::Base(_) | Record::Wrote(_));
-        let this_version =
-            |r: &Record| matches!(r, Record::Base(s) | Record::Wrote(s) if Some(*s) == self.stamp);
-        let from = records
-            .iter()
-            .rposition(this_version)
-            .or_else(|| records.iter().rposition(is_version))
-            .map_or(0, |i| i + 1);
-        let mut source_changed = false;
-        for (i, record) in records.iter().enumerate() {
-            let after = i >= from;
-            match record {
-                Record::Take {
-                    digest,
-                    ticket,
-                    rest,
-                    run,
-                } => {
-                    if after {
-                        self.pending.remove(digest);
-                        self.pending.push_front(documents(rest).into_iter());
-                    }
-                    if let Some(ticket) = ticket {
-                        self.running.insert(*ticket, run.clone());
-                    }
-                }
-                Record::Done(ticket) => {
-                    self.running.remove(ticket);
-                }
-                Record::Requeue(tickets) => {
-                    let texts: Vec<String> = tickets
-                        .iter()
-                        .filter_map(|t| self.running.remove(t))
-                        .collect();
-                    if after {
-                        self.pending.push_front(texts.into_iter());
-                    }
-                }
-                Record::Source(hash) => source_changed = *hash != self.source,
-                Record::Base(_) | Record::Wrote(_) => {}
-            }
-        }
-        let crashed: Vec<Ticket> = self.running.keys().copied().collect();
-        if !crashed.is_empty() {
-            self.requeue(&crashed)?;
-        } else if self.pending.changed() {
-            self.write_out(true)?;
-        } else {
-            self.compact()?;
-        }
-        Ok(Resumed {
-            requeued: crashed.len(),
-            source_changed,
         })
     }
 
@@ -480,28 +420,6 @@ impl FileQueue {
     }
 }
 
-/// Each document of a run of marked documents.
-fn documents(text: &str) -> Vec<String> {
-    split(text)
-        .into_iter()
-        .filter(|s| s.has_content)
-        .map(|s| text[s.start..s.end].to_owned())
-        .collect()
-}
-
-/// Parse the documents of `pending` not in `known` (a person's new or
-/// changed ones); runner-written documents are parsed when they reach the
-/// head.
-fn validate(pending: &Pending, known: &HashSet<Digest>, path: &Path) -> Result<(), String> {
-    for (text, line, digest) in pending.iter() {
-        let marked = line > 0 && split(text).first().is_some_and(|s| s.expanded);
-        if !known.contains(&digest) && !(known.is_empty() && marked) {
-            parse_doc(text, line, false, path)?;
-        }
-    }
-    Ok(())
-}
-
 impl Queue for FileQueue {
     fn peek(&mut self) -> Peek {
         self.load();
@@ -607,22 +525,28 @@ impl Queue for FileQueue {
     fn finish(&mut self, keep: bool) -> Result<(), QueueError> {
         self.load();
         self.journal.sync()?;
-        self.write_out(true)?;
         let nothing_left = self.pending.len() == 0 && self.running.is_empty();
-        if keep || !nothing_left {
-            return Ok(());
+        let removable = match self.state {
+            State::Valid => !open_for_writing(&self.path),
+            State::Missing => true,
+            State::Invalid | State::Unsettled => false,
+        };
+        if keep || !nothing_left || !removable {
+            return self.write_out(true);
         }
-        match self.state {
-            State::Valid if open_for_writing(&self.path) => return Ok(()),
-            State::Valid => self.remove_file()?,
-            State::Missing => {}
-            State::Invalid | State::Unsettled => return Ok(()),
+        // Done: the file goes first; a crash before the journal follows
+        // leaves no file, as a finished run does.
+        if self.state == State::Valid {
+            self.remove_file()?;
         }
         self.journal.remove();
         self.lock.remove();
         Ok(())
     }
 }
+
+#[path = "file_replay.rs"]
+mod replay;
 
 #[cfg(test)]
 #[path = "file_tests.rs"]

@@ -3,6 +3,7 @@
 //! before its journal; `COOL_RUNNER_BIN=/path/to/old/cool-runner` runs them
 //! against another binary to see them fail there.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -75,6 +76,14 @@ fn exit_code(child: &mut Child, secs: u64) -> i32 {
 
 fn lines(path: &Path) -> Vec<String> {
     read(path).lines().map(str::to_owned).collect()
+}
+
+/// `n` documents named `{prefix}0`, `{prefix}1`, ..., each with `more`.
+fn documents_named(prefix: &str, n: usize, more: &str) -> String {
+    (0..n).fold(String::new(), |mut out, i| {
+        let _ = write!(out, "---\nName: {prefix}{i}\n{more}");
+        out
+    })
 }
 
 fn sorted(mut names: Vec<String>) -> Vec<String> {
@@ -171,7 +180,7 @@ fn fail_fast_keeps_the_interrupted_and_the_pending() {
 fn a_slow_writer_is_waited_for() {
     let test = setup("---\nName: a\nnap: 0.5\n---\nName: b\n");
     let dir = test.path();
-    let new: String = (0..8).map(|i| format!("---\nName: n{i}\n")).collect();
+    let new = documents_named("n", 8, "");
     std::fs::write(dir.join("new.yaml"), new).unwrap();
     let mut child = spawn(dir, &[], "runner.err");
     wait_until(5, "`a` to start", || read(&dir.join("order.txt")) == "a\n");
@@ -197,9 +206,12 @@ fn a_slow_writer_is_waited_for() {
 /// appended or not, runs exactly once.
 #[test]
 fn appends_racing_takes_run_each_experiment_once() {
-    let first: String = (0..30)
-        .map(|i| format!("---\nName: e{i}\nnap: 0.01\n"))
-        .collect();
+    let first = documents_named(
+        "e",
+        30,
+        "nap: 0.01
+",
+    );
     let test = setup(&first);
     let dir = test.path();
     let mut child = spawn(dir, &["--follow"], "runner.err");
@@ -229,9 +241,12 @@ fn appends_racing_takes_run_each_experiment_once() {
 /// others refuse with exit 2, naming the holder.
 #[test]
 fn four_runners_on_one_queue_file() {
-    let experiments: String = (0..12)
-        .map(|i| format!("---\nName: e{i}\nnap: 0.05\n"))
-        .collect();
+    let experiments = documents_named(
+        "e",
+        12,
+        "nap: 0.05
+",
+    );
     let test = setup(&experiments);
     let dir = test.path();
     let mut runners: Vec<Child> = (0..4)
