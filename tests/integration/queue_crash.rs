@@ -206,12 +206,7 @@ fn a_slow_writer_is_waited_for() {
 /// appended or not, runs exactly once.
 #[test]
 fn appends_racing_takes_run_each_experiment_once() {
-    let first = documents_named(
-        "e",
-        30,
-        "nap: 0.01
-",
-    );
+    let first = documents_named("e", 30, "nap: 0.01\n");
     let test = setup(&first);
     let dir = test.path();
     let mut child = spawn(dir, &["--follow"], "runner.err");
@@ -241,12 +236,7 @@ fn appends_racing_takes_run_each_experiment_once() {
 /// others refuse with exit 2, naming the holder.
 #[test]
 fn four_runners_on_one_queue_file() {
-    let experiments = documents_named(
-        "e",
-        12,
-        "nap: 0.05
-",
-    );
+    let experiments = documents_named("e", 12, "nap: 0.05\n");
     let test = setup(&experiments);
     let dir = test.path();
     let mut runners: Vec<Child> = (0..4)
