@@ -22,10 +22,16 @@ def queue_text(head, pending):
     return "# bench queue\n" + "".join(docs[:head]) + STOP + "".join(docs[k:k + pending])
 
 
+def plain(doc):
+    # An expanded document as an experiment of its own (its copies are
+    # there already: `Repeat: 1`).
+    return re.sub(r"(?m)^Repeat: .*$", "Repeat: 1", doc.replace(MARK, "---\n"))
+
+
 def memory_text(head, pending):
     # The same documents as an experiment file without a queue file.
-    body = "".join(d.replace(MARK, "---\n") for d in docs[:head]) + STOP
-    body += "".join(d.replace(MARK, "---\n") for d in docs[k:k + pending])
+    body = "".join(plain(d) for d in docs[:head]) + STOP
+    body += "".join(plain(d) for d in docs[k:k + pending])
     return "Global: {}\n" + body
 
 

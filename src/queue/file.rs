@@ -332,15 +332,15 @@ impl FileQueue {
                 continue;
             }
             let started = Instant::now();
-            let text = self.pending.render();
+            let next = self.pending.rebased();
             let journal = &mut self.journal;
-            let written = disk::write(&self.path, &text, self.stamp, &mut |stamp| {
+            let written = disk::write(&self.path, next.base(), self.stamp, &mut |stamp| {
                 journal.append(&Record::Wrote(stamp))?;
                 journal.sync()
             })?;
             match written {
                 Written::Done(stamp) => {
-                    self.pending = Pending::new(text);
+                    self.pending = next;
                     self.stamp = Some(stamp);
                     self.compact()?;
                     self.last_write = Instant::now();

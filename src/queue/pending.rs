@@ -10,6 +10,7 @@
 //! the person's text with the taken documents cut out: their comments and
 //! formatting stay byte for byte.
 
+use std::cell::OnceCell;
 use std::collections::VecDeque;
 
 use super::journal::{digest, Digest};
@@ -23,7 +24,21 @@ struct Doc {
     line: usize,
     has_marker: bool,
     expanded: bool,
-    digest: Digest,
+    /// Computed when first needed (a take, a person's edit, a resume with
+    /// a journal), then kept across rewrites.
+    digest: OnceCell<Digest>,
+}
+
+impl Doc {
+    fn digest(&self, base: &str) -> Digest {
+        *self
+            .digest
+            .get_or_init(|| digest(&base[self.start..self.end]))
+    }
+}
+
+fn newlines(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'\n').count()
 }
 
 /// The head document, to be parsed.
@@ -61,7 +76,7 @@ impl Pending {
                 line: s.line,
                 has_marker: s.has_marker,
                 expanded: s.expanded,
-                digest: digest(&base[s.start..s.end]),
+                digest: OnceCell::new(),
             })
             .collect();
         Self {
@@ -127,7 +142,7 @@ impl Pending {
         let doc = self.docs.get(self.cursor)?;
         self.removed[self.cursor] = true;
         self.left -= 1;
-        Some(doc.digest)
+        Some(doc.digest(&self.base))
     }
 
     /// Put runner-written documents (one marked document per item) at the
@@ -147,7 +162,7 @@ impl Pending {
             return true;
         }
         let found = (self.cursor..self.docs.len())
-            .find(|&i| !self.removed[i] && self.docs[i].digest == *target);
+            .find(|&i| !self.removed[i] && self.docs[i].digest(&self.base) == *target);
         if let Some(i) = found {
             self.removed[i] = true;
             self.left -= 1;
@@ -161,7 +176,7 @@ impl Pending {
             .iter()
             .zip(&self.removed)
             .filter(|(_, removed)| **removed)
-            .map(|(doc, _)| (&self.base[doc.start..doc.end], doc.digest))
+            .map(|(doc, _)| (&self.base[doc.start..doc.end], doc.digest(&self.base)))
             .collect()
     }
 
@@ -179,12 +194,25 @@ impl Pending {
     pub(crate) fn remove_first(&mut self, mut matches: impl FnMut(&str, Digest) -> bool) {
         let found = (self.cursor..self.docs.len()).find(|&i| {
             let doc = &self.docs[i];
-            !self.removed[i] && matches(&self.base[doc.start..doc.end], doc.digest)
+            !self.removed[i] && matches(&self.base[doc.start..doc.end], doc.digest(&self.base))
         });
         if let Some(i) = found {
             self.removed[i] = true;
             self.left -= 1;
         }
+    }
+
+    /// The pending documents in order, without digests: (text, line,
+    /// marked as expanded).
+    pub(crate) fn texts(&self) -> impl Iterator<Item = (&str, usize, bool)> + '_ {
+        let owned = self.owned.iter().map(|(t, _)| (t.as_str(), 0, true));
+        let base = self
+            .docs
+            .iter()
+            .zip(&self.removed)
+            .filter(|(_, removed)| !**removed)
+            .map(|(doc, _)| (&self.base[doc.start..doc.end], doc.line, doc.expanded));
+        owned.chain(base)
     }
 
     /// The pending documents in order: (text, line, digest).
@@ -195,43 +223,105 @@ impl Pending {
             .iter()
             .zip(&self.removed)
             .filter(|(_, removed)| !**removed)
-            .map(|(doc, _)| (&self.base[doc.start..doc.end], doc.line, doc.digest));
+            .map(|(doc, _)| {
+                let text = &self.base[doc.start..doc.end];
+                (text, doc.line, doc.digest(&self.base))
+            });
         owned.chain(base)
     }
 
     /// The file as it should be now: `base` with the taken documents cut
-    /// out and the runner's documents before the first pending one. O(n):
-    /// only for the batched rewrite.
-    pub(crate) fn render(&self) -> String {
-        let mut out = String::with_capacity(self.base.len() + 64);
+    /// out and the runner's documents before the first pending one, as a
+    /// new `Pending` whose documents are all in its base (their digests
+    /// kept). O(n): only for the batched rewrite.
+    pub(crate) fn rebased(&self) -> Pending {
+        let owned_len: usize = self.owned.iter().map(|(t, _)| t.len() + 4).sum();
+        let mut out = String::with_capacity(self.base.len() + owned_len);
+        let mut docs = Vec::with_capacity(self.len());
+        // Where the runner's documents go: before the first pending one.
+        let mut owned = (!self.owned.is_empty()).then_some(&self.owned);
         let mut at = 0;
-        let mut owned_done = self.owned.is_empty();
+        let mut lines: isize = 0; // new line number - old line number
         for (doc, removed) in self.docs.iter().zip(&self.removed) {
+            out.push_str(&self.base[at..doc.start]);
+            at = doc.start;
             if *removed {
-                out.push_str(&self.base[at..doc.start]);
+                lines -= newlines(&self.base[doc.start..doc.end]) as isize;
                 at = doc.end;
                 continue;
             }
-            if !owned_done {
-                out.push_str(&self.base[at..doc.start]);
-                at = doc.start;
-                self.owned.iter().for_each(|(t, _)| out.push_str(t));
+            let mut line = doc.line.saturating_add_signed(lines);
+            if let Some(texts) = owned.take() {
+                line += push_owned(&mut out, &mut docs, texts, line);
                 if !doc.has_marker {
                     // The document has no `---` line: keep it one of its own.
                     out.push_str("---\n");
+                    line += 1;
                 }
-                owned_done = true;
+                lines = line as isize - doc.line as isize;
             }
+            let mut kept = doc.clone();
+            if !doc.has_marker && out.ends_with("---\n") && at == doc.start {
+                kept.start = out.len() - 4;
+                kept.has_marker = true;
+                kept.line = line - 1;
+                kept.digest = OnceCell::new(); // its text changed
+            } else {
+                kept.start = out.len();
+                kept.line = line;
+            }
+            kept.end = out.len() + (doc.end - doc.start);
+            docs.push(kept);
+            out.push_str(&self.base[doc.start..doc.end]);
+            at = doc.end;
         }
         out.push_str(&self.base[at..]);
-        if !owned_done {
+        if let Some(texts) = owned {
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
             }
-            self.owned.iter().for_each(|(t, _)| out.push_str(t));
+            let line = newlines(&out) + 1;
+            push_owned(&mut out, &mut docs, texts, line);
         }
-        out
+        Pending {
+            removed: vec![false; docs.len()],
+            left: docs.len(),
+            docs,
+            base: out,
+            cursor: 0,
+            owned: VecDeque::new(),
+        }
     }
+
+    /// The text `rebased` writes.
+    #[cfg(test)]
+    pub(crate) fn render(&self) -> String {
+        self.rebased().base
+    }
+}
+
+/// Append the runner's documents to `out` as documents of the base text;
+/// the number of lines they take.
+fn push_owned(
+    out: &mut String,
+    docs: &mut Vec<Doc>,
+    texts: &VecDeque<(String, Digest)>,
+    mut line: usize,
+) -> usize {
+    let first = line;
+    for (text, d) in texts {
+        docs.push(Doc {
+            start: out.len(),
+            end: out.len() + text.len(),
+            line,
+            has_marker: true,
+            expanded: true,
+            digest: OnceCell::from(*d),
+        });
+        out.push_str(text);
+        line += newlines(text);
+    }
+    line - first
 }
 
 #[cfg(test)]
@@ -249,11 +339,14 @@ mod tests {
             pending.render(),
             "# header\n# about b\n---\nb: 2\n---\nc: 3\n"
         );
-        pending.push_front(["--- # x\nz: 0\n".to_owned()].into_iter());
-        assert_eq!(pending.head().unwrap().text, "--- # x\nz: 0\n");
+        pending.push_front(["--- # expanded by cool-runner\nz: 0\n".to_owned()].into_iter());
+        assert_eq!(
+            pending.head().unwrap().text,
+            "--- # expanded by cool-runner\nz: 0\n"
+        );
         assert_eq!(
             pending.render(),
-            "# header\n# about b\n--- # x\nz: 0\n---\nb: 2\n---\nc: 3\n"
+            "# header\n# about b\n--- # expanded by cool-runner\nz: 0\n---\nb: 2\n---\nc: 3\n"
         );
         assert!(pending.remove(&digest("---\nc: 3\n")));
         pending.take();
@@ -262,10 +355,54 @@ mod tests {
         assert!(pending.take().is_none());
         assert_eq!(pending.render(), "# header\n# about b\n");
         let mut bare = Pending::new("a: 1".to_owned());
-        bare.push_front(["--- # x\nz: 0\n".to_owned()].into_iter());
-        assert_eq!(bare.render(), "--- # x\nz: 0\n---\na: 1");
+        bare.push_front(["--- # expanded by cool-runner\nz: 0\n".to_owned()].into_iter());
+        assert_eq!(
+            bare.render(),
+            "--- # expanded by cool-runner\nz: 0\n---\na: 1"
+        );
+        assert_same_as_read(&bare);
         let mut middle = Pending::new("---\na: 1\n---\nb: 2\n---\nc: 3\n".to_owned());
         middle.remove(&digest("---\nb: 2\n"));
         assert_eq!(middle.render(), "---\na: 1\n---\nc: 3\n");
+        assert_same_as_read(&middle);
+        let text = "# h\n---\na: 1\n# c\n---\nb: 2\nx: |\n  y\n# after\n";
+        let mut runs = Pending::new(text.to_owned());
+        runs.take();
+        runs.push_front(
+            [
+                "--- # expanded by cool-runner\nz: 0\nw: 1\n".to_owned(),
+                "--- # expanded by cool-runner\nv: 0\n".to_owned(),
+            ]
+            .into_iter(),
+        );
+        assert_same_as_read(&runs);
+        runs.take();
+        runs.take();
+        runs.take();
+        runs.push_front(["--- # expanded by cool-runner\nq: 0\n".to_owned()].into_iter());
+        assert_same_as_read(&runs);
+    }
+
+    /// `rebased` knows the places, lines and digests that reading its text
+    /// would find.
+    fn assert_same_as_read(pending: &Pending) {
+        let rebased = pending.rebased();
+        let read = Pending::new(rebased.base.clone());
+        let places = |p: &Pending| -> Vec<(usize, usize, usize, bool, bool, Digest)> {
+            p.docs
+                .iter()
+                .map(|d| {
+                    (
+                        d.start,
+                        d.end,
+                        d.line,
+                        d.has_marker,
+                        d.expanded,
+                        d.digest(&p.base),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(places(&rebased), places(&read), "{:?}", rebased.base);
     }
 }

@@ -28,12 +28,16 @@ pub(crate) struct Segment {
 }
 
 fn is_marker(line: &str) -> bool {
-    line.strip_prefix("---")
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+    // Byte by byte: this runs on every line of a long queue file.
+    match line.as_bytes() {
+        [b'-', b'-', b'-'] => true,
+        [b'-', b'-', b'-', next, ..] => matches!(next, b' ' | b'\t' | b'\r' | b'\n'),
+        _ => false,
+    }
 }
 
 fn is_content(line: &str) -> bool {
-    let trimmed = line.trim();
+    let trimmed = line.trim_start();
     !trimmed.is_empty() && !trimmed.starts_with('#')
 }
 
