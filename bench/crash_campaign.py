@@ -65,6 +65,7 @@ def campaign(jobs, store):
     allowed = collections.Counter()  # starts allowed beyond the first
     at_kill = []  # (names started, not logged) at each kill
     done_kills = 0
+    seen_starts, seen_logs = collections.Counter(), collections.Counter()
     finished = False
     while not finished:
         proc = subprocess.Popen(args, cwd=directory, stdout=subprocess.DEVNULL,
@@ -78,9 +79,12 @@ def campaign(jobs, store):
         proc.kill()
         proc.wait()
         done_kills += 1
+        # Started by this runner and not logged by it: running at the kill.
         logged = collections.Counter(log_documents(directory)[0])
         started = collections.Counter(e[1] for e in events(directory) if e[0] == "start")
-        running = [name for name, count in started.items() if count > logged[name]]
+        new_starts, new_logs = started - seen_starts, logged - seen_logs
+        running = [name for name, count in new_starts.items() if count > new_logs[name]]
+        seen_starts, seen_logs = started, logged
         for name in running:
             allowed[name] += 1
         at_kill.append(running)
