@@ -421,7 +421,10 @@ impl<'a, 's> Session<'a, 's> {
         );
         let record = self.finish(record);
         match active.ticket {
-            Some(ticket) if active.stopped => self.interrupted.push((record.index, ticket)),
+            // Ended by the runner's stop (not done before it took effect).
+            Some(ticket) if active.stopped && record.status == Status::Interrupted => {
+                self.interrupted.push((record.index, ticket));
+            }
             Some(ticket) => self.finished(ticket),
             None => {}
         }
