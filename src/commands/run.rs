@@ -514,7 +514,13 @@ fn open_queue_file(
     tx: &mpsc::Sender<Event>,
 ) -> Result<(FileQueue, Option<QueueWatcher>), Error> {
     let mut stderr = std::io::stderr();
-    let source = source_digest(settings);
+    // What the queue is expanded from: the file and the arguments that
+    // change the expansion.
+    let args = format!(
+        "{:?}{:?}{:?}",
+        settings.overrides, settings.pick, settings.seed
+    );
+    let source = crate::queue::source_digest(&settings.exp, &args);
     let (queue, resumed) = FileQueue::open(path, &source, experiments).map_err(queue_error)?;
     if let Some(resumed) = resumed {
         let _ = writeln!(
@@ -556,19 +562,6 @@ fn open_queue_file(
     })
     .ok();
     Ok((queue, watcher))
-}
-
-/// What the queue is expanded from: the experiment file and the
-/// arguments that change the expansion.
-fn source_digest(settings: &RunSettings) -> String {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&std::fs::read(&settings.exp).unwrap_or_default());
-    let args = format!(
-        "{:?}{:?}{:?}",
-        settings.overrides, settings.pick, settings.seed
-    );
-    hasher.update(args.as_bytes());
-    hasher.finalize().to_hex()[..32].to_owned()
 }
 
 fn queue_error(err: crate::queue::QueueError) -> Error {

@@ -36,6 +36,15 @@ pub(crate) fn digest(text: &str) -> Digest {
     out
 }
 
+/// A digest of the experiment file at `path` and `args` (the `source`
+/// record: resuming says when they changed).
+pub(crate) fn source_digest(path: &Path, args: &str) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&std::fs::read(path).unwrap_or_default());
+    hasher.update(args.as_bytes());
+    hex(&hasher.finalize().as_bytes()[..16])
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::new(), |mut out, b| {

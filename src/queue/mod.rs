@@ -17,5 +17,6 @@ mod watch;
 pub(crate) use api::{Peek, Queue, QueueError, QueueReport, Ticket};
 pub(crate) use entry::QueueEntry;
 pub(crate) use file::FileQueue;
+pub(crate) use journal::source_digest;
 pub(crate) use memory::MemoryQueue;
 pub(crate) use watch::QueueWatcher;
