@@ -9,8 +9,8 @@
 #   1. a bare loop that spawns and waits for /bin/true N times
 #      (examples/spawn_true.rs: std::process::Command, nothing else);
 #   2. `cool-runner run` on N experiments with `Module: /bin/true`, the
-#      queue file and the YamlLog on (every take rewrites the queue file
-#      with fsync; every record is appended with fsync), run directories,
+#      queue file and the YamlLog on (every take appends to the queue's
+#      journal; records are group-committed with fsync), run directories,
 #      stdout/stderr capture, plain progress lines to a file;
 # and reports (2 - 1) / N. Then it measures edit → report latency: a
 # runner works on a long experiment while this script appends documents

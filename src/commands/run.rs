@@ -329,19 +329,16 @@ fn run_experiments(
     })
     .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
 
-    // A queue file with experiments in it is resumed (`open_queue_file`).
-    let resumed = global
-        .queue
-        .as_ref()
-        .is_some_and(|q| std::fs::read_to_string(q).is_ok_and(|t| !t.trim().is_empty()));
-    let (mut queue, _watcher) = match &global.queue {
+    let (mut queue, _watcher, resumed) = match &global.queue {
         None => (
             Box::new(MemoryQueue::new(expansion.experiments)) as Box<dyn Queue>,
             None,
+            false,
         ),
         Some(path) => {
-            let (queue, watcher) = open_queue_file(path, settings, &expansion.experiments, &tx)?;
-            (Box::new(queue) as Box<dyn Queue>, watcher)
+            let (queue, watcher, resumed) =
+                open_queue_file(path, settings, &expansion.experiments, &tx)?;
+            (Box::new(queue) as Box<dyn Queue>, watcher, resumed)
         }
     };
     announce(settings, global, queue.pending(), resumed);
@@ -448,29 +445,52 @@ fn open_cache(settings: &RunSettings, global: &Global) -> Option<SharedCache> {
     }
 }
 
-/// Resume the queue file at `path` if it holds experiments, else write
-/// `experiments` to it; watch it for edits.
+/// Resume the queue file at `path` if it (or its journal) holds
+/// experiments, else write `experiments` to it; watch it for edits. The
+/// last value says whether it was resumed.
 fn open_queue_file(
     path: &std::path::Path,
     settings: &RunSettings,
     experiments: &[Mapping],
     tx: &mpsc::Sender<Event>,
-) -> Result<(FileQueue, Option<QueueWatcher>), Error> {
+) -> Result<(FileQueue, Option<QueueWatcher>, bool), Error> {
     let mut stderr = std::io::stderr();
-    let queue = match FileQueue::resume(path).map_err(queue_error)? {
-        Some(queue) => {
+    // What the queue is expanded from: the file and the arguments that
+    // change the expansion.
+    let args = format!(
+        "{:?}{:?}{:?}",
+        settings.overrides, settings.pick, settings.seed
+    );
+    let source = crate::queue::source_digest(&settings.exp, &args);
+    let (queue, resumed) = FileQueue::open(path, &source, experiments).map_err(queue_error)?;
+    if let Some(resumed) = &resumed {
+        let _ = writeln!(
+            stderr,
+            "queue: resuming {} pending experiment(s) from `{}` left by an \
+             earlier run (delete it to start again from `{}`)",
+            queue.pending(),
+            path.display(),
+            settings.exp.display()
+        );
+        if resumed.requeued > 0 {
             let _ = writeln!(
                 stderr,
-                "queue: resuming {} pending experiment(s) from `{}` left by an \
-                 earlier run (delete it to start again from `{}`)",
-                queue.pending(),
+                "queue: {} experiment(s) that were running when the earlier run \
+                 died are back at the head",
+                resumed.requeued
+            );
+        }
+        if resumed.source_changed {
+            let _ = writeln!(
+                stderr,
+                "warning: `{}` (or the arguments) changed since `{}` was written; \
+                 resuming the queue file as it is: delete it to expand `{}` again",
+                settings.exp.display(),
                 path.display(),
                 settings.exp.display()
             );
-            queue
         }
-        None => FileQueue::create(path, experiments).map_err(queue_error)?,
-    };
+    }
     let changed = tx.clone();
     let watcher = QueueWatcher::new(path, move || {
         let _ = changed.send(Event::QueueChanged);
@@ -482,12 +502,14 @@ fn open_queue_file(
         );
     })
     .ok();
-    Ok((queue, watcher))
+    Ok((queue, watcher, resumed.is_some()))
 }
 
 fn queue_error(err: crate::queue::QueueError) -> Error {
     match err {
-        crate::queue::QueueError::Invalid { .. } => Error::Usage(err.to_string()),
+        crate::queue::QueueError::Invalid { .. } | crate::queue::QueueError::Busy { .. } => {
+            Error::Usage(err.to_string())
+        }
         other => Error::Other(anyhow::Error::new(other)),
     }
 }

@@ -31,6 +31,9 @@ pub(crate) enum QueueReport {
     },
     /// The file does not parse; it is left as written.
     Invalid { path: PathBuf, message: String },
+    /// Another process has the file open for writing: the runner waits
+    /// until it is done before it reads it.
+    Writing { path: PathBuf },
     /// The file was deleted: nothing is pending any more.
     Removed { path: PathBuf },
 }
@@ -70,6 +73,11 @@ impl fmt::Display for QueueReport {
                  (the file is left as written)",
                 path.display()
             ),
+            Self::Writing { path } => write!(
+                f,
+                "queue: `{}` is being written by another program; waiting for it to finish",
+                path.display()
+            ),
             Self::Removed { path } => write!(
                 f,
                 "queue: `{}` was deleted: no experiment is pending any more",
@@ -90,9 +98,16 @@ pub(crate) enum QueueError {
     },
     #[error("the queue file `{path}` is not valid: {message}; hint: fix it, or delete it to start afresh", path = path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("the queue file `{path}` is in use by another cool-runner (pid {pid}); one runner per queue file: wait for it, stop it, or give this run another `Global.queue`", path = path.display())]
+    Busy { path: PathBuf, pid: String },
     #[error("failed to serialise an experiment for the queue file: {0}")]
     Yaml(#[from] yaml_serde::Error),
 }
+
+/// An experiment the queue handed out and that has started: the queue
+/// keeps it as running (a queue file, in its journal, so that a crash puts
+/// it back) until it is `finished` or `requeue`d.
+pub(crate) type Ticket = u64;
 
 /// A queue of experiment documents. Taking is two steps, so that an
 /// experiment leaves a queue file only once it has started: `peek`, start
@@ -104,11 +119,20 @@ pub(crate) trait Queue {
     /// Remove the document returned by the last `peek` and put
     /// `replacement` in its place (the other `Repeat` copies of a new
     /// document, expanded when it was taken: they are queued as expanded).
-    fn commit(&mut self, replacement: &[Mapping]) -> Result<(), QueueError>;
+    /// `started`: the experiment started from it, kept as running under
+    /// the returned ticket.
+    fn commit(
+        &mut self,
+        replacement: &[Mapping],
+        started: Option<&Mapping>,
+    ) -> Result<Option<Ticket>, QueueError>;
 
-    /// Put expanded experiments back at the head (one interrupted by a
-    /// stop), and write them out at once.
-    fn push_front(&mut self, docs: &[Mapping]) -> Result<(), QueueError>;
+    /// A started experiment ended (and was logged): forget it.
+    fn finished(&mut self, ticket: Ticket) -> Result<(), QueueError>;
+
+    /// Put started experiments back at the head, in this order (ones
+    /// interrupted by a stop), and write them out at once.
+    fn requeue(&mut self, tickets: &[Ticket]) -> Result<(), QueueError>;
 
     /// Make the commits so far durable (a queue file may batch them: see
     /// `file.rs`). The session calls it once an experiment has run a

@@ -16,6 +16,31 @@ pub(crate) struct Stamp {
     mtime_nsec: i64,
 }
 
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {} {}",
+            self.ino, self.len, self.mtime, self.mtime_nsec
+        )
+    }
+}
+
+impl Stamp {
+    /// The four numbers `Display` writes.
+    pub(crate) fn parse(words: &[&str]) -> Option<Self> {
+        let [ino, len, mtime, nsec] = words else {
+            return None;
+        };
+        Some(Self {
+            ino: ino.parse().ok()?,
+            len: len.parse().ok()?,
+            mtime: mtime.parse().ok()?,
+            mtime_nsec: nsec.parse().ok()?,
+        })
+    }
+}
+
 fn stamp(meta: &std::fs::Metadata) -> Stamp {
     Stamp {
         ino: meta.ino(),
@@ -87,7 +112,12 @@ pub(crate) fn read(path: &Path) -> Result<Option<(String, Stamp)>, QueueError> {
 /// Write `text` atomically (a temporary file in the same directory,
 /// fsync'ed, renamed over `path`), unless the file no longer has the stamp
 /// `expect` (when given).
-pub(crate) fn write(path: &Path, text: &str, expect: Option<Stamp>) -> Result<Written, QueueError> {
+pub(crate) fn write(
+    path: &Path,
+    text: &str,
+    expect: Option<Stamp>,
+    before_rename: &mut dyn FnMut(Stamp) -> Result<(), QueueError>,
+) -> Result<Written, QueueError> {
     let io = |source| QueueError::Io {
         action: "write",
         path: path.to_owned(),
@@ -117,6 +147,7 @@ pub(crate) fn write(path: &Path, text: &str, expect: Option<Stamp>) -> Result<Wr
     if expect.is_some() && current_stamp(path) != expect {
         return Ok(Written::Changed);
     }
+    before_rename(new)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     if let Some(old) = &mut old {
         if old.metadata().ok().map(|m| stamp(&m)) != expect {

@@ -9,7 +9,9 @@ use yaml_serde::{Mapping, Value};
 
 use super::api::QueueError;
 use super::entry::{QueueEntry, EXPANDED_LINE};
-use super::segments::{split, Segment};
+use super::journal::Digest;
+use super::pending::Pending;
+use super::segments::split;
 use crate::config::ConfigError;
 use crate::yaml::read::parse_documents;
 use crate::yaml::write::document_bytes;
@@ -28,110 +30,102 @@ pub(crate) fn serialise(docs: &[Mapping]) -> Result<String, QueueError> {
     Ok(out)
 }
 
-/// `text` with the document `remove` cut out and `insert`
-/// put in its place (or before the first document when nothing is cut).
-pub(crate) fn apply(text: &str, remove: Option<&QueueEntry>, insert: &str, path: &Path) -> String {
-    let segments = split(text);
-    let content: Vec<&Segment> = segments.iter().filter(|s| s.has_content).collect();
-    // The first document with the same keys and state; failing that (a
-    // person removed or added the mark meanwhile), the same keys.
-    let target = remove.and_then(|entry| {
-        let same = |s: &&Segment| {
-            parse_segment(text, s, path)
-                .is_ok_and(|v| v.as_ref().and_then(Value::as_mapping) == Some(entry.mapping()))
-        };
-        let found = content
-            .iter()
-            .copied()
-            .find(|s| s.expanded == entry.is_expanded() && same(s));
-        found.or_else(|| content.iter().copied().find(same))
-    });
-    let mut out = String::with_capacity(text.len() + insert.len() + 8);
-    match (target, content.first()) {
-        (Some(cut), _) => {
-            // What follows a cut is comments, then a `---` line.
-            out.push_str(&text[..cut.start]);
-            out.push_str(insert);
-            out.push_str(&text[cut.end..]);
-        }
-        (None, Some(head)) => {
-            out.push_str(&text[..head.start]);
-            out.push_str(insert);
-            if !head.has_marker && !insert.is_empty() {
-                // The head has no `---` line: keep it a document of its own.
-                out.push_str("---\n");
-            }
-            out.push_str(&text[head.start..]);
-        }
-        (None, None) => {
-            out.push_str(text);
-            if !out.is_empty() && !out.ends_with('\n') {
-                out.push('\n');
-            }
-            out.push_str(insert);
-        }
-    }
-    out
+/// Each expanded experiment as its own marked document.
+pub(crate) fn serialise_each(docs: &[Mapping]) -> Result<Vec<String>, QueueError> {
+    docs.iter()
+        .map(|d| serialise(std::slice::from_ref(d)))
+        .collect()
 }
 
-/// Parse one segment: `None` for a document that is null.
-fn parse_segment(text: &str, segment: &Segment, path: &Path) -> Result<Option<Value>, String> {
-    let docs =
-        parse_documents(&text[segment.start..segment.end], path).map_err(|err| match err {
-            ConfigError::Yaml { location, message } => match (location.line, location.column) {
-                (Some(line), Some(column)) => format!(
-                    "line {}, column {column}: {message}",
-                    segment.line + line - 1
-                ),
-                (Some(line), None) => format!("line {}: {message}", segment.line + line - 1),
-                _ => format!("document at line {}: {message}", segment.line),
-            },
-            other => other.to_string(),
-        })?;
-    Ok(docs.into_iter().find(|d| !d.is_null()))
+/// Parse one document's text (`line`: where it starts in the file, 0 if it
+/// is not in the file yet): `None` for a document that is null.
+pub(crate) fn parse_doc(
+    text: &str,
+    line: usize,
+    expanded: bool,
+    path: &Path,
+) -> Result<Option<QueueEntry>, String> {
+    let docs = parse_documents(text, path).map_err(|err| match err {
+        ConfigError::Yaml { location, message } => match (location.line, location.column) {
+            (Some(l), Some(column)) => format!("line {}, column {column}: {message}", line + l - 1),
+            (Some(l), None) => format!("line {}: {message}", line + l - 1),
+            _ => format!("document at line {line}: {message}"),
+        },
+        other => other.to_string(),
+    })?;
+    match docs.into_iter().find(|d| !d.is_null()) {
+        Some(Value::Mapping(map)) => Ok(Some(QueueEntry::read(map, expanded))),
+        Some(_) => Err(format!(
+            "line {line}: a queued experiment must be a mapping of keys to values"
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Every document of the file, each a mapping, with its state (`entry.rs`).
+/// Every document of the file, each a mapping, with its state (`entry.rs`).
+#[cfg(test)]
 pub(crate) fn parse_all(text: &str, path: &Path) -> Result<Vec<QueueEntry>, String> {
     let mut out = Vec::new();
     for segment in split(text).into_iter().filter(|s| s.has_content) {
-        match parse_segment(text, &segment, path)? {
-            Some(Value::Mapping(map)) => out.push(QueueEntry::read(map, segment.expanded)),
-            Some(_) => {
-                return Err(format!(
-                    "line {}: a queued experiment must be a mapping of keys to values",
-                    segment.line
-                ))
-            }
-            None => {}
+        let doc = &text[segment.start..segment.end];
+        if let Some(entry) = parse_doc(doc, segment.line, segment.expanded, path)? {
+            out.push(entry);
         }
     }
     Ok(out)
 }
 
-/// (added, removed, changed, reordered) from `old` to `new`, as multisets.
-/// Removing the mark of a document counts as a change.
-pub(crate) fn diff(old: &[QueueEntry], new: &[QueueEntry]) -> (usize, usize, usize, bool) {
-    let mut counts: HashMap<&QueueEntry, isize> = HashMap::new();
-    for v in old {
-        *counts.entry(v).or_default() += 1;
+/// One document's entry (`None` if it does not parse or is null).
+pub(crate) fn entry_of(text: &str) -> Option<QueueEntry> {
+    let expanded = split(text).first().is_some_and(|s| s.expanded);
+    parse_doc(text, 1, expanded, Path::new("")).ok().flatten()
+}
+
+/// (added, removed, changed, reordered) from `old` to `new`, as multisets:
+/// documents of the same text match, then documents of the same keys and
+/// state (only those are parsed). Removing the mark of a document counts
+/// as a change.
+pub(crate) fn diff(old: &Pending, new: &Pending) -> (usize, usize, usize, bool) {
+    let mut counts: HashMap<Digest, isize> = HashMap::new();
+    for (_, _, d) in old.iter() {
+        *counts.entry(d).or_default() += 1;
     }
-    for v in new {
-        *counts.entry(v).or_default() -= 1;
+    for (_, _, d) in new.iter() {
+        *counts.entry(d).or_default() -= 1;
     }
-    let removed: usize = counts
-        .values()
-        .filter(|&&c| c > 0)
-        .map(|&c| c as usize)
-        .sum();
-    let added: usize = counts
-        .values()
-        .filter(|&&c| c < 0)
-        .map(|&c| (-c) as usize)
-        .sum();
-    let changed = added.min(removed);
-    let reordered = added == 0 && removed == 0 && old != new;
-    (added - changed, removed - changed, changed, reordered)
+    let unmatched = |pending: &Pending, sign: isize| {
+        let mut left = counts.clone();
+        let mut out = Vec::new();
+        for (text, _, d) in pending.iter() {
+            let c = left.get_mut(&d).expect("counted");
+            if *c * sign > 0 {
+                *c -= sign;
+                out.push((d, entry_of(text)));
+            }
+        }
+        out
+    };
+    let gone = unmatched(old, 1);
+    let mut came = unmatched(new, -1);
+    let mut alias: HashMap<Digest, Digest> = HashMap::new();
+    let mut removed = 0;
+    for (d, entry) in &gone {
+        match came.iter().position(|(_, e)| e.is_some() && e == entry) {
+            Some(at) => {
+                alias.insert(came.swap_remove(at).0, *d);
+            }
+            None => removed += 1,
+        }
+    }
+    let added = came.len();
+    if added + removed > 0 {
+        let changed = added.min(removed);
+        return (added - changed, removed - changed, changed, false);
+    }
+    let old_order = old.iter().map(|(_, _, d)| d);
+    let new_order = new.iter().map(|(_, _, d)| *alias.get(&d).unwrap_or(&d));
+    (0, 0, 0, !old_order.eq(new_order))
 }
 
 #[cfg(test)]
@@ -159,28 +153,31 @@ mod tests {
         let plain: Vec<Value> = parse_documents(&text, path).unwrap();
         let plain_expected: Vec<Value> = docs.iter().cloned().map(Value::Mapping).collect();
         assert_eq!(plain, plain_expected);
-        // A person's document next to them stays raw, and cutting an
-        // expanded entry leaves an equal raw one alone.
         let edited = format!("---\nName: a\nREP: 5\nl: [1, {{x: 2}}]\n{text}");
         let entries = parse_all(&edited, path).unwrap();
         assert_eq!(entries[0], QueueEntry::Raw(docs[0].clone()));
         assert_eq!(entries[1], expected[0]);
-        let cut = apply(&edited, Some(&expected[0]), "", path);
-        assert_eq!(
-            parse_all(&cut, path).unwrap(),
-            [entries[0].clone(), expected[1].clone()]
-        );
     }
 
     #[test]
     fn diff_counts_multisets() {
-        let v = |s: &str| QueueEntry::Raw(doc(s));
-        assert_eq!(diff(&[v("a: 1")], &[v("a: 2")]), (0, 0, 1, false));
+        let p = |s: &str| Pending::new(s.to_owned());
+        assert_eq!(diff(&p("a: 1"), &p("a: 2")), (0, 0, 1, false));
         assert_eq!(
-            diff(&[v("a: 1")], &[v("a: 1"), v("a: 1")]),
+            diff(&p("---\na: 1\n"), &p("---\na: 1\n---\na: 1\n")),
             (1, 0, 0, false)
         );
-        let marked = QueueEntry::Expanded(doc("a: 1"));
-        assert_eq!(diff(&[marked], &[v("a: 1")]), (0, 0, 1, false));
+        let marked = "--- # expanded by cool-runner\na: 1\n";
+        assert_eq!(diff(&p(marked), &p("---\na: 1\n")), (0, 0, 1, false));
+        // Same keys in another text: not a change; in another order: reordered.
+        let two = "---\na: 1\n---\nb: 2\n";
+        assert_eq!(
+            diff(&p(two), &p("---\nb: 2\n---\na:   1\n")),
+            (0, 0, 0, true)
+        );
+        assert_eq!(
+            diff(&p(two), &p("---\na:  1\n---\nb: 2\n")),
+            (0, 0, 0, false)
+        );
     }
 }

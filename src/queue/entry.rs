@@ -56,6 +56,7 @@ impl QueueEntry {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn is_expanded(&self) -> bool {
         matches!(self, Self::Expanded(_))
     }

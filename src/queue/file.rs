@@ -1,226 +1,296 @@
 //! The queue file (`Global.queue`): pending experiments as multi-document
-//! YAML that people edit while the runner works.
+//! YAML that people edit while the runner works (SPEC §4, README "The
+//! queue file").
 //!
-//! Rules (SPEC §4):
-//! * an experiment leaves the file only once it has started (`peek`, start,
-//!   `commit`), so a crash at any moment loses none (one that had started
-//!   may run again: at-least-once);
-//! * every write is a temporary file in the same directory, fsync'ed, then
-//!   renamed over the queue: readers see the old or the new file, whole;
-//! * the runner cuts documents out of the text and inserts new ones, and
-//!   never re-serialises what the person wrote: their comments stay;
-//! * a file that does not parse is reported with line and column and is not
-//!   written to until it parses again;
-//! * before the rename the file is checked again, and the write is redone
-//!   on top of the person's version if they saved in between.
+//! Design: the file is the person's view; the runner's truth is the file
+//! *plus* its journal (`journal.rs`). Taking the head costs O(1) whatever
+//! the number pending: the document is dropped from the in-memory
+//! `Pending` (text offsets, nothing copied) and one small record goes to
+//! the journal with a single `write` (fsync'ed by the group commit, before
+//! the session waits). The record names the taken document by the digest
+//! of its text and carries the experiment started from it, so that after a
+//! kill -9 the next runner puts the experiments that were running back at
+//! the head, exactly once.
 //!
-//! Group commit: a commit changes the queue in memory at once, and `flush`
-//! writes it (the session flushes as soon as an experiment has run for
-//! 10 ms, before it waits for anything, and at the end). Experiments
-//! shorter than that share one write and one fsync instead of paying ~5 ms
-//! each, and an fsync of a long experiment's take overlaps its run. Until
-//! a flush the file still holds experiments that have started: after a
-//! crash they run again, and a pending one is never lost. Edits made by a
-//! person meanwhile are read, and the runner's unwritten cuts re-applied to
-//! their version before it is written.
+//! The file itself is rewritten lazily (`flush`): when the bytes to
+//! rewrite are at most `REWRITE_BYTES` per document taken since the last
+//! rewrite (so the bytes written per experiment do not grow with the
+//! queue), when it is `REWRITE_AFTER` stale and rewriting costs under 2% of
+//! that time, when the runner puts documents at the head, and at the end.
+//! It is never rewritten to a bare header while experiments run. A rewrite
+//! is a temporary file, fsync'ed, a `wrote` record, a rename, then a new
+//! journal; a person's edit is read only once it has settled, is validated
+//! (new documents only), and the runner's unwritten takes are re-applied
+//! to it by digest: their text is never re-serialised.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use yaml_serde::Mapping;
 
-use super::api::{Peek, Queue, QueueError, QueueReport};
+use super::api::{Peek, Queue, QueueError, QueueReport, Ticket};
 use super::disk::{self, current_stamp, remove_stale_temporaries, Stamp, Written};
-use super::documents::{apply, diff, parse_all, serialise};
+use super::documents::{diff, entry_of, parse_doc, serialise, serialise_each};
 use super::entry::QueueEntry;
-use super::segments::first_document;
+use super::journal::{Digest, Journal, Record};
+use super::lock::{open_for_writing, QueueLock};
+use super::pending::Pending;
+use replay::validate;
 
-const HEADER: &str = "# cool-runner queue: the pending experiments, the first runs next.\n\
+pub(crate) const HEADER: &str =
+    "# cool-runner queue: the pending experiments, the first runs next.\n\
 # Edit, add, remove or reorder them while the runner works. Documents under\n\
 # `--- # expanded by cool-runner` are expanded already; the others are\n\
 # expanded when taken (defaults, Repeat, runner keys, `parse` values).\n";
 
-/// How long an edit must stay unchanged before it is trusted (an editor
-/// may write a file in several steps).
-const SETTLE: Duration = Duration::from_millis(20);
+/// How long an edit must stay unchanged before it is acted on.
+const SETTLE: Duration = Duration::from_millis(50);
 
 /// How long a missing file may take to reappear (an editor that deletes
 /// the old file before writing the new one).
 const REAPPEAR: Duration = Duration::from_millis(100);
 
+/// The file is rewritten once it is at most this many bytes per document
+/// taken since the last rewrite.
+const REWRITE_BYTES: usize = 2048;
+
+/// ... or once it is this stale (and rewriting costs under 2% of it).
+const REWRITE_AFTER: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Valid,
     Invalid,
+    /// Another process has the file open for writing: wait until it is done.
+    Unsettled,
     Missing,
 }
 
-/// One change made by the runner: cut `remove` (if any), insert `insert`.
-#[derive(Debug, Clone)]
-struct Splice {
-    remove: Option<QueueEntry>,
-    insert: String,
+/// What resuming found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resumed {
+    /// Experiments that were running when the last runner died, back at
+    /// the head.
+    pub requeued: usize,
+    /// The experiment file (or the arguments) differ from the ones the
+    /// queue was expanded from.
+    pub source_changed: bool,
 }
 
 #[derive(Debug)]
 pub(crate) struct FileQueue {
     path: PathBuf,
-    /// The queue as the runner sees it: the last valid text of the file
-    /// with the runner's unwritten splices applied.
-    text: String,
-    /// The documents of `text`.
-    docs: Vec<QueueEntry>,
-    /// What the file held when the runner last wrote or read it.
-    disk: Option<(String, Stamp)>,
-    /// Splices in `text` that are not in the file yet.
-    unwritten: Vec<Splice>,
+    pending: Pending,
+    /// The file's stamp when the runner last read or wrote it.
+    stamp: Option<Stamp>,
     state: State,
     reports: Vec<QueueReport>,
     last_invalid: Option<String>,
-    peeked: Option<QueueEntry>,
+    /// The head, parsed, with its digest.
+    head: Option<(Digest, QueueEntry)>,
+    peeked: Option<Digest>,
+    journal: Journal,
+    /// Started experiments, as marked YAML text.
+    running: BTreeMap<Ticket, String>,
+    next_ticket: Ticket,
+    source: String,
+    lock: QueueLock,
+    last_write: Instant,
+    write_cost: Duration,
 }
 
 impl FileQueue {
-    fn empty(path: &Path) -> Self {
-        Self {
-            path: path.to_owned(),
-            text: String::new(),
-            docs: Vec::new(),
-            disk: None,
-            unwritten: Vec::new(),
-            state: State::Missing,
-            reports: Vec::new(),
-            last_invalid: None,
-            peeked: None,
+    /// Take the queue file at `path`: resume it if it (or its journal)
+    /// holds experiments, else write `experiments` to it. `source` is a
+    /// digest of what the experiments were expanded from.
+    pub(crate) fn open(
+        path: &Path,
+        source: &str,
+        experiments: &[Mapping],
+    ) -> Result<(Self, Option<Resumed>), QueueError> {
+        let lock = QueueLock::acquire(path)?;
+        remove_stale_temporaries(path);
+        let records = Journal::read(path)?;
+        if let Some((text, stamp)) = disk::read(path)? {
+            let pending = Pending::new(text);
+            validate(&pending, &HashSet::new(), path).map_err(|message| QueueError::Invalid {
+                path: path.to_owned(),
+                message,
+            })?;
+            let mut queue = Self::with(path, pending, Some(stamp), lock, source, &records)?;
+            let resumed = queue.replay(&records)?;
+            if queue.pending.len() > 0 {
+                return Ok((queue, Some(resumed)));
+            }
+            queue.remove_file()?;
+            return Self::create(path, source, experiments, queue.lock);
         }
+        Self::create(path, source, experiments, lock)
     }
 
-    /// Write `experiments` as a new queue file (replacing any).
-    pub(crate) fn create(path: &Path, experiments: &[Mapping]) -> Result<Self, QueueError> {
-        remove_stale_temporaries(path);
+    fn create(
+        path: &Path,
+        source: &str,
+        experiments: &[Mapping],
+        lock: QueueLock,
+    ) -> Result<(Self, Option<Resumed>), QueueError> {
         let mut text = String::from(HEADER);
         text.push_str(&serialise(experiments)?);
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| QueueError::Io {
-                action: "create the directory of",
-                path: path.to_owned(),
-                source,
-            })?;
-        }
-        let mut queue = Self::empty(path);
-        if let Written::Done(stamp) = disk::write(path, &text, None)? {
-            queue.disk = Some((text.clone(), stamp));
-        }
-        queue.text = text;
-        queue.docs = experiments
-            .iter()
-            .cloned()
-            .map(QueueEntry::Expanded)
-            .collect();
-        queue.state = State::Valid;
-        Ok(queue)
-    }
-
-    /// Open an existing queue file that still holds experiments (to resume
-    /// it); `None` if there is no file or it holds none.
-    pub(crate) fn resume(path: &Path) -> Result<Option<Self>, QueueError> {
-        remove_stale_temporaries(path);
-        let mut queue = Self::empty(path);
-        let Some((text, stamp)) = disk::read(path)? else {
-            return Ok(None);
-        };
-        let docs = parse_all(&text, path).map_err(|message| QueueError::Invalid {
-            path: path.to_owned(),
-            message,
+        let mut journal = None;
+        let written = disk::write(path, &text, None, &mut |stamp| {
+            journal = Some(Journal::create(
+                path,
+                &[Record::Base(stamp), Record::Source(source.to_owned())],
+            )?);
+            Ok(())
         })?;
-        if docs.is_empty() {
-            return Ok(None);
-        }
-        queue.docs = docs;
-        queue.disk = Some((text.clone(), stamp));
-        queue.text = text;
-        queue.state = State::Valid;
-        Ok(Some(queue))
+        let Written::Done(stamp) = written else {
+            unreachable!("an unconditional write is done or fails")
+        };
+        let mut queue = Self::with(path, Pending::new(text), Some(stamp), lock, source, &[])?;
+        queue.journal = journal.expect("created before the rename");
+        Ok((queue, None))
     }
 
-    fn disk_stamp(&self) -> Option<Stamp> {
-        self.disk.as_ref().map(|d| d.1)
+    fn with(
+        path: &Path,
+        pending: Pending,
+        stamp: Option<Stamp>,
+        lock: QueueLock,
+        source: &str,
+        records: &[Record],
+    ) -> Result<Self, QueueError> {
+        let next_ticket = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Take { ticket, .. } => *ticket,
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+            + 1;
+        Ok(Self {
+            path: path.to_owned(),
+            pending,
+            stamp,
+            state: State::Valid,
+            reports: Vec::new(),
+            last_invalid: None,
+            head: None,
+            peeked: None,
+            journal: Journal::append_to(path)?,
+            running: BTreeMap::new(),
+            next_ticket,
+            source: source.to_owned(),
+            lock,
+            last_write: Instant::now(),
+            write_cost: Duration::ZERO,
+        })
     }
 
-    /// Look at the file again: if someone changed it, read their version,
-    /// report the change, and re-apply the runner's unwritten splices.
+    /// Look at the file again: if someone changed it, wait until it has
+    /// settled, read their version, report the change, and re-apply the
+    /// runner's unwritten takes to it.
     fn load(&mut self) {
         if self.state == State::Valid
-            && self.disk_stamp().is_some()
-            && current_stamp(&self.path) == self.disk_stamp()
+            && self.stamp.is_some()
+            && current_stamp(&self.path) == self.stamp
         {
             return; // untouched since the runner wrote or read it
         }
-        let read = match disk::read(&self.path) {
-            Ok(read) => read,
-            Err(e) => {
-                self.invalid(e.to_string());
-                return;
-            }
-        };
-        let Some((mut text, mut stamp)) = read else {
-            if self.state != State::Missing {
-                self.reports.push(QueueReport::Removed {
-                    path: self.path.clone(),
-                });
-            }
-            // Deleted: the person cancelled what was pending.
-            self.state = State::Missing;
-            self.text.clear();
-            self.docs.clear();
-            self.disk = None;
-            self.unwritten.clear();
+        let Some((text, stamp)) = self.settled() else {
             return;
         };
-        if self.state == State::Valid && self.disk.as_ref().is_some_and(|d| d.0 == text) {
-            self.disk = Some((text, stamp)); // touched, not changed
+        if self.state == State::Valid && text == self.pending.base() {
+            self.stamp = Some(stamp); // touched, not changed
             return;
         }
-        // Someone else wrote it: wait until it stops changing.
-        for _ in 0..10 {
-            std::thread::sleep(SETTLE);
-            match disk::read(&self.path) {
-                Ok(Some(again)) if again.0 == text => break,
-                Ok(Some(again)) => (text, stamp) = again,
-                _ => break,
-            }
-        }
-        if let Err(message) = parse_all(&text, &self.path) {
+        let mut known: HashSet<Digest> = self.pending.iter().map(|d| d.2).collect();
+        let mut new = Pending::new(text);
+        if let Err(message) = validate(&new, &known, &self.path) {
             self.invalid(message);
             return;
         }
-        let mut ours = text.clone();
-        for splice in &self.unwritten {
-            ours = apply(&ours, splice.remove.as_ref(), &splice.insert, &self.path);
-        }
-        let docs = match parse_all(&ours, &self.path) {
-            Ok(docs) => docs,
-            Err(message) => {
-                self.invalid(message);
-                return;
+        // Re-apply what the runner did since it last wrote the file.
+        for (text, digest) in self.pending.taken_documents() {
+            known.insert(digest);
+            if !new.remove(&digest) {
+                // Its mark removed or its text reformatted: the same keys.
+                let keys = entry_of(text).map(|e| e.mapping().clone());
+                new.remove_first(|t, d| {
+                    !known.contains(&d)
+                        && keys.is_some()
+                        && entry_of(t).map(|e| e.mapping().clone()) == keys
+                });
             }
-        };
-        let was = self.state;
-        let (added, removed, changed, reordered) = diff(&self.docs, &docs);
-        if was != State::Valid || added + removed + changed > 0 || reordered {
+        }
+        new.push_front(self.pending.owned().into_iter());
+        let (added, removed, changed, reordered) = diff(&self.pending, &new);
+        if self.state != State::Valid || added + removed + changed > 0 || reordered {
             self.reports.push(QueueReport::Changed {
-                pending: docs.len(),
+                pending: new.len(),
                 added,
                 removed,
                 changed,
                 reordered,
             });
         }
-        self.docs = docs;
-        self.text = ours;
-        self.disk = Some((text, stamp));
+        self.pending = new;
+        self.stamp = Some(stamp);
         self.state = State::Valid;
         self.last_invalid = None;
+        self.head = None;
+    }
+
+    /// The file once it has stopped changing and nobody is writing it;
+    /// `None` when it is missing (reported) or still being written.
+    fn settled(&mut self) -> Option<(String, Stamp)> {
+        let mut read = disk::read(&self.path);
+        loop {
+            let (text, stamp) = match read {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    self.missing();
+                    return None;
+                }
+                Err(e) => {
+                    self.invalid(e.to_string());
+                    return None;
+                }
+            };
+            if self.state == State::Valid && text == self.pending.base() {
+                return Some((text, stamp));
+            }
+            std::thread::sleep(SETTLE);
+            if current_stamp(&self.path) != Some(stamp) {
+                read = disk::read(&self.path);
+                continue;
+            }
+            if open_for_writing(&self.path) {
+                if self.state != State::Unsettled {
+                    self.reports.push(QueueReport::Writing {
+                        path: self.path.clone(),
+                    });
+                }
+                self.state = State::Unsettled;
+                return None;
+            }
+            return Some((text, stamp));
+        }
+    }
+
+    fn missing(&mut self) {
+        if self.state != State::Missing {
+            self.reports.push(QueueReport::Removed {
+                path: self.path.clone(),
+            });
+        }
+        // Deleted: the person cancelled what was pending.
+        self.state = State::Missing;
+        self.pending = Pending::default();
+        self.stamp = None;
+        self.head = None;
     }
 
     fn invalid(&mut self, message: String) {
@@ -234,57 +304,53 @@ impl FileQueue {
         self.state = State::Invalid;
     }
 
-    /// Cut `remove` (the first document equal to it) out of the queue and
-    /// insert `insert` in its place, or at the head when it is not found.
-    /// In memory only: `flush` writes it.
-    fn splice(&mut self, remove: Option<QueueEntry>, insert: &[Mapping]) -> Result<(), QueueError> {
-        if self.state == State::Missing {
-            return Ok(()); // deleted: not recreated
+    /// Whether the lazy rewrite is due (see the module's comment).
+    fn rewrite_due(&self) -> bool {
+        let taken = self.pending.taken();
+        if !self.pending.changed() || (self.pending.len() == 0 && !self.running.is_empty()) {
+            return false;
         }
-        let bytes = serialise(insert)?;
-        let fast = remove.is_some() && self.docs.first() == remove.as_ref();
-        if let Some(head) = first_document(&self.text).filter(|_| fast) {
-            self.text.replace_range(head.start..head.end, &bytes);
-            self.docs.remove(0);
-            for (i, doc) in insert.iter().enumerate() {
-                self.docs.insert(i, QueueEntry::Expanded(doc.clone()));
-            }
-        } else {
-            self.text = apply(&self.text, remove.as_ref(), &bytes, &self.path);
-            if let Ok(docs) = parse_all(&self.text, &self.path) {
-                self.docs = docs;
-            }
-        }
-        self.unwritten.push(Splice {
-            remove,
-            insert: bytes,
-        });
-        Ok(())
+        let stale = self.last_write.elapsed();
+        self.pending.has_owned()
+            || self.pending.base().len() <= REWRITE_BYTES * taken
+            || (stale >= REWRITE_AFTER && stale >= self.write_cost * 50)
     }
 
-    /// Write the runner's splices to the file, on top of any edit.
-    fn write_out(&mut self) -> Result<(), QueueError> {
+    /// Write the runner's changes to the file, on top of any edit. Not
+    /// `force`d, it leaves the file alone while it would be a bare header
+    /// with experiments running.
+    fn write_out(&mut self, force: bool) -> Result<(), QueueError> {
         for _attempt in 0..20 {
-            if self.unwritten.is_empty() {
+            if !self.pending.changed() || self.state != State::Valid {
+                return Ok(()); // nothing to write, or never over an invalid edit
+            }
+            if !force && self.pending.len() == 0 && !self.running.is_empty() {
                 return Ok(());
             }
-            if self.state != State::Valid {
-                return Ok(()); // never write over an invalid edit
-            }
-            if current_stamp(&self.path) != self.disk_stamp() {
+            if current_stamp(&self.path) != self.stamp {
                 self.load(); // someone saved: re-apply onto their version
                 continue;
             }
-            match disk::write(&self.path, &self.text, self.disk_stamp())? {
+            let started = Instant::now();
+            let next = self.pending.rebased();
+            let journal = &mut self.journal;
+            let written = disk::write(&self.path, next.base(), self.stamp, &mut |stamp| {
+                journal.append(&Record::Wrote(stamp))?;
+                journal.sync()
+            })?;
+            match written {
                 Written::Done(stamp) => {
-                    self.disk = Some((self.text.clone(), stamp));
-                    self.unwritten.clear();
+                    self.pending = next;
+                    self.stamp = Some(stamp);
+                    self.compact()?;
+                    self.last_write = Instant::now();
+                    self.write_cost = started.elapsed();
                     return Ok(());
                 }
                 Written::Changed => self.load(),
                 Written::Raced(theirs) => {
                     // Put their version back, then start again from it.
-                    disk::write(&self.path, &theirs, None)?;
+                    disk::write(&self.path, &theirs, None, &mut |_| Ok(()))?;
                 }
             }
         }
@@ -293,6 +359,64 @@ impl FileQueue {
             path: self.path.clone(),
             source: std::io::Error::other("it kept changing while being written"),
         })
+    }
+
+    /// A new journal: the running experiments, then this version of the file.
+    fn compact(&mut self) -> Result<(), QueueError> {
+        let mut records: Vec<Record> = self
+            .running
+            .iter()
+            .map(|(ticket, run)| Record::Take {
+                digest: [0; 16],
+                ticket: Some(*ticket),
+                rest: String::new(),
+                run: run.clone(),
+            })
+            .collect();
+        records.extend(self.stamp.map(Record::Base));
+        records.push(Record::Source(self.source.clone()));
+        self.journal = Journal::create(&self.path, &records)?;
+        Ok(())
+    }
+
+    fn remove_file(&mut self) -> Result<(), QueueError> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(QueueError::Io {
+                action: "remove",
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// The head, parsed once; null documents are dropped on the way.
+    fn parse_head(&mut self) -> Peek {
+        loop {
+            if let Some((digest, entry)) = &self.head {
+                self.peeked = Some(*digest);
+                return Peek::Next(entry.clone());
+            }
+            let Some(head) = self.pending.head() else {
+                return Peek::Empty;
+            };
+            match parse_doc(head.text, head.line, head.expanded, &self.path) {
+                Ok(Some(entry)) => self.head = Some((super::journal::digest(head.text), entry)),
+                Ok(None) => {
+                    // A null document: nothing to run.
+                    self.peeked = Some(super::journal::digest(head.text));
+                    if let Err(err) = self.commit(&[], None) {
+                        self.invalid(err.to_string());
+                        return Peek::Invalid;
+                    }
+                }
+                Err(message) => {
+                    self.invalid(message);
+                    return Peek::Invalid;
+                }
+            }
+        }
     }
 }
 
@@ -306,35 +430,84 @@ impl Queue for FileQueue {
         self.peeked = None;
         match self.state {
             State::Missing => Peek::Empty,
-            State::Invalid => Peek::Invalid,
-            State::Valid => match self.docs.first() {
-                Some(entry) => {
-                    self.peeked = Some(entry.clone());
-                    Peek::Next(entry.clone())
-                }
-                None => Peek::Empty,
-            },
+            State::Invalid | State::Unsettled => Peek::Invalid,
+            State::Valid => self.parse_head(),
         }
     }
 
-    fn commit(&mut self, replacement: &[Mapping]) -> Result<(), QueueError> {
+    fn commit(
+        &mut self,
+        replacement: &[Mapping],
+        started: Option<&Mapping>,
+    ) -> Result<Option<Ticket>, QueueError> {
         let peeked = self.peeked.take();
-        if peeked.is_none() && replacement.is_empty() {
-            return Ok(());
+        if self.state == State::Missing {
+            return Ok(None); // deleted: not recreated
         }
-        self.splice(peeked, replacement)
+        let digest = match (peeked, &self.head) {
+            (Some(p), Some((h, _))) if p == *h => self.pending.take(),
+            (Some(p), _) => self.pending.remove(&p).then_some(p),
+            (None, _) if started.is_none() && replacement.is_empty() => return Ok(None),
+            (None, _) => None,
+        };
+        self.head = None;
+        let rest = serialise_each(replacement)?;
+        let record = Record::Take {
+            digest: digest.unwrap_or([0; 16]),
+            ticket: started.map(|_| self.next_ticket),
+            rest: rest.concat(),
+            run: started
+                .map(|s| serialise(std::slice::from_ref(s)))
+                .transpose()?
+                .unwrap_or_default(),
+        };
+        self.journal.append(&record)?;
+        self.pending.push_front(rest.into_iter());
+        let Record::Take { ticket, run, .. } = record else {
+            unreachable!("built above")
+        };
+        if let Some(ticket) = ticket {
+            self.running.insert(ticket, run);
+            self.next_ticket += 1;
+        }
+        Ok(ticket)
     }
 
-    fn push_front(&mut self, docs: &[Mapping]) -> Result<(), QueueError> {
-        if docs.is_empty() {
+    fn finished(&mut self, ticket: Ticket) -> Result<(), QueueError> {
+        if self.running.remove(&ticket).is_some() {
+            self.journal.append(&Record::Done(ticket))?;
+        }
+        Ok(())
+    }
+
+    fn requeue(&mut self, tickets: &[Ticket]) -> Result<(), QueueError> {
+        let tickets: Vec<Ticket> = tickets
+            .iter()
+            .copied()
+            .filter(|t| self.running.contains_key(t))
+            .collect();
+        if tickets.is_empty() {
             return Ok(());
         }
-        self.splice(None, docs)?;
-        self.write_out()
+        self.journal.append(&Record::Requeue(tickets.clone()))?;
+        self.journal.sync()?;
+        let texts: Vec<String> = tickets
+            .iter()
+            .filter_map(|t| self.running.remove(t))
+            .collect();
+        if self.state != State::Missing {
+            self.pending.push_front(texts.into_iter());
+            self.head = None;
+        }
+        self.write_out(true)
     }
 
     fn flush(&mut self) -> Result<(), QueueError> {
-        self.write_out()
+        self.journal.sync()?;
+        if self.rewrite_due() {
+            self.write_out(false)?;
+        }
+        Ok(())
     }
 
     fn refresh(&mut self) {
@@ -342,7 +515,7 @@ impl Queue for FileQueue {
     }
 
     fn pending(&self) -> usize {
-        self.docs.len()
+        self.pending.len()
     }
 
     fn take_reports(&mut self) -> Vec<QueueReport> {
@@ -351,248 +524,30 @@ impl Queue for FileQueue {
 
     fn finish(&mut self, keep: bool) -> Result<(), QueueError> {
         self.load();
-        self.write_out()?;
-        if keep {
-            return Ok(());
+        self.journal.sync()?;
+        let nothing_left = self.pending.len() == 0 && self.running.is_empty();
+        let removable = match self.state {
+            State::Valid => !open_for_writing(&self.path),
+            State::Missing => true,
+            State::Invalid | State::Unsettled => false,
+        };
+        if keep || !nothing_left || !removable {
+            return self.write_out(true);
         }
-        if self.state == State::Valid && self.docs.is_empty() {
-            match std::fs::remove_file(&self.path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(QueueError::Io {
-                        action: "remove",
-                        path: self.path.clone(),
-                        source,
-                    })
-                }
-            }
+        // Done: the file goes first; a crash before the journal follows
+        // leaves no file, as a finished run does.
+        if self.state == State::Valid {
+            self.remove_file()?;
         }
+        self.journal.remove();
+        self.lock.remove();
         Ok(())
     }
 }
 
+#[path = "file_replay.rs"]
+mod replay;
+
 #[cfg(test)]
-mod tests {
-    use yaml_serde::Value;
-
-    use super::*;
-    use crate::queue::entry::EXPANDED_LINE;
-    use crate::yaml::read::parse_documents;
-
-    fn doc(text: &str) -> Mapping {
-        yaml_serde::from_str(text).unwrap()
-    }
-
-    /// An experiment the runner wrote.
-    fn exp(text: &str) -> QueueEntry {
-        QueueEntry::Expanded(doc(text))
-    }
-
-    /// An experiment a person wrote.
-    fn raw(text: &str) -> QueueEntry {
-        QueueEntry::Raw(doc(text))
-    }
-
-    fn take(queue: &mut FileQueue) -> Option<QueueEntry> {
-        match queue.peek() {
-            Peek::Next(m) => {
-                queue.commit(&[]).unwrap();
-                queue.flush().unwrap();
-                Some(m)
-            }
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn take_in_order_and_remove_at_the_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("q.yaml");
-        let mut queue = FileQueue::create(&path, &[doc("a: 1"), doc("a: 2")]).unwrap();
-        assert_eq!(take(&mut queue), Some(exp("a: 1")));
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text, format!("{HEADER}{EXPANDED_LINE}a: 2\n"));
-        assert_eq!(take(&mut queue), Some(exp("a: 2")));
-        assert_eq!(queue.peek(), Peek::Empty);
-        assert!(queue.take_reports().is_empty());
-        queue.finish(false).unwrap();
-        assert!(!path.exists());
-    }
-
-    #[test]
-    fn edits_are_reported_and_comments_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("q.yaml");
-        let mut queue = FileQueue::create(&path, &[doc("a: 1"), doc("a: 2")]).unwrap();
-        let m = EXPANDED_LINE;
-        std::fs::write(
-            &path,
-            format!("# mine\n{m}a: 2\n# next\n{m}a: 1\n---\nb: 3\n"),
-        )
-        .unwrap();
-        queue.refresh();
-        assert_eq!(
-            queue.take_reports(),
-            [QueueReport::Changed {
-                pending: 3,
-                added: 1,
-                removed: 0,
-                changed: 0,
-                reordered: false
-            }]
-        );
-        assert_eq!(take(&mut queue), Some(exp("a: 2")));
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            format!("# mine\n# next\n{m}a: 1\n---\nb: 3\n")
-        );
-        std::fs::write(&path, format!("---\nb: 3\n{m}a: 1\n")).unwrap();
-        queue.refresh();
-        assert_eq!(
-            queue.take_reports()[0].to_string(),
-            "queue: 2 pending (reordered)"
-        );
-        // Removing the mark is a change: the document is a person's now.
-        std::fs::write(&path, "---\nb: 3\n---\na: 1\n").unwrap();
-        queue.refresh();
-        assert_eq!(
-            queue.take_reports()[0].to_string(),
-            "queue: 2 pending (1 changed)"
-        );
-        assert_eq!(take(&mut queue), Some(raw("b: 3")));
-        assert_eq!(take(&mut queue), Some(raw("a: 1")));
-    }
-
-    #[test]
-    fn invalid_edits_wait_and_are_not_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("q.yaml");
-        let mut queue = FileQueue::create(&path, &[doc("a: 1")]).unwrap();
-        let bad = "---\na: 1\n---\nb: [1, 2\nc: 3\n";
-        std::fs::write(&path, bad).unwrap();
-        assert_eq!(queue.peek(), Peek::Invalid);
-        let reports = queue.take_reports();
-        assert_eq!(reports.len(), 1);
-        let message = reports[0].to_string();
-        assert!(message.contains("line 5, column"), "{message}");
-        // Reported once, file untouched.
-        assert_eq!(queue.peek(), Peek::Invalid);
-        assert!(queue.take_reports().is_empty());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), bad);
-        std::fs::write(&path, "---\na: 1\n---\nb: [1, 2]\n").unwrap();
-        assert_eq!(take(&mut queue), Some(raw("a: 1")));
-        assert_eq!(queue.pending(), 1);
-    }
-
-    #[test]
-    fn splice_without_markers_and_push_front() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("q.yaml");
-        let mut queue = FileQueue::create(&path, &[]).unwrap();
-        std::fs::write(&path, "a: 1").unwrap();
-        assert_eq!(queue.peek(), Peek::Next(raw("a: 1")));
-        assert_eq!(queue.take_reports().len(), 1);
-        queue.commit(&[doc("a: 2"), doc("a: 3")]).unwrap();
-        queue.flush().unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            format!("{EXPANDED_LINE}a: 2\n{EXPANDED_LINE}a: 3\n")
-        );
-        queue.push_front(&[doc("z: 0")]).unwrap();
-        assert_eq!(take(&mut queue), Some(exp("z: 0")));
-        assert_eq!(take(&mut queue), Some(exp("a: 2")));
-        std::fs::remove_file(&path).unwrap();
-        assert_eq!(queue.peek(), Peek::Empty);
-        assert!(matches!(
-            queue.take_reports()[..],
-            [QueueReport::Removed { .. }]
-        ));
-        queue.push_front(&[doc("z: 0")]).unwrap();
-        assert!(!path.exists());
-    }
-
-    #[test]
-    fn unwritten_takes_are_reapplied_to_a_persons_edit() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("q.yaml");
-        let mut queue = FileQueue::create(&path, &[doc("a: 1"), doc("a: 2"), doc("a: 3")]).unwrap();
-        // Two quick takes, not written yet: the file still holds them.
-        for expected in ["a: 1", "a: 2"] {
-            assert_eq!(queue.peek(), Peek::Next(exp(expected)));
-            queue.commit(&[]).unwrap();
-        }
-        assert_eq!(documents_in(&path).len(), 3);
-        // The person edits the file they see (all three) and adds one.
-        let m = EXPANDED_LINE;
-        std::fs::write(
-            &path,
-            format!("{m}a: 1\n{m}a: 2\n# mine\n{m}a: 3\n---\na: 4\n"),
-        )
-        .unwrap();
-        assert_eq!(queue.peek(), Peek::Next(exp("a: 3")));
-        assert_eq!(
-            queue.take_reports(),
-            [QueueReport::Changed {
-                pending: 2,
-                added: 1,
-                removed: 0,
-                changed: 0,
-                reordered: false
-            }]
-        );
-        queue.flush().unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            format!("# mine\n{m}a: 3\n---\na: 4\n")
-        );
-    }
-
-    /// A take is cut from a person's version even if they removed its mark.
-    #[test]
-    fn unwritten_takes_find_their_document_without_its_mark() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("q.yaml");
-        let mut queue = FileQueue::create(&path, &[doc("a: 1"), doc("a: 2")]).unwrap();
-        assert_eq!(queue.peek(), Peek::Next(exp("a: 1")));
-        queue.commit(&[]).unwrap();
-        std::fs::write(&path, "---\na: 1\n---\na: 2\n").unwrap();
-        assert_eq!(queue.peek(), Peek::Next(raw("a: 2")));
-        queue.flush().unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "---\na: 2\n");
-    }
-
-    fn documents_in(path: &Path) -> Vec<Value> {
-        parse_documents(&std::fs::read_to_string(path).unwrap(), path)
-            .unwrap()
-            .into_iter()
-            .filter(|d| !d.is_null())
-            .collect()
-    }
-
-    #[test]
-    fn resume_reads_states() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("q.yaml");
-        let stale = dir.path().join(".q.yaml.abc123.tmp");
-        std::fs::write(&stale, "half").unwrap();
-        assert!(FileQueue::resume(&path).unwrap().is_none());
-        assert!(
-            !stale.exists(),
-            "a killed runner's temporary file is removed"
-        );
-        std::fs::write(&path, "# nothing\n").unwrap();
-        assert!(FileQueue::resume(&path).unwrap().is_none());
-        std::fs::write(&path, "a: 1\n---\n- x\n").unwrap();
-        assert!(FileQueue::resume(&path).is_err());
-        std::fs::write(&path, "a: 1\n").unwrap();
-        assert_eq!(FileQueue::resume(&path).unwrap().unwrap().pending(), 1);
-        // A file of the previous version (no marks): documents with all
-        // four runner keys are expanded, a person's `REP: 5` is not.
-        let legacy = "---\nx: 1\nREP: 0\nGLOBAL_REP: 0\nRND_IDX: 123456\nHOST: h\n---\nREP: 5\n";
-        std::fs::write(&path, legacy).unwrap();
-        let mut queue = FileQueue::resume(&path).unwrap().unwrap();
-        assert!(matches!(take(&mut queue), Some(QueueEntry::Expanded(_))));
-        assert_eq!(take(&mut queue), Some(raw("REP: 5")));
-    }
-}
+#[path = "file_tests.rs"]
+mod tests;

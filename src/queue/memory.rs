@@ -1,16 +1,18 @@
 //! The queue without `Global.queue`: a deque in memory. Everything in it
 //! was expanded by the runner.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use yaml_serde::Mapping;
 
-use super::api::{Peek, Queue, QueueError, QueueReport};
+use super::api::{Peek, Queue, QueueError, QueueReport, Ticket};
 use super::entry::QueueEntry;
 
 #[derive(Debug, Default)]
 pub(crate) struct MemoryQueue {
     docs: VecDeque<QueueEntry>,
+    running: HashMap<Ticket, Mapping>,
+    next: Ticket,
 }
 
 impl MemoryQueue {
@@ -23,6 +25,7 @@ impl MemoryQueue {
     pub(crate) fn with_entries(entries: impl IntoIterator<Item = QueueEntry>) -> Self {
         Self {
             docs: entries.into_iter().collect(),
+            ..Self::default()
         }
     }
 }
@@ -32,14 +35,32 @@ impl Queue for MemoryQueue {
         self.docs.front().cloned().map_or(Peek::Empty, Peek::Next)
     }
 
-    fn commit(&mut self, replacement: &[Mapping]) -> Result<(), QueueError> {
+    fn commit(
+        &mut self,
+        replacement: &[Mapping],
+        started: Option<&Mapping>,
+    ) -> Result<Option<Ticket>, QueueError> {
         self.docs.pop_front();
-        self.push_front(replacement)
+        for doc in replacement.iter().rev() {
+            self.docs.push_front(QueueEntry::Expanded(doc.clone()));
+        }
+        Ok(started.map(|experiment| {
+            self.next += 1;
+            self.running.insert(self.next, experiment.clone());
+            self.next
+        }))
     }
 
-    fn push_front(&mut self, docs: &[Mapping]) -> Result<(), QueueError> {
-        for doc in docs.iter().rev() {
-            self.docs.push_front(QueueEntry::Expanded(doc.clone()));
+    fn finished(&mut self, ticket: Ticket) -> Result<(), QueueError> {
+        self.running.remove(&ticket);
+        Ok(())
+    }
+
+    fn requeue(&mut self, tickets: &[Ticket]) -> Result<(), QueueError> {
+        for ticket in tickets.iter().rev() {
+            if let Some(doc) = self.running.remove(ticket) {
+                self.docs.push_front(QueueEntry::Expanded(doc));
+            }
         }
         Ok(())
     }

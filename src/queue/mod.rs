@@ -7,12 +7,16 @@ mod disk;
 mod documents;
 mod entry;
 mod file;
+mod journal;
+mod lock;
 mod memory;
+mod pending;
 mod segments;
 mod watch;
 
-pub(crate) use api::{Peek, Queue, QueueError, QueueReport};
+pub(crate) use api::{Peek, Queue, QueueError, QueueReport, Ticket};
 pub(crate) use entry::QueueEntry;
 pub(crate) use file::FileQueue;
+pub(crate) use journal::source_digest;
 pub(crate) use memory::MemoryQueue;
 pub(crate) use watch::QueueWatcher;

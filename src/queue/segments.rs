@@ -28,12 +28,16 @@ pub(crate) struct Segment {
 }
 
 fn is_marker(line: &str) -> bool {
-    line.strip_prefix("---")
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+    // Byte by byte: this runs on every line of a long queue file.
+    match line.as_bytes() {
+        [b'-', b'-', b'-'] => true,
+        [b'-', b'-', b'-', next, ..] => matches!(next, b' ' | b'\t' | b'\r' | b'\n'),
+        _ => false,
+    }
 }
 
 fn is_content(line: &str) -> bool {
-    let trimmed = line.trim();
+    let trimmed = line.trim_start();
     !trimmed.is_empty() && !trimmed.starts_with('#')
 }
 
@@ -83,42 +87,6 @@ pub(crate) fn split(text: &str) -> Vec<Segment> {
     out
 }
 
-/// The first segment with content, found without scanning past it (the
-/// hot path of taking from a long queue).
-pub(crate) fn first_document(text: &str) -> Option<Segment> {
-    let mut current: Option<Segment> = None;
-    let mut offset = 0;
-    for (n, line) in text.split_inclusive('\n').enumerate() {
-        let next = offset + line.len();
-        if is_marker(line) {
-            if current.is_some_and(|c| c.has_content) {
-                return current;
-            }
-            current = Some(Segment {
-                start: offset,
-                end: next,
-                line: n + 1,
-                has_marker: true,
-                has_content: is_content(&line[3..]),
-                expanded: is_expanded_mark(&line[3..]),
-            });
-        } else if is_content(line) {
-            let segment = current.get_or_insert(Segment {
-                start: 0,
-                end: 0,
-                line: 1,
-                has_marker: false,
-                has_content: false,
-                expanded: false,
-            });
-            segment.has_content = true;
-            segment.end = next;
-        }
-        offset = next;
-    }
-    current.filter(|c| c.has_content)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,26 +118,10 @@ mod tests {
     }
 
     #[test]
-    fn first_document_agrees_with_split() {
-        for text in [
-            "# header\n---\na: 1\n# about b\n\n---\nb: 2\n",
-            "a: 1",
-            "",
-            "---\n# x\n---\n--- {c: 3}\n---\nd: 4\n",
-            "a: |\n  x\n---\n",
-        ] {
-            let expected = split(text).into_iter().find(|s| s.has_content);
-            assert_eq!(first_document(text), expected, "{text:?}");
-        }
-    }
-
-    #[test]
     fn the_expanded_mark_is_seen_on_the_document_line() {
         let text = "--- # expanded by cool-runner\na: 1\n---\nb: 2\n--- # mine\nc: 3\n";
         let marks: Vec<bool> = split(text).iter().map(|s| s.expanded).collect();
         assert_eq!(marks, [true, false, false]);
-        assert!(first_document(text).unwrap().expanded);
-        assert!(!first_document("a: 1\n").unwrap().expanded);
     }
 
     #[test]

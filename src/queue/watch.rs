@@ -11,7 +11,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::{Config, Event, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{Config, Event, EventKind, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
 
 /// How often the fallback watcher looks at the directory.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -54,7 +55,13 @@ impl QueueWatcher {
             let name = name.clone();
             move |event: notify::Result<Event>| {
                 let Ok(event) = event else { return };
-                if event.kind.is_access() {
+                // A writer closing the file counts: the runner waits for a
+                // file open for writing to be closed (`file.rs`).
+                let closed = matches!(
+                    event.kind,
+                    EventKind::Access(AccessKind::Close(AccessMode::Write))
+                );
+                if event.kind.is_access() && !closed {
                     return;
                 }
                 if event

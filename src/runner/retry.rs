@@ -18,6 +18,7 @@ use yaml_serde::{Mapping, Value};
 use super::Session;
 use crate::executor::Capacity;
 use crate::model::JobSpec;
+use crate::queue::Ticket;
 use crate::runner::admission::Ready;
 use crate::yaml_log::{Record, Status};
 
@@ -83,6 +84,7 @@ impl Session<'_, '_> {
         next: Option<Mapping>,
         spec: JobSpec,
         identity: Option<String>,
+        ticket: Option<Ticket>,
         record: &Record,
     ) -> bool {
         let Some(experiment) = next else {
@@ -115,7 +117,7 @@ impl Session<'_, '_> {
             lease,
             identity,
         };
-        self.start(ready, None);
+        self.start(ready, None, ticket);
         true
     }
 }

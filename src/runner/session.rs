@@ -25,7 +25,7 @@ use super::store_hook::RunStore;
 use crate::config::Expander;
 use crate::executor::{Executor, ExitReport, Job, JobEvent, JobEvents, Lease, Running, Stop};
 use crate::model::{keys, name_of, JobSpec};
-use crate::queue::{Peek, Queue, QueueError};
+use crate::queue::{Peek, Queue, QueueError, Ticket};
 use crate::yaml_log::{Record, Status};
 
 #[path = "retry.rs"]
@@ -87,6 +87,11 @@ struct Active {
     lease: Lease,
     run_dir: PathBuf,
     identity: Option<String>,
+    /// The queue holds it as running (a queue file, in its journal) until
+    /// it is finished or requeued.
+    ticket: Option<Ticket>,
+    /// The runner sent it a stop (Ctrl-C, SIGTERM).
+    stopped: bool,
 }
 
 /// What the head of the queue is, when nothing more can start.
@@ -124,9 +129,10 @@ pub(crate) struct Session<'a, 's> {
     timers: Timers,
     waiting_announced: bool,
     fatal: Option<QueueError>,
-    /// Experiments stopped by the person, put back at the head of the queue
-    /// (in queue order) when the run ends.
-    requeue: Vec<(usize, Mapping)>,
+    /// Experiments the runner stopped (by index): put back at the head of
+    /// the queue, in queue order, if the run ends stopped; finished when
+    /// the Ctrl-C window closes and the run goes on.
+    interrupted: Vec<(usize, Ticket)>,
 }
 
 impl<'a, 's> Session<'a, 's> {
@@ -156,7 +162,7 @@ impl<'a, 's> Session<'a, 's> {
             timers: Timers::default(),
             waiting_announced: false,
             fatal: None,
-            requeue: Vec::new(),
+            interrupted: Vec::new(),
         }
     }
 
@@ -241,18 +247,18 @@ impl<'a, 's> Session<'a, 's> {
             let rest = decision.rest;
             match decision.admission {
                 Admission::Wait => return Head::Busy,
-                Admission::Start(ready) => self.start(*ready, Some(&rest)),
+                Admission::Start(ready) => self.start(*ready, Some(&rest), None),
                 Admission::Cached { spec, document } => {
-                    self.commit(&rest);
+                    self.commit(&rest, None);
                     self.cached(&spec, document);
                 }
                 Admission::Skip { name } => {
-                    self.commit(&rest);
+                    self.commit(&rest, None);
                     self.summary.skipped += 1;
                     self.observers.each(|o| o.experiment_skipped(&name));
                 }
                 Admission::Fail { experiment, error } => {
-                    self.commit(&rest);
+                    self.commit(&rest, None);
                     self.fail_early(experiment, error, None, None);
                 }
             }
@@ -260,7 +266,7 @@ impl<'a, 's> Session<'a, 's> {
     }
 
     /// Hand a ready experiment to the executor.
-    fn start(&mut self, ready: Ready, rest: Option<&[Mapping]>) {
+    fn start(&mut self, ready: Ready, rest: Option<&[Mapping]>, carried: Option<Ticket>) {
         let Ready {
             experiment,
             spec,
@@ -282,11 +288,19 @@ impl<'a, 's> Session<'a, 's> {
         });
         let slot = lease.slot;
         let launched = self.executor.start(job, lease.clone(), events);
-        // Only now does the experiment leave the queue (SPEC §4).
-        rest.inspect(|rest| self.commit(rest));
+        // Only now does the experiment leave the queue (SPEC §4); a queue
+        // file keeps it as running until it ends. A retry carries the
+        // ticket of its first attempt.
+        let ticket = match rest {
+            Some(rest) => self.commit(rest, launched.as_ref().ok().map(|_| &experiment)),
+            None => carried,
+        };
         let launched = match launched {
             Ok(launched) => launched,
             Err(err) => {
+                if let (None, Some(ticket)) = (rest, ticket) {
+                    self.finished(ticket);
+                }
                 let exit_code = Some(err.exit_code);
                 self.fail_early(experiment, err.message, exit_code, err.run_dir);
                 return;
@@ -317,6 +331,8 @@ impl<'a, 's> Session<'a, 's> {
             lease,
             run_dir: launched.run_dir,
             identity,
+            ticket,
+            stopped: false,
         });
     }
 
@@ -358,6 +374,13 @@ impl<'a, 's> Session<'a, 's> {
             self.report_queue();
         }
         self.state.tick(now);
+        if self.state.admits() {
+            // The Ctrl-C window closed and the run goes on: the
+            // experiments it interrupted stay interrupted.
+            for (_, ticket) in std::mem::take(&mut self.interrupted) {
+                self.finished(ticket);
+            }
+        }
     }
 
     /// The Ctrl-C policy (`state.rs`): each signal acts on every running
@@ -381,6 +404,7 @@ impl<'a, 's> Session<'a, 's> {
         };
         for active in &mut self.active {
             active.handle.stop(how, self.options.grace);
+            active.stopped = true;
         }
         let text = match how {
             Stop::Interrupt => format!(
@@ -408,12 +432,24 @@ impl<'a, 's> Session<'a, 's> {
             report,
             active.run_dir,
         );
-        if self.retry(next, active.spec, active.identity, &record) {
+        if self.retry(next, active.spec, active.identity, active.ticket, &record) {
             return;
         }
         let record = self.finish(record);
-        if self.state.reason() == Some(Reason::Stopped) {
-            self.requeue.push((record.index, record.experiment));
+        match active.ticket {
+            // Ended by the runner's stop (not done before it took effect).
+            Some(ticket) if active.stopped && record.status == Status::Interrupted => {
+                self.interrupted.push((record.index, ticket));
+            }
+            Some(ticket) => self.finished(ticket),
+            None => {}
+        }
+    }
+
+    /// Tell the queue an experiment ended for good.
+    fn finished(&mut self, ticket: Ticket) {
+        if let Err(err) = self.queue.finished(ticket) {
+            self.queue_broken(err, "after the running experiments");
         }
     }
 
@@ -476,10 +512,15 @@ impl<'a, 's> Session<'a, 's> {
         record
     }
 
-    /// Remove the peeked document from the queue, putting `rest` in its place.
-    fn commit(&mut self, rest: &[Mapping]) {
-        if let Err(err) = self.queue.commit(rest) {
-            self.queue_broken(err, "after the running experiments");
+    /// Remove the peeked document from the queue, putting `rest` in its
+    /// place; `started` is the experiment started from it.
+    fn commit(&mut self, rest: &[Mapping], started: Option<&Mapping>) -> Option<Ticket> {
+        match self.queue.commit(rest, started) {
+            Ok(ticket) => ticket,
+            Err(err) => {
+                self.queue_broken(err, "after the running experiments");
+                None
+            }
         }
     }
 
@@ -526,13 +567,18 @@ impl<'a, 's> Session<'a, 's> {
     /// Put stopped experiments back, flush, and tell the observers.
     fn finish_run(mut self, started: Instant) -> Result<Summary, QueueError> {
         self.summary.stopped = self.state.reason() == Some(Reason::Stopped);
-        if !self.requeue.is_empty() {
-            // Stopped, not skipped: they run again when the queue is resumed.
-            let mut requeue = std::mem::take(&mut self.requeue);
-            requeue.sort_by_key(|r| r.0);
-            let docs: Vec<Mapping> = requeue.into_iter().map(|r| r.1).collect();
-            if let Err(err) = self.queue.push_front(&docs) {
+        let mut interrupted = std::mem::take(&mut self.interrupted);
+        if self.state.reason().is_some() && !interrupted.is_empty() {
+            // Stopped by the runner, not done: they run again, first, when
+            // the queue is resumed.
+            interrupted.sort_by_key(|r| r.0);
+            let tickets: Vec<Ticket> = interrupted.into_iter().map(|r| r.1).collect();
+            if let Err(err) = self.queue.requeue(&tickets) {
                 self.observers.message(&format!("warning: {err}"));
+            }
+        } else {
+            for (_, ticket) in interrupted {
+                self.finished(ticket);
             }
         }
         self.flush();

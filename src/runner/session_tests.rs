@@ -97,7 +97,7 @@ fn run_with(
     let mut left = Vec::new();
     while let Peek::Next(doc) = queue.peek() {
         left.push(name_of(&doc));
-        queue.commit(&[]).unwrap();
+        queue.commit(&[], None).unwrap();
     }
     let finished = capture.0.lock().unwrap().clone();
     Outcome {
@@ -207,7 +207,7 @@ fn second_ctrl_c_stops_everything_and_requeues() {
 }
 
 #[test]
-fn ctrl_c_in_the_window_after_an_interrupted_experiment_stops() {
+fn ctrl_c_in_the_window_after_an_interrupted_experiment_stops_and_requeues_it() {
     let mock = MockExecutor::new().with("a", Behavior::UntilStopped(vec![Stop::Interrupt]));
     let out = run(
         mock,
@@ -216,7 +216,9 @@ fn ctrl_c_in_the_window_after_an_interrupted_experiment_stops() {
         &[(30, SignalKind::Interrupt), (60, SignalKind::Interrupt)],
     );
     assert_eq!(out.finished, ["a interrupted"]);
-    assert_eq!(out.left, ["b"]);
+    // The second Ctrl-C made it a stop: the interrupted experiment goes
+    // back to the head (issue #10), as when the module was still running.
+    assert_eq!(out.left, ["a", "b"]);
     assert!(out.summary.stopped);
 }
 

@@ -20,6 +20,7 @@ mod fuzz;
 mod issue12;
 mod parallel;
 mod queue;
+mod queue_crash;
 mod run;
 mod sandbox;
 mod screen;
