@@ -208,6 +208,15 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub no_store: bool,
 
+    /// Resume a leftover queue file even though the experiment file (or
+    /// the arguments) changed since it was written
+    #[arg(long, conflicts_with = "restart")]
+    pub resume: bool,
+
+    /// Discard a leftover queue file and expand the experiment file again
+    #[arg(long)]
+    pub restart: bool,
+
     /// Colour the statuses: `auto` (on a terminal, unless `NO_COLOR` is
     /// set), `always` or `never`
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]

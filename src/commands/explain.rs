@@ -36,6 +36,8 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
         jobs: None,
         gpus: None,
         rerun: false,
+        resume: false,
+        restart: false,
         no_store: false,
         colour: crate::runner::ColourChoice::Never,
         overrides: overrides

@@ -41,6 +41,10 @@ pub(crate) struct RunSettings {
     pub jobs: Option<usize>,
     pub gpus: Option<String>,
     pub rerun: bool,
+    /// `--resume`: a leftover queue file is resumed even if the experiment
+    /// file changed since; `--restart`: it is discarded.
+    pub resume: bool,
+    pub restart: bool,
     pub no_store: bool,
     pub colour: ColourChoice,
     pub overrides: Vec<Override>,
@@ -69,6 +73,8 @@ impl RunSettings {
             jobs: args.jobs,
             gpus: args.gpus,
             rerun: args.rerun,
+            resume: args.resume,
+            restart: args.restart,
             no_store: args.no_store,
             colour: match args.color {
                 Color::Auto => ColourChoice::Auto,
@@ -462,12 +468,26 @@ fn open_queue_file(
         settings.overrides, settings.pick, settings.seed
     );
     let source = crate::queue::source_digest(&settings.exp, &args);
+    if settings.restart {
+        FileQueue::discard(path).map_err(queue_error)?;
+    }
     let (queue, resumed) = FileQueue::open(path, &source, experiments).map_err(queue_error)?;
     if let Some(resumed) = &resumed {
+        if resumed.source_changed && !settings.resume {
+            return Err(Error::Usage(format!(
+                "`{}` (or the arguments) changed since the queue file `{}` was written, \
+                 and it still holds {} experiment(s); hint: `--resume` runs the queue as it \
+                 is, `--restart` expands `{}` again (the queue file is replaced)",
+                settings.exp.display(),
+                path.display(),
+                queue.pending(),
+                settings.exp.display()
+            )));
+        }
         let _ = writeln!(
             stderr,
             "queue: resuming {} pending experiment(s) from `{}` left by an \
-             earlier run (delete it to start again from `{}`)",
+             earlier run (`--restart` expands `{}` again instead)",
             queue.pending(),
             path.display(),
             settings.exp.display()
@@ -478,16 +498,6 @@ fn open_queue_file(
                 "queue: {} experiment(s) that were running when the earlier run \
                  died are back at the head",
                 resumed.requeued
-            );
-        }
-        if resumed.source_changed {
-            let _ = writeln!(
-                stderr,
-                "warning: `{}` (or the arguments) changed since `{}` was written; \
-                 resuming the queue file as it is: delete it to expand `{}` again",
-                settings.exp.display(),
-                path.display(),
-                settings.exp.display()
             );
         }
     }

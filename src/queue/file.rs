@@ -129,6 +129,27 @@ impl FileQueue {
         Self::create(path, source, experiments, lock)
     }
 
+    /// `--restart`: remove a leftover queue file and its journal (taking
+    /// the lock first, so a running runner's file is never removed).
+    pub(crate) fn discard(path: &Path) -> Result<(), QueueError> {
+        let lock = QueueLock::acquire(path)?;
+        for file in [path.to_owned(), super::journal::sidecar(path, "journal")] {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(QueueError::Io {
+                        action: "remove",
+                        path: file,
+                        source,
+                    })
+                }
+            }
+        }
+        drop(lock);
+        Ok(())
+    }
+
     fn create(
         path: &Path,
         source: &str,

@@ -269,9 +269,42 @@ fn resuming_after_the_experiment_file_changed_says_so() {
     assert_eq!(exit_code(&mut child, 10), 130);
     let fixed = read(&dir.join("e.yaml")).replace("Name: b", "Name: b_fixed");
     std::fs::write(dir.join("e.yaml"), fixed).unwrap();
+    // Without a decision nothing runs: exit 2 and both ways out named.
     let mut again = spawn(dir, &[], "second.err");
-    assert_eq!(exit_code(&mut again, 20), 0);
+    assert_eq!(exit_code(&mut again, 20), 2);
     let err = read(&dir.join("second.err"));
-    assert!(err.contains("changed since `q.yaml` was written"), "{err}");
+    assert!(
+        err.contains("changed since the queue file `q.yaml` was written"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`--resume`") && err.contains("`--restart`"),
+        "{err}"
+    );
+    assert_eq!(lines(&dir.join("order.txt")), ["a"]);
+    // `--resume` runs the queue as it is.
+    let mut resumed = spawn(dir, &["--resume"], "third.err");
+    assert_eq!(exit_code(&mut resumed, 20), 0);
     assert_eq!(lines(&dir.join("order.txt")), ["a", "a", "b"]);
+}
+
+/// `--restart` discards a leftover queue file and expands the (fixed)
+/// experiment file again.
+#[test]
+fn restart_expands_the_fixed_experiment_file_again() {
+    let test = setup("---\nName: a\nnap: 5\n---\nName: b\n");
+    let dir = test.path();
+    let mut child = spawn(dir, &[], "first.err");
+    wait_until(5, "`a` to start", || read(&dir.join("order.txt")) == "a\n");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
+    assert_eq!(exit_code(&mut child, 10), 130);
+    let fixed = read(&dir.join("e.yaml"))
+        .replace("Name: b", "Name: b_fixed")
+        .replace("nap: 5", "nap: 0");
+    std::fs::write(dir.join("e.yaml"), fixed).unwrap();
+    let mut again = spawn(dir, &["--restart"], "second.err");
+    assert_eq!(exit_code(&mut again, 20), 0);
+    assert_eq!(lines(&dir.join("order.txt")), ["a", "a", "b_fixed"]);
+    assert!(!dir.join("q.yaml").exists());
 }
