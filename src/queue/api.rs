@@ -109,6 +109,15 @@ pub(crate) enum QueueError {
 /// it back) until it is `finished` or `requeue`d.
 pub(crate) type Ticket = u64;
 
+/// An experiment that started from the head of the queue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Launch<'a> {
+    pub experiment: &'a Mapping,
+    /// Its run directory: the `RUN_DIR` of its log document, by which a
+    /// resumed queue tells a run that was logged just before a crash.
+    pub run_dir: &'a std::path::Path,
+}
+
 /// A queue of experiment documents. Taking is two steps, so that an
 /// experiment leaves a queue file only once it has started: `peek`, start
 /// it, then `commit`.
@@ -124,7 +133,7 @@ pub(crate) trait Queue {
     fn commit(
         &mut self,
         replacement: &[Mapping],
-        started: Option<&Mapping>,
+        started: Option<Launch<'_>>,
     ) -> Result<Option<Ticket>, QueueError>;
 
     /// A started experiment ended (and was logged): forget it.

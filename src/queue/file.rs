@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use yaml_serde::Mapping;
 
-use super::api::{Peek, Queue, QueueError, QueueReport, Ticket};
+use super::api::{Launch, Peek, Queue, QueueError, QueueReport, Ticket};
 use super::disk::{self, current_stamp, remove_stale_temporaries, Stamp, Written};
 use super::documents::{diff, entry_of, parse_doc, serialise, serialise_each};
 use super::entry::QueueEntry;
@@ -91,8 +91,8 @@ pub(crate) struct FileQueue {
     head: Option<(Digest, QueueEntry)>,
     peeked: Option<Digest>,
     journal: Journal,
-    /// Started experiments, as marked YAML text.
-    running: BTreeMap<Ticket, String>,
+    /// Started experiments, as marked YAML text, with their run directory.
+    running: BTreeMap<Ticket, (String, String)>,
     next_ticket: Ticket,
     source: String,
     lock: QueueLock,
@@ -387,11 +387,12 @@ impl FileQueue {
         let mut records: Vec<Record> = self
             .running
             .iter()
-            .map(|(ticket, run)| Record::Take {
+            .map(|(ticket, (run, run_dir))| Record::Take {
                 digest: [0; 16],
                 ticket: Some(*ticket),
                 rest: String::new(),
                 run: run.clone(),
+                run_dir: run_dir.clone(),
             })
             .collect();
         records.extend(self.stamp.map(Record::Base));
@@ -459,7 +460,7 @@ impl Queue for FileQueue {
     fn commit(
         &mut self,
         replacement: &[Mapping],
-        started: Option<&Mapping>,
+        started: Option<Launch<'_>>,
     ) -> Result<Option<Ticket>, QueueError> {
         let peeked = self.peeked.take();
         if self.state == State::Missing {
@@ -478,17 +479,26 @@ impl Queue for FileQueue {
             ticket: started.map(|_| self.next_ticket),
             rest: rest.concat(),
             run: started
-                .map(|s| serialise(std::slice::from_ref(s)))
+                .map(|s| serialise(std::slice::from_ref(s.experiment)))
                 .transpose()?
+                .unwrap_or_default(),
+            run_dir: started
+                .map(|s| s.run_dir.display().to_string())
                 .unwrap_or_default(),
         };
         self.journal.append(&record)?;
         self.pending.push_front(rest.into_iter());
-        let Record::Take { ticket, run, .. } = record else {
+        let Record::Take {
+            ticket,
+            run,
+            run_dir,
+            ..
+        } = record
+        else {
             unreachable!("built above")
         };
         if let Some(ticket) = ticket {
-            self.running.insert(ticket, run);
+            self.running.insert(ticket, (run, run_dir));
             self.next_ticket += 1;
         }
         Ok(ticket)
@@ -515,6 +525,7 @@ impl Queue for FileQueue {
         let texts: Vec<String> = tickets
             .iter()
             .filter_map(|t| self.running.remove(t))
+            .map(|(run, _)| run)
             .collect();
         if self.state != State::Missing {
             self.pending.push_front(texts.into_iter());

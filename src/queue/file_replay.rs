@@ -31,13 +31,14 @@ impl FileQueue {
                     ticket,
                     rest,
                     run,
+                    run_dir,
                 } => {
                     if after {
                         self.pending.remove(digest);
                         self.pending.push_front(documents(rest).into_iter());
                     }
                     if let Some(ticket) = ticket {
-                        self.running.insert(*ticket, run.clone());
+                        self.running.insert(*ticket, (run.clone(), run_dir.clone()));
                     }
                 }
                 Record::Done(ticket) => {
@@ -47,6 +48,7 @@ impl FileQueue {
                     let texts: Vec<String> = tickets
                         .iter()
                         .filter_map(|t| self.running.remove(t))
+                        .map(|(run, _)| run)
                         .collect();
                     if after {
                         self.pending.push_front(texts.into_iter());
@@ -55,6 +57,18 @@ impl FileQueue {
                 Record::Source(hash) => source_changed = *hash != self.source,
                 Record::Base(_) | Record::Wrote(_) => {}
             }
+        }
+        // Logged just before the crash (its end not yet in the journal):
+        // done, not to be run (or logged as cached) again.
+        let logged: Vec<Ticket> = self
+            .running
+            .iter()
+            .filter(|(_, (run, run_dir))| already_logged(run, run_dir))
+            .map(|(ticket, _)| *ticket)
+            .collect();
+        for ticket in &logged {
+            self.running.remove(ticket);
+            self.journal.append(&Record::Done(*ticket))?;
         }
         let crashed: Vec<Ticket> = self.running.keys().copied().collect();
         if !crashed.is_empty() {
@@ -69,6 +83,41 @@ impl FileQueue {
             source_changed,
         })
     }
+}
+
+/// How much of the end of a log is searched for a crashed run's `RUN_DIR`
+/// (the run ended last, so its document is near the end).
+const LOG_TAIL: u64 = 1 << 20;
+
+/// Whether the log of experiment `run` (its `YamlLog`) ends with the
+/// document of the run in `run_dir`.
+fn already_logged(run: &str, run_dir: &str) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    if run_dir.is_empty() {
+        return false;
+    }
+    let log = yaml_serde::from_str::<yaml_serde::Mapping>(run)
+        .ok()
+        .and_then(|m| {
+            m.get(crate::model::keys::YAML_LOG)?
+                .as_str()
+                .map(str::to_owned)
+        });
+    let Some(Ok(mut file)) = log.map(std::fs::File::open) else {
+        return false;
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut tail = Vec::new();
+    if file
+        .seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL)))
+        .is_err()
+        || file.read_to_end(&mut tail).is_err()
+    {
+        return false;
+    }
+    let tail = String::from_utf8_lossy(&tail);
+    tail.lines()
+        .any(|line| line.starts_with("RUN_DIR: ") && line.contains(run_dir))
 }
 
 /// Each document of a run of marked documents.

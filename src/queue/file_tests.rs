@@ -26,7 +26,7 @@ fn open(path: &Path, docs: &[Mapping]) -> FileQueue {
 fn take(queue: &mut FileQueue) -> Option<QueueEntry> {
     match queue.peek() {
         Peek::Next(m) => {
-            let ticket = queue.commit(&[], Some(&m)).unwrap().unwrap();
+            let ticket = queue.commit(&[], Some(launch(&m))).unwrap().unwrap();
             queue.finished(ticket).unwrap();
             queue.flush().unwrap();
             Some(m)
@@ -134,7 +134,10 @@ fn replacements_and_requeue_go_to_the_head() {
     assert_eq!(queue.peek(), Peek::Next(raw("a: 1")));
     assert_eq!(queue.take_reports().len(), 1);
     let ticket = queue
-        .commit(&[doc("a: 2"), doc("a: 3")], Some(&doc("a: 1\nREP: 0")))
+        .commit(
+            &[doc("a: 2"), doc("a: 3")],
+            Some(launch(&doc("a: 1\nREP: 0"))),
+        )
         .unwrap()
         .unwrap();
     queue.flush().unwrap();
@@ -210,7 +213,7 @@ fn a_crash_puts_the_running_back_once_and_keeps_the_takes() {
     let Peek::Next(second) = queue.peek() else {
         panic!()
     };
-    let _running = queue.commit(&[], Some(&second)).unwrap();
+    let _running = queue.commit(&[], Some(launch(&second))).unwrap();
     queue.flush().unwrap();
     // The runner dies here (kill -9): nothing more is written.
     drop(queue);
@@ -265,4 +268,39 @@ fn resume_reads_states() {
     let mut queue = resume(legacy).unwrap().0;
     assert!(matches!(take(&mut queue), Some(QueueEntry::Expanded(_))));
     assert_eq!(take(&mut queue), Some(raw("REP: 5")));
+}
+
+/// A start in a run directory nobody logs to.
+fn launch(experiment: &Mapping) -> crate::queue::Launch<'_> {
+    crate::queue::Launch {
+        experiment,
+        run_dir: Path::new("runs/test"),
+    }
+}
+
+/// A run logged just before a kill (its end not yet in the journal) is done:
+/// the next runner neither requeues it nor (with a store) logs it again as
+/// cached — the one duplicate document the crash campaign found.
+#[test]
+fn a_run_logged_just_before_a_crash_is_not_requeued() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.yaml");
+    let log = dir.path().join("log.yaml");
+    let with_log = |i: u32| doc(&format!("a: {i}\nYamlLog: {}", log.display()));
+    let mut queue = open(&path, &[with_log(1), with_log(2)]);
+    let Peek::Next(first) = queue.peek() else {
+        panic!()
+    };
+    let started = crate::queue::Launch {
+        experiment: &first,
+        run_dir: Path::new("runs/s-000-a"),
+    };
+    queue.commit(&[], Some(started)).unwrap();
+    queue.flush().unwrap();
+    // Logged, then killed before `finished`.
+    std::fs::write(&log, "a: 1\nSTATUS: done\nRUN_DIR: runs/s-000-a\n").unwrap();
+    drop(queue);
+    let (queue, resumed) = FileQueue::open(&path, "src", &[]).unwrap();
+    assert_eq!(resumed.map(|r| r.requeued), Some(0));
+    assert_eq!(queue.pending(), 1, "only `a: 2` is left");
 }

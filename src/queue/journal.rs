@@ -8,9 +8,10 @@
 //! ```text
 //! base INO LEN MTIME NSEC      the file version the records below apply to
 //! source HEX                   digest of the experiment file the queue came from
-//! take DIGEST TICKET|- RESTLEN RUNLEN
-//!      <rest><run>             the head document (by digest of its text) left
+//! take DIGEST TICKET|- RESTLEN RUNLEN DIRLEN
+//!      <rest><run><dir>        the head document (by digest of its text) left
 //!                              the queue, `rest` took its place, `run` started
+//!                              in run directory `dir`
 //! done TICKET                  that experiment ended and was logged
 //! requeue TICKET...            those experiments are back at the head
 //! wrote INO LEN MTIME NSEC     the changes above are in a file of this version
@@ -73,6 +74,8 @@ pub(crate) enum Record {
         ticket: Option<Ticket>,
         rest: String,
         run: String,
+        /// The run directory of `run` (empty when none started).
+        run_dir: String,
     },
     Done(Ticket),
     Requeue(Vec<Ticket>),
@@ -89,13 +92,15 @@ impl Record {
                 ticket,
                 rest,
                 run,
+                run_dir,
             } => {
                 let ticket = ticket.map_or_else(|| "-".to_owned(), |t| t.to_string());
                 format!(
-                    "take {} {ticket} {} {}\n{rest}{run}",
+                    "take {} {ticket} {} {} {}\n{rest}{run}{run_dir}",
                     hex(digest),
                     rest.len(),
-                    run.len()
+                    run.len(),
+                    run_dir.len()
                 )
             }
             Self::Done(ticket) => format!("done {ticket}\n"),
@@ -128,11 +133,13 @@ pub(crate) fn decode(text: &str) -> Vec<Record> {
                 .map(|t| t.parse().ok())
                 .collect::<Option<Vec<Ticket>>>()
                 .map(Record::Requeue),
-            ("take", [d, t, r, n]) => (|| {
-                let (r, n): (usize, usize) = (r.parse().ok()?, n.parse().ok()?);
+            ("take", [d, t, r, n, l]) => (|| {
+                let (r, n, l): (usize, usize, usize) =
+                    (r.parse().ok()?, n.parse().ok()?, l.parse().ok()?);
                 let rest = after.get(..r)?.to_owned();
                 let run = after.get(r..r + n)?.to_owned();
-                after = &after[r + n..];
+                let run_dir = after.get(r + n..r + n + l)?.to_owned();
+                after = &after[r + n + l..];
                 Some(Record::Take {
                     digest: unhex(d)?,
                     ticket: if *t == "-" {
@@ -142,6 +149,7 @@ pub(crate) fn decode(text: &str) -> Vec<Record> {
                     },
                     rest,
                     run,
+                    run_dir,
                 })
             })(),
             _ => None,
@@ -269,12 +277,14 @@ mod tests {
                 ticket: Some(7),
                 rest: "--- # x\nb: 2\n".into(),
                 run: "--- # x\na: 1\nREP: 0\n".into(),
+                run_dir: "runs/s-007-a".into(),
             },
             Record::Take {
                 digest: digest("c"),
                 ticket: None,
                 rest: String::new(),
                 run: String::new(),
+                run_dir: String::new(),
             },
             Record::Done(7),
             Record::Requeue(vec![3, 1]),

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 use yaml_serde::Mapping;
 
-use super::api::{Peek, Queue, QueueError, QueueReport, Ticket};
+use super::api::{Launch, Peek, Queue, QueueError, QueueReport, Ticket};
 use super::entry::QueueEntry;
 
 #[derive(Debug, Default)]
@@ -38,15 +38,15 @@ impl Queue for MemoryQueue {
     fn commit(
         &mut self,
         replacement: &[Mapping],
-        started: Option<&Mapping>,
+        started: Option<Launch<'_>>,
     ) -> Result<Option<Ticket>, QueueError> {
         self.docs.pop_front();
         for doc in replacement.iter().rev() {
             self.docs.push_front(QueueEntry::Expanded(doc.clone()));
         }
-        Ok(started.map(|experiment| {
+        Ok(started.map(|started| {
             self.next += 1;
-            self.running.insert(self.next, experiment.clone());
+            self.running.insert(self.next, started.experiment.clone());
             self.next
         }))
     }

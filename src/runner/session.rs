@@ -25,7 +25,7 @@ use super::store_hook::RunStore;
 use crate::config::Expander;
 use crate::executor::{Executor, ExitReport, Job, JobEvent, JobEvents, Lease, Running, Stop};
 use crate::model::{keys, name_of, JobSpec};
-use crate::queue::{Peek, Queue, QueueError, Ticket};
+use crate::queue::{Launch, Peek, Queue, QueueError, Ticket};
 use crate::yaml_log::{Record, Status};
 
 #[path = "retry.rs"]
@@ -292,7 +292,13 @@ impl<'a, 's> Session<'a, 's> {
         // file keeps it as running until it ends. A retry carries the
         // ticket of its first attempt.
         let ticket = match rest {
-            Some(rest) => self.commit(rest, launched.as_ref().ok().map(|_| &experiment)),
+            Some(rest) => {
+                let launch = launched.as_ref().ok().map(|l| Launch {
+                    experiment: &experiment,
+                    run_dir: &l.run_dir,
+                });
+                self.commit(rest, launch)
+            }
             None => carried,
         };
         let launched = match launched {
@@ -514,7 +520,7 @@ impl<'a, 's> Session<'a, 's> {
 
     /// Remove the peeked document from the queue, putting `rest` in its
     /// place; `started` is the experiment started from it.
-    fn commit(&mut self, rest: &[Mapping], started: Option<&Mapping>) -> Option<Ticket> {
+    fn commit(&mut self, rest: &[Mapping], started: Option<Launch<'_>>) -> Option<Ticket> {
         match self.queue.commit(rest, started) {
             Ok(ticket) => ticket,
             Err(err) => {
