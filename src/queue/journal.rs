@@ -133,13 +133,14 @@ pub(crate) fn decode(text: &str) -> Vec<Record> {
                 .map(|t| t.parse().ok())
                 .collect::<Option<Vec<Ticket>>>()
                 .map(Record::Requeue),
-            ("take", [d, t, r, n, l]) => (|| {
-                let (r, n, l): (usize, usize, usize) =
-                    (r.parse().ok()?, n.parse().ok()?, l.parse().ok()?);
+            ("take", [d, t, lens @ ..]) if lens.len() == 3 => (|| {
+                let lens: Vec<usize> =
+                    lens.iter().map(|l| l.parse().ok()).collect::<Option<_>>()?;
+                let (r, n) = (lens[0], lens[0] + lens[1]);
                 let rest = after.get(..r)?.to_owned();
-                let run = after.get(r..r + n)?.to_owned();
-                let run_dir = after.get(r + n..r + n + l)?.to_owned();
-                after = &after[r + n + l..];
+                let run = after.get(r..n)?.to_owned();
+                let run_dir = after.get(n..n + lens[2])?.to_owned();
+                after = &after[n + lens[2]..];
                 Some(Record::Take {
                     digest: unhex(d)?,
                     ticket: if *t == "-" {
