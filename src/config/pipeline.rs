@@ -141,7 +141,7 @@ fn evaluate_stream(
     if let Some(err) = failure {
         // A malformed document later in the file wins.
         return Err(rx
-            .iter()
+            .into_iter()
             .find_map(|stage| match stage {
                 Stage::Malformed(later) => Some(later),
                 _ => None,

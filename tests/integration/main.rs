@@ -16,6 +16,7 @@ mod expand;
 mod fake_slack;
 mod filter;
 mod fuzz;
+mod hostile;
 mod parallel;
 mod queue;
 mod run;

@@ -1,0 +1,207 @@
+//! Limits on the YAML that any command reads, checked in one linear pass
+//! before the text reaches a parser.
+//!
+//! libyaml's scanner checks every open flow level on every token (100k
+//! nested `[` take minutes to refuse), and the recursive readers overflow
+//! the stack on a block mapping nested thousands of levels. Real
+//! experiment files and logs nest a handful of levels; anything nested
+//! deeper than [`MAX_DEPTH`] is refused here, in milliseconds, with its
+//! line. The scan over-estimates rather than under-estimates: a level is
+//! every deeper indentation, every leading `- ` and every open `[` or `{`
+//! outside quotes and comments.
+
+/// How deeply a YAML document may nest (indentation levels, sequence
+/// items and flow collections together). `yaml_serde` refuses 128.
+pub(crate) const MAX_DEPTH: usize = 100;
+
+/// A document nested deeper than [`MAX_DEPTH`], at this 1-based line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooDeep {
+    pub line: usize,
+}
+
+impl std::fmt::Display for TooDeep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "nested deeper than {MAX_DEPTH} levels (the limit on YAML nesting)"
+        )
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    None,
+    Single,
+    Double,
+}
+
+/// The scanner's state across lines.
+struct Scan {
+    /// Indentation of each open block level.
+    indents: Vec<usize>,
+    flow: usize,
+    quote: Quote,
+    /// Inside a block scalar (`|`, `>`) opened on a line at this indentation.
+    block_scalar: Option<usize>,
+}
+
+/// Refuse `text` if a document in it nests deeper than [`MAX_DEPTH`].
+pub(crate) fn check_depth(text: &str) -> Result<(), TooDeep> {
+    let mut scan = Scan {
+        indents: Vec::new(),
+        flow: 0,
+        quote: Quote::None,
+        block_scalar: None,
+    };
+    for (n, line) in text.split('\n').enumerate() {
+        if scan.line(line) > MAX_DEPTH {
+            return Err(TooDeep { line: n + 1 });
+        }
+    }
+    Ok(())
+}
+
+impl Scan {
+    /// Scan one line; the deepest level reached in it.
+    fn line(&mut self, line: &str) -> usize {
+        let content = line.trim_start_matches(' ');
+        let indent = line.len() - content.len();
+        let blank = content.trim().is_empty();
+        if let Some(at) = self.block_scalar {
+            if blank || indent > at {
+                return 0;
+            }
+            self.block_scalar = None;
+        }
+        if line.starts_with("---") || line.starts_with("...") {
+            self.indents.clear();
+        }
+        let mut rest = content;
+        if self.quote == Quote::None && self.flow == 0 {
+            if blank || content.starts_with('#') {
+                return 0;
+            }
+            while self.indents.last().is_some_and(|&top| top > indent) {
+                self.indents.pop();
+            }
+            if self.indents.last().is_none_or(|&top| top < indent) {
+                self.indents.push(indent);
+            }
+            while let Some(after) = rest.strip_prefix("- ").or(rest.strip_prefix("? ")) {
+                self.indents.push(usize::MAX);
+                rest = after.trim_start_matches(' ');
+            }
+            // Sequence items stand for one line only.
+            let items = self.indents.iter().rev().take_while(|&&i| i == usize::MAX);
+            let items = items.count();
+            let depth = self.indents.len();
+            self.indents.truncate(depth - items);
+            return self.inline(rest, indent, depth);
+        }
+        self.inline(rest, indent, self.indents.len())
+    }
+
+    /// Scan the text of a line for quotes, comments and flow brackets.
+    fn inline(&mut self, text: &str, indent: usize, block: usize) -> usize {
+        let bytes = text.as_bytes();
+        let mut deepest = block + self.flow;
+        // Whether a token may start here (quotes and brackets open only there).
+        let mut token_start = true;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            match self.quote {
+                Quote::Double => match b {
+                    b'\\' => i += 1,
+                    b'"' => self.quote = Quote::None,
+                    _ => {}
+                },
+                Quote::Single if b == b'\'' => {
+                    if bytes.get(i) == Some(&b'\'') {
+                        i += 1;
+                    } else {
+                        self.quote = Quote::None;
+                    }
+                }
+                Quote::Single => {}
+                Quote::None => {
+                    match b {
+                        b'#' if token_start => return deepest,
+                        b'"' if token_start => self.quote = Quote::Double,
+                        b'\'' if token_start => self.quote = Quote::Single,
+                        b'[' | b'{' if token_start || self.flow > 0 => {
+                            self.flow += 1;
+                            deepest = deepest.max(block + self.flow);
+                        }
+                        b']' | b'}' if self.flow > 0 => self.flow -= 1,
+                        b'|' | b'>' if token_start && self.flow == 0 => {
+                            let tail = &text[i..];
+                            let tail = tail.split(" #").next().unwrap_or(tail).trim_end();
+                            if tail.bytes().all(|c| matches!(c, b'-' | b'+' | b'0'..=b'9')) {
+                                self.block_scalar = Some(indent);
+                                return deepest;
+                            }
+                        }
+                        _ => {}
+                    }
+                    token_start = matches!(b, b' ' | b'\t' | b'[' | b'{' | b',' | b'-' | b'?')
+                        || (b == b':' && self.flow > 0);
+                    continue;
+                }
+            }
+            token_start = false;
+        }
+        deepest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn depth_ok(text: &str) -> bool {
+        check_depth(text).is_ok()
+    }
+
+    #[test]
+    fn ordinary_documents_pass() {
+        for text in [
+            "a: 1\nb:\n  c: [1, {d: 2}]\n  e:\n  - x\n  - - y\n",
+            "s: \"[[[[\"\nt: '{{{{ it''s'\nu: x[[[[ # [[[[\n",
+            "a: |\n  [[[[[[\n      {{{{{\nb: 2\n",
+            "---\na: 1\n---\nb: 2\n",
+        ] {
+            assert!(depth_ok(text), "{text}");
+        }
+        let mut deep_but_fine = String::new();
+        for i in 0..MAX_DEPTH - 2 {
+            deep_but_fine.push_str(&" ".repeat(i));
+            deep_but_fine.push_str("a:\n");
+        }
+        assert!(depth_ok(&deep_but_fine));
+        // Indented siblings do not add up.
+        let siblings = "a:\n  b: 1\n  c: 1\n".repeat(1000);
+        assert!(depth_ok(&siblings));
+    }
+
+    #[test]
+    fn deep_documents_are_refused() {
+        let mut block = String::new();
+        for i in 0..9000 {
+            block.push_str(&" ".repeat(i));
+            block.push_str("a:\n");
+        }
+        assert_eq!(
+            check_depth(&block),
+            Err(TooDeep {
+                line: MAX_DEPTH + 1
+            })
+        );
+        assert!(!depth_ok(&format!("a: {}", "[".repeat(100_000))));
+        assert!(!depth_ok(&format!("a: {}", "{a: ".repeat(100_000))));
+        assert!(!depth_ok(&"- ".repeat(200)));
+        assert!(!depth_ok(&format!("a: [\n{}\n", "[\n".repeat(200))));
+    }
+}
