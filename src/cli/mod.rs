@@ -192,6 +192,11 @@ pub(crate) struct CollectArgs {
     /// List visited directories on stderr
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Skip files larger than this (bytes, or with K, M, G); only regular
+    /// files are read
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::yaml::limits::parse_size)]
+    pub max_size: u64,
 }
 
 /// Output formats of `filter`.

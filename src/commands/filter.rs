@@ -19,6 +19,7 @@ use crate::filter::format::{
 };
 use crate::filter::query::{Failures, LogText, Query, Record};
 use crate::filter::sort::cmp_keys;
+use crate::yaml::limits::{read_text, DEFAULT_MAX_SIZE};
 use crate::yaml::write::document_bytes;
 
 pub(crate) struct FilterSettings {
@@ -124,7 +125,7 @@ pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
         .logs
         .iter()
         .map(|path| {
-            let text = std::fs::read_to_string(path).map_err(|err| {
+            let text = read_text(path, DEFAULT_MAX_SIZE).map_err(|err| {
                 Error::Usage(format!("failed to read log `{}`: {err}", path.display()))
             })?;
             Ok(LogText {

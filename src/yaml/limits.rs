@@ -14,6 +14,8 @@
 /// items and flow collections together). `yaml_serde` refuses 128.
 pub(crate) const MAX_DEPTH: usize = 100;
 
+use std::path::Path;
+
 /// A document nested deeper than [`MAX_DEPTH`], at this 1-based line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TooDeep {
@@ -157,6 +159,62 @@ impl Scan {
     }
 }
 
+/// The largest file `collect` and `filter` read, unless `--max-size` says
+/// otherwise: 1 GiB.
+pub(crate) const DEFAULT_MAX_SIZE: u64 = 1 << 30;
+
+/// Read the text of a regular file of at most `max` bytes. A FIFO, a
+/// device (`/dev/zero`, through a symlink or not) or a larger file is
+/// refused with a reason, without blocking or reading it.
+pub(crate) fn read_text(path: &Path, max: u64) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: opening a FIFO without a writer would wait forever.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|err| err.to_string())?;
+    let meta = file.metadata().map_err(|err| err.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".to_owned());
+    }
+    let too_big = || format!("larger than the size limit of {max} bytes (--max-size)");
+    if meta.len() > max {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    file.take(max + 1)
+        .read_to_string(&mut text)
+        .map_err(|err| err.to_string())?;
+    if text.len() as u64 > max {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
+/// A size with an optional `K`, `M` or `G` suffix (powers of 1,024).
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last() {
+        Some((at, c @ ('k' | 'K' | 'm' | 'M' | 'g' | 'G'))) => {
+            (&text[..at], c.to_ascii_uppercase())
+        }
+        _ => (text, 'B'),
+    };
+    let shift = match unit {
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        _ => 0,
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("`{text}` is not a size (bytes, or a number with K, M or G)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +261,23 @@ mod tests {
         assert!(!depth_ok(&format!("a: {}", "{a: ".repeat(100_000))));
         assert!(!depth_ok(&"- ".repeat(200)));
         assert!(!depth_ok(&format!("a: [\n{}\n", "[\n".repeat(200))));
+    }
+
+    #[test]
+    fn sizes_and_what_is_not_a_file() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("2k"), Ok(2048));
+        assert_eq!(parse_size("1G"), Ok(DEFAULT_MAX_SIZE));
+        assert!(parse_size("x").is_err());
+        assert!(parse_size("99999999999G").is_err());
+        assert_eq!(
+            read_text(Path::new("/dev/zero"), 10),
+            Err("not a regular file".to_owned())
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        std::fs::write(&path, "a: 1\n").unwrap();
+        assert_eq!(read_text(&path, 5).as_deref(), Ok("a: 1\n"));
+        assert!(read_text(&path, 4).unwrap_err().contains("size limit"));
     }
 }

@@ -109,3 +109,28 @@ fn a_byte_order_mark_starts_an_experiment_file() {
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("Name: a"));
 }
+
+#[test]
+fn collect_reads_only_regular_files_of_bounded_size() {
+    let test = Test::new()
+        .write("logs/a.yaml", "---\nName: a\n")
+        .write("logs/big.yaml", &format!("---\nName: big\npad: {}\n", "x".repeat(4096)));
+    let logs = test.path().join("logs");
+    nix::unistd::mkfifo(&logs.join("fifo.yaml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", logs.join("zero.yaml")).unwrap();
+    let output = run_in(
+        test.path(),
+        &["collect", "logs", "--dest", "out", "--max-size", "2K"],
+        20,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("fifo.yaml`: not a regular file"), "{err}");
+    assert!(err.contains("zero.yaml`: not a regular file"), "{err}");
+    assert!(err.contains("big.yaml`: larger than the size limit"), "{err}");
+    assert!(err.contains("collected 1 document from 1 file"), "{err}");
+    assert!(err.contains("skipped 3 "), "{err}");
+    // `filter` does not block on a FIFO either.
+    let output = run_in(test.path(), &["filter", "logs/fifo.yaml"], 20);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+}
