@@ -239,8 +239,9 @@ impl<'a, 's> Session<'a, 's> {
                 Admission::Wait => return Head::Busy,
                 Admission::Start(ready) => self.start(*ready, &rest),
                 Admission::Cached { spec, document } => {
-                    self.commit(&rest);
-                    self.cached(&spec, document);
+                    if self.cached(&spec, document) {
+                        self.commit(&rest);
+                    }
                 }
                 Admission::Skip { name } => {
                     self.commit(&rest);
@@ -408,8 +409,9 @@ impl<'a, 's> Session<'a, 's> {
         }
     }
 
-    /// Log an experiment whose result is cached instead of running it.
-    fn cached(&mut self, spec: &JobSpec, mut document: Mapping) {
+    /// Log an experiment whose result is cached instead of running it;
+    /// false if its log document could not be written (it stays queued).
+    fn cached(&mut self, spec: &JobSpec, mut document: Mapping) -> bool {
         document.insert(Value::from(keys::CACHED), Value::Bool(true));
         self.summary.cached += 1;
         let cached = Cached {
@@ -418,6 +420,8 @@ impl<'a, 's> Session<'a, 's> {
             log: spec.log.as_deref(),
         };
         self.observers.each(|o| o.experiment_cached(&cached));
+        let failure = self.observers.take_failure();
+        failure.map(|f| self.unrecorded(&spec.name, &f)).is_none()
     }
 
     /// Log and announce an experiment that could not be started.
@@ -457,6 +461,13 @@ impl<'a, 's> Session<'a, 's> {
         let document = record.document();
         self.observers
             .each(|o| o.experiment_finished(&record, &document));
+        if let Some(failure) = self.observers.take_failure() {
+            // Its log document is not written: it runs again on resume.
+            if self.state.reason() != Some(Reason::Stopped) {
+                self.requeue.push((record.index, record.experiment.clone()));
+            }
+            self.unrecorded(&record.name, &failure);
+        }
         self.summary.count(record.status);
         if record.status.is_failure() && self.options.fail_fast && !self.summary.failed_fast {
             self.summary.failed_fast = true;
@@ -465,6 +476,16 @@ impl<'a, 's> Session<'a, 's> {
                 .message("stopping: an experiment failed and `--fail-fast` is set");
         }
         record
+    }
+
+    /// An observer could not record `name` (its log is on a full disk):
+    /// nothing new starts, and the run exits with status 1.
+    fn unrecorded(&mut self, name: &str, failure: &str) {
+        self.summary.unrecorded += 1;
+        self.state.stop(Reason::LogBroken);
+        self.observers.message(&format!(
+            "error: {failure}; stopping: `{name}` stays in the queue, nothing new starts"
+        ));
     }
 
     /// Remove the peeked document from the queue, putting `rest` in its place.

@@ -112,9 +112,10 @@ fn a_byte_order_mark_starts_an_experiment_file() {
 
 #[test]
 fn collect_reads_only_regular_files_of_bounded_size() {
-    let test = Test::new()
-        .write("logs/a.yaml", "---\nName: a\n")
-        .write("logs/big.yaml", &format!("---\nName: big\npad: {}\n", "x".repeat(4096)));
+    let test = Test::new().write("logs/a.yaml", "---\nName: a\n").write(
+        "logs/big.yaml",
+        &format!("---\nName: big\npad: {}\n", "x".repeat(4096)),
+    );
     let logs = test.path().join("logs");
     nix::unistd::mkfifo(&logs.join("fifo.yaml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
     std::os::unix::fs::symlink("/dev/zero", logs.join("zero.yaml")).unwrap();
@@ -127,7 +128,10 @@ fn collect_reads_only_regular_files_of_bounded_size() {
     let err = stderr(&output);
     assert!(err.contains("fifo.yaml`: not a regular file"), "{err}");
     assert!(err.contains("zero.yaml`: not a regular file"), "{err}");
-    assert!(err.contains("big.yaml`: larger than the size limit"), "{err}");
+    assert!(
+        err.contains("big.yaml`: larger than the size limit"),
+        "{err}"
+    );
     assert!(err.contains("collected 1 document from 1 file"), "{err}");
     assert!(err.contains("skipped 3 "), "{err}");
     // `filter` does not block on a FIFO either.

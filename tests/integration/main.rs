@@ -19,6 +19,7 @@ mod fuzz;
 mod hostile;
 mod parallel;
 mod queue;
+mod reliability;
 mod run;
 mod sandbox;
 mod signals;

@@ -1,0 +1,102 @@
+//! Nothing lost: a log on a full disk, a store deleted mid-run, a signal
+//! while the runner starts, counts too large to expand.
+
+use std::path::{Path, PathBuf};
+
+use crate::hostile::{code, run_in};
+use crate::test::{column, documents, read, Test};
+
+/// A module whose results are 40 KB (to fill a small disk quickly).
+const PAD_MODULE: &str = r#"#!/bin/sh
+pad=$(head -c 40000 /dev/zero | tr '\0' x)
+echo "PAD: $pad" > "$COOL_RUNNER_RESULTS"
+"#;
+
+/// A tmpfs mounted for one test (root only), unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// `None` (with a note) when not root: mounting needs it.
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("note: not root, no tmpfs: the full-disk test is skipped");
+            return None;
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        if !status.success() {
+            eprintln!("note: mounting a tmpfs failed: the full-disk test is skipped");
+            return None;
+        }
+        Some(Self(dir.to_owned()))
+    }
+
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("e{i}")).collect()
+}
+
+fn experiments(n: usize, log: &str) -> String {
+    let mut text =
+        format!("Global: {{repeat: 1, queue: q.yaml}}\nModule: ./pad.sh\nYamlLog: {log}\n");
+    for name in names(n) {
+        text.push_str(&format!("---\nName: {name}\n"));
+    }
+    text
+}
+
+#[test]
+fn a_full_disk_leaves_the_log_whole_and_the_experiment_queued() {
+    let test = Test::new()
+        .write_exe("pad.sh", PAD_MODULE)
+        .write("exp.yaml", &experiments(8, "full/log.yaml"));
+    let Some(disk) = Tmpfs::mount(&test.path().join("full"), "200k") else {
+        return;
+    };
+    let log = test.path().join("full/log.yaml");
+    let run = ["run", "--exp", "exp.yaml", "--no-store"];
+    let first = run_in(test.path(), &run, 60);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(code(&first), 1, "{stderr}");
+    assert!(stderr.contains("stays in the queue"), "{stderr}");
+    // Every document whole (`documents` panics otherwise), none lost.
+    let logged = column(&documents(&log), "Name");
+    assert!(logged.len() < 8, "the disk did not fill: {logged:?}");
+    assert_eq!(logged, names(logged.len()));
+    let queued = column(&documents(&test.path().join("q.yaml")), "Name");
+    assert_eq!(
+        queued,
+        names(8)[logged.len()..],
+        "{}",
+        read(&test.path().join("q.yaml"))
+    );
+    // Space freed: the rerun resumes the queue and completes the log.
+    disk.resize("4m");
+    let second = run_in(test.path(), &run, 60);
+    assert_eq!(
+        code(&second),
+        0,
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(column(&documents(&log), "Name"), names(8));
+}
