@@ -129,10 +129,13 @@ fn pick_indices(experiments: &[Mapping], pick: &[usize]) -> Result<Vec<Mapping>,
 
 /// Run the `run` subcommand; returns the exit status.
 pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
+    // The handlers come first: a signal during a long expansion stops the
+    // run before anything starts, instead of killing the runner.
+    let channel = (!settings.dry).then(signal_channel).transpose()?;
     let sandbox = Sandbox::new();
     let expansion = expand(settings, &sandbox)?;
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
-    if settings.dry {
+    let Some(channel) = channel else {
         dry_cache_report(settings, &global, &expansion);
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -153,8 +156,19 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
         // one would cost more than writing them out.
         std::mem::forget(expansion);
         return Ok(exit::OK);
-    }
-    run_experiments(settings, &global, &sandbox, expansion)
+    };
+    run_experiments(settings, &global, &sandbox, expansion, channel)
+}
+
+/// The session's event channel, with the signal handlers sending into it.
+fn signal_channel() -> Result<(mpsc::Sender<Event>, mpsc::Receiver<Event>), Error> {
+    let (tx, rx) = mpsc::channel();
+    let signals = tx.clone();
+    install_signal_handlers(move |kind| {
+        let _ = signals.send(Event::Signal(kind));
+    })
+    .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
+    Ok((tx, rx))
 }
 
 /// The identity calculator for this run.
@@ -270,16 +284,11 @@ fn run_experiments(
     global: &Global,
     sandbox: &Sandbox,
     expansion: Expansion,
+    (tx, rx): (mpsc::Sender<Event>, mpsc::Receiver<Event>),
 ) -> Result<i32, Error> {
     let slots = slot_config(settings, global)?;
     check_experiments(&expansion.experiments, &slots)?;
     let notifier = SlackObserver::from_settings(global.slack.as_ref());
-    let (tx, rx) = mpsc::channel();
-    let signals = tx.clone();
-    install_signal_handlers(move |kind| {
-        let _ = signals.send(Event::Signal(kind));
-    })
-    .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
 
     let mut stderr = std::io::stderr();
     let (mut queue, _watcher) = match &global.queue {

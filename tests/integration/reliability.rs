@@ -100,3 +100,26 @@ fn a_full_disk_leaves_the_log_whole_and_the_experiment_queued() {
     );
     assert_eq!(column(&documents(&log), "Name"), names(8));
 }
+
+/// A signal while the runner expands a large file: it stops the run
+/// (130, nothing started), it does not kill the runner.
+#[test]
+fn a_signal_during_startup_stops_the_run_cleanly() {
+    for signal in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+    ] {
+        let mut bg = Test::new()
+            .write(
+                "exp.yaml",
+                "Global: {repeat: 1}\nModule: echo\n---\nName: a\nRepeat: 100000\n",
+            )
+            .args(&["run", "--exp", "exp.yaml", "--no-store"])
+            .spawn();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        bg.signal(signal);
+        let status = bg.wait(120);
+        assert_eq!(status, 130, "{signal}: {}", bg.stderr());
+        assert!(!bg.path().join("runs").exists(), "nothing started");
+    }
+}
