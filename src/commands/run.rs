@@ -11,6 +11,7 @@ use yaml_serde::{Mapping, Value};
 use crate::cli::RunArgs;
 use crate::config::{self, ExpandOptions, Expansion, Override};
 use crate::error::{exit, Error};
+use crate::model::global::MAX_EXPERIMENTS;
 use chrono::Local;
 
 use crate::executor::{parse_gpus, LocalExecutor, SlotConfig, Slots, WorkspaceConfig};
@@ -70,6 +71,13 @@ impl RunSettings {
 
 /// `0,1,3` or `2-5` or a mix.
 fn parse_pick(text: &str) -> Result<Vec<usize>, Error> {
+    // No file expands further: checked before a range is allocated.
+    let too_far = |i: usize| match i as u64 {
+        i if i < MAX_EXPERIMENTS => Ok(i as usize),
+        _ => Err(Error::Usage(format!(
+            "`--pick {i}` is over the limit of {MAX_EXPERIMENTS} experiments per file"
+        ))),
+    };
     let bad = |part: &str| {
         Error::Usage(format!(
             "invalid `--pick` entry `{part}`: expected indices like `0,1,3` or a range `2-5`"
@@ -83,9 +91,10 @@ fn parse_pick(text: &str) -> Result<Vec<usize>, Error> {
             if b < a {
                 return Err(bad(part));
             }
+            too_far(b)?;
             out.extend(a..=b);
         } else {
-            out.push(part.parse().map_err(|_| bad(part))?);
+            out.push(too_far(part.parse().map_err(|_| bad(part))?)?);
         }
     }
     if out.is_empty() {

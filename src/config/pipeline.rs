@@ -297,6 +297,10 @@ impl<'a> Producer<'a> {
         let Some((repeat, preparer)) = self.started.as_mut() else {
             return;
         };
+        if let Err(err) = preparer.check_rounds(*repeat) {
+            self.tx.send(Stage::Failed(err)).ok();
+            return;
+        }
         for global_rep in 1..*repeat {
             preparer.global_rep = global_rep;
             if self.tx.send(Stage::GlobalRep(global_rep)).is_err() {

@@ -123,3 +123,46 @@ fn a_signal_during_startup_stops_the_run_cleanly() {
         assert!(!bg.path().join("runs").exists(), "nothing started");
     }
 }
+
+/// Counts too large to expand are refused before anything is allocated
+/// (exit 2, the limit named), not an abort or a machine out of memory.
+#[test]
+fn huge_counts_are_refused_naming_the_limit() {
+    let head = "Global: {repeat: 1}\nModule: echo\n---\n";
+    let test = Test::new()
+        .write(
+            "repeat.yaml",
+            &format!("{head}Name: a\nRepeat: 100000000\n"),
+        )
+        .write(
+            "global.yaml",
+            "Global: {repeat: 100000000}\nModule: echo\n---\nName: a\n",
+        )
+        .write(
+            "product.yaml",
+            "Global: {repeat: 600000}\nModule: echo\n---\nName: a\n---\nName: b\n",
+        );
+    for (args, limit) in [
+        (
+            vec!["run", "--exp", "repeat.yaml", "--dry"],
+            "limit of 1000000 repeats",
+        ),
+        (
+            vec!["run", "--exp", "global.yaml", "--dry"],
+            "(the limit on repeats)",
+        ),
+        (
+            vec!["run", "--exp", "product.yaml", "--dry"],
+            "over the limit of 1000000",
+        ),
+        (
+            vec!["run", "--exp", "repeat.yaml", "--pick", "0-99999999999"],
+            "over the limit of 1000000 experiments",
+        ),
+    ] {
+        let output = run_in(test.path(), &args, 20);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(code(&output), 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(limit), "{args:?}: {stderr}");
+    }
+}
