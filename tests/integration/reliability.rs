@@ -59,7 +59,7 @@ fn experiments(n: usize, log: &str) -> String {
     let mut text =
         format!("Global: {{repeat: 1, queue: q.yaml}}\nModule: ./pad.sh\nYamlLog: {log}\n");
     for name in names(n) {
-        text.push_str(&format!("---\nName: {name}\n"));
+        text = text + "---\nName: " + name.as_str() + "\n";
     }
     text
 }
@@ -164,5 +164,44 @@ fn huge_counts_are_refused_naming_the_limit() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(code(&output), 2, "{args:?}: {stderr}");
         assert!(stderr.contains(limit), "{args:?}: {stderr}");
+    }
+}
+
+/// A module that deletes (or empties) the store once, as a person might.
+const STORE_MODULE: &str = r#"#!/bin/sh
+if [ ! -e once ]; then
+  touch once
+  case "$1" in
+    rm) rm -f .cool-runner/store.sqlite ;;
+    empty) : > .cool-runner/store.sqlite ;;
+  esac
+fi
+echo "OK: 1" > "$COOL_RUNNER_RESULTS"
+"#;
+
+#[test]
+fn a_store_deleted_or_emptied_mid_run_is_recreated_with_a_warning() {
+    for how in ["rm", "empty"] {
+        let experiments = "Global: {repeat: 1}\nModule: ./store.sh\n\
+                           ---\nName: a\n---\nName: b\n---\nName: c\n";
+        let test = Test::new()
+            .write_exe("store.sh", STORE_MODULE)
+            .write("exp.yaml", experiments);
+        let output = run_in(test.path(), &["run", "--exp", "exp.yaml", "--", how], 60);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(code(&output), 0, "{stderr}");
+        let warned = stderr
+            .matches("was deleted or emptied during the run")
+            .count();
+        assert_eq!(warned, 1, "{how}: {stderr}");
+        let store = test.path().join(".cool-runner/store.sqlite");
+        let conn = rusqlite::Connection::open(&store).unwrap();
+        let done: i64 = conn
+            .query_row("SELECT count(*) FROM runs WHERE status = 'done'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        // `a`, running when its row was lost, is written again.
+        assert_eq!(done, 3, "{how}: results recorded after the deletion");
     }
 }
