@@ -173,7 +173,8 @@ fn worker(
     while let Ok(message) = receiver.recv() {
         let request = SlackApiChatPostMessageRequest::new(
             channel.clone(),
-            SlackMessageContent::new().with_text(message.text),
+            SlackMessageContent::new()
+                .with_text(crate::secrets::redact(&message.text).into_owned()),
         );
         // `timeout` is built inside the runtime: its timer needs one.
         let posted = runtime.block_on(async {

@@ -88,7 +88,7 @@ impl Cache {
             .parts
             .remove(identity)
             .unwrap_or_else(|| "{}".to_owned());
-        let experiment = serde_json::to_string(started.experiment).map_err(|e| e.to_string())?;
+        let experiment = json(started.experiment)?;
         let run_dir = started.run_dir.display().to_string();
         let log = started.log.map(|p| p.display().to_string());
         self.store
@@ -117,8 +117,8 @@ impl Cache {
         document: &Mapping,
     ) -> Result<(), String> {
         self.recreate_if_gone();
-        let results = serde_json::to_string(&record.results).map_err(|e| e.to_string())?;
-        let document = serde_json::to_string(document).map_err(|e| e.to_string())?;
+        let results = json(&record.results)?;
+        let document = json(document)?;
         let ending = Ending {
             status: record.status.as_str(),
             exit_code: record.exit_code,
@@ -130,7 +130,7 @@ impl Cache {
         if self.store.finish(id, &ending).map_err(|e| e.to_string())? {
             return Ok(());
         }
-        let experiment = serde_json::to_string(&record.experiment).map_err(|e| e.to_string())?;
+        let experiment = json(&record.experiment)?;
         let run_dir = record.run_dir.as_ref().map(|p| p.display().to_string());
         let log = record.log.as_ref().map(|p| p.display().to_string());
         let row = self
@@ -154,6 +154,12 @@ impl Cache {
             .map(drop)
             .map_err(|e| e.to_string())
     }
+}
+
+/// JSON for a column, with the runner's secrets redacted.
+fn json(value: &Mapping) -> Result<String, String> {
+    let text = serde_json::to_string(value).map_err(|e| e.to_string())?;
+    Ok(crate::secrets::redact(&text).into_owned())
 }
 
 /// The store's side of a run: looks up the cache for admission and, as an

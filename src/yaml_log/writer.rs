@@ -38,6 +38,7 @@ pub(crate) fn append(path: &Path, document: &Mapping) -> Result<(), LogError> {
         path: path.to_owned(),
         source,
     })?;
+    let bytes = crate::secrets::redact_bytes(&bytes);
     let io = |source| LogError::Io {
         path: path.to_owned(),
         source,

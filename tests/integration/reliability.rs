@@ -205,3 +205,69 @@ fn a_store_deleted_or_emptied_mid_run_is_recreated_with_a_warning() {
         assert_eq!(done, 3, "{how}: results recorded after the deletion");
     }
 }
+
+const TOKEN: &str = "xoxb-1234567890-secret-token";
+
+/// Prints the token it was given everywhere it can, then fails.
+const LEAKY_MODULE: &str = r#"#!/bin/sh
+echo "stdout: [$SLACK_BOT_TOKEN]"
+echo "stderr: [$SLACK_BOT_TOKEN]" >&2
+echo "SEEN: '[$SLACK_BOT_TOKEN]'" > "$COOL_RUNNER_RESULTS"
+exit 1
+"#;
+
+/// Every file under `dir` that the runner writes, as text (not the
+/// module's own `results.yaml`).
+fn all_text(dir: &Path) -> String {
+    walk(dir)
+        .into_iter()
+        .filter(|p| !p.ends_with("results.yaml"))
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned())
+        .collect()
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_slack_token_is_withheld_from_modules_and_never_written() {
+    let exp = "Global: {repeat: 1}\nModule: ./leak.sh\nYamlLog: log.yaml\n---\nName: a\n";
+    // By default the module does not get the token.
+    let ran = Test::new()
+        .write_exe("leak.sh", LEAKY_MODULE)
+        .write("exp.yaml", exp)
+        .env("SLACK_BOT_TOKEN", TOKEN)
+        .args(&["run", "--exp", "exp.yaml"])
+        .run()
+        .status(1);
+    assert_eq!(
+        column(&documents(&ran.dir.join("log.yaml")), "SEEN"),
+        ["[]"]
+    );
+    // Passed on deliberately, it is still redacted from everything the
+    // runner writes: log, store, run directory, its own output.
+    let ran = Test::new()
+        .write_exe("leak.sh", LEAKY_MODULE)
+        .write("exp.yaml", exp)
+        .env("SLACK_BOT_TOKEN", TOKEN)
+        .env("COOL_RUNNER_PASS_ENV", "SLACK_BOT_TOKEN")
+        .args(&["run", "--exp", "exp.yaml"])
+        .run()
+        .status(1);
+    let log = documents(&ran.dir.join("log.yaml"));
+    assert_eq!(column(&log, "SEEN"), ["[REDACTED_SLACK_BOT_TOKEN]"]);
+    assert!(column(&log, "STDERR_TAIL")[0].contains("REDACTED_SLACK_BOT_TOKEN"));
+    let everything = [all_text(&ran.dir), ran.stdout(), ran.stderr()].concat();
+    assert!(!everything.contains(TOKEN), "{everything}");
+    assert!(ran.stdout().contains("stdout: [REDACTED_SLACK_BOT_TOKEN]"));
+}
