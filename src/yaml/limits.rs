@@ -217,6 +217,9 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+    use yaml_serde::Value;
+
     use super::*;
 
     fn depth_ok(text: &str) -> bool {
@@ -279,5 +282,48 @@ mod tests {
         std::fs::write(&path, "a: 1\n").unwrap();
         assert_eq!(read_text(&path, 5).as_deref(), Ok("a: 1\n"));
         assert!(read_text(&path, 4).unwrap_err().contains("size limit"));
+    }
+
+    /// A value nested `depth` levels: mappings, sequences and scalars.
+    fn nested(depth: u32) -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::from),
+            "[a-z \\[\\]{}#'\"|>:-]{0,10}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(depth, 4 * depth, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Sequence),
+                prop::collection::vec(("[a-z]{1,4}", inner), 0..3).prop_map(|kv| {
+                    Value::Mapping(kv.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        /// No false refusals: documents nested well within the limit, as
+        /// `yaml_serde` and the log writer write them, pass the scan.
+        #[test]
+        fn documents_within_the_limit_pass(value in nested(40)) {
+            let mut doc = yaml_serde::Mapping::new();
+            doc.insert("v".into(), value);
+            let library = yaml_serde::to_string(&doc).unwrap();
+            prop_assert!(check_depth(&library).is_ok(), "{}", library);
+            let ours = crate::yaml::write::document_bytes(&doc).unwrap();
+            let ours = String::from_utf8(ours).unwrap();
+            prop_assert!(check_depth(&ours).is_ok(), "{}", ours);
+        }
+
+        /// Any text at all: the scan and every reader answer, never panic.
+        #[test]
+        fn any_text_is_read_or_refused(text in "(\\PC|[\\[\\]{}:#'\"\\n -]){0,200}") {
+            let _ = check_depth(&text);
+            let _ = crate::yaml::read::parse_documents(&text, Path::new("x.yaml"));
+            for piece in crate::yaml::stream::split(&text) {
+                let _ = crate::yaml::stream::parse_piece(&piece);
+            }
+            let _ = crate::yaml::fast::parse_mapping(&text);
+        }
     }
 }

@@ -11,6 +11,7 @@ mod test;
 mod cache;
 mod cli;
 mod collect;
+mod corpus;
 mod expand;
 #[cfg(feature = "slack")]
 mod fake_slack;
