@@ -21,6 +21,7 @@ pub(crate) mod model;
 pub(crate) mod notifier;
 pub(crate) mod queue;
 pub(crate) mod runner;
+pub(crate) mod secrets;
 pub mod store;
 pub(crate) mod yaml;
 pub(crate) mod yaml_log;

@@ -267,6 +267,11 @@ pub(crate) struct CollectArgs {
     /// Read the runner's own files too: run directories, `.cool-runner/`, queue and experiment files
     #[arg(long)]
     pub all: bool,
+
+    /// Skip files larger than this (bytes, or with K, M, G); only regular
+    /// files are read
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::yaml::limits::parse_size)]
+    pub max_size: u64,
 }
 
 /// When to colour the terminal output (`--color`).

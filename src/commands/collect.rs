@@ -31,6 +31,7 @@ use crate::commands::output_file::create_timestamped;
 use crate::error::{exit, Error};
 use crate::executor::is_run_dir;
 use crate::yaml::fast::is_plain_mapping;
+use crate::yaml::limits::read_text;
 use crate::yaml::stream::{parse_file, parse_piece, split};
 use crate::yaml::write::value_document_bytes;
 
@@ -47,6 +48,8 @@ pub(crate) struct CollectSettings {
     pub verbose: bool,
     /// Read the runner's own files too.
     pub all: bool,
+    /// Larger files are skipped (`--max-size`).
+    pub max_size: u64,
 }
 
 impl CollectSettings {
@@ -63,6 +66,7 @@ impl CollectSettings {
             dest: args.dest,
             verbose: args.verbose,
             all: args.all,
+            max_size: args.max_size,
         })
     }
 }
@@ -306,11 +310,14 @@ impl Collector<'_> {
     /// Read and parse the batch on every core, then write it in order.
     fn flush_batch(&mut self) -> Result<(), Error> {
         let batch = std::mem::take(&mut self.batch);
+        let max_size = self.settings.max_size;
         let per_thread = batch.len().div_ceil(self.threads).max(1);
         let outcomes: Vec<Vec<FileOutcome>> = std::thread::scope(|scope| {
             let handles: Vec<_> = batch
                 .chunks(per_thread)
-                .map(|chunk| scope.spawn(move || chunk.iter().map(|p| read_file(p)).collect()))
+                .map(|chunk| {
+                    scope.spawn(move || chunk.iter().map(|p| read_file(p, max_size)).collect())
+                })
                 .collect();
             handles
                 .into_iter()
@@ -359,8 +366,10 @@ fn io_message(err: &walkdir::Error) -> String {
         .map_or_else(|| err.to_string(), ToString::to_string)
 }
 
-fn read_file(path: &Path) -> FileOutcome {
-    match std::fs::read_to_string(path) {
+/// Only regular files of at most `max_size` bytes are read (a FIFO named
+/// `x.yaml` would block, `/dev/zero` never ends).
+fn read_file(path: &Path, max_size: u64) -> FileOutcome {
+    match read_text(path, max_size) {
         Ok(text) => parse_text(&text, path),
         Err(err) => FileOutcome::Skipped(format!("`{}`: {err}", path.display())),
     }

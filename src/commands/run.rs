@@ -11,6 +11,7 @@ use yaml_serde::{Mapping, Value};
 use crate::cli::{Color, RunArgs};
 use crate::config::{self, ExpandOptions, Expansion, Override};
 use crate::error::{exit, Error};
+use crate::model::global::MAX_EXPERIMENTS;
 use chrono::Local;
 
 use crate::executor::{parse_gpus, LocalExecutor, SlotConfig, Slots, WorkspaceConfig};
@@ -89,6 +90,13 @@ impl RunSettings {
 
 /// `0,1,3` or `2-5` or a mix.
 fn parse_pick(text: &str) -> Result<Vec<usize>, Error> {
+    // No file expands further: checked before a range is allocated.
+    let too_far = |i: usize| match i as u64 {
+        i if i < MAX_EXPERIMENTS => Ok(i as usize),
+        _ => Err(Error::Usage(format!(
+            "`--pick {i}` is over the limit of {MAX_EXPERIMENTS} experiments per file"
+        ))),
+    };
     let bad = |part: &str| {
         Error::Usage(format!(
             "invalid `--pick` entry `{part}`: expected indices like `0,1,3` or a range `2-5`"
@@ -102,9 +110,10 @@ fn parse_pick(text: &str) -> Result<Vec<usize>, Error> {
             if b < a {
                 return Err(bad(part));
             }
+            too_far(b)?;
             out.extend(a..=b);
         } else {
-            out.push(part.parse().map_err(|_| bad(part))?);
+            out.push(too_far(part.parse().map_err(|_| bad(part))?)?);
         }
     }
     if out.is_empty() {
@@ -148,6 +157,9 @@ fn pick_indices(experiments: &[Mapping], pick: &[usize]) -> Result<Vec<Mapping>,
 
 /// Run the `run` subcommand; returns the exit status.
 pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
+    // The handlers come first: a signal during a long expansion stops the
+    // run before anything starts, instead of killing the runner.
+    let channel = (!settings.dry).then(signal_channel).transpose()?;
     let sandbox = Sandbox::new();
     let expansion = expand(settings, &sandbox)?;
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
@@ -161,7 +173,7 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
     // `--dry` checks everything `run` checks before anything starts.
     let slots = slot_config(settings, &global)?;
     check_experiments(&expansion.experiments, &slots)?;
-    if settings.dry {
+    let Some(channel) = channel else {
         dry_cache_report(settings, &global, &expansion);
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -182,8 +194,19 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
         // one would cost more than writing them out.
         std::mem::forget(expansion);
         return Ok(exit::OK);
-    }
-    run_experiments(settings, &global, &sandbox, expansion, slots)
+    };
+    run_experiments(settings, &global, &sandbox, expansion, slots, channel)
+}
+
+/// The session's event channel, with the signal handlers sending into it.
+fn signal_channel() -> Result<(mpsc::Sender<Event>, mpsc::Receiver<Event>), Error> {
+    let (tx, rx) = mpsc::channel();
+    let signals = tx.clone();
+    install_signal_handlers(move |kind| {
+        let _ = signals.send(Event::Signal(kind));
+    })
+    .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
+    Ok((tx, rx))
 }
 
 /// The identity calculator for this run.
@@ -326,14 +349,9 @@ fn run_experiments(
     sandbox: &Sandbox,
     expansion: Expansion,
     slots: SlotConfig,
+    (tx, rx): (mpsc::Sender<Event>, mpsc::Receiver<Event>),
 ) -> Result<i32, Error> {
     let notifier = SlackObserver::from_settings(global.slack.as_ref());
-    let (tx, rx) = mpsc::channel();
-    let signals = tx.clone();
-    install_signal_handlers(move |kind| {
-        let _ = signals.send(Event::Signal(kind));
-    })
-    .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
 
     let (mut queue, _watcher, resumed) = match &global.queue {
         None => (

@@ -148,7 +148,7 @@ fn evaluate_stream(
     if let Some(err) = failure {
         // A malformed document later in the file wins.
         return Err(rx
-            .iter()
+            .into_iter()
             .find_map(|stage| match stage {
                 Stage::Malformed(later) => Some(later),
                 _ => None,
@@ -369,6 +369,10 @@ impl<'a> Producer<'a> {
         let Some((repeat, preparer)) = self.started.as_mut() else {
             return;
         };
+        if let Err(err) = preparer.check_rounds(*repeat) {
+            self.tx.send(Stage::Failed(err)).ok();
+            return;
+        }
         for global_rep in 1..*repeat {
             preparer.global_rep = global_rep;
             if self.tx.send(Stage::GlobalRep(global_rep)).is_err() {

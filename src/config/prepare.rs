@@ -2,6 +2,7 @@
 //! merging a document over the defaults, the `Repeat` copies and the runner
 //! keys (steps 1–3 of `pipeline.rs`).
 
+use crate::model::global::{MAX_EXPERIMENTS, MAX_REPEAT};
 use crate::model::{keys, Global};
 use std::sync::Arc;
 
@@ -149,8 +150,22 @@ impl Preparer {
             .get("Name")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let repeat = positive_int(merged.get(keys::REPEAT), 1)
-            .map_err(|found| self.repeat_error(document, name.as_ref(), &found))?;
+        let repeat = positive_int(merged.get(keys::REPEAT), 1).map_err(|found| {
+            let message = format!(
+                "`Repeat` must be an integer of at least 1, found {found} \
+                 (it is read before expressions are evaluated, so it cannot be `parse`)"
+            );
+            self.repeat_error(document, name.as_ref(), message)
+        })?;
+        // Checked before the copies are allocated.
+        if repeat > MAX_REPEAT || self.produced as u64 + repeat > MAX_EXPERIMENTS {
+            let message = if repeat > MAX_REPEAT {
+                format!("`Repeat: {repeat}` is over the limit of {MAX_REPEAT} repeats")
+            } else {
+                too_many(self.produced as u64 + repeat)
+            };
+            return Err(self.repeat_error(document, name.as_ref(), message));
+        }
         let rnd_idx = match merged.get("RND_IDX") {
             Some(_) => None,
             None => Some(self.rng.gen_range(100_000..=999_999_i64)),
@@ -190,25 +205,44 @@ impl Preparer {
         })
     }
 
-    fn repeat_error(&self, document: usize, name: Option<&String>, found: &str) -> ConfigError {
+    /// Refuse `Global.repeat` rounds of the file (`produced` experiments
+    /// each) if they exceed the limit, before any round after the first.
+    pub(crate) fn check_rounds(&self, rounds: u64) -> Result<(), ConfigError> {
+        let total = (self.produced as u64).saturating_mul(rounds);
+        if total <= MAX_EXPERIMENTS {
+            return Ok(());
+        }
+        let message = format!(
+            "{} experiments × `Global.repeat: {rounds}`: {}",
+            self.produced,
+            too_many(total)
+        );
+        Err(self.repeat_error(0, None, message))
+    }
+
+    fn repeat_error(&self, document: usize, name: Option<&String>, message: String) -> ConfigError {
+        // Document 0 is the default config: its `Global.repeat`.
+        let key: &[&str] = if document == 0 {
+            &["Global", "repeat"]
+        } else {
+            &["Repeat"]
+        };
         let mut location = match &self.source {
-            Some(source) => source.location(document, &["Repeat"]),
+            Some(source) => source.location(document, key),
             None => Location {
                 document: Some(document),
-                key: Some("Repeat".to_owned()),
+                key: Some(key.join(".")),
                 ..Location::default()
             },
         };
         location.experiment = Some(self.produced);
         location.name = name.cloned();
-        ConfigError::Invalid {
-            location,
-            message: format!(
-                "`Repeat` must be an integer of at least 1, found {found} \
-                 (it is read before expressions are evaluated, so it cannot be `parse`)"
-            ),
-        }
+        ConfigError::Invalid { location, message }
     }
+}
+
+fn too_many(total: u64) -> String {
+    format!("the file would expand to {total} experiments, over the limit of {MAX_EXPERIMENTS}")
 }
 
 /// Set `key` to `value`, keeping its position if it exists, else appending.

@@ -187,7 +187,10 @@ impl LocalExecutor {
             });
         };
         let workspace = Workspace::create(&self.workspaces, job.index, &job.name, &job.experiment)?;
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        // The runner's secrets (the Slack token) stay with the runner.
+        crate::secrets::withhold(&mut command);
+        let child = command
             .args(args)
             .args(&self.module_args)
             .envs(workspace.env())
@@ -237,10 +240,11 @@ impl Output {
                     // inode (creating files dominates a 1 ms experiment).
                     self.log = File::create(&self.path).ok();
                 }
+                let bytes = crate::secrets::redact_bytes(&buf[..n]);
                 if let Some(log) = &mut self.log {
-                    let _ = log.write_all(&buf[..n]);
+                    let _ = log.write_all(&bytes);
                 }
-                sink.write(self.stream, &buf[..n]);
+                sink.write(self.stream, &bytes);
             }
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(_) => self.pipe = None,

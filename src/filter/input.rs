@@ -43,8 +43,9 @@ pub(crate) fn read_logs(paths: &[PathBuf]) -> Result<Vec<LogText>, Error> {
     Ok(logs)
 }
 
+/// A log: a regular file within the size limit (never a FIFO or a device).
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path)
+    crate::yaml::limits::read_text(path, crate::yaml::limits::DEFAULT_MAX_SIZE)
         .map_err(|err| Error::Usage(format!("failed to read log `{}`: {err}", path.display())))
 }
 

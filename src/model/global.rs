@@ -18,6 +18,13 @@ pub(crate) const GLOBAL_KEYS: [&str; 8] = [
     "repeat", "queue", "runs", "grace", "jobs", "gpus", "store", "slack",
 ];
 
+/// The most copies `Repeat` makes of one document, and the most rounds
+/// `Global.repeat` makes of the file: far above any real sweep.
+pub(crate) const MAX_REPEAT: u64 = 1_000_000;
+/// The most experiments one file expands to. Each takes about 2 KB in
+/// memory (more with large values), so this bounds expansion to a few GB.
+pub(crate) const MAX_EXPERIMENTS: u64 = 1_000_000;
+
 /// `Global.runs` when it is not set.
 pub(crate) const DEFAULT_RUNS: &str = "runs";
 /// `Global.grace` when it is not set.
@@ -170,19 +177,20 @@ impl Global {
     }
 }
 
-/// `Global.repeat`: an integer ≥ 1, default 1.
+/// `Global.repeat`: an integer from 1 to `MAX_REPEAT`, default 1.
 fn repeat(value: Option<&Value>) -> Result<u64, String> {
     let found = match value {
         None => return Ok(1),
         Some(Value::Number(n)) => match n.as_u64() {
-            Some(n) if n >= 1 => return Ok(n),
+            Some(n) if (1..=MAX_REPEAT).contains(&n) => return Ok(n),
             _ => format!("`{n}`"),
         },
         Some(Value::String(s)) => format!("the string `{s}`"),
         Some(other) => value_kind(other).to_owned(),
     };
     Err(format!(
-        "`Global.repeat` must be an integer of at least 1, found {found}"
+        "`Global.repeat` must be an integer from 1 to {MAX_REPEAT} (the limit on repeats), \
+         found {found}"
     ))
 }
 
@@ -334,11 +342,11 @@ mod tests {
         for (text, message) in [
             (
                 "repeat: 0",
-                "`Global.repeat` must be an integer of at least 1, found `0`",
+                "`Global.repeat` must be an integer from 1 to 1000000 (the limit on repeats), found `0`",
             ),
             (
                 "repeat: x",
-                "`Global.repeat` must be an integer of at least 1, found the string `x`",
+                "`Global.repeat` must be an integer from 1 to 1000000 (the limit on repeats), found the string `x`",
             ),
             ("queue: ''", "`Global.queue` must be a path or null"),
             ("store: [a]", "`Global.store` must be a path or null"),

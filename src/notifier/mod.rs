@@ -15,6 +15,8 @@ mod observer;
 mod settings;
 mod warnings;
 
+#[cfg(feature = "slack")]
+mod bounded;
 #[cfg(not(feature = "slack"))]
 mod disabled;
 #[cfg(feature = "slack")]

@@ -18,9 +18,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::{
     SlackApiChatPostMessageRequest, SlackApiToken, SlackApiTokenValue, SlackChannelId, SlackClient,
-    SlackClientHyperConnector, SlackHyperClient, SlackMessageContent,
+    SlackClientHyperConnector, SlackMessageContent,
 };
 
+use super::bounded::Bounded;
 use super::warnings::Warner;
 
 /// How long `Drop` waits for unsent messages when `shutdown` was not called.
@@ -173,7 +174,8 @@ fn worker(
     while let Ok(message) = receiver.recv() {
         let request = SlackApiChatPostMessageRequest::new(
             channel.clone(),
-            SlackMessageContent::new().with_text(message.text),
+            SlackMessageContent::new()
+                .with_text(crate::secrets::redact(&message.text).into_owned()),
         );
         // `timeout` is built inside the runtime: its timer needs one.
         let posted = runtime.block_on(async {
@@ -205,11 +207,15 @@ fn worker(
 /// A slack-morphism client for `api_url`. slack-morphism's own
 /// `SlackClientHyperConnector::new()` is https-only; this one also speaks
 /// plain http, so that tests can point `SLACK_API_URL` at 127.0.0.1.
-fn client(api_url: &str) -> SlackHyperClient {
+fn client(api_url: &str) -> BoundedClient {
     SlackClient::new(
-        SlackClientHyperConnector::with_connector(https_or_http()).with_slack_api_url(api_url),
+        SlackClientHyperConnector::with_connector(Bounded(https_or_http()))
+            .with_slack_api_url(api_url),
     )
 }
+
+/// The client, its replies bounded (`bounded.rs`).
+type BoundedClient = SlackClient<SlackClientHyperConnector<Bounded<HttpsConnector<HttpConnector>>>>;
 
 /// rustls with the system's root certificates, or Mozilla's bundled ones
 /// when the system has none (a bare container).

@@ -188,6 +188,32 @@ fn ok_false_is_a_warning_without_the_token() {
 }
 
 #[test]
+fn a_huge_reply_is_cut_off_not_buffered() {
+    // 2 GB announced: reading stops after 1 MiB, with one warning.
+    let slack = FakeSlack::start(Reply::Huge(2_000_000_000));
+    let warnings = Warnings::default();
+    let mut opts = options(Some(slack.url()), Some(TOKEN), &warnings);
+    opts.request_timeout = Duration::from_secs(60);
+    let mut n = Notifier::start(settings(CONFIG).as_ref(), opts).unwrap();
+    let start = Instant::now();
+    n.experiment_finished(&record(0, FAILED));
+    n.shutdown(Duration::from_secs(60));
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    let lines = warnings.lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].contains("larger than 1048576 bytes"),
+        "{}",
+        lines[0]
+    );
+    warnings.assert_clean();
+}
+
+#[test]
 fn no_answer_times_out_with_a_warning() {
     let slack = FakeSlack::start(Reply::Silent);
     let warnings = Warnings::default();

@@ -2,8 +2,10 @@
 //! `YamlLog` writer, the results store, the Slack notifier, the progress
 //! display (a web page tomorrow). The session calls every observer in turn;
 //! all methods have empty defaults, so an observer only implements what it
-//! cares about. An observer that fails (a log that cannot be written) says
-//! so through `warnings`, which every observer then gets as a message.
+//! cares about. An observer says what went wrong through `warnings`, which
+//! every observer then gets as a message; one that could not record an
+//! experiment at all (a log on a full disk) says so through `failed`, and
+//! the session stops and keeps that experiment in the queue.
 
 use std::path::Path;
 use std::time::Duration;
@@ -58,6 +60,9 @@ pub(crate) struct Summary {
     pub cached: usize,
     /// Experiments left in the queue (file) at the end.
     pub pending: usize,
+    /// Experiments whose log document could not be written: they were
+    /// put back in the queue.
+    pub unrecorded: usize,
     /// The person stopped the run (second Ctrl-C, SIGTERM).
     pub stopped: bool,
     /// `--fail-fast` stopped the run.
@@ -75,12 +80,12 @@ impl Summary {
         }
     }
 
-    /// 130 if the person interrupted anything, else 1 if anything failed or
-    /// timed out, else 0.
+    /// 130 if the person interrupted anything, else 1 if anything failed,
+    /// timed out or could not be logged, else 0.
     pub(crate) fn exit_code(&self) -> i32 {
         if self.stopped || self.interrupted > 0 {
             exit::INTERRUPTED
-        } else if self.failed > 0 || self.timeout > 0 {
+        } else if self.failed > 0 || self.timeout > 0 || self.unrecorded > 0 {
             exit::FAILED
         } else {
             exit::OK
@@ -116,12 +121,20 @@ pub(crate) trait Observer {
     fn warnings(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// The event just seen could not be recorded (its log document could
+    /// not be written): the session starts nothing new and puts the
+    /// experiment back in the queue.
+    fn failed(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// Every observer of a session, called in the order they were added.
 #[derive(Default)]
 pub(crate) struct Observers<'a> {
     all: Vec<Box<dyn Observer + 'a>>,
+    /// What an observer failed to record, until the session takes it.
+    failure: Option<String>,
 }
 
 impl<'a> Observers<'a> {
@@ -138,6 +151,14 @@ impl<'a> Observers<'a> {
         for warning in warnings {
             self.message(&format!("warning: {warning}"));
         }
+        if let Some(failure) = self.all.iter_mut().find_map(|o| o.failed()) {
+            self.failure = Some(failure);
+        }
+    }
+
+    /// What the last events could not record (see `Observer::failed`).
+    pub(crate) fn take_failure(&mut self) -> Option<String> {
+        self.failure.take()
     }
 
     pub(crate) fn message(&mut self, text: &str) {

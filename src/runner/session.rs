@@ -249,8 +249,9 @@ impl<'a, 's> Session<'a, 's> {
                 Admission::Wait => return Head::Busy,
                 Admission::Start(ready) => self.start(*ready, Some(&rest), None),
                 Admission::Cached { spec, document } => {
-                    self.commit(&rest, None);
-                    self.cached(&spec, document);
+                    if self.cached(&spec, document) {
+                        self.commit(&rest, None);
+                    }
                 }
                 Admission::Skip { name } => {
                     self.commit(&rest, None);
@@ -441,10 +442,13 @@ impl<'a, 's> Session<'a, 's> {
         if self.retry(next, active.spec, active.identity, active.ticket, &record) {
             return;
         }
-        let record = self.finish(record);
+        let (record, recorded) = self.finish(record);
         match active.ticket {
-            // Ended by the runner's stop (not done before it took effect).
-            Some(ticket) if active.stopped && record.status == Status::Interrupted => {
+            // Ended by the runner's stop (not done before it took effect),
+            // or not logged (a full disk): back in the queue at the end.
+            Some(ticket)
+                if !recorded || (active.stopped && record.status == Status::Interrupted) =>
+            {
                 self.interrupted.push((record.index, ticket));
             }
             Some(ticket) => self.finished(ticket),
@@ -459,8 +463,9 @@ impl<'a, 's> Session<'a, 's> {
         }
     }
 
-    /// Log an experiment whose result is cached instead of running it.
-    fn cached(&mut self, spec: &JobSpec, mut document: Mapping) {
+    /// Log an experiment whose result is cached instead of running it;
+    /// false if its log document could not be written (it stays queued).
+    fn cached(&mut self, spec: &JobSpec, mut document: Mapping) -> bool {
         document.insert(Value::from(keys::CACHED), Value::Bool(true));
         self.summary.cached += 1;
         let cached = Cached {
@@ -469,6 +474,8 @@ impl<'a, 's> Session<'a, 's> {
             log: spec.log.as_deref(),
         };
         self.observers.each(|o| o.experiment_cached(&cached));
+        let failure = self.observers.take_failure();
+        failure.map(|f| self.unrecorded(&spec.name, &f)).is_none()
     }
 
     /// Log and announce an experiment that could not be started.
@@ -504,10 +511,16 @@ impl<'a, 's> Session<'a, 's> {
 
     /// Tell the observers about a finished experiment (its log document is
     /// built here, once) and count it.
-    fn finish(&mut self, record: Record) -> Record {
+    /// Also says whether every observer recorded it (a log on a full disk
+    /// does not: the run then stops, see `unrecorded`).
+    fn finish(&mut self, record: Record) -> (Record, bool) {
         let document = record.document();
         self.observers
             .each(|o| o.experiment_finished(&record, &document));
+        let failure = self.observers.take_failure();
+        if let Some(failure) = &failure {
+            self.unrecorded(&record.name, failure);
+        }
         self.summary.count(record.status);
         if record.status.is_failure() && self.options.fail_fast && !self.summary.failed_fast {
             self.summary.failed_fast = true;
@@ -515,7 +528,17 @@ impl<'a, 's> Session<'a, 's> {
             self.observers
                 .message("stopping: an experiment failed and `--fail-fast` is set");
         }
-        record
+        (record, failure.is_none())
+    }
+
+    /// An observer could not record `name` (its log is on a full disk):
+    /// nothing new starts, and the run exits with status 1.
+    fn unrecorded(&mut self, name: &str, failure: &str) {
+        self.summary.unrecorded += 1;
+        self.state.stop(Reason::LogBroken);
+        self.observers.message(&format!(
+            "error: {failure}; stopping: `{name}` stays in the queue, nothing new starts"
+        ));
     }
 
     /// Remove the peeked document from the queue, putting `rest` in its

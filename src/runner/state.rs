@@ -9,8 +9,8 @@
 //!   running modules are terminated and put back in the queue;
 //! - once stopping, another Ctrl-C kills them.
 //!
-//! `--fail-fast` and a queue file that can no longer be written also stop
-//! the run (nothing new starts, running modules finish): the reasons are
+//! `--fail-fast`, a queue file or a log that can no longer be written also
+//! stop the run (nothing new starts, running modules finish): the reasons are
 //! ordered, and a stronger one replaces a weaker one.
 
 use std::time::Instant;
@@ -25,6 +25,8 @@ pub(crate) enum Reason {
     FailedFast,
     /// The queue file can no longer be written.
     QueueBroken,
+    /// A log document could not be written (full disk).
+    LogBroken,
     /// The person stopped the run (second Ctrl-C, SIGTERM).
     Stopped,
 }

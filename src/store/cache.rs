@@ -20,6 +20,8 @@ pub struct Cache {
     host: String,
     /// Identity parts of experiments about to start (JSON), by identity.
     parts: HashMap<String, String>,
+    /// Warnings for the recorder to pass on (the store was recreated).
+    notes: Vec<String>,
 }
 
 impl Cache {
@@ -30,11 +32,29 @@ impl Cache {
             rerun,
             host,
             parts: HashMap::new(),
+            notes: Vec::new(),
         }
+    }
+
+    /// The store file deleted or emptied while the run goes on: warn once,
+    /// create it again and record there from now on.
+    fn recreate_if_gone(&mut self) {
+        if !self.store.is_gone() {
+            return;
+        }
+        let path = self.store.path().display().to_string();
+        self.notes.push(match self.store.reopen() {
+            Ok(()) => format!(
+                "the results store `{path}` was deleted or emptied during the run: \
+                 created it again; results are recorded there from now on"
+            ),
+            Err(err) => format!("the results store `{path}` was deleted or emptied: {err}"),
+        });
     }
 
     /// Identity and cached document of `experiment` (no side effects).
     pub fn check(&mut self, experiment: &Mapping) -> Result<(Identity, Option<Mapping>), String> {
+        self.recreate_if_gone();
         let identity = self.identifier.identify(experiment)?;
         let cached = self
             .store
@@ -63,11 +83,12 @@ impl RunStore for Cache {
 impl Cache {
     /// A module started under `identity`: its row in the store.
     fn started(&mut self, identity: &str, started: &Started<'_>) -> Result<i64, String> {
+        self.recreate_if_gone();
         let parts = self
             .parts
             .remove(identity)
             .unwrap_or_else(|| "{}".to_owned());
-        let experiment = serde_json::to_string(started.experiment).map_err(|e| e.to_string())?;
+        let experiment = json(started.experiment)?;
         let run_dir = started.run_dir.display().to_string();
         let log = started.log.map(|p| p.display().to_string());
         self.store
@@ -87,24 +108,58 @@ impl Cache {
             .map_err(|e| e.to_string())
     }
 
-    /// The module of store row `id` ended.
-    fn finished(&mut self, id: i64, record: &Record, document: &Mapping) -> Result<(), String> {
-        let results = serde_json::to_string(&record.results).map_err(|e| e.to_string())?;
-        let document = serde_json::to_string(document).map_err(|e| e.to_string())?;
+    /// The module of store row `id` (identity `identity`) ended. A row
+    /// lost with a deleted store is written again, from the record.
+    fn finished(
+        &mut self,
+        (id, identity): (i64, &str),
+        record: &Record,
+        document: &Mapping,
+    ) -> Result<(), String> {
+        self.recreate_if_gone();
+        let results = json(&record.results)?;
+        let document = json(document)?;
+        let ending = Ending {
+            status: record.status.as_str(),
+            exit_code: record.exit_code,
+            finished_at: &rfc3339(&record.finished_at),
+            elapsed: record.elapsed.as_secs_f64(),
+            results: &results,
+            document: &document,
+        };
+        if self.store.finish(id, &ending).map_err(|e| e.to_string())? {
+            return Ok(());
+        }
+        let experiment = json(&record.experiment)?;
+        let run_dir = record.run_dir.as_ref().map(|p| p.display().to_string());
+        let log = record.log.as_ref().map(|p| p.display().to_string());
+        let row = self
+            .store
+            .insert(&NewRun {
+                identity,
+                index: record.index,
+                name: &record.name,
+                started_at: &rfc3339(&record.started_at),
+                host: &self.host,
+                pid: "",
+                slot: 0,
+                experiment: &experiment,
+                parts: "{}",
+                run_dir: run_dir.as_deref(),
+                log_path: log.as_deref(),
+            })
+            .map_err(|e| e.to_string())?;
         self.store
-            .finish(
-                id,
-                &Ending {
-                    status: record.status.as_str(),
-                    exit_code: record.exit_code,
-                    finished_at: &rfc3339(&record.finished_at),
-                    elapsed: record.elapsed.as_secs_f64(),
-                    results: &results,
-                    document: &document,
-                },
-            )
+            .finish(row, &ending)
+            .map(drop)
             .map_err(|e| e.to_string())
     }
+}
+
+/// JSON for a column, with the runner's secrets redacted.
+fn json(value: &Mapping) -> Result<String, String> {
+    let text = serde_json::to_string(value).map_err(|e| e.to_string())?;
+    Ok(crate::secrets::redact(&text).into_owned())
 }
 
 /// The store's side of a run: looks up the cache for admission and, as an
@@ -137,8 +192,8 @@ impl RunStore for SharedCache {
 /// Records started and finished modules in the store.
 pub(crate) struct Recorder {
     cache: SharedCache,
-    /// Store rows of the running modules, by job index.
-    rows: HashMap<usize, i64>,
+    /// Store rows and identities of the running modules, by job index.
+    rows: HashMap<usize, (i64, String)>,
     warnings: Vec<String>,
 }
 
@@ -149,15 +204,20 @@ impl Observer for Recorder {
         };
         match self.cache.0.borrow_mut().started(identity, started) {
             Ok(row) => {
-                self.rows.insert(started.index, row);
+                self.rows.insert(started.index, (row, identity.to_owned()));
             }
             Err(err) => self.warnings.push(err),
         }
     }
 
     fn experiment_finished(&mut self, record: &Record, document: &Mapping) {
-        if let Some(row) = self.rows.remove(&record.index) {
-            if let Err(err) = self.cache.0.borrow_mut().finished(row, record, document) {
+        if let Some((row, identity)) = self.rows.remove(&record.index) {
+            let finished = self
+                .cache
+                .0
+                .borrow_mut()
+                .finished((row, &identity), record, document);
+            if let Err(err) = finished {
                 self.warnings.push(err);
             }
         }
@@ -168,6 +228,8 @@ impl Observer for Recorder {
     }
 
     fn warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
+        let mut warnings = std::mem::take(&mut self.cache.0.borrow_mut().notes);
+        warnings.append(&mut self.warnings);
+        warnings
     }
 }

@@ -109,6 +109,8 @@ pub(crate) struct RunPlace {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// (device, inode) of the file opened, to notice it being replaced.
+    file: Option<(u64, u64)>,
 }
 
 impl Store {
@@ -118,12 +120,47 @@ impl Store {
             std::fs::create_dir_all(parent).map_err(|e| err(path, &e))?;
         }
         let conn = Connection::open(path).map_err(|e| err(path, &e))?;
-        let store = Self {
+        let mut store = Self {
             conn,
             path: path.to_owned(),
+            file: None,
         };
         store.setup()?;
+        store.file = file_id(path);
         Ok(store)
+    }
+
+    /// Whether the file was deleted, replaced or emptied since it was
+    /// opened (SQLite would go on writing to the deleted file, unseen).
+    pub(crate) fn is_gone(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(&self.path) {
+            Ok(meta) => meta.len() == 0 || self.file != Some((meta.dev(), meta.ino())),
+            Err(_) => true,
+        }
+    }
+
+    /// Open the store at its path again, creating it if it is gone: the old
+    /// connection is closed first, and a WAL left without its database
+    /// (or with an emptied one) is removed, never replayed over a new one.
+    pub(crate) fn reopen(&mut self) -> Result<(), StoreError> {
+        let orphaned = std::fs::metadata(&self.path).map_or(true, |m| m.len() == 0);
+        if orphaned {
+            // Unlinked first: closing the old connection checkpoints its
+            // WAL into the file it has open, which must not be this path.
+            let _ = std::fs::remove_file(&self.path);
+        }
+        let placeholder = Connection::open_in_memory().map_err(|e| self.error(&e))?;
+        drop(std::mem::replace(&mut self.conn, placeholder));
+        if orphaned {
+            for suffix in ["-wal", "-shm"] {
+                let mut side = self.path.clone().into_os_string();
+                side.push(suffix);
+                let _ = std::fs::remove_file(side);
+            }
+        }
+        *self = Self::open(&self.path)?;
+        Ok(())
     }
 
     /// Open an existing store read-only-ish (for `status`, `explain`, `--dry`):
@@ -221,8 +258,9 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Record how run `id` ended.
-    pub fn finish(&self, id: i64, ending: &Ending<'_>) -> Result<(), StoreError> {
+    /// Record how run `id` ended; false if there is no such row (the store
+    /// was recreated since it started).
+    pub fn finish(&self, id: i64, ending: &Ending<'_>) -> Result<bool, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -230,17 +268,18 @@ impl Store {
                  results = ?6, document = ?7 WHERE id = ?1",
             )
             .map_err(|e| self.error(&e))?;
-        stmt.execute(params![
-            id,
-            ending.status,
-            ending.exit_code,
-            ending.finished_at,
-            ending.elapsed,
-            ending.results,
-            ending.document,
-        ])
-        .map_err(|e| self.error(&e))?;
-        Ok(())
+        let changed = stmt
+            .execute(params![
+                id,
+                ending.status,
+                ending.exit_code,
+                ending.finished_at,
+                ending.elapsed,
+                ending.results,
+                ending.document,
+            ])
+            .map_err(|e| self.error(&e))?;
+        Ok(changed > 0)
     }
 
     fn rows(&self, sql: &str, param: &dyn rusqlite::ToSql) -> Result<Vec<RunRow>, StoreError> {
@@ -375,6 +414,11 @@ impl Store {
     }
 }
 
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
 fn err(path: &Path, e: &dyn std::fmt::Display) -> StoreError {
     StoreError {
         path: path.to_owned(),
@@ -410,6 +454,30 @@ mod tests {
             elapsed: 1.0,
             results: "{}",
             document,
+        }
+    }
+
+    #[test]
+    fn a_deleted_or_emptied_store_is_noticed_and_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        store.insert(&run("x", "first")).unwrap();
+        assert!(!store.is_gone());
+        for gone in [
+            |p: &Path| std::fs::remove_file(p).unwrap(),
+            |p: &Path| std::fs::File::create(p).map(drop).unwrap(),
+        ] {
+            gone(&path);
+            assert!(store.is_gone());
+            store.reopen().unwrap();
+            assert!(!store.is_gone());
+            assert_eq!(store.running().unwrap(), [], "a new, empty store");
+            let id = store.insert(&run("y", "second")).unwrap();
+            assert!(store.finish(id, &ending("done", "{}")).unwrap());
+            assert!(!store.finish(id + 100, &ending("done", "{}")).unwrap());
+            let again = Store::open(&path).unwrap();
+            assert_eq!(again.counts().unwrap(), [("done".to_owned(), 1)]);
         }
     }
 

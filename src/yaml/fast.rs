@@ -13,7 +13,14 @@
 //! `yaml_serde`'s (checked on every document in debug builds, and on
 //! generated log documents by a property test in every build).
 
+use rustc_hash::FxHashSet;
 use yaml_serde::{Mapping, Number, Value};
+
+use crate::yaml::limits::MAX_DEPTH;
+
+/// Keys this long (in bytes) are left to `yaml_serde`, which refuses one
+/// longer than 1,024 characters.
+const MAX_KEY: usize = 1000;
 
 /// One content line: its indentation and text (comments and blank lines
 /// are not lines here).
@@ -95,22 +102,18 @@ pub(crate) struct Validator;
 
 impl Builder for Validator {
     type Value = ();
-    type Map = Vec<u64>;
-    fn new_map(&mut self) -> Vec<u64> {
-        Vec::new()
+    type Map = FxHashSet<u64>;
+    fn new_map(&mut self) -> FxHashSet<u64> {
+        FxHashSet::default()
     }
-    fn insert(&mut self, map: &mut Vec<u64>, key: &str, (): ()) -> bool {
-        // FNV-1a
+    fn insert(&mut self, map: &mut FxHashSet<u64>, key: &str, (): ()) -> bool {
+        // FNV-1a; a set, so that 300k keys are not a quadratic search.
         let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
-        if map.contains(&hash) {
-            return false;
-        }
-        map.push(hash);
-        true
+        map.insert(hash)
     }
-    fn map(&mut self, _: Vec<u64>) {}
+    fn map(&mut self, _: FxHashSet<u64>) {}
     fn seq(&mut self, _: Vec<()>) {}
     fn scalar(&mut self, _: Scalar<'_>) {}
 }
@@ -165,7 +168,9 @@ pub(crate) fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::M
         }
         body = rest;
     }
-    if body.as_bytes().contains(&b'\t') || body.as_bytes().contains(&b'\r') {
+    // Tabs, carriage returns, and what libyaml refuses: control characters
+    // (NUL...) and other non-printable ones.
+    if !is_printable(body) {
         return None;
     }
     for raw in body.split('\n') {
@@ -182,12 +187,42 @@ pub(crate) fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::M
         });
     }
     let first = lines.first()?;
-    if first.text.starts_with('-') {
+    if first.text.starts_with('-') || too_deep(&lines) {
         return None;
     }
     let mut at = 0;
     let map = parse_map(&lines, &mut at, first.indent, true, builder)?;
     (at == lines.len()).then_some(map)
+}
+
+/// Whether `text` has only characters libyaml reads as printable and not
+/// as a line break; tabs and carriage returns are out of this subset too.
+fn is_printable(text: &str) -> bool {
+    let ascii_ok = !text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f);
+    ascii_ok
+        && (text.is_ascii()
+            || text.chars().all(|c| {
+                // Not NEL, U+2028 or U+2029 either: libyaml breaks lines there.
+                matches!(c, '\n' | ' '..='~' | '\u{a0}'..='\u{2027}' | '\u{202a}'..='\u{d7ff}' | '\u{e000}'..='\u{fefe}' | '\u{ff00}'..='\u{fffd}' | '\u{10000}'..)
+            }))
+}
+
+/// Whether the block mappings nest deeper than the limit on YAML nesting
+/// (the parser below recurses once per level).
+fn too_deep(lines: &[Line<'_>]) -> bool {
+    let mut indents: Vec<usize> = Vec::new();
+    for line in lines {
+        while indents.last().is_some_and(|&top| top > line.indent) {
+            indents.pop();
+        }
+        if indents.last().is_none_or(|&top| top < line.indent) {
+            indents.push(line.indent);
+            if indents.len() > MAX_DEPTH {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// `key: ...` lines at `indent`. At the top level, keys the builder does
@@ -200,7 +235,7 @@ fn parse_map<B: Builder>(
     b: &mut B,
 ) -> Option<B::Map> {
     let mut map = b.new_map();
-    let mut top_keys = Vec::new();
+    let mut top_keys = FxHashSet::default();
     while let Some(line) = lines.get(*at) {
         if line.indent < indent {
             break;
@@ -307,6 +342,10 @@ fn split_key(text: &str) -> Option<(&str, Option<&str>)> {
 }
 
 fn is_plain_key(key: &str) -> bool {
+    // libyaml refuses a simple key longer than 1,024 characters.
+    if key.len() >= MAX_KEY {
+        return false;
+    }
     let mut chars = key.chars();
     chars
         .next()

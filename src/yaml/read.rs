@@ -8,6 +8,7 @@ use serde::Deserialize;
 use yaml_serde::Value;
 
 use crate::config::{ConfigError, Location};
+use crate::yaml::limits::check_depth;
 
 /// Parse every document of a multi-document YAML text, applying merge keys.
 ///
@@ -95,6 +96,18 @@ pub(crate) fn stream_documents(
     first_doc: usize,
     mut each: impl FnMut(Value) -> bool,
 ) -> Result<(), ConfigError> {
+    // YAML allows a byte-order mark at the start; libyaml does not.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Err(deep) = check_depth(text) {
+        return Err(ConfigError::Yaml {
+            location: Location {
+                path: path.to_owned(),
+                line: Some(deep.line + line_offset),
+                ..Location::default()
+            },
+            message: deep.to_string(),
+        });
+    }
     for (n, de) in yaml_serde::Deserializer::from_str(text).enumerate() {
         let index = first_doc + n;
         let shifted = |err: &yaml_serde::Error| {

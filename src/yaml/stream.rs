@@ -24,6 +24,7 @@ use yaml_serde::Value;
 
 use crate::config::ConfigError;
 use crate::yaml::fast as yaml_fast;
+use crate::yaml::limits::check_depth;
 use crate::yaml::read::parse_documents;
 
 /// The text of one document and where it starts in its file.
@@ -110,6 +111,8 @@ pub(crate) struct NotOneDocument;
 /// Parse one piece on its own: a lone `---` is a null document; `Ok(None)`
 /// when the text holds no document at all.
 pub(crate) fn parse_piece(piece: &Piece<'_>) -> Result<Option<Value>, NotOneDocument> {
+    // Too deep for the parsers: `parse_file` says where.
+    check_depth(piece.text).map_err(|_| NotOneDocument)?;
     if let Some(map) = yaml_fast::parse_mapping(piece.text) {
         // Debug builds check the fast parser against `yaml_serde` on every
         // document they read (a property test in `fast.rs` in every build).

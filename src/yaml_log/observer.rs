@@ -1,6 +1,8 @@
 //! The `YamlLog` writer as an observer of a run: every finished or cached
 //! experiment is appended to its log, and the logs written to are made
 //! durable at the session's checkpoints (group commit with the queue file).
+//! A document that cannot be appended is a failure (`Observer::failed`):
+//! the session stops and keeps that experiment in the queue.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +16,8 @@ pub(crate) struct LogWriter {
     /// Logs appended to since the last checkpoint.
     unsynced: Vec<PathBuf>,
     warnings: Vec<String>,
+    /// The last document that could not be appended (full disk).
+    failure: Option<String>,
 }
 
 impl LogWriter {
@@ -23,7 +27,7 @@ impl LogWriter {
                 self.unsynced.push(path.to_owned());
             }
             Ok(()) => {}
-            Err(err) => self.warnings.push(err.to_string()),
+            Err(err) => self.failure = Some(err.to_string()),
         }
     }
 }
@@ -51,5 +55,9 @@ impl Observer for LogWriter {
 
     fn warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+
+    fn failed(&mut self) -> Option<String> {
+        self.failure.take()
     }
 }

@@ -4,7 +4,8 @@
 //! one `write` on a file opened with `O_APPEND`: appends to a regular file
 //! are serialised by the inode lock, so two runners sharing a log never
 //! interleave and a reader (or a crash of the runner) never sees half a
-//! document. Durability against a power cut is `sync`'s job: the session
+//! document. A short write (a full disk) is truncated away again and
+//! reported as an error. Durability against a power cut is `sync`'s job: the session
 //! calls it at the same moments it flushes the queue file (group commit),
 //! so a burst of millisecond experiments shares one fsync.
 
@@ -37,6 +38,7 @@ pub(crate) fn append(path: &Path, document: &Mapping) -> Result<(), LogError> {
         path: path.to_owned(),
         source,
     })?;
+    let bytes = crate::secrets::redact_bytes(&bytes);
     let io = |source| LogError::Io {
         path: path.to_owned(),
         source,
@@ -49,9 +51,34 @@ pub(crate) fn append(path: &Path, document: &Mapping) -> Result<(), LogError> {
         .append(true)
         .open(path)
         .map_err(io)?;
-    // One `write_all` of the whole buffer: on a local file system this is
-    // a single `write` call; it only loops on a short write (disk full).
-    file.write_all(&bytes).map_err(io)
+    // One `write` of the whole buffer. A short one (disk full, file size
+    // limit) is undone: the log never holds half a document.
+    match file.write(&bytes) {
+        Ok(n) if n == bytes.len() => Ok(()),
+        Ok(n) => {
+            undo_short_write(&mut file, n);
+            Err(io(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!(
+                    "only {n} of {} bytes written (no space left?); the document was removed again",
+                    bytes.len()
+                ),
+            )))
+        }
+        Err(err) => Err(io(err)),
+    }
+}
+
+/// Cut the `written` bytes of a short append off again, if nobody appended
+/// after them (with `O_APPEND` the offset is the end of what we wrote).
+fn undo_short_write(file: &mut std::fs::File, written: usize) {
+    use std::io::Seek;
+    let Ok(end) = file.stream_position() else {
+        return;
+    };
+    if file.metadata().is_ok_and(|m| m.len() == end) {
+        let _ = file.set_len(end - written as u64);
+    }
 }
 
 /// fsync the log at `path` (everything appended so far, by anyone).

@@ -26,6 +26,9 @@ pub(crate) enum Reply {
     Error(String),
     /// Read the request, then never answer (until the server is dropped).
     Silent,
+    /// `200` announcing a body of this many bytes, streamed until the
+    /// client hangs up.
+    Huge(u64),
 }
 
 /// One recorded request.
@@ -191,6 +194,7 @@ fn serve(stream: &TcpStream, reply: &Reply, requests: &Mutex<Vec<Request>>, stop
         .to_string(),
         Reply::Raw(json) => json.clone(),
         Reply::Error(code) => serde_json::json!({"ok": false, "error": code}).to_string(),
+        Reply::Huge(size) => return stream_huge(stream, *size),
         Reply::Silent => {
             // Hold the connection open without a word, for at most a minute.
             let start = Instant::now();
@@ -208,4 +212,25 @@ fn serve(stream: &TcpStream, reply: &Reply, requests: &Mutex<Vec<Request>>, stop
     let mut stream = stream;
     let _ = stream.write_all(response.as_bytes());
     let _ = stream.flush();
+}
+
+/// Stream a `size`-byte JSON string body until it is sent or the client
+/// hangs up.
+fn stream_huge(mut stream: &TcpStream, size: u64) {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf-8\r\n\
+         content-length: {size}\r\nconnection: close\r\n\r\n\"",
+    );
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let chunk = vec![b'x'; 1 << 16];
+    let mut sent = 1;
+    while sent < size {
+        let n = chunk.len().min((size - sent) as usize);
+        if stream.write_all(&chunk[..n]).is_err() {
+            return;
+        }
+        sent += n as u64;
+    }
 }

@@ -167,3 +167,54 @@ proptest! {
         prop_assert_eq!(parse_mapping(&ours), Some(doc));
     }
 }
+
+/// What libyaml refuses, the fast reader must not accept either.
+#[test]
+fn refuses_what_yaml_serde_refuses() {
+    let long_key = format!("{}: 1\n", "k".repeat(1100));
+    for text in [
+        "a: x\0y\n",
+        "a: \u{1}\n",
+        "a: x\u{7f}\n",
+        "a: \u{9f}\n",
+        "a: [1, \0]\n",
+        long_key.as_str(),
+    ] {
+        assert!(yaml_serde::from_str::<Value>(text).is_err(), "{text:?}");
+        assert!(parse_mapping(text).is_none(), "{text:?}");
+        assert!(!is_plain_mapping(text), "{text:?}");
+    }
+    let mut deep = String::new();
+    for i in 0..200 {
+        deep.push_str(&" ".repeat(i));
+        deep.push_str("a:\n");
+    }
+    assert!(parse_mapping(&deep).is_none());
+}
+
+/// Keys around libyaml's 1,024-character limit and any character at all
+/// in values: raw texts, not documents the writer made.
+fn hostile_line() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        "[a-z][a-z0-9_]{0,6}",
+        (1000..1100_usize).prop_map(|n| "k".repeat(n)),
+    ];
+    let value = prop_oneof![
+        "[a-z0-9 ._]{0,8}",
+        any::<char>().prop_map(|c| format!("x{c}y")),
+        prop::sample::select(vec![
+            "\0", "\u{1b}", "\u{7f}", "\u{85}", "\u{2028}", "\u{feff}", "\u{fffe}"
+        ])
+        .prop_map(|c| format!("v{c}")),
+    ];
+    (key, value).prop_map(|(k, v)| format!("{k}: {v}\n"))
+}
+
+proptest! {
+    /// The differential property on hostile texts: whatever the fast
+    /// reader accepts, `yaml_serde` reads the same.
+    #[test]
+    fn fast_reader_agrees_on_hostile_texts(lines in prop::collection::vec(hostile_line(), 1..6)) {
+        check(&lines.concat());
+    }
+}
