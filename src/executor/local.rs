@@ -311,17 +311,8 @@ impl Watched {
             None => Exit::Code(-1),
         };
         let cause = self.ladder.lock().map_or(Cause::Ended, |l| l.cause());
-        let (results, stderr_tail) = self
-            .workspace
-            .collect(cause == Cause::Ended && exit == Exit::Code(0));
-        ExitReport {
-            cause,
-            exit: Some(exit),
-            started_at: self.started_at,
-            elapsed: clock.elapsed(),
-            results,
-            stderr_tail,
-        }
+        self.workspace
+            .report(cause, exit, self.started_at, clock.elapsed())
     }
 
     /// Send the ladder's due step, if any; how long until the next one

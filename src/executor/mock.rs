@@ -12,8 +12,8 @@ use yaml_serde::Mapping;
 
 use super::ladder::Ladder;
 use super::{
-    Capacity, Cause, Executor, Exit, ExitReport, Job, JobEvent, JobEvents, Launched, Lease,
-    Running, SlotConfig, Slots, StartError, Stop, Workspace, WorkspaceConfig,
+    Capacity, Executor, Exit, ExitReport, Job, JobEvent, JobEvents, Launched, Lease, Running,
+    SlotConfig, Slots, StartError, Stop, Workspace, WorkspaceConfig,
 };
 
 /// What a mock job named `name` does.
@@ -185,17 +185,8 @@ impl Pretend {
             std::thread::sleep(Duration::from_millis(2));
         };
         let cause = lock(&self.ladder).cause();
-        let (results, stderr_tail) = self
-            .workspace
-            .collect(cause == Cause::Ended && exit == Exit::Code(0));
-        ExitReport {
-            cause,
-            exit: Some(exit),
-            started_at,
-            elapsed: clock.elapsed(),
-            results,
-            stderr_tail,
-        }
+        self.workspace
+            .report(cause, exit, started_at, clock.elapsed())
     }
 
     /// Carry out a due step of the ladder (a timeout or an escalation) and

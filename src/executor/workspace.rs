@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 
 use yaml_serde::{Mapping, Value};
 
-use super::StartError;
+use std::time::Duration;
+
+use chrono::{DateTime, Local};
+
+use super::{Cause, Exit, ExitReport, StartError};
 use crate::yaml::read::parse_documents;
 
 /// The file that marks a run directory, so that `collect` can skip the
@@ -92,14 +96,29 @@ impl Workspace {
         ]
     }
 
-    /// What the job left: its results, and the end of its stderr unless it
-    /// ended `cleanly`.
-    pub(crate) fn collect(&self, cleanly: bool) -> (Result<Mapping, String>, Option<String>) {
+    /// How a job that ran here ended: its cause and exit, with what it
+    /// left (its results, and the end of its stderr unless it ended
+    /// cleanly).
+    pub(crate) fn report(
+        &self,
+        cause: Cause,
+        exit: Exit,
+        started_at: DateTime<Local>,
+        elapsed: Duration,
+    ) -> ExitReport {
         let results = read_results(&self.results_file);
-        let tail = (!cleanly || results.is_err())
+        let cleanly = cause == Cause::Ended && exit == Exit::Code(0) && results.is_ok();
+        let stderr_tail = (!cleanly)
             .then(|| tail(&self.dir.join("stderr.log"), STDERR_TAIL_LINES))
             .flatten();
-        (results, tail)
+        ExitReport {
+            cause,
+            exit: Some(exit),
+            started_at,
+            elapsed,
+            results,
+            stderr_tail,
+        }
     }
 }
 
