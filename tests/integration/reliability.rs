@@ -101,23 +101,33 @@ fn a_full_disk_leaves_the_log_whole_and_the_experiment_queued() {
     assert_eq!(column(&documents(&log), "Name"), names(8));
 }
 
-/// A signal while the runner expands a large file: it stops the run
-/// (130, nothing started), it does not kill the runner.
+/// A signal while the runner is still reading and expanding its file: it
+/// stops the run (130, nothing started), it does not kill the runner. The
+/// experiment file is a FIFO whose second half is written only after the
+/// signal was sent, so the signal lands before expansion ends however fast
+/// the machine is (a timed sleep raced a fast CI machine: the signal then
+/// came while experiments ran, and a first Ctrl-C there only interrupts).
 #[test]
 fn a_signal_during_startup_stops_the_run_cleanly() {
+    use std::io::Write as _;
     for signal in [
         nix::sys::signal::Signal::SIGTERM,
         nix::sys::signal::Signal::SIGINT,
     ] {
-        let mut bg = Test::new()
-            .write(
-                "exp.yaml",
-                "Global: {repeat: 1}\nModule: echo\n---\nName: a\nRepeat: 100000\n",
-            )
-            .args(&["run", "--exp", "exp.yaml", "--no-store"])
-            .spawn();
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        let test = Test::new().args(&["run", "--exp", "exp.yaml", "--no-store"]);
+        let fifo = test.path().join("exp.yaml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut bg = test.spawn();
+        // Opening blocks until the runner opens the file, which it does
+        // after installing its signal handlers.
+        let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        writer
+            .write_all(b"Global: {repeat: 1}\nModule: echo\n---\n")
+            .unwrap();
         bg.signal(signal);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        writer.write_all(b"Name: a\nRepeat: 1000\n").unwrap();
+        drop(writer);
         let status = bg.wait(120);
         assert_eq!(status, 130, "{signal}: {}", bg.stderr());
         assert!(!bg.path().join("runs").exists(), "nothing started");
