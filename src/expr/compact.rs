@@ -19,7 +19,7 @@
 //! A mapping key is a varint: `2 × id` for an interned string, or `1`
 //! followed by a value for any other key (numbers, booleans …).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use rhai::{Array, Dynamic, ImmutableString, Map, FLOAT, INT};
 use rustc_hash::FxHashMap as HashMap;
@@ -37,49 +37,44 @@ const SEQ: u8 = 7;
 const MAP: u8 = 8;
 const TAGGED: u8 = 9;
 
-/// Interned mapping keys, shared by every entry of a history (append-only).
-#[derive(Default)]
+/// Interned mapping keys, shared by every entry of a history. It is
+/// append-only and changed only between evaluations, when no script holds
+/// it (copy-on-write otherwise), so reading it takes no lock.
+#[derive(Default, Clone)]
 pub(crate) struct Keys {
-    inner: RwLock<KeyTable>,
-}
-
-#[derive(Default)]
-struct KeyTable {
     names: Vec<ImmutableString>,
     ids: HashMap<ImmutableString, u32>,
 }
 
 impl Keys {
     fn id(&self, key: &str) -> Option<u32> {
-        self.read().ids.get(key).copied()
+        self.ids.get(key).copied()
     }
 
-    fn intern(&self, key: &str) -> u32 {
-        if let Some(id) = self.id(key) {
+    fn intern(&mut self, key: &str) -> u32 {
+        if let Some(&id) = self.ids.get(key) {
             return id;
         }
-        let mut table = self
-            .inner
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(&id) = table.ids.get(key) {
-            return id;
-        }
-        let id = u32::try_from(table.names.len()).expect("fewer than 2^32 distinct keys");
+        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct keys");
         let name = ImmutableString::from(key);
-        table.names.push(name.clone());
-        table.ids.insert(name, id);
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
         id
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, KeyTable> {
-        self.inner
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-/// One experiment, encoded. Cloning shares the bytes.
+/// Encode `map`, interning its string keys in `keys`.
+pub(crate) fn encode(map: &Mapping, keys: &mut Keys) -> Arc<[u8]> {
+    let mut buf = Vec::with_capacity(256);
+    Encoder {
+        keys,
+        buf: &mut buf,
+    }
+    .mapping(map);
+    buf.into()
+}
+
+/// One encoded experiment with the keys to read it. Cloning shares both.
 #[derive(Clone)]
 pub(crate) struct Compact {
     bytes: Arc<[u8]>,
@@ -87,24 +82,8 @@ pub(crate) struct Compact {
 }
 
 impl Compact {
-    /// Encode `map`, interning its string keys in `keys`.
-    pub(crate) fn encode(map: &Mapping, keys: &Arc<Keys>) -> Self {
-        let mut buf = Vec::with_capacity(256);
-        Encoder {
-            keys,
-            buf: &mut buf,
-        }
-        .mapping(map);
-        Self {
-            bytes: buf.into(),
-            keys: Arc::clone(keys),
-        }
-    }
-
-    /// Bytes held (for figures and tests).
-    #[cfg(test)]
-    pub(crate) fn size(&self) -> usize {
-        self.bytes.len()
+    pub(crate) fn new(bytes: Arc<[u8]>, keys: Arc<Keys>) -> Self {
+        Self { bytes, keys }
     }
 
     /// The top-level entries: (key bytes, value bytes), in order.
@@ -124,8 +103,7 @@ impl Compact {
     /// The value of the top-level string key `key`, as a Rhai value.
     pub(crate) fn get(&self, key: &str) -> Option<Dynamic> {
         let value = self.find(key)?;
-        let table = self.keys.read();
-        Some(Reader::new(value).dynamic(&table))
+        Some(Reader::new(value).dynamic(&self.keys))
     }
 
     pub(crate) fn contains(&self, key: &str) -> bool {
@@ -141,26 +119,22 @@ impl Compact {
 
     /// The names of the top-level keys (non-string keys written as YAML).
     pub(crate) fn key_names(&self) -> Vec<String> {
-        let table = self.keys.read();
         self.entries()
-            .map(|(k, _)| super::key_name(&Reader::new(k).key(&table)))
+            .map(|(k, _)| super::key_name(&Reader::new(k).key(&self.keys)))
             .collect()
     }
 
     /// The whole experiment as a Rhai object map.
     pub(crate) fn to_map(&self) -> Map {
-        let table = self.keys.read();
-        let mut r = Reader::new(&self.bytes);
-        match r.dynamic(&table).try_cast::<Map>() {
-            Some(map) => map,
-            None => Map::new(),
-        }
+        Reader::new(&self.bytes)
+            .dynamic(&self.keys)
+            .try_cast::<Map>()
+            .unwrap_or_default()
     }
 
     /// The whole experiment as YAML.
     pub(crate) fn to_mapping(&self) -> Mapping {
-        let table = self.keys.read();
-        match Reader::new(&self.bytes).value(&table) {
+        match Reader::new(&self.bytes).value(&self.keys) {
             Value::Mapping(map) => map,
             _ => Mapping::new(),
         }
@@ -186,7 +160,7 @@ impl<'a> Iterator for Entries<'a> {
 }
 
 struct Encoder<'a> {
-    keys: &'a Keys,
+    keys: &'a mut Keys,
     buf: &'a mut Vec<u8>,
 }
 
@@ -206,16 +180,26 @@ impl Encoder<'_> {
         let start = self.buf.len();
         self.varint(count as u64);
         body(self);
-        let mut prefix = Vec::with_capacity(4);
-        put_varint(&mut prefix, (self.buf.len() - start) as u64);
-        self.buf.splice(start..start, prefix);
+        let mut len = (self.buf.len() - start) as u64;
+        let mut prefix = [0u8; 10];
+        let mut n = 0;
+        while len >= 0x80 {
+            prefix[n] = (len as u8) | 0x80;
+            len >>= 7;
+            n += 1;
+        }
+        prefix[n] = len as u8;
+        self.buf.splice(start..start, prefix[..=n].iter().copied());
     }
 
     fn mapping(&mut self, map: &Mapping) {
         self.container(MAP, map.len(), |e| {
             for (k, v) in map {
                 match k {
-                    Value::String(s) => e.varint(u64::from(e.keys.intern(s)) * 2),
+                    Value::String(s) => {
+                        let id = e.keys.intern(s);
+                        e.varint(u64::from(id) * 2);
+                    }
                     other => {
                         e.varint(1);
                         e.value(other);
@@ -363,7 +347,7 @@ impl<'a> Reader<'a> {
         &self.bytes[start..self.at]
     }
 
-    fn key(&mut self, table: &KeyTable) -> Value {
+    fn key(&mut self, table: &Keys) -> Value {
         match self.varint() {
             1 => self.value(table),
             id => Value::String(table.names[(id / 2) as usize].to_string()),
@@ -375,7 +359,7 @@ impl<'a> Reader<'a> {
         self.varint() as usize
     }
 
-    fn value(&mut self, table: &KeyTable) -> Value {
+    fn value(&mut self, table: &Keys) -> Value {
         match self.byte() {
             FALSE => Value::Bool(false),
             TRUE => Value::Bool(true),
@@ -407,7 +391,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The value as Rhai sees it (as `convert::yaml_to_dynamic` would).
-    fn dynamic(&mut self, table: &KeyTable) -> Dynamic {
+    fn dynamic(&mut self, table: &Keys) -> Dynamic {
         match self.byte() {
             FALSE => Dynamic::from_bool(false),
             TRUE => Dynamic::from_bool(true),
@@ -454,8 +438,9 @@ mod tests {
             "a: 1\nb: -7\nc: 2.5\nd: 18446744073709551615\ne: text\nf: [1, [2, x], {k: v}]\n\
              g: {h: {i: null}, j: true}\n3: numeric key\ntrue: bool key\nk: !tag value\nl: []\nm: {}\n",
         );
-        let keys = Arc::default();
-        let compact = Compact::encode(&map, &keys);
+        let mut keys = Keys::default();
+        let bytes = encode(&map, &mut keys);
+        let compact = Compact::new(bytes, Arc::new(keys));
         assert_eq!(compact.to_mapping(), map);
         assert_eq!(compact.len(), map.len());
         assert_eq!(compact.get("b").unwrap().as_int().unwrap(), -7);
@@ -472,12 +457,13 @@ mod tests {
 
     #[test]
     fn keys_are_shared_between_experiments() {
-        let keys = Arc::default();
-        let a = Compact::encode(&doc("learning_rate: 1\nname: a\n"), &keys);
-        let b = Compact::encode(&doc("learning_rate: 2\nname: b\n"), &keys);
-        assert_eq!(keys.read().names.len(), 2);
-        assert_eq!(a.size(), b.size());
-        assert!(b.size() < "learning_rate: 2\nname: b\n".len());
+        let mut keys = Keys::default();
+        let a = encode(&doc("learning_rate: 1\nname: a\n"), &mut keys);
+        let b = encode(&doc("learning_rate: 2\nname: b\n"), &mut keys);
+        assert_eq!(keys.names.len(), 2);
+        assert_eq!(a.len(), b.len());
+        assert!(b.len() < "learning_rate: 2\nname: b\n".len());
+        let b = Compact::new(b, Arc::new(keys));
         assert_eq!(b.get("learning_rate").unwrap().as_int().unwrap(), 2);
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use rhai::{Dynamic, EvalAltResult, ImmutableString, Map, Position};
 use yaml_serde::{Mapping, Value};
 
-use super::compact::{Compact, Keys};
+use super::compact::{encode, Compact, Keys};
 
 /// One experiment as seen from a script: `E[-1]`. Read-only: it has getters
 /// (`.key`, `["key"]`, `keys()`, `len`, `in`, `to_map()`) and no setters.
@@ -60,7 +60,7 @@ impl Experiment {
 
 #[derive(Default, Clone)]
 struct Inner {
-    items: Vec<Compact>,
+    items: Vec<Arc<[u8]>>,
     by_name: HashMap<String, usize>,
     keys: Arc<Keys>,
 }
@@ -92,7 +92,7 @@ impl History {
     /// it start a fresh copy of the index, which is correct, only slower.
     pub fn push(&mut self, experiment: &Mapping) {
         let inner = Arc::make_mut(&mut self.inner);
-        let compact = Compact::encode(experiment, &inner.keys);
+        let compact = encode(experiment, Arc::make_mut(&mut inner.keys));
         if let Some(Value::String(name)) = experiment.get("Name") {
             inner.by_name.insert(name.clone(), inner.items.len());
         }
@@ -120,7 +120,10 @@ impl History {
             )));
         }
         Ok(Experiment {
-            compact: self.inner.items[at as usize].clone(),
+            compact: Compact::new(
+                Arc::clone(&self.inner.items[at as usize]),
+                Arc::clone(&self.inner.keys),
+            ),
         })
     }
 
@@ -130,7 +133,10 @@ impl History {
     ) -> Result<Experiment, Box<EvalAltResult>> {
         match self.inner.by_name.get(name.as_str()) {
             Some(&at) => Ok(Experiment {
-                compact: self.inner.items[at].clone(),
+                compact: Compact::new(
+                    Arc::clone(&self.inner.items[at]),
+                    Arc::clone(&self.inner.keys),
+                ),
             }),
             None => Err(Box::new(EvalAltResult::ErrorRuntime(
                 format!("no earlier experiment is named `{name}` in the history `E`").into(),
