@@ -2,14 +2,15 @@
 //! cache look-ups, and a row per started module.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use yaml_serde::Mapping;
 
-use super::db::{Ending, NewRun, Store, StoreError};
+use super::db::Store;
 use super::identity::{Fingerprint, Identifier, Identity};
+use super::writer::{Message, OwnedEnding, Row, Writer};
 use crate::runner::{Lookup, Observer, RunStore, Started};
 use crate::yaml_log::{rfc3339, Record};
 
@@ -22,64 +23,16 @@ pub struct Cache {
     /// Identity parts (JSON) and fingerprint of experiments about to start,
     /// by identity.
     parts: HashMap<String, (String, Option<Arc<Fingerprint>>)>,
-    /// Writes waiting for the next checkpoint ([`Cache::flush`]).
-    pending: Pending,
-}
-
-/// Rows started or ended since the last flush: written in one transaction
-/// at the session's checkpoint (group commit with the log), not one each.
-#[derive(Default)]
-struct Pending {
-    /// Rows not inserted yet, by ticket, in start order.
-    rows: Vec<(u64, Row)>,
-    /// Endings of rows inserted already, by row id.
-    endings: Vec<(i64, OwnedEnding)>,
-    /// Row id and identity of each ticket inserted but not ended yet.
-    inserted: HashMap<u64, (i64, String)>,
-    /// Log documents of `done` runs not written yet, by identity: the cache
-    /// look-up sees them before they reach the store.
-    done: HashMap<String, Mapping>,
-    /// Fingerprints to save, and those saved (or queued) in this run.
-    fingerprints: Vec<Arc<Fingerprint>>,
+    /// The writer thread, started with the first run recorded.
+    writer: Option<Writer>,
+    /// Log documents of `done` runs handed to the writer and maybe not
+    /// written yet, by identity, with the sequence number of their end:
+    /// the cache look-up sees them before they reach the store.
+    unwritten: HashMap<String, (u64, Mapping)>,
+    unwritten_order: VecDeque<(u64, String)>,
+    /// Fingerprints handed to the writer in this run.
     saved: HashSet<String>,
     next_ticket: u64,
-}
-
-/// A started run, owned until it is written.
-struct Row {
-    identity: String,
-    index: usize,
-    name: String,
-    started_at: String,
-    pid: String,
-    slot: usize,
-    experiment: String,
-    parts: String,
-    run_dir: Option<String>,
-    log_path: Option<String>,
-    ending: Option<OwnedEnding>,
-}
-
-struct OwnedEnding {
-    status: String,
-    exit_code: Option<i32>,
-    finished_at: String,
-    elapsed: f64,
-    results: String,
-    document: String,
-}
-
-impl OwnedEnding {
-    fn borrowed(&self) -> Ending<'_> {
-        Ending {
-            status: &self.status,
-            exit_code: self.exit_code,
-            finished_at: &self.finished_at,
-            elapsed: self.elapsed,
-            results: &self.results,
-            document: &self.document,
-        }
-    }
 }
 
 impl Cache {
@@ -90,14 +43,19 @@ impl Cache {
             rerun,
             host,
             parts: HashMap::new(),
-            pending: Pending::default(),
+            writer: None,
+            unwritten: HashMap::new(),
+            unwritten_order: VecDeque::new(),
+            saved: HashSet::new(),
+            next_ticket: 0,
         }
     }
 
     /// Identity and cached document of `experiment` (no side effects).
     pub fn check(&mut self, experiment: &Mapping) -> Result<(Identity, Option<Mapping>), String> {
         let identity = self.identifier.identify(experiment)?;
-        if let Some(document) = self.pending.done.get(&identity.hash) {
+        self.forget_written();
+        if let Some((_, document)) = self.unwritten.get(&identity.hash) {
             return Ok((identity, Some(document.clone())));
         }
         let cached = self
@@ -107,56 +65,29 @@ impl Cache {
         Ok((identity, cached))
     }
 
-    /// Write what is pending in one transaction.
-    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
-        let pending = &mut self.pending;
-        if pending.rows.is_empty() && pending.endings.is_empty() && pending.fingerprints.is_empty()
-        {
-            return Ok(());
+    /// Drop the documents that the store now has.
+    fn forget_written(&mut self) {
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        let written = writer.written();
+        while let Some((seq, identity)) = self.unwritten_order.front() {
+            if *seq >= written {
+                break;
+            }
+            if self.unwritten.get(identity).is_some_and(|(s, _)| s == seq) {
+                self.unwritten.remove(identity);
+            }
+            self.unwritten_order.pop_front();
         }
-        let rows = std::mem::take(&mut pending.rows);
-        let endings = std::mem::take(&mut pending.endings);
-        let fingerprints = std::mem::take(&mut pending.fingerprints);
-        let host = &self.host;
-        let inserted = self.store.transaction(|store| {
-            for fingerprint in &fingerprints {
-                store.save_fingerprint(&fingerprint.digest, &fingerprint.files)?;
-            }
-            let mut inserted = Vec::new();
-            for (ticket, row) in &rows {
-                let id = store.insert(&NewRun {
-                    identity: &row.identity,
-                    index: row.index,
-                    name: &row.name,
-                    started_at: &row.started_at,
-                    host,
-                    pid: &row.pid,
-                    slot: row.slot,
-                    experiment: &row.experiment,
-                    parts: &row.parts,
-                    run_dir: row.run_dir.as_deref(),
-                    log_path: row.log_path.as_deref(),
-                })?;
-                match &row.ending {
-                    Some(ending) => store.finish(id, &ending.borrowed())?,
-                    None => inserted.push((*ticket, (id, row.identity.clone()))),
-                }
-            }
-            for (id, ending) in &endings {
-                store.finish(*id, &ending.borrowed())?;
-            }
-            Ok(inserted)
-        })?;
-        self.pending.inserted.extend(inserted);
-        self.pending.done.clear();
-        Ok(())
     }
-}
 
-impl Drop for Cache {
-    fn drop(&mut self) {
-        // The session flushes at its end; this covers any other way out.
-        let _ = self.flush();
+    /// Wait until everything handed to the writer is in the store.
+    pub(crate) fn sync(&mut self) {
+        if let Some(writer) = self.writer.as_mut() {
+            writer.sync();
+        }
+        self.forget_written();
     }
 }
 
@@ -179,42 +110,49 @@ impl RunStore for Cache {
 }
 
 impl Cache {
-    /// A module started under `identity`: its row, written at the next
-    /// flush; returns its ticket.
+    /// A module started under `identity`: its row goes to the writer;
+    /// returns its ticket.
     fn started(&mut self, identity: &str, started: &Started<'_>) -> Result<u64, String> {
         let (parts, fingerprint) = self
             .parts
             .remove(identity)
             .unwrap_or_else(|| ("{}".to_owned(), None));
+        let experiment = serde_json::to_string(started.experiment).map_err(|e| e.to_string())?;
+        if self.writer.is_none() {
+            self.writer = Some(Writer::start(self.store.path())?);
+        }
+        let writer = self.writer.as_mut().expect("started above");
         if let Some(fingerprint) = fingerprint {
-            if self.pending.saved.insert(fingerprint.digest.clone()) {
-                self.pending.fingerprints.push(fingerprint);
+            if self.saved.insert(fingerprint.digest.clone()) {
+                writer.send(Message::Fingerprint(fingerprint));
             }
         }
-        let experiment = serde_json::to_string(started.experiment).map_err(|e| e.to_string())?;
-        let ticket = self.pending.next_ticket;
-        self.pending.next_ticket += 1;
-        self.pending.rows.push((
-            ticket,
-            Row {
-                identity: identity.to_owned(),
-                index: started.index,
-                name: started.name.to_owned(),
-                started_at: rfc3339(&chrono::Local::now()),
-                pid: started.id.to_owned(),
-                slot: started.slot,
-                experiment,
-                parts,
-                run_dir: Some(started.run_dir.display().to_string()),
-                log_path: started.log.map(|p| p.display().to_string()),
-                ending: None,
-            },
-        ));
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let row = Row {
+            identity: identity.to_owned(),
+            index: started.index,
+            name: started.name.to_owned(),
+            started_at: rfc3339(&chrono::Local::now()),
+            host: self.host.clone(),
+            pid: started.id.to_owned(),
+            slot: started.slot,
+            experiment,
+            parts,
+            run_dir: Some(started.run_dir.display().to_string()),
+            log_path: started.log.map(|p| p.display().to_string()),
+        };
+        writer.send(Message::Start(ticket, Box::new(row)));
         Ok(ticket)
     }
 
-    /// The module of `ticket` ended.
-    fn finished(&mut self, ticket: u64, record: &Record, document: &Mapping) -> Result<(), String> {
+    /// The module of `ticket` (run under `identity`) ended.
+    fn finished(
+        &mut self,
+        (ticket, identity): (u64, String),
+        record: &Record,
+        document: &Mapping,
+    ) -> Result<(), String> {
         let ending = OwnedEnding {
             status: record.status.as_str().to_owned(),
             exit_code: record.exit_code,
@@ -223,21 +161,19 @@ impl Cache {
             results: serde_json::to_string(&record.results).map_err(|e| e.to_string())?,
             document: serde_json::to_string(document).map_err(|e| e.to_string())?,
         };
-        let pending = &mut self.pending;
-        let identity = if let Some((id, identity)) = pending.inserted.remove(&ticket) {
-            pending.endings.push((id, ending));
-            identity
-        } else if let Some((_, row)) = pending.rows.iter_mut().rev().find(|(t, _)| *t == ticket) {
-            let identity = row.identity.clone();
-            row.ending = Some(ending);
-            identity
-        } else {
+        let Some(writer) = self.writer.as_mut() else {
             return Ok(());
         };
+        let seq = writer.send(Message::End(ticket, Box::new(ending)));
         if record.status.as_str() == "done" {
-            pending.done.insert(identity, document.clone());
+            self.unwritten_order.push_back((seq, identity.clone()));
+            self.unwritten.insert(identity, (seq, document.clone()));
         }
         Ok(())
+    }
+
+    fn errors(&self) -> Vec<String> {
+        self.writer.as_ref().map(Writer::errors).unwrap_or_default()
     }
 }
 
@@ -271,8 +207,8 @@ impl RunStore for SharedCache {
 /// Records started and finished modules in the store.
 pub(crate) struct Recorder {
     cache: SharedCache,
-    /// Tickets of the running modules' rows, by job index.
-    rows: HashMap<usize, u64>,
+    /// Ticket and identity of the running modules' rows, by job index.
+    rows: HashMap<usize, (u64, String)>,
     warnings: Vec<String>,
 }
 
@@ -282,8 +218,9 @@ impl Observer for Recorder {
             return;
         };
         match self.cache.0.borrow_mut().started(identity, started) {
-            Ok(row) => {
-                self.rows.insert(started.index, row);
+            Ok(ticket) => {
+                self.rows
+                    .insert(started.index, (ticket, identity.to_owned()));
             }
             Err(err) => self.warnings.push(err),
         }
@@ -293,28 +230,20 @@ impl Observer for Recorder {
         let Some(row) = self.rows.remove(&record.index) else {
             return;
         };
-        let mut cache = self.cache.0.borrow_mut();
-        if let Err(err) = cache.finished(row, record, document) {
+        if let Err(err) = self.cache.0.borrow_mut().finished(row, record, document) {
             self.warnings.push(err);
-        }
-        // The session checkpoints shortly after any start; with no start
-        // since the last checkpoint none may come for a long time, and
-        // `status` in another process would not see this run end.
-        if cache.pending.rows.is_empty() {
-            if let Err(err) = cache.flush() {
-                self.warnings.push(err.to_string());
-            }
         }
     }
 
-    fn checkpoint(&mut self) {
-        if let Err(err) = self.cache.0.borrow_mut().flush() {
-            self.warnings.push(err.to_string());
-        }
+    fn queue_finished(&mut self, _summary: &crate::runner::Summary) {
+        // Everything is in the store before the run reports its end.
+        self.cache.0.borrow_mut().sync();
     }
 
     fn warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.extend(self.cache.0.borrow().errors());
+        warnings
     }
 }
 
@@ -344,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn rows_wait_for_the_checkpoint_and_the_cache_sees_them_before() {
+    fn rows_go_to_the_writer_and_the_cache_sees_them_before_they_are_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite");
         let open = || {
@@ -376,14 +305,14 @@ mod tests {
         });
         let document = record(0, &experiment).document();
         recorder.experiment_finished(&record(0, &experiment), &document);
-        // Not written yet: another connection does not see it, this one does.
-        assert_eq!(open().store.cached(&identity).unwrap(), None);
-        assert!(matches!(
-            shared.clone().lookup(&experiment),
-            Lookup::Cached(_)
-        ));
-        recorder.checkpoint();
+        // Maybe not written yet: the look-up sees it all the same.
+        let cached =
+            |shared: &SharedCache| matches!(shared.clone().lookup(&experiment), Lookup::Cached(_));
+        assert!(cached(&shared));
+        shared.0.borrow_mut().sync();
         assert!(open().store.cached(&identity).unwrap().is_some());
+        assert!(shared.0.borrow().unwritten.is_empty());
+        assert!(cached(&shared));
         assert!(recorder.warnings().is_empty());
     }
 }
