@@ -229,15 +229,21 @@ impl Identifier {
     }
 }
 
-/// blake3 of the identity parts as JSON, with the `Fingerprint` file map
-/// (`{path: hash}`, the same bytes `serde_json` writes) in place of its
-/// digest: the hash that every version has computed, without rebuilding
-/// the map for each experiment.
+/// A `Fingerprint` file map up to this size (about 500 files) is hashed
+/// into each identity as it always was; a larger one by its digest only, so
+/// that an identity never costs time in proportion to the number of files.
+const INLINE_FINGERPRINT: usize = 64 * 1024;
+
+/// blake3 of the identity parts as JSON. A small `Fingerprint` file map
+/// (`{path: hash}`, the same bytes `serde_json` writes) stands in place of
+/// its digest: the hash every version has computed, without rebuilding the
+/// map for each experiment. A larger one is hashed as its digest
+/// (`{"blake3": …}`, as `parts` holds it).
 fn identity_hash(parts: &Json, fingerprint: Option<&Fingerprint>) -> Result<String, String> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"cool-runner identity v1\0");
     match (fingerprint, parts.as_object()) {
-        (Some(fingerprint), Some(object)) => {
+        (Some(fingerprint), Some(object)) if fingerprint.files.len() <= INLINE_FINGERPRINT => {
             let mut first = true;
             hasher.update(b"{");
             for (key, value) in object {
@@ -413,6 +419,22 @@ mod tests {
             first.parts["fingerprint"]["blake3"],
             first.fingerprint.as_ref().unwrap().digest.as_str()
         );
+        // A large file map is hashed by its digest, still per content.
+        let big = dir.path().join("big");
+        std::fs::create_dir(&big).unwrap();
+        for i in 0..700 {
+            std::fs::write(big.join(format!("f{i:04}.txt")), "x").unwrap();
+        }
+        let fp_big = format!("Fingerprint: '{}/*.txt'\n", big.display());
+        let large = Identifier::new(&[], false).identify(&exp(&fp_big)).unwrap();
+        assert!(large.fingerprint.as_ref().unwrap().files.len() > INLINE_FINGERPRINT);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"cool-runner identity v1\0");
+        hasher.update(&serde_json::to_vec(&large.parts).unwrap());
+        assert_eq!(large.hash, hasher.finalize().to_hex().to_string());
+        std::fs::write(big.join("f0000.txt"), "y").unwrap();
+        let changed = Identifier::new(&[], false).identify(&exp(&fp_big)).unwrap();
+        assert_ne!(large.hash, changed.hash);
         std::fs::write(&src, "v2 (longer)").unwrap();
         let mut id = Identifier::new(&[], false);
         let second = id.identify(&exp(&format!("{module}{fp}"))).unwrap();
