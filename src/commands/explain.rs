@@ -84,7 +84,21 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
             "would run: no `done` run with this identity in `{}`",
             path.display()
         );
-        explain_nearest(&mut out, &identity.parts, &identity.hash, &rows);
+        let mut parts = identity.parts.clone();
+        if let Some(fingerprint) = &identity.fingerprint {
+            parts["fingerprint"] = serde_json::from_str(&fingerprint.files).unwrap_or_default();
+        }
+        let resolve = |parts: &mut Json| {
+            // Rows keep a `Fingerprint`'s files once, by digest.
+            let files = parts["fingerprint"]["blake3"]
+                .as_str()
+                .zip(store.as_ref())
+                .and_then(|(digest, store)| store.fingerprint_files(digest).ok().flatten());
+            if let Some(files) = files {
+                parts["fingerprint"] = serde_json::from_str(&files).unwrap_or_default();
+            }
+        };
+        explain_nearest(&mut out, &parts, &identity.hash, &rows, &resolve);
     }
     std::io::stdout()
         .lock()
@@ -93,7 +107,13 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
     Ok(exit::OK)
 }
 
-fn explain_nearest(out: &mut String, parts: &Json, hash: &str, rows: &[RunRow]) {
+fn explain_nearest(
+    out: &mut String,
+    parts: &Json,
+    hash: &str,
+    rows: &[RunRow],
+    resolve: &dyn Fn(&mut Json),
+) {
     let same: Vec<&RunRow> = rows.iter().filter(|r| r.identity == hash).collect();
     if let Some(row) = same.first() {
         let _ = writeln!(
@@ -108,9 +128,10 @@ fn explain_nearest(out: &mut String, parts: &Json, hash: &str, rows: &[RunRow]) 
     }
     let mut best: Option<(usize, &RunRow, Vec<String>)> = None;
     for row in rows {
-        let Ok(stored) = serde_json::from_str::<Json>(&row.parts) else {
+        let Ok(mut stored) = serde_json::from_str::<Json>(&row.parts) else {
             continue;
         };
+        resolve(&mut stored);
         let diffs = differences(&stored, parts);
         if best.as_ref().is_none_or(|b| diffs.len() < b.0) {
             best = Some((diffs.len(), row, diffs));

@@ -2,6 +2,7 @@
 //! by the library's stages and returns an exit status.
 
 pub(crate) mod collect;
+mod dry;
 pub(crate) mod explain;
 pub(crate) mod filter;
 pub(crate) mod log;

@@ -6,11 +6,11 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use yaml_serde::{Mapping, Value};
+use yaml_serde::Mapping;
 
 use crate::cli::{Color, RunArgs};
 use crate::config::{self, ExpandOptions, Expansion, Override};
-use crate::error::{exit, Error};
+use crate::error::Error;
 use crate::model::global::MAX_EXPERIMENTS;
 use chrono::Local;
 
@@ -157,45 +157,35 @@ fn pick_indices(experiments: &[Mapping], pick: &[usize]) -> Result<Vec<Mapping>,
 
 /// Run the `run` subcommand; returns the exit status.
 pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
+    let sandbox = Sandbox::new();
+    if settings.dry {
+        return super::dry::dry_run(settings, &sandbox);
+    }
     // The handlers come first: a signal during a long expansion stops the
     // run before anything starts, instead of killing the runner.
-    let channel = (!settings.dry).then(signal_channel).transpose()?;
-    let sandbox = Sandbox::new();
+    let channel = signal_channel()?;
     let expansion = expand(settings, &sandbox)?;
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
+    warn_about_keys(&expansion);
+    let slots = slot_config(settings, &global)?;
+    check_experiments(&expansion.experiments, &slots)?;
+    run_experiments(settings, &global, &sandbox, expansion, slots, channel)
+}
+
+/// Misspelt runner keys, and `+key=value` overrides that every experiment
+/// shadows (shadowed in some only is a common way to set the rest).
+pub(crate) fn warn_about_keys(expansion: &Expansion) {
     for misspelt in crate::model::keys::misspelt_runner_keys(&expansion.experiments) {
         let _ = writeln!(std::io::stderr(), "warning: {misspelt}");
     }
-    // Shadowed in some experiments only is a common way to set the rest.
-    for shadowing in expansion.shadowing.iter().filter(|s| s.shadowed == s.of) {
+    warn_about_shadowing(&expansion.shadowing);
+}
+
+/// `+key=value` overrides that every experiment sets itself.
+pub(crate) fn warn_about_shadowing(shadowing: &[crate::config::Shadowing]) {
+    for shadowing in shadowing.iter().filter(|s| s.shadowed == s.of) {
         let _ = writeln!(std::io::stderr(), "warning: {shadowing}");
     }
-    // `--dry` checks everything `run` checks before anything starts.
-    let slots = slot_config(settings, &global)?;
-    check_experiments(&expansion.experiments, &slots)?;
-    let Some(channel) = channel else {
-        dry_cache_report(settings, &global, &expansion);
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-        match crate::yaml::write::write_documents(&mut out, &expansion.experiments) {
-            Ok(()) => {}
-            // `| head` closed the pipe: that is not an error.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::OK),
-            Err(e) => return Err(Error::Output(e)),
-        }
-        drop(out);
-        let _ = writeln!(
-            std::io::stderr(),
-            "{} experiment(s) expanded from {} (dry run: nothing was run)",
-            expansion.experiments.len(),
-            settings.exp.display()
-        );
-        // The process ends here: freeing ten thousand experiments one by
-        // one would cost more than writing them out.
-        std::mem::forget(expansion);
-        return Ok(exit::OK);
-    };
-    run_experiments(settings, &global, &sandbox, expansion, slots, channel)
 }
 
 /// The session's event channel, with the signal handlers sending into it.
@@ -214,102 +204,41 @@ pub(crate) fn identifier(settings: &RunSettings) -> Identifier {
     Identifier::new(&settings.module_args)
 }
 
-/// `--dry`: tell on stderr which experiments are cached and which would run.
-fn dry_cache_report(settings: &RunSettings, global: &Global, expansion: &Expansion) {
-    if settings.no_store {
-        return;
-    }
-    let mut stderr = std::io::stderr().lock();
-    let store = match Store::open_existing(&global.store_path()) {
-        Ok(store) => store,
-        Err(e) => {
-            let _ = writeln!(stderr, "warning: {e}");
-            None
-        }
-    };
-    let Some(store) = store else {
-        // No store yet: nothing can be cached, and a line per experiment
-        // would only repeat "would run".
-        let skipped = expansion
-            .experiments
-            .iter()
-            .filter(|e| e.get("Name").and_then(Value::as_str) == Some("skip"))
-            .count();
-        let to_run = expansion.experiments.len() - skipped;
-        let _ = writeln!(
-            stderr,
-            "0 cached, {to_run} to run{} (no results store yet)",
-            if skipped > 0 {
-                format!(", {skipped} skipped")
-            } else {
-                String::new()
-            }
-        );
-        return;
-    };
-    let mut cache = Some(Cache::new(
-        store,
-        identifier(settings),
-        settings.rerun,
-        host_name(),
-    ));
-    let (mut cached, mut to_run, mut skipped) = (0, 0, 0);
-    let mut report = String::new();
-    for (at, experiment) in expansion.experiments.iter().enumerate() {
-        // The index as `--pick` counts it.
-        let index = settings.pick.as_ref().map_or(at, |pick| pick[at]);
-        let name = name_of(experiment);
-        let what = if experiment.get("Name").and_then(Value::as_str) == Some("skip") {
-            skipped += 1;
-            "skip"
-        } else {
-            match cache.as_mut().map(|c| c.check(experiment)) {
-                Some(Ok((_, Some(_)))) if !settings.rerun => {
-                    cached += 1;
-                    "cached"
-                }
-                _ => {
-                    to_run += 1;
-                    "would run"
-                }
-            }
-        };
-        let _ =
-            std::fmt::Write::write_fmt(&mut report, format_args!("{index:>5} {what:<9} {name}\n"));
-    }
-    let _ = stderr.write_all(report.as_bytes());
-    let mut summary = format!("{cached} cached, {to_run} to run");
-    if skipped > 0 {
-        let _ = std::fmt::Write::write_fmt(&mut summary, format_args!(", {skipped} skipped"));
-    }
-    let _ = writeln!(stderr, "{summary}");
-}
-
 /// Check every experiment's runner keys (`Module`, `Timeout`, `YamlLog`,
 /// `GPUs` against the run's GPUs, `Fingerprint`) before anything runs.
 fn check_experiments(experiments: &[Mapping], slots: &SlotConfig) -> Result<(), Error> {
     let checker = Slots::new(slots.clone());
     for (index, experiment) in experiments.iter().enumerate() {
-        let bad = |message: String| {
-            Error::Usage(format!(
-                "experiment {index} `{}`: {message}",
-                name_of(experiment)
-            ))
-        };
-        let spec = JobSpec::from_experiment(experiment).map_err(bad)?;
-        if let Some(message) = crate::runner::check_retries(experiment) {
-            return Err(bad(message));
-        }
-        if !spec.skip {
-            checker.wanted(experiment).map_err(|e| bad(e.to_string()))?;
-        }
+        check_experiment(index, experiment, &checker)?;
+    }
+    Ok(())
+}
+
+/// Check one experiment's runner keys (see [`check_experiments`]).
+pub(crate) fn check_experiment(
+    index: usize,
+    experiment: &Mapping,
+    checker: &Slots,
+) -> Result<(), Error> {
+    let bad = |message: String| {
+        Error::Usage(format!(
+            "experiment {index} `{}`: {message}",
+            name_of(experiment)
+        ))
+    };
+    let spec = JobSpec::from_experiment(experiment).map_err(bad)?;
+    if let Some(message) = crate::runner::check_retries(experiment) {
+        return Err(bad(message));
+    }
+    if !spec.skip {
+        checker.wanted(experiment).map_err(|e| bad(e.to_string()))?;
     }
     Ok(())
 }
 
 /// Slots and GPUs: `-j`/`--gpus` over `Global.jobs`/`Global.gpus`; warns
 /// when the GPUs make the run do less than asked.
-fn slot_config(settings: &RunSettings, global: &Global) -> Result<SlotConfig, Error> {
+pub(crate) fn slot_config(settings: &RunSettings, global: &Global) -> Result<SlotConfig, Error> {
     let (text, source) = match (&settings.gpus, &global.gpus) {
         (Some(text), _) => (Some(text), "`--gpus`"),
         (None, text) => (text.as_ref(), "`Global.gpus`"),

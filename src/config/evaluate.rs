@@ -97,11 +97,7 @@ impl<'s> Expander<'s> {
         doc: &Mapping,
     ) -> Result<Vec<Mapping>, ConfigError> {
         let prepared = self.preparer.prepare(document, doc)?;
-        Ok(self
-            .evaluate_prepared(prepared)?
-            .into_iter()
-            .map(Arc::unwrap_or_clone)
-            .collect())
+        self.evaluate_prepared(prepared)
     }
 
     /// Expand the head of the queue: a document written by a person is
@@ -140,15 +136,15 @@ impl<'s> Expander<'s> {
         let experiment = self.evaluate(experiment, &names, &mut ctx)?;
         self.produced += 1;
         self.preparer.produced += 1;
-        Ok(Arc::unwrap_or_clone(experiment))
+        Ok(experiment)
     }
 
-    /// Evaluate the copies of a prepared document, in order, each shared
-    /// with `E`.
+    /// Evaluate the copies of a prepared document, in order, each recorded
+    /// in `E`.
     pub(crate) fn evaluate_prepared(
         &mut self,
         prepared: Prepared,
-    ) -> Result<Vec<Arc<Mapping>>, ConfigError> {
+    ) -> Result<Vec<Mapping>, ConfigError> {
         let mut out = Vec::with_capacity(prepared.copies.len());
         for experiment in prepared.copies {
             let mut ctx = Ctx {
@@ -171,7 +167,7 @@ impl<'s> Expander<'s> {
         mut experiment: Mapping,
         names: &Names,
         ctx: &mut Ctx,
-    ) -> Result<Arc<Mapping>, ConfigError> {
+    ) -> Result<Mapping, ConfigError> {
         if has_expressions_in(&experiment) {
             let mut scope = Scope::new();
             scope.push_constant("E", self.history.clone());
@@ -186,8 +182,7 @@ impl<'s> Expander<'s> {
             }
             self.eval_mapping(&mut experiment, &mut scope, names, ctx)?;
         }
-        let experiment = Arc::new(experiment);
-        self.history.push_shared(Arc::clone(&experiment));
+        self.history.push(&experiment);
         Ok(experiment)
     }
 

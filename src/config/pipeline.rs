@@ -45,11 +45,15 @@ pub fn expand_path(
     overrides: &[Override],
     options: &ExpandOptions,
 ) -> Result<Expansion, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    expand_text(sandbox, path, text, overrides, options)
+    let mut collect = Collect::default();
+    expand_path_into(sandbox, path, overrides, options, &mut collect)?;
+    let (global, defaults) = collect.header.unwrap_or_default();
+    Ok(Expansion {
+        global,
+        defaults,
+        experiments: collect.experiments,
+        shadowing: collect.shadowing,
+    })
 }
 
 /// Parse and expand the text of an experiment file (`path` is used in
@@ -64,12 +68,83 @@ pub fn expand_text(
     overrides: &[Override],
     options: &ExpandOptions,
 ) -> Result<Expansion, ConfigError> {
+    let mut collect = Collect::default();
+    expand_text_into(sandbox, path, text, overrides, options, &mut collect)?;
+    let (global, defaults) = collect.header.unwrap_or_default();
+    Ok(Expansion {
+        global,
+        defaults,
+        experiments: collect.experiments,
+        shadowing: collect.shadowing,
+    })
+}
+
+/// Receives an expansion as it is made, in order: the header, then each
+/// experiment as soon as it is evaluated (nothing else keeps it: `E` holds
+/// its own compact copy). Returning false stops the expansion.
+pub trait Sink {
+    /// `Global` and the default config (without `Global`), after overrides.
+    fn header(&mut self, global: &Mapping, defaults: &Mapping) -> bool;
+    /// The next expanded experiment, in queue order.
+    fn experiment(&mut self, experiment: Mapping) -> bool;
+    /// The `+key=value` overrides that some experiments set themselves,
+    /// once the whole file has been read (never when `limit` stopped early).
+    fn shadowing(&mut self, _found: Vec<Shadowing>) {}
+}
+
+#[derive(Default)]
+struct Collect {
+    header: Option<(Mapping, Mapping)>,
+    experiments: Vec<Mapping>,
+    shadowing: Vec<Shadowing>,
+}
+
+impl Sink for Collect {
+    fn header(&mut self, global: &Mapping, defaults: &Mapping) -> bool {
+        self.header = Some((global.clone(), defaults.clone()));
+        true
+    }
+    fn experiment(&mut self, experiment: Mapping) -> bool {
+        self.experiments.push(experiment);
+        true
+    }
+    fn shadowing(&mut self, found: Vec<Shadowing>) {
+        self.shadowing = found;
+    }
+}
+
+/// [`expand_path`], handing each experiment to `sink` as it is evaluated
+/// instead of collecting them.
+pub fn expand_path_into(
+    sandbox: &Sandbox,
+    path: &Path,
+    overrides: &[Override],
+    options: &ExpandOptions,
+    sink: &mut dyn Sink,
+) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    expand_text_into(sandbox, path, text, overrides, options, sink)
+}
+
+/// [`expand_text`], handing each experiment to `sink`. An error may come
+/// after some experiments were handed over.
+pub fn expand_text_into(
+    sandbox: &Sandbox,
+    path: &Path,
+    text: String,
+    overrides: &[Override],
+    options: &ExpandOptions,
+    sink: &mut dyn Sink,
+) -> Result<(), ConfigError> {
     let source = Arc::new(SourceText::new(path.to_owned(), text));
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Stage>(256);
         let producer = Producer::new(Arc::clone(&source), overrides, options, tx);
         scope.spawn(move || producer.run());
-        evaluate_stream(rx, sandbox, &source, options)
+        evaluate_stream(rx, sandbox, &source, options, sink)
     })
 }
 
@@ -89,53 +164,62 @@ enum Stage {
     Failed(ConfigError),
 }
 
-/// The second stage: evaluate what the first one prepared, in order.
-/// It owns `rx`: returning early (an error, `limit`) drops it, which stops
-/// the parsing thread.
+/// The second stage: evaluate what the first one prepared, in order, and
+/// hand each experiment to `sink`. It owns `rx`: returning early (an error,
+/// `limit`, the sink stopping) drops it, which stops the parsing thread.
 fn evaluate_stream(
     rx: mpsc::Receiver<Stage>,
     sandbox: &Sandbox,
     source: &Arc<SourceText>,
     options: &ExpandOptions,
-) -> Result<Expansion, ConfigError> {
-    let mut started: Option<(Expander<'_>, Mapping, Mapping)> = None;
-    let mut shared = Vec::new();
-    let mut shadowing = Vec::new();
+    sink: &mut dyn Sink,
+) -> Result<(), ConfigError> {
+    let mut expander: Option<Expander<'_>> = None;
+    let mut produced = 0usize;
+    let limit = options.limit.unwrap_or(usize::MAX);
     let mut failure = None;
     for stage in &rx {
         match stage {
             Stage::Header { global, defaults } => {
-                let expander = Expander::with_source(
+                if !sink.header(&global, &defaults) {
+                    return Ok(());
+                }
+                expander = Some(Expander::with_source(
                     sandbox,
                     Some(Arc::clone(source)),
-                    defaults.clone(),
+                    defaults,
                     options,
-                );
-                started = Some((expander, global, defaults));
+                ));
             }
             Stage::GlobalRep(rep) => {
-                if let Some((expander, ..)) = started.as_mut() {
+                if let Some(expander) = expander.as_mut() {
                     expander.start_global_rep(rep);
                 }
             }
             Stage::Prepared(prepared) => {
-                let Some((expander, ..)) = started.as_mut() else {
+                let Some(expander) = expander.as_mut() else {
                     continue;
                 };
                 match expander.evaluate_prepared(prepared) {
-                    Ok(done) => shared.extend(done),
+                    Ok(done) => {
+                        for experiment in done {
+                            // Dropping the channel stops the parsing thread.
+                            if produced >= limit || !sink.experiment(experiment) {
+                                return Ok(());
+                            }
+                            produced += 1;
+                        }
+                        if produced >= limit {
+                            return Ok(());
+                        }
+                    }
                     Err(err) => {
                         failure = Some(err);
                         break;
                     }
                 }
-                if options.limit.is_some_and(|limit| shared.len() >= limit) {
-                    // Dropping the channel stops the parsing thread.
-                    shared.truncate(options.limit.unwrap_or(usize::MAX));
-                    break;
-                }
             }
-            Stage::Shadowing(found) => shadowing = found,
+            Stage::Shadowing(found) => sink.shadowing(found),
             // A document that cannot be parsed or is not a mapping is
             // reported before anything else, as a whole-file parse would.
             Stage::Malformed(err) => return Err(err),
@@ -155,38 +239,16 @@ fn evaluate_stream(
             })
             .unwrap_or(err));
     }
-    // Done reading: dropping the channel stops the parsing thread.
-    drop(rx);
-    match started {
-        Some((expander, global, defaults)) => {
-            let mut expansion = finish(expander, shared, global, defaults);
-            expansion.shadowing = shadowing;
-            Ok(expansion)
-        }
-        None => Err(ConfigError::Invalid {
+    if expander.is_some() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
             location: Location {
                 path: source.path.clone(),
                 ..Location::default()
             },
             message: "internal error: the expansion pipeline stopped early".to_owned(),
-        }),
-    }
-}
-
-fn finish(
-    expander: Expander<'_>,
-    shared: Vec<Arc<Mapping>>,
-    global: Mapping,
-    defaults: Mapping,
-) -> Expansion {
-    // Dropping the history leaves each experiment with one owner: no copy.
-    drop(expander);
-    let experiments = shared.into_iter().map(Arc::unwrap_or_clone).collect();
-    Expansion {
-        global,
-        defaults,
-        experiments,
-        shadowing: Vec::new(),
+        })
     }
 }
 

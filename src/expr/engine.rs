@@ -92,15 +92,12 @@ fn register_history(engine: &mut Engine) {
         // when a type has no getter for a property.
         .register_indexer_get(|e: &mut Experiment, key: ImmutableString| e.get(&key))
         .register_fn("keys", |e: &mut Experiment| -> rhai::Array {
-            e.yaml()
-                .keys()
-                .map(|k| Dynamic::from(super::key_name(k)))
-                .collect()
+            e.key_names().into_iter().map(Dynamic::from).collect()
         })
-        .register_get("len", |e: &mut Experiment| e.yaml().len() as INT)
-        .register_fn("len", |e: &mut Experiment| e.yaml().len() as INT)
+        .register_get("len", |e: &mut Experiment| e.len() as INT)
+        .register_fn("len", |e: &mut Experiment| e.len() as INT)
         .register_fn("contains", |e: &mut Experiment, key: ImmutableString| {
-            e.yaml().contains_key(key.as_str())
+            e.contains(key.as_str())
         })
         .register_fn("to_map", |e: &mut Experiment| e.to_map());
 }

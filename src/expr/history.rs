@@ -5,9 +5,9 @@
 //! scope is one `Arc` clone, and `E[-1]` costs the same whether the history
 //! holds ten entries or ten thousand (see `CRATES.md`, design C).
 //!
-//! Each entry is an [`Experiment`]: the expanded YAML mapping, converted to a
-//! Rhai map only when a script first reads it, and then shared (an `Arc`), so
-//! `E[-1].x` never deep-copies the previous experiment.
+//! Each entry is an [`Experiment`]: the expanded experiment as compact bytes
+//! (`compact.rs`), a key decoded into a Rhai value only when a script reads
+//! it, so `E[-1].x` never converts the rest of the previous experiment.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
@@ -15,24 +15,37 @@ use std::sync::Arc;
 use rhai::{Dynamic, EvalAltResult, ImmutableString, Map, Position};
 use yaml_serde::{Mapping, Value};
 
-use super::convert::{mapping_to_map, yaml_to_dynamic};
+use super::compact::{encode, Compact, Keys};
 
 /// One experiment as seen from a script: `E[-1]`. Read-only: it has getters
 /// (`.key`, `["key"]`, `keys()`, `len`, `in`, `to_map()`) and no setters.
-/// A key is converted to a Rhai value only when it is read.
+/// A key is decoded into a Rhai value only when it is read.
 #[derive(Clone)]
 pub struct Experiment {
-    yaml: Arc<Mapping>,
+    compact: Compact,
 }
 
 impl Experiment {
-    pub(crate) fn yaml(&self) -> &Mapping {
-        &self.yaml
+    /// The whole experiment as YAML (a script returned `E[i]` itself).
+    pub(crate) fn to_mapping(&self) -> Mapping {
+        self.compact.to_mapping()
+    }
+
+    pub(crate) fn key_names(&self) -> Vec<String> {
+        self.compact.key_names()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.compact.len()
+    }
+
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.compact.contains(key)
     }
 
     pub(crate) fn get(&self, key: &str) -> Result<Dynamic, Box<EvalAltResult>> {
-        match self.yaml.get(key) {
-            Some(value) => Ok(yaml_to_dynamic(value)),
+        match self.compact.get(key) {
+            Some(value) => Ok(value),
             None => Err(Box::new(EvalAltResult::ErrorRuntime(
                 format!("the experiment has no key `{key}`").into(),
                 Position::NONE,
@@ -41,27 +54,19 @@ impl Experiment {
     }
 
     pub(crate) fn to_map(&self) -> Map {
-        mapping_to_map(&self.yaml)
+        self.compact.to_map()
     }
 }
 
-struct Entry {
-    experiment: Experiment,
-}
-
-impl Entry {
-    fn experiment(&self) -> Experiment {
-        self.experiment.clone()
-    }
-}
-
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Inner {
-    items: Vec<Entry>,
+    items: Vec<Arc<[u8]>>,
     by_name: HashMap<String, usize>,
+    keys: Arc<Keys>,
 }
 
-/// The experiments expanded so far, oldest first.
+/// The experiments expanded so far, oldest first, each as compact bytes
+/// (`compact.rs`): a few hundred bytes per experiment instead of a tree.
 #[derive(Clone, Default)]
 pub struct History {
     inner: Arc<Inner>,
@@ -86,32 +91,12 @@ impl History {
     /// appends in place; a clone still alive (a script returned `E`) makes
     /// it start a fresh copy of the index, which is correct, only slower.
     pub fn push(&mut self, experiment: &Mapping) {
-        self.push_shared(Arc::new(experiment.clone()));
-    }
-
-    /// [`History::push`] without copying the experiment.
-    pub fn push_shared(&mut self, experiment: Arc<Mapping>) {
-        if Arc::get_mut(&mut self.inner).is_none() {
-            let items = self
-                .inner
-                .items
-                .iter()
-                .map(|e| Entry {
-                    experiment: e.experiment.clone(),
-                })
-                .collect();
-            self.inner = Arc::new(Inner {
-                items,
-                by_name: self.inner.by_name.clone(),
-            });
-        }
-        let inner = Arc::get_mut(&mut self.inner).expect("unique after the copy above");
+        let inner = Arc::make_mut(&mut self.inner);
+        let compact = encode(experiment, Arc::make_mut(&mut inner.keys));
         if let Some(Value::String(name)) = experiment.get("Name") {
             inner.by_name.insert(name.clone(), inner.items.len());
         }
-        inner.items.push(Entry {
-            experiment: Experiment { yaml: experiment },
-        });
+        inner.items.push(compact);
     }
 
     /// Empty the history (start of a new global repetition).
@@ -134,7 +119,12 @@ impl History {
                 Position::NONE,
             )));
         }
-        Ok(self.inner.items[at as usize].experiment())
+        Ok(Experiment {
+            compact: Compact::new(
+                Arc::clone(&self.inner.items[at as usize]),
+                Arc::clone(&self.inner.keys),
+            ),
+        })
     }
 
     pub(crate) fn get_name(
@@ -142,7 +132,12 @@ impl History {
         name: &ImmutableString,
     ) -> Result<Experiment, Box<EvalAltResult>> {
         match self.inner.by_name.get(name.as_str()) {
-            Some(&at) => Ok(self.inner.items[at].experiment()),
+            Some(&at) => Ok(Experiment {
+                compact: Compact::new(
+                    Arc::clone(&self.inner.items[at]),
+                    Arc::clone(&self.inner.keys),
+                ),
+            }),
             None => Err(Box::new(EvalAltResult::ErrorRuntime(
                 format!("no earlier experiment is named `{name}` in the history `E`").into(),
                 Position::NONE,

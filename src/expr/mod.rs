@@ -3,6 +3,7 @@
 //! `parse ...` values in experiment files and `--filter`/`--sort` expressions
 //! of `filter` are evaluated here, in one sandboxed engine.
 
+mod compact;
 mod convert;
 mod document;
 mod engine;

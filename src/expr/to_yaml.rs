@@ -52,7 +52,7 @@ fn to_yaml(value: &Dynamic, depth: usize) -> Result<Value, String> {
             .map(Value::Sequence);
     }
     if let Some(experiment) = value.read_lock::<Experiment>() {
-        return Ok(Value::Mapping(experiment.yaml().clone()));
+        return Ok(Value::Mapping(experiment.to_mapping()));
     }
     if value.is_map() {
         let map = value.read_lock::<Map>().ok_or("map is locked")?;

@@ -134,9 +134,24 @@ impl std::fmt::Display for Misspelt {
 /// first seen. Only top-level `Capitalised` keys that are neither runner
 /// keys nor UPPER-CASE are compared (once per distinct key).
 pub(crate) fn misspelt_runner_keys(experiments: &[yaml_serde::Mapping]) -> Vec<Misspelt> {
-    let mut seen: Vec<(String, Option<usize>)> = Vec::new();
-    let mut found: Vec<Misspelt> = Vec::new();
+    let mut keys = MisspeltKeys::default();
     for (index, experiment) in experiments.iter().enumerate() {
+        keys.add(index, experiment);
+    }
+    keys.found
+}
+
+/// [`misspelt_runner_keys`], one experiment at a time (for a streaming
+/// expansion).
+#[derive(Default)]
+pub(crate) struct MisspeltKeys {
+    seen: Vec<(String, Option<usize>)>,
+    found: Vec<Misspelt>,
+}
+
+impl MisspeltKeys {
+    /// Look at experiment `index`.
+    pub(crate) fn add(&mut self, index: usize, experiment: &yaml_serde::Mapping) {
         for key in experiment.keys().filter_map(yaml_serde::Value::as_str) {
             if !key.starts_with(|c: char| c.is_ascii_uppercase())
                 || INPUT_KEYS.contains(&key)
@@ -145,28 +160,32 @@ pub(crate) fn misspelt_runner_keys(experiments: &[yaml_serde::Mapping]) -> Vec<M
             {
                 continue;
             }
-            let at = match seen.iter().find(|(k, _)| k == key) {
+            let at = match self.seen.iter().find(|(k, _)| k == key) {
                 Some((_, at)) => *at,
                 None => {
                     let at = nearest(key, &INPUT_KEYS).map(|meant| {
-                        found.push(Misspelt {
+                        self.found.push(Misspelt {
                             key: key.to_owned(),
                             meant,
                             first: index,
                             count: 0,
                         });
-                        found.len() - 1
+                        self.found.len() - 1
                     });
-                    seen.push((key.to_owned(), at));
+                    self.seen.push((key.to_owned(), at));
                     at
                 }
             };
             if let Some(at) = at {
-                found[at].count += 1;
+                self.found[at].count += 1;
             }
         }
     }
-    found
+
+    /// The misspelt keys seen, in the order first seen.
+    pub(crate) fn finish(self) -> Vec<Misspelt> {
+        self.found
+    }
 }
 
 /// "unknown key `Global.repaet`; did you mean `repeat`?", or the list of

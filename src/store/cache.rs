@@ -2,13 +2,16 @@
 //! cache look-ups, and a row per started module.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use yaml_serde::Mapping;
 
-use super::db::{Ending, NewRun, Store};
-use super::identity::{Identifier, Identity};
+use super::db::Store;
+use super::identity::{Fingerprint, Identifier, Identity};
+use super::writer::{Message, OwnedEnding, Row, Writer};
 use crate::runner::{Lookup, Observer, RunStore, Started};
 use crate::yaml_log::{rfc3339, Record};
 
@@ -18,10 +21,24 @@ pub struct Cache {
     /// `--rerun`: record runs, but never skip one.
     rerun: bool,
     host: String,
-    /// Identity parts of experiments about to start (JSON), by identity.
-    parts: HashMap<String, String>,
+    /// Identity parts (JSON) and fingerprint of experiments about to start,
+    /// by identity.
+    parts: HashMap<String, (String, Option<Arc<Fingerprint>>)>,
+    /// The writer thread, started with the first run recorded.
+    writer: Option<Writer>,
+    /// Log documents of `done` runs handed to the writer and maybe not
+    /// written yet, by identity, with the sequence number of their end:
+    /// the cache look-up sees them before they reach the store.
+    unwritten: HashMap<String, (u64, Mapping)>,
+    unwritten_order: VecDeque<(u64, String)>,
+    /// Fingerprints handed to the writer in this run.
+    saved: HashSet<String>,
+    next_ticket: u64,
     /// Warnings for the recorder to pass on (the store was recreated).
     notes: Vec<String>,
+    /// Set by whichever side (look-ups or the writer) first finds the
+    /// store deleted, so that the person is told once.
+    recreated: Arc<AtomicBool>,
 }
 
 impl Cache {
@@ -32,7 +49,13 @@ impl Cache {
             rerun,
             host,
             parts: HashMap::new(),
+            writer: None,
+            unwritten: HashMap::new(),
+            unwritten_order: VecDeque::new(),
+            saved: HashSet::new(),
+            next_ticket: 0,
             notes: Vec::new(),
+            recreated: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -43,7 +66,12 @@ impl Cache {
             return;
         }
         let path = self.store.path().display().to_string();
-        self.notes.push(match self.store.reopen() {
+        let reopened = self.store.reopen();
+        // The writer thread may have found it first and said so.
+        if reopened.is_ok() && self.recreated.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.notes.push(match reopened {
             Ok(()) => format!(
                 "the results store `{path}` was deleted or emptied during the run: \
                  created it again; results are recorded there from now on"
@@ -56,11 +84,40 @@ impl Cache {
     pub fn check(&mut self, experiment: &Mapping) -> Result<(Identity, Option<Mapping>), String> {
         self.recreate_if_gone();
         let identity = self.identifier.identify(experiment)?;
+        self.forget_written();
+        if let Some((_, document)) = self.unwritten.get(&identity.hash) {
+            return Ok((identity, Some(document.clone())));
+        }
         let cached = self
             .store
             .cached(&identity.hash)
             .map_err(|e| e.to_string())?;
         Ok((identity, cached))
+    }
+
+    /// Drop the documents that the store now has.
+    fn forget_written(&mut self) {
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        let written = writer.written();
+        while let Some((seq, identity)) = self.unwritten_order.front() {
+            if *seq >= written {
+                break;
+            }
+            if self.unwritten.get(identity).is_some_and(|(s, _)| s == seq) {
+                self.unwritten.remove(identity);
+            }
+            self.unwritten_order.pop_front();
+        }
+    }
+
+    /// Wait until everything handed to the writer is in the store.
+    pub(crate) fn sync(&mut self) {
+        if let Some(writer) = self.writer.as_mut() {
+            writer.sync();
+        }
+        self.forget_written();
     }
 }
 
@@ -69,8 +126,10 @@ impl RunStore for Cache {
         match self.check(experiment) {
             Ok((_, Some(document))) if !self.rerun => Lookup::Cached(document),
             Ok((identity, _)) => {
-                self.parts
-                    .insert(identity.hash.clone(), identity.parts.to_string());
+                self.parts.insert(
+                    identity.hash.clone(),
+                    (identity.parts.to_string(), identity.fingerprint),
+                );
                 Lookup::Run(identity.hash)
             }
             Err(err) => Lookup::Unknown(format!(
@@ -81,78 +140,71 @@ impl RunStore for Cache {
 }
 
 impl Cache {
-    /// A module started under `identity`: its row in the store.
-    fn started(&mut self, identity: &str, started: &Started<'_>) -> Result<i64, String> {
+    /// A module started under `identity`: its row goes to the writer;
+    /// returns its ticket.
+    fn started(&mut self, identity: &str, started: &Started<'_>) -> Result<u64, String> {
         self.recreate_if_gone();
-        let parts = self
+        let (parts, fingerprint) = self
             .parts
             .remove(identity)
-            .unwrap_or_else(|| "{}".to_owned());
+            .unwrap_or_else(|| ("{}".to_owned(), None));
         let experiment = json(started.experiment)?;
-        let run_dir = started.run_dir.display().to_string();
-        let log = started.log.map(|p| p.display().to_string());
-        self.store
-            .insert(&NewRun {
-                identity,
-                index: started.index,
-                name: started.name,
-                started_at: &rfc3339(&chrono::Local::now()),
-                host: &self.host,
-                pid: started.id,
-                slot: started.slot,
-                experiment: &experiment,
-                parts: &parts,
-                run_dir: Some(&run_dir),
-                log_path: log.as_deref(),
-            })
-            .map_err(|e| e.to_string())
+        if self.writer.is_none() {
+            self.writer = Some(Writer::start(self.store.path(), Arc::clone(&self.recreated))?);
+        }
+        let writer = self.writer.as_mut().expect("started above");
+        if let Some(fingerprint) = fingerprint {
+            if self.saved.insert(fingerprint.digest.clone()) {
+                writer.send(Message::Fingerprint(fingerprint));
+            }
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let row = Row {
+            identity: identity.to_owned(),
+            index: started.index,
+            name: started.name.to_owned(),
+            started_at: rfc3339(&chrono::Local::now()),
+            host: self.host.clone(),
+            pid: started.id.to_owned(),
+            slot: started.slot,
+            experiment,
+            parts,
+            run_dir: Some(started.run_dir.display().to_string()),
+            log_path: started.log.map(|p| p.display().to_string()),
+        };
+        writer.send(Message::Start(ticket, Box::new(row)));
+        Ok(ticket)
     }
 
-    /// The module of store row `id` (identity `identity`) ended. A row
-    /// lost with a deleted store is written again, from the record.
+    /// The module of `ticket` (run under `identity`) ended.
     fn finished(
         &mut self,
-        (id, identity): (i64, &str),
+        (ticket, identity): (u64, String),
         record: &Record,
         document: &Mapping,
     ) -> Result<(), String> {
-        self.recreate_if_gone();
-        let results = json(&record.results)?;
-        let document = json(document)?;
-        let ending = Ending {
-            status: record.status.as_str(),
+        let ending = OwnedEnding {
+            status: record.status.as_str().to_owned(),
             exit_code: record.exit_code,
-            finished_at: &rfc3339(&record.finished_at),
+            finished_at: rfc3339(&record.finished_at),
             elapsed: record.elapsed.as_secs_f64(),
-            results: &results,
-            document: &document,
+            results: json(&record.results)?,
+            document: json(document)?,
         };
-        if self.store.finish(id, &ending).map_err(|e| e.to_string())? {
+        let Some(writer) = self.writer.as_mut() else {
             return Ok(());
+        };
+        let seq = writer.send(Message::End(ticket, Box::new(ending)));
+        if record.status.as_str() == "done" {
+            self.unwritten_order.push_back((seq, identity.clone()));
+            self.unwritten.insert(identity, (seq, document.clone()));
         }
-        let experiment = json(&record.experiment)?;
-        let run_dir = record.run_dir.as_ref().map(|p| p.display().to_string());
-        let log = record.log.as_ref().map(|p| p.display().to_string());
-        let row = self
-            .store
-            .insert(&NewRun {
-                identity,
-                index: record.index,
-                name: &record.name,
-                started_at: &rfc3339(&record.started_at),
-                host: &self.host,
-                pid: "",
-                slot: 0,
-                experiment: &experiment,
-                parts: "{}",
-                run_dir: run_dir.as_deref(),
-                log_path: log.as_deref(),
-            })
-            .map_err(|e| e.to_string())?;
-        self.store
-            .finish(row, &ending)
-            .map(drop)
-            .map_err(|e| e.to_string())
+        Ok(())
+    }
+
+    fn errors(&self) -> Vec<String> {
+        self.writer.as_ref().map(Writer::errors).unwrap_or_default()
     }
 }
 
@@ -192,8 +244,8 @@ impl RunStore for SharedCache {
 /// Records started and finished modules in the store.
 pub(crate) struct Recorder {
     cache: SharedCache,
-    /// Store rows and identities of the running modules, by job index.
-    rows: HashMap<usize, (i64, String)>,
+    /// Ticket and identity of the running modules' rows, by job index.
+    rows: HashMap<usize, (u64, String)>,
     warnings: Vec<String>,
 }
 
@@ -203,23 +255,20 @@ impl Observer for Recorder {
             return;
         };
         match self.cache.0.borrow_mut().started(identity, started) {
-            Ok(row) => {
-                self.rows.insert(started.index, (row, identity.to_owned()));
+            Ok(ticket) => {
+                self.rows
+                    .insert(started.index, (ticket, identity.to_owned()));
             }
             Err(err) => self.warnings.push(err),
         }
     }
 
     fn experiment_finished(&mut self, record: &Record, document: &Mapping) {
-        if let Some((row, identity)) = self.rows.remove(&record.index) {
-            let finished = self
-                .cache
-                .0
-                .borrow_mut()
-                .finished((row, &identity), record, document);
-            if let Err(err) = finished {
-                self.warnings.push(err);
-            }
+        let Some(row) = self.rows.remove(&record.index) else {
+            return;
+        };
+        if let Err(err) = self.cache.0.borrow_mut().finished(row, record, document) {
+            self.warnings.push(err);
         }
     }
 
@@ -227,9 +276,85 @@ impl Observer for Recorder {
         self.experiment_finished(record, document);
     }
 
+    fn queue_finished(&mut self, _summary: &crate::runner::Summary) {
+        // Everything is in the store before the run reports its end.
+        self.cache.0.borrow_mut().sync();
+    }
+
     fn warnings(&mut self) -> Vec<String> {
         let mut warnings = std::mem::take(&mut self.cache.0.borrow_mut().notes);
         warnings.append(&mut self.warnings);
+        warnings.extend(self.cache.0.borrow().errors());
         warnings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml_log::Status;
+
+    fn record(index: usize, experiment: &Mapping) -> Record {
+        let now = chrono::Local::now();
+        Record {
+            index,
+            name: "a".to_owned(),
+            experiment: experiment.clone(),
+            results: Mapping::new(),
+            status: Status::Done,
+            exit_code: Some(0),
+            signal: None,
+            started_at: now,
+            finished_at: now,
+            elapsed: std::time::Duration::ZERO,
+            run_dir: None,
+            error: None,
+            stderr_tail: None,
+            log: None,
+        }
+    }
+
+    #[test]
+    fn rows_go_to_the_writer_and_the_cache_sees_them_before_they_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let open = || {
+            Cache::new(
+                Store::open(&path).unwrap(),
+                Identifier::default(),
+                false,
+                "h".into(),
+            )
+        };
+        let shared = SharedCache::new(open());
+        let mut recorder = shared.recorder();
+        let experiment: Mapping = yaml_serde::from_str("Name: a\nx: 1\n").unwrap();
+        let Lookup::Run(identity) = shared.clone().lookup(&experiment) else {
+            panic!("nothing is cached yet");
+        };
+        let run_dir = dir.path().join("run");
+        recorder.experiment_started(&Started {
+            index: 0,
+            name: "a",
+            run_dir: &run_dir,
+            id: "1",
+            pending: 0,
+            slot: 0,
+            running: 1,
+            experiment: &experiment,
+            identity: Some(&identity),
+            log: None,
+        });
+        let document = record(0, &experiment).document();
+        recorder.experiment_finished(&record(0, &experiment), &document);
+        // Maybe not written yet: the look-up sees it all the same.
+        let cached =
+            |shared: &SharedCache| matches!(shared.clone().lookup(&experiment), Lookup::Cached(_));
+        assert!(cached(&shared));
+        shared.0.borrow_mut().sync();
+        assert!(open().store.cached(&identity).unwrap().is_some());
+        assert!(shared.0.borrow().unwritten.is_empty());
+        assert!(cached(&shared));
+        assert!(recorder.warnings().is_empty());
     }
 }

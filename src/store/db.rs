@@ -51,6 +51,16 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 PRAGMA user_version = 1;
 ";
 
+/// The files of each distinct `Fingerprint`, stored once and referenced by
+/// digest from the rows' `parts` (added to stores of schema version 1
+/// without changing it: earlier versions ignore the table).
+const FINGERPRINTS: &str = "
+CREATE TABLE IF NOT EXISTS fingerprints (
+    digest TEXT PRIMARY KEY,            -- blake3 of files
+    files  TEXT NOT NULL                -- {path: content hash}, JSON
+);
+";
+
 /// A run being recorded.
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
@@ -190,9 +200,13 @@ impl Store {
             .map_err(|e| self.error(&e))?;
         if version == 0 {
             self.conn
-                .execute_batch(&format!("BEGIN IMMEDIATE;{SCHEMA}COMMIT;"))
+                .execute_batch(&format!("BEGIN IMMEDIATE;{SCHEMA}{FINGERPRINTS}COMMIT;"))
                 .map_err(|e| self.error(&e))?;
-        } else if version > 1 {
+        } else if version == 1 {
+            self.conn
+                .execute_batch(FINGERPRINTS)
+                .map_err(|e| self.error(&e))?;
+        } else {
             return Err(StoreError {
                 path: self.path.clone(),
                 message: format!(
@@ -256,6 +270,23 @@ impl Store {
         ])
         .map_err(|e| self.error(&e))?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Keep the files of a `Fingerprint` (once per digest).
+    pub(crate) fn save_fingerprint(&self, digest: &str, files: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO fingerprints (digest, files) VALUES (?1, ?2)")
+            .and_then(|mut stmt| stmt.execute(params![digest, files]))
+            .map_err(|e| self.error(&e))?;
+        Ok(())
+    }
+
+    /// The files of a stored `Fingerprint`, JSON (for `explain`).
+    pub(crate) fn fingerprint_files(&self, digest: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT files FROM fingerprints WHERE digest = ?1")
+            .and_then(|mut stmt| stmt.query_row([digest], |r| r.get(0)).optional())
+            .map_err(|e| self.error(&e))
     }
 
     /// Record how run `id` ended; false if there is no such row (the store

@@ -15,13 +15,17 @@
 //!    `Fingerprint` globs (a string or a list of strings, relative to the
 //!    working directory).
 //!
-//! File hashes are memoised by (path, size, modification time), and glob
-//! matches once per run, so checking 10,000 experiments that share a module
-//! hashes the module once.
+//! File hashes are memoised by (path, size, modification time), so checking
+//! 10,000 experiments that share a module hashes the module once. A
+//! `Fingerprint` glob set is walked and hashed once per run ([`Fingerprint`]):
+//! each experiment then only feeds its pre-serialised file map to the hash,
+//! which keeps identities what they were, and the store keeps the map once
+//! per distinct fingerprint (`parts` holds its digest).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value as Json};
@@ -57,8 +61,20 @@ pub struct Identity {
     /// 64 hex digits.
     pub hash: String,
     /// `{"content": …, "module_args": […], "module": {path: hash},
-    /// "fingerprint": {path: hash}}`
+    /// "fingerprint": {path: hash}}`; with a `Fingerprint` glob the last
+    /// is `{"blake3": digest}` of [`Identity::fingerprint`].
     pub parts: Json,
+    /// The files matched by the `Fingerprint` globs, if any.
+    pub fingerprint: Option<Arc<Fingerprint>>,
+}
+
+/// The files a `Fingerprint` glob set matched: computed once per run.
+#[derive(Debug, PartialEq)]
+pub struct Fingerprint {
+    /// blake3 of `files`, 64 hex digits: its key in the store.
+    pub digest: String,
+    /// `{path: content hash}` as JSON text, paths sorted.
+    pub files: String,
 }
 
 /// Computes identities for one run.
@@ -66,7 +82,7 @@ pub struct Identity {
 pub struct Identifier {
     module_args: Vec<String>,
     files: HashMap<PathBuf, (u64, Option<SystemTime>, String)>,
-    globs: HashMap<Vec<String>, Vec<PathBuf>>,
+    fingerprints: HashMap<Vec<String>, Arc<Fingerprint>>,
     modules: HashMap<String, Vec<PathBuf>>,
 }
 
@@ -117,10 +133,9 @@ impl Identifier {
             Some(_) => return Err("`Fingerprint` must be a glob or a list of globs".to_owned()),
         };
         let fingerprint = if patterns.is_empty() {
-            BTreeMap::new()
+            None
         } else {
-            let paths = self.glob(&patterns)?;
-            self.hash_files(&paths)?
+            Some(self.fingerprint(&patterns)?)
         };
         let to_json = |files: BTreeMap<String, String>| {
             Json::Object(
@@ -134,16 +149,31 @@ impl Identifier {
             "content": Json::Object(content),
             "module_args": self.module_args,
             "module": to_json(module),
-            "fingerprint": to_json(fingerprint),
+            "fingerprint": fingerprint
+                .as_ref()
+                .map_or_else(|| to_json(BTreeMap::new()), |f| serde_json::json!({"blake3": f.digest})),
         });
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(b"cool-runner identity v1\0");
-        let bytes = serde_json::to_vec(&parts).map_err(|e| e.to_string())?;
-        hasher.update(&bytes);
         Ok(Identity {
-            hash: hasher.finalize().to_hex().to_string(),
+            hash: identity_hash(&parts, fingerprint.as_deref())?,
             parts,
+            fingerprint,
         })
+    }
+
+    /// The files of a glob set, walked and hashed once per run.
+    fn fingerprint(&mut self, patterns: &[String]) -> Result<Arc<Fingerprint>, String> {
+        if let Some(done) = self.fingerprints.get(patterns) {
+            return Ok(Arc::clone(done));
+        }
+        let paths = Self::glob(patterns)?;
+        let files = serde_json::to_string(&self.hash_files(&paths)?).map_err(|e| e.to_string())?;
+        let done = Arc::new(Fingerprint {
+            digest: blake3::hash(files.as_bytes()).to_hex().to_string(),
+            files,
+        });
+        self.fingerprints
+            .insert(patterns.to_vec(), Arc::clone(&done));
+        Ok(done)
     }
 
     /// The program file a `Module` names: the executable when it is a path
@@ -172,10 +202,7 @@ impl Identifier {
         files
     }
 
-    fn glob(&mut self, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
-        if let Some(paths) = self.globs.get(patterns) {
-            return Ok(paths.clone());
-        }
+    fn glob(patterns: &[String]) -> Result<Vec<PathBuf>, String> {
         let mut paths = Vec::new();
         for pattern in patterns {
             let matches = glob::glob(pattern)
@@ -184,7 +211,6 @@ impl Identifier {
         }
         paths.sort();
         paths.dedup();
-        self.globs.insert(patterns.to_vec(), paths.clone());
         Ok(paths)
     }
 
@@ -214,6 +240,44 @@ impl Identifier {
             .insert(path.to_owned(), (len, modified, hash.clone()));
         Ok(hash)
     }
+}
+
+/// A `Fingerprint` file map up to this size (about 500 files) is hashed
+/// into each identity as it always was; a larger one by its digest only, so
+/// that an identity never costs time in proportion to the number of files.
+const INLINE_FINGERPRINT: usize = 64 * 1024;
+
+/// blake3 of the identity parts as JSON. A small `Fingerprint` file map
+/// (`{path: hash}`, the same bytes `serde_json` writes) stands in place of
+/// its digest: the hash every version has computed, without rebuilding the
+/// map for each experiment. A larger one is hashed as its digest
+/// (`{"blake3": …}`, as `parts` holds it).
+fn identity_hash(parts: &Json, fingerprint: Option<&Fingerprint>) -> Result<String, String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"cool-runner identity v1\0");
+    match (fingerprint, parts.as_object()) {
+        (Some(fingerprint), Some(object)) if fingerprint.files.len() <= INLINE_FINGERPRINT => {
+            let mut first = true;
+            hasher.update(b"{");
+            for (key, value) in object {
+                if !std::mem::take(&mut first) {
+                    hasher.update(b",");
+                }
+                serde_json::to_writer(&mut hasher, key).map_err(|e| e.to_string())?;
+                hasher.update(b":");
+                if key == "fingerprint" {
+                    hasher.update(fingerprint.files.as_bytes());
+                } else {
+                    serde_json::to_writer(&mut hasher, value).map_err(|e| e.to_string())?;
+                }
+            }
+            hasher.update(b"}");
+        }
+        _ => {
+            serde_json::to_writer(&mut hasher, parts).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(hasher.finalize().to_hex().to_string())
 }
 
 fn key_text(key: &Value) -> String {
@@ -361,6 +425,36 @@ mod tests {
                 .map(str::len),
             Some(64)
         );
+        // The hash is the one computed over the whole file map, as before
+        // fingerprints were computed once per run.
+        let mut whole = first.parts.clone();
+        let files = &first.fingerprint.as_ref().unwrap().files;
+        whole["fingerprint"] = serde_json::from_str(files).unwrap();
+        assert!(whole["fingerprint"][src.display().to_string()].is_string());
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"cool-runner identity v1\0");
+        hasher.update(&serde_json::to_vec(&whole).unwrap());
+        assert_eq!(first.hash, hasher.finalize().to_hex().to_string());
+        assert_eq!(
+            first.parts["fingerprint"]["blake3"],
+            first.fingerprint.as_ref().unwrap().digest.as_str()
+        );
+        // A large file map is hashed by its digest, still per content.
+        let big = dir.path().join("big");
+        std::fs::create_dir(&big).unwrap();
+        for i in 0..700 {
+            std::fs::write(big.join(format!("f{i:04}.txt")), "x").unwrap();
+        }
+        let fp_big = format!("Fingerprint: '{}/*.txt'\n", big.display());
+        let large = Identifier::new(&[]).identify(&exp(&fp_big)).unwrap();
+        assert!(large.fingerprint.as_ref().unwrap().files.len() > INLINE_FINGERPRINT);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"cool-runner identity v1\0");
+        hasher.update(&serde_json::to_vec(&large.parts).unwrap());
+        assert_eq!(large.hash, hasher.finalize().to_hex().to_string());
+        std::fs::write(big.join("f0000.txt"), "y").unwrap();
+        let changed = Identifier::new(&[]).identify(&exp(&fp_big)).unwrap();
+        assert_ne!(large.hash, changed.hash);
         std::fs::write(&src, "v2 (longer)").unwrap();
         let mut id = Identifier::new(&[]);
         let second = id.identify(&exp(&format!("{module}{fp}"))).unwrap();

@@ -4,6 +4,7 @@
 mod cache;
 mod db;
 mod identity;
+mod writer;
 
 pub use cache::Cache;
 pub(crate) use cache::SharedCache;

@@ -1,0 +1,307 @@
+//! `run --dry`: print the expanded experiments and say which are cached.
+//!
+//! Without `--pick` the output streams: each experiment is handed on as
+//! soon as it is evaluated, emitted on a writer thread and freed, so memory
+//! does not grow with the number of experiments (the history `E` keeps its
+//! own compact copy). On an error the output stops where it was and the
+//! command fails. With `--pick` only the experiments up to the last one
+//! picked are expanded, then printed in the order asked.
+
+use std::io::Write;
+use std::sync::mpsc;
+
+use yaml_serde::{Mapping, Value};
+
+use super::run::{
+    check_experiment, expand, host_name, identifier, slot_config, warn_about_keys,
+    warn_about_shadowing, RunSettings,
+};
+use crate::executor::Slots;
+use crate::model::keys::MisspeltKeys;
+use crate::config::{self, ExpandOptions, Sink};
+use crate::error::{exit, Error};
+use crate::expr::Sandbox;
+use crate::model::{name_of, Global};
+use crate::store::{Cache, Store};
+
+/// Experiments handed to the writer thread at a time.
+const BATCH: usize = 256;
+
+/// `run --dry`; returns the exit status.
+pub(crate) fn dry_run(settings: &RunSettings, sandbox: &Sandbox) -> Result<i32, Error> {
+    if settings.pick.is_some() {
+        return dry_picked(settings, sandbox);
+    }
+    let options = ExpandOptions {
+        seed: settings.seed,
+        host: host_name(),
+        limit: None,
+    };
+    let (tx, rx) = mpsc::sync_channel::<Vec<Mapping>>(4);
+    let (expanded, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || write_batches(&rx));
+        let mut sink = Stream {
+            settings,
+            tx: Some(tx),
+            batch: Vec::with_capacity(BATCH),
+            report: None,
+            header_error: None,
+            checker: None,
+            misspelt: MisspeltKeys::default(),
+            shadowing: Vec::new(),
+            count: 0,
+        };
+        let expanded = config::expand_path_into(
+            sandbox,
+            &settings.exp,
+            &settings.overrides,
+            &options,
+            &mut sink,
+        )
+        .map_err(Error::from)
+        .and_then(|()| sink.finish());
+        drop(sink);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the output thread panicked")));
+        (expanded, written)
+    });
+    let count = expanded?;
+    match written {
+        Ok(()) => {}
+        // `| head` closed the pipe: that is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::OK),
+        Err(e) => return Err(Error::Output(e)),
+    }
+    done(settings, count);
+    Ok(exit::OK)
+}
+
+fn done(settings: &RunSettings, count: usize) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "{count} experiment(s) expanded from {} (dry run: nothing was run)",
+        settings.exp.display()
+    );
+}
+
+/// `--dry --pick`: the experiments picked, in the order asked.
+fn dry_picked(settings: &RunSettings, sandbox: &Sandbox) -> Result<i32, Error> {
+    let expansion = expand(settings, sandbox)?;
+    let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
+    warn_about_keys(&expansion);
+    let checker = Slots::new(slot_config(settings, &global)?);
+    for (at, experiment) in expansion.experiments.iter().enumerate() {
+        let index = settings.pick.as_ref().map_or(at, |pick| pick[at]);
+        check_experiment(index, experiment, &checker)?;
+    }
+    let mut report = Report::new(settings, &global);
+    for (at, experiment) in expansion.experiments.iter().enumerate() {
+        report.add(at, experiment);
+    }
+    report.finish();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    match crate::yaml::write::write_documents(&mut out, &expansion.experiments) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::OK),
+        Err(e) => return Err(Error::Output(e)),
+    }
+    drop(out);
+    done(settings, expansion.experiments.len());
+    Ok(exit::OK)
+}
+
+/// Emit and write each batch, in order, then free it.
+fn write_batches(rx: &mpsc::Receiver<Vec<Mapping>>) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut buf = Vec::with_capacity(BATCH * 1024);
+    for batch in rx {
+        for doc in &batch {
+            crate::yaml::write::emit_document(&mut buf, doc).map_err(std::io::Error::other)?;
+        }
+        out.write_all(&buf)?;
+        buf.clear();
+    }
+    out.flush()
+}
+
+/// The streaming sink: checks `Global`, reports the cache, batches the
+/// experiments for the writer thread.
+struct Stream<'a> {
+    settings: &'a RunSettings,
+    tx: Option<mpsc::SyncSender<Vec<Mapping>>>,
+    batch: Vec<Mapping>,
+    report: Option<Report>,
+    /// The first error: `Global`, or an experiment that `run` would refuse.
+    header_error: Option<Error>,
+    checker: Option<Slots>,
+    misspelt: MisspeltKeys,
+    shadowing: Vec<crate::config::Shadowing>,
+    count: usize,
+}
+
+impl Stream<'_> {
+    /// Whether the writer still listens.
+    fn flush(&mut self) -> bool {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        match &self.tx {
+            Some(tx) => tx.send(batch).is_ok(),
+            None => false,
+        }
+    }
+
+    /// The last batch and the report's summary; the number of experiments.
+    fn finish(&mut self) -> Result<usize, Error> {
+        if let Some(err) = self.header_error.take() {
+            return Err(err);
+        }
+        self.flush();
+        self.tx = None;
+        for misspelt in std::mem::take(&mut self.misspelt).finish() {
+            let _ = writeln!(std::io::stderr(), "warning: {misspelt}");
+        }
+        warn_about_shadowing(&self.shadowing);
+        if let Some(report) = self.report.take() {
+            report.finish();
+        }
+        Ok(self.count)
+    }
+}
+
+impl Sink for Stream<'_> {
+    fn header(&mut self, global: &Mapping, _defaults: &Mapping) -> bool {
+        let checked = Global::from_mapping_in(global, &self.settings.exp)
+            .map_err(Error::from)
+            .and_then(|global| Ok((slot_config(self.settings, &global)?, global)));
+        match checked {
+            Ok((slots, global)) => {
+                self.checker = Some(Slots::new(slots));
+                self.report = Some(Report::new(self.settings, &global));
+                true
+            }
+            Err(err) => {
+                self.header_error = Some(err.into());
+                false
+            }
+        }
+    }
+
+    fn experiment(&mut self, experiment: Mapping) -> bool {
+        // `--dry` checks everything `run` checks.
+        if let Some(checker) = &self.checker {
+            if let Err(err) = check_experiment(self.count, &experiment, checker) {
+                self.header_error = Some(err);
+                return false;
+            }
+        }
+        self.misspelt.add(self.count, &experiment);
+        if let Some(report) = self.report.as_mut() {
+            report.add(self.count, &experiment);
+        }
+        self.count += 1;
+        self.batch.push(experiment);
+        self.batch.len() < BATCH || self.flush()
+    }
+
+    fn shadowing(&mut self, found: Vec<crate::config::Shadowing>) {
+        self.shadowing = found;
+    }
+}
+
+/// `--dry`'s report on stderr: which experiments are cached and which
+/// would run (a line each when a store exists), then a summary.
+struct Report {
+    cache: Option<Cache>,
+    /// No report at all (`--no-store`).
+    quiet: bool,
+    pick: Option<Vec<usize>>,
+    rerun: bool,
+    cached: usize,
+    to_run: usize,
+    skipped: usize,
+    stderr: std::io::BufWriter<std::io::Stderr>,
+}
+
+impl Report {
+    fn new(settings: &RunSettings, global: &Global) -> Self {
+        let mut stderr = std::io::BufWriter::new(std::io::stderr());
+        let cache = if settings.no_store {
+            None
+        } else {
+            match Store::open_existing(&global.store_path()) {
+                Ok(store) => store,
+                Err(e) => {
+                    let _ = writeln!(stderr, "warning: {e}");
+                    None
+                }
+            }
+            .map(|store| Cache::new(store, identifier(settings), settings.rerun, host_name()))
+        };
+        Self {
+            cache,
+            quiet: settings.no_store,
+            pick: settings.pick.clone(),
+            rerun: settings.rerun,
+            cached: 0,
+            to_run: 0,
+            skipped: 0,
+            stderr,
+        }
+    }
+
+    fn add(&mut self, at: usize, experiment: &Mapping) {
+        if self.quiet {
+            return;
+        }
+        let skip = experiment.get("Name").and_then(Value::as_str) == Some("skip");
+        let Some(cache) = self.cache.as_mut() else {
+            // No store yet: nothing can be cached, and a line per
+            // experiment would only repeat "would run".
+            if skip {
+                self.skipped += 1;
+            } else {
+                self.to_run += 1;
+            }
+            return;
+        };
+        let what = if skip {
+            self.skipped += 1;
+            "skip"
+        } else {
+            match cache.check(experiment) {
+                Ok((_, Some(_))) if !self.rerun => {
+                    self.cached += 1;
+                    "cached"
+                }
+                _ => {
+                    self.to_run += 1;
+                    "would run"
+                }
+            }
+        };
+        // The index as `--pick` counts it.
+        let index = self.pick.as_ref().map_or(at, |pick| pick[at]);
+        let name = name_of(experiment);
+        let _ = writeln!(self.stderr, "{index:>5} {what:<9} {name}");
+    }
+
+    fn finish(mut self) {
+        if self.quiet {
+            return;
+        }
+        let mut summary = format!("{} cached, {} to run", self.cached, self.to_run);
+        if self.skipped > 0 {
+            let _ = std::fmt::Write::write_fmt(
+                &mut summary,
+                format_args!(", {} skipped", self.skipped),
+            );
+        }
+        if self.cache.is_none() {
+            summary.push_str(" (no results store yet)");
+        }
+        let _ = writeln!(self.stderr, "{summary}");
+        let _ = self.stderr.flush();
+    }
+}
