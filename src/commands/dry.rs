@@ -189,11 +189,18 @@ impl Sink for Stream<'_> {
     }
 
     fn experiment(&mut self, experiment: Mapping) -> bool {
-        // `--dry` checks everything `run` checks.
+        // `--dry` checks everything `run` checks. After the first refusal
+        // nothing more is printed, but the expansion goes on: an expansion
+        // error later in the file wins, as it does for `run`.
+        if self.header_error.is_some() {
+            return true;
+        }
         if let Some(checker) = &self.checker {
             if let Err(err) = check_experiment(self.count, &experiment, checker) {
                 self.header_error = Some(err);
-                return false;
+                self.tx = None;
+                self.batch.clear();
+                return true;
             }
         }
         self.misspelt.add(self.count, &experiment);

@@ -58,6 +58,12 @@ const REWRITE_BYTES: usize = 2048;
 /// ... or once it is this stale (and rewriting costs under 2% of it).
 const REWRITE_AFTER: Duration = Duration::from_secs(10);
 
+/// How long documents cut out of the file by a rewrite are remembered: an
+/// edit that read the file before that rewrite and renamed its result over
+/// it afterwards (`sed -i`, a script) still holds them, and they are not
+/// pending again. An editor buffer kept open longer is the README's caveat.
+const RECENTLY_TAKEN: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Valid,
@@ -98,6 +104,9 @@ pub(crate) struct FileQueue {
     lock: QueueLock,
     last_write: Instant,
     write_cost: Duration,
+    /// Documents cut out of the file by the runner's rewrites in the last
+    /// [`RECENTLY_TAKEN`], with when.
+    recently_taken: Vec<(Digest, Instant)>,
 }
 
 impl FileQueue {
@@ -207,6 +216,7 @@ impl FileQueue {
             lock,
             last_write: Instant::now(),
             write_cost: Duration::ZERO,
+            recently_taken: Vec::new(),
         })
     }
 
@@ -246,6 +256,7 @@ impl FileQueue {
                 });
             }
         }
+        self.drop_recently_taken(&mut new);
         new.push_front(self.pending.owned().into_iter());
         let (added, removed, changed, reordered) = diff(&self.pending, &new);
         if self.state != State::Valid || added + removed + changed > 0 || reordered {
@@ -262,6 +273,34 @@ impl FileQueue {
         self.state = State::Valid;
         self.last_invalid = None;
         self.head = None;
+    }
+
+    /// An edit made from a version of the file read before the runner's
+    /// last rewrites holds documents that the runner took since: one more
+    /// copy of a recently taken document than the runner has pending is
+    /// that stale copy, not a new experiment.
+    fn drop_recently_taken(&mut self, new: &mut Pending) {
+        self.recently_taken
+            .retain(|(_, at)| at.elapsed() < RECENTLY_TAKEN);
+        if self.recently_taken.is_empty() {
+            return;
+        }
+        let mut extra: std::collections::HashMap<Digest, isize> =
+            std::collections::HashMap::new();
+        for (_, _, digest) in new.iter() {
+            *extra.entry(digest).or_default() += 1;
+        }
+        for (_, _, digest) in self.pending.iter() {
+            *extra.entry(digest).or_default() -= 1;
+        }
+        self.recently_taken.retain(|(digest, _)| {
+            let count = extra.entry(*digest).or_default();
+            if *count > 0 && new.remove(digest) {
+                *count -= 1;
+                return false;
+            }
+            true
+        });
     }
 
     /// The file once it has stopped changing and nobody is writing it;
@@ -361,6 +400,13 @@ impl FileQueue {
             })?;
             match written {
                 Written::Done(stamp) => {
+                    let now = Instant::now();
+                    self.recently_taken.extend(
+                        self.pending
+                            .taken_documents()
+                            .into_iter()
+                            .map(|(_, digest)| (digest, now)),
+                    );
                     self.pending = next;
                     self.stamp = Some(stamp);
                     self.compact()?;

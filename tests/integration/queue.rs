@@ -106,9 +106,8 @@ fn sed_in_place_edits_are_followed() {
     let mut bg = start("---\nName: a\nnap: 0.8\n---\nName: b\n---\nName: c\n", &[]);
     let queue = bg.path().join("q.yaml");
     started(&bg, "a");
-    // Edit once the runner has cut `a` out of the file: a `sed -i` that
-    // reads the file just before that rewrite and renames just after it can
-    // go unseen (a known race, see the README's queue-file section).
+    // Edit once the runner has cut `a` out of the file (the race with that
+    // rewrite is `a_read_then_rename_edit_that_straddles_a_take_is_followed_once`).
     bg.wait_for(5, "`a` to leave the queue file", |b| {
         !read(&b.path().join("q.yaml")).contains("Name: a\n")
     });
@@ -124,6 +123,36 @@ fn sed_in_place_edits_are_followed() {
     reported(&bg, "queue: 3 pending (+1 added)");
     assert_eq!(bg.wait(10), 0);
     assert_eq!(order(&bg), "a\nb2\nc\nd\n");
+}
+
+/// The race a `sed -i` can lose: it reads the file while `a` is still in
+/// it, the runner takes `a` and rewrites the file without it, then the
+/// edit (which still holds `a`) is renamed over. The edit is followed and
+/// `a` is not run a second time.
+#[test]
+fn a_read_then_rename_edit_that_straddles_a_take_is_followed_once() {
+    let mut bg = start(
+        "---\nName: w\nnap: 0.8\n---\nName: a\nnap: 0.8\n---\nName: b\n---\nName: c\n",
+        &[],
+    );
+    let queue = bg.path().join("q.yaml");
+    started(&bg, "w");
+    // What `sed` read: `a` still pending.
+    bg.wait_for(5, "the file to hold `a`", |b| {
+        read(&b.path().join("q.yaml")).contains("Name: a\n")
+    });
+    let before = read(&queue);
+    started(&bg, "a");
+    bg.wait_for(5, "`a` to leave the queue file", |b| {
+        !read(&b.path().join("q.yaml")).contains("Name: a\n")
+    });
+    // What `sed` renames over it: its edit of the version it read.
+    let tmp = bg.path().join("q.yaml.sedXYZ");
+    std::fs::write(&tmp, before.replace("Name: b\n", "Name: b2\n")).unwrap();
+    std::fs::rename(&tmp, &queue).unwrap();
+    reported(&bg, "queue: 2 pending (1 changed)");
+    assert_eq!(bg.wait(10), 0);
+    assert_eq!(order(&bg), "w\na\nb2\nc\n");
 }
 
 #[test]
