@@ -190,6 +190,12 @@ impl LocalExecutor {
         let mut command = Command::new(program);
         // The runner's secrets (the Slack token) stay with the runner.
         crate::secrets::withhold(&mut command);
+        let runner = std::process::id();
+        // SAFETY: the closure runs in the forked child before `exec` and
+        // only makes two async-signal-safe system calls (prctl, getppid).
+        unsafe {
+            command.pre_exec(move || die_with_runner(runner));
+        }
         let child = command
             .args(args)
             .args(&self.module_args)
@@ -203,6 +209,18 @@ impl LocalExecutor {
             .map_err(|err| start_error(program, &err, &workspace))?;
         Ok((child, workspace))
     }
+}
+
+/// In the module's process, before `exec`: if the runner is killed
+/// (`kill -9`, out of memory), the module gets SIGTERM instead of running
+/// on unwatched while the next runner starts its experiment again.
+fn die_with_runner(runner: u32) -> std::io::Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
+    // The runner may have died before the call above.
+    if nix::unistd::getppid().as_raw().cast_unsigned() != runner {
+        return Err(std::io::Error::other("the runner has ended"));
+    }
+    Ok(())
 }
 
 /// One of the module's output pipes, copied into `<run dir>/<stream>.log`

@@ -281,3 +281,29 @@ fn the_slack_token_is_withheld_from_modules_and_never_written() {
     assert!(!everything.contains(TOKEN), "{everything}");
     assert!(ran.stdout().contains("stdout: [REDACTED_SLACK_BOT_TOKEN]"));
 }
+
+/// `kill -9` of the runner does not leave its module running unwatched
+/// (the next runner would start the same experiment beside it): the
+/// module gets SIGTERM when the runner dies.
+#[test]
+fn a_module_does_not_outlive_a_killed_runner() {
+    let mut bg = Test::new()
+        .write_exe(
+            "m.sh",
+            "#!/bin/sh\necho $$ > module.pid\nsleep 30\necho finished > finished.txt\n",
+        )
+        .write("exp.yaml", "Global: {}\nModule: ./m.sh\n---\nName: a\n")
+        .args(&["run", "--exp", "exp.yaml", "--no-store"])
+        .spawn();
+    bg.wait_for(10, "the module to start", |b| {
+        !read(&b.path().join("module.pid")).trim().is_empty()
+    });
+    let pid: i32 = read(&bg.path().join("module.pid")).trim().parse().unwrap();
+    let module = nix::unistd::Pid::from_raw(pid);
+    assert!(nix::sys::signal::kill(module, None).is_ok(), "module runs");
+    bg.signal(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(bg.wait(10), 128 + 9);
+    bg.wait_for(10, "the module to end with the runner", |_| {
+        nix::sys::signal::kill(module, None).is_err()
+    });
+}
