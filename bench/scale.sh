@@ -19,9 +19,13 @@
 #                runner's own cost per experiment (minus the bare loop),
 #                the ratio store/no store, and bytes written per experiment
 #                (/usr/bin/time %O: blocks written by the process, × 512).
+#   filter       `filter` of a 100,000-document log (bench/gen_logs.py, 20,000
+#                files of 5, collected into one) in YAML, CSV, JSON lines and
+#                table: wall time, CPU time and peak RSS, and each format's
+#                ratio to YAML.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PARTS=${PARTS:-dry fingerprint store}
+PARTS=${PARTS:-dry fingerprint store filter}
 SIZES=${SIZES:-10000 100000}
 N=${N:-2000}
 FP_N=${FP_N:-200}
@@ -160,5 +164,33 @@ n, bare, tn, ts, on, os = $N, $bare, $tn, $ts, $on, $os
 own_n, own_s = (tn - bare) / n * 1000, (ts - bare) / n * 1000
 print(f'$l   bare spawn %.3f ms; runner --no-store %.3f ms, store on %.3f ms per experiment above it: x%.2f' % (bare / n * 1000, own_n, own_s, own_s / own_n))
 print(f'$l   written: store on %.1f KB, --no-store %.1f KB per experiment (store: %.1f KB)' % (os * 512 / n / 1024, on * 512 / n / 1024, (os - on) * 512 / n / 1024))"
+    done
+fi
+
+if [[ $PARTS == *filter* ]]; then
+    echo
+    echo "== filter: 100,000 documents (best of $ROUNDS, interleaved) =="
+    python3 bench/gen_logs.py "$WORK/logs" --files 20000 --docs 5 > /dev/null
+    "$BIN" collect "$WORK/logs" --dest "$WORK/collected" > /dev/null 2>&1
+    log=$(ls "$WORK"/collected/logs_*.yaml)
+    echo "log: $(du -h "$log" | cut -f1), $(grep -c '^---$' "$log") documents"
+    formats="yaml csv jsonl table"
+    for ((r = 0; r < ROUNDS; r++)); do
+        for f in $formats; do
+            for b in "${bins[@]}"; do
+                /usr/bin/time -o "$WORK/time.txt" -f "%e %M %U %S" "$b" filter "$log" --format "$f" --width 0 > /dev/null 2>&1
+                tail -1 "$WORK/time.txt" >> "$WORK/filter-$(label "$b")-$f"
+            done
+        done
+    done
+    for b in "${bins[@]}"; do
+        l=$(label "$b")
+        read -r ty _ cy1 cy2 < <(best "$WORK/filter-$l-yaml")
+        for f in $formats; do
+            read -r t kb c1 c2 < <(best "$WORK/filter-$l-$f")
+            python3 -c "
+t, kb, cpu, ty, cy = $t, $kb, $c1 + $c2, $ty, $cy1 + $cy2
+print(f'$l   %-6s %6.2f s (x%.2f of yaml)  CPU %5.2f s (x%.2f)  peak %6.1f MB' % ('$f', t, t / ty, cpu, cpu / cy, kb / 1024))"
+        done
     done
 fi

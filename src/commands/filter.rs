@@ -18,6 +18,7 @@ use crate::filter::format::{flatten, project, write_csv, write_json, write_jsonl
 use crate::filter::input::read_logs;
 use crate::filter::query::{Failures, Query, Record};
 use crate::filter::sort::cmp_keys;
+use crate::filter::stream_out::Output;
 use crate::filter::table::{write_table, Layout};
 use crate::yaml::write::document_bytes;
 
@@ -169,9 +170,10 @@ pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
         sandbox: &settings.sandbox,
         filters: &settings.filters,
         sorts: &settings.sorts,
-        keep_values: settings.format != Format::Yaml
-            || !settings.keep_keys.is_empty()
-            || settings.aggregate.is_some(),
+        // Other formats parse each kept document again as they write it
+        // (`filter::stream_out`): memory does not grow with the documents.
+        keep_values: settings.aggregate.is_some()
+            || (settings.format == Format::Yaml && !settings.keep_keys.is_empty()),
         value_keys: value_keys(settings),
         // Without `--sort`, groups are ordered by their values: documents
         // can be aggregated in any order, as they come, on every core.
@@ -389,20 +391,17 @@ fn write_output(
         }
         return out.write_all(&buf);
     }
-    let layout = Layout {
-        width: settings.width,
-        by_kind: keep.is_empty(),
+    let value_keys = value_keys(settings);
+    let output = Output {
+        format: settings.format,
+        keep,
+        value_keys: value_keys.as_deref(),
+        layout: Layout {
+            width: settings.width,
+            by_kind: keep.is_empty(),
+        },
     };
-    let panels = if keep.is_empty() {
-        let docs = records.iter().filter_map(|r| r.doc.as_ref());
-        write_documents(out, settings.format, docs, keep, layout)?
-    } else {
-        let projected: Vec<_> = records
-            .iter()
-            .filter_map(|r| r.doc.as_ref().map(|d| project(d, keep)))
-            .collect();
-        write_documents(out, settings.format, projected.iter(), keep, layout)?
-    };
+    let panels = output.write(out, records)?;
     notes.extend(panels_note(panels, settings.width));
     Ok(())
 }

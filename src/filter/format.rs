@@ -248,7 +248,7 @@ pub(crate) fn write_csv(out: &mut impl Write, rows: &Rows) -> io::Result<()> {
     Ok(())
 }
 
-fn write_csv_line<'a>(
+pub(crate) fn write_csv_line<'a>(
     out: &mut impl Write,
     fields: impl Iterator<Item = &'a str>,
 ) -> io::Result<()> {
@@ -296,7 +296,7 @@ pub(crate) fn to_json(value: &Value) -> serde_json::Value {
     }
 }
 
-fn mapping_to_json(map: &Mapping) -> serde_json::Value {
+pub(crate) fn mapping_to_json(map: &Mapping) -> serde_json::Value {
     serde_json::Value::Object(map.iter().map(|(k, v)| (key_name(k), to_json(v))).collect())
 }
 

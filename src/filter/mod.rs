@@ -6,4 +6,5 @@ pub(crate) mod format;
 pub(crate) mod input;
 pub(crate) mod query;
 pub(crate) mod sort;
+pub(crate) mod stream_out;
 pub(crate) mod table;

@@ -183,7 +183,8 @@ pub(crate) fn read_text(path: &Path, max: u64) -> Result<String, String> {
     if meta.len() > max {
         return Err(too_big());
     }
-    let mut text = String::new();
+    // Sized once: growing by doubling would copy a large log several times.
+    let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0) + 1);
     file.take(max + 1)
         .read_to_string(&mut text)
         .map_err(|err| err.to_string())?;
