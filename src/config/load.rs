@@ -12,8 +12,9 @@ use crate::yaml::read::parse_documents;
 pub struct SourceText {
     pub path: PathBuf,
     pub text: String,
-    /// First line (1-based) of each document.
-    doc_starts: Vec<usize>,
+    /// First line (1-based) of each document, found when a message first
+    /// needs it (a whole-file scan that `explain --pick 3` need not pay).
+    doc_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 /// A loaded experiment file: the default config (with `Global`) and the
@@ -124,11 +125,10 @@ pub(crate) fn kind(value: &Value) -> &'static str {
 
 impl SourceText {
     pub fn new(path: PathBuf, text: String) -> Self {
-        let doc_starts = document_starts(&text);
         Self {
             path,
             text,
-            doc_starts,
+            doc_starts: std::sync::OnceLock::new(),
         }
     }
 
@@ -153,9 +153,9 @@ impl SourceText {
     /// Line of a (nested) key in a document, found by indentation; the
     /// document's first line for an empty path. Only used for messages.
     pub fn key_line(&self, document: usize, key_path: &[&str]) -> Option<usize> {
-        let start = *self.doc_starts.get(document)?;
-        let end = self
-            .doc_starts
+        let doc_starts = self.doc_starts.get_or_init(|| document_starts(&self.text));
+        let start = *doc_starts.get(document)?;
+        let end = doc_starts
             .get(document + 1)
             .copied()
             .unwrap_or(usize::MAX);

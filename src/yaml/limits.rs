@@ -50,18 +50,50 @@ struct Scan {
 
 /// Refuse `text` if a document in it nests deeper than [`MAX_DEPTH`].
 pub(crate) fn check_depth(text: &str) -> Result<(), TooDeep> {
-    let mut scan = Scan {
-        indents: Vec::new(),
-        flow: 0,
-        quote: Quote::None,
-        block_scalar: None,
-    };
-    for (n, line) in text.split('\n').enumerate() {
-        if scan.line(line) > MAX_DEPTH {
-            return Err(TooDeep { line: n + 1 });
+    DepthGuard::new(text).through_document(usize::MAX)
+}
+
+/// [`check_depth`] one document at a time, for a reader that may stop
+/// early (`--pick`, `explain`): the text is scanned only as far as it is
+/// read, never less.
+pub(crate) struct DepthGuard<'t> {
+    scan: Scan,
+    lines: std::iter::Enumerate<std::str::Split<'t, char>>,
+    /// `---` lines scanned so far.
+    markers: usize,
+}
+
+impl<'t> DepthGuard<'t> {
+    pub(crate) fn new(text: &'t str) -> Self {
+        Self {
+            scan: Scan {
+                indents: Vec::new(),
+                flow: 0,
+                quote: Quote::None,
+                block_scalar: None,
+            },
+            lines: text.split('\n').enumerate(),
+            markers: 0,
         }
     }
-    Ok(())
+
+    /// Scan at least through document `n` (0-based): until the start of
+    /// the document after the next one, or the end. The file's first
+    /// document may have no `---`, so one document more is scanned.
+    pub(crate) fn through_document(&mut self, n: usize) -> Result<(), TooDeep> {
+        while self.markers <= n.saturating_add(1) {
+            let Some((at, line)) = self.lines.next() else {
+                return Ok(());
+            };
+            if line.starts_with("---") {
+                self.markers += 1;
+            }
+            if self.scan.line(line) > MAX_DEPTH {
+                return Err(TooDeep { line: at + 1 });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Scan {

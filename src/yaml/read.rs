@@ -8,7 +8,7 @@ use serde::Deserialize;
 use yaml_serde::Value;
 
 use crate::config::{ConfigError, Location};
-use crate::yaml::limits::check_depth;
+use crate::yaml::limits::{DepthGuard, TooDeep};
 
 /// Parse every document of a multi-document YAML text, applying merge keys.
 ///
@@ -98,17 +98,23 @@ pub(crate) fn stream_documents(
 ) -> Result<(), ConfigError> {
     // YAML allows a byte-order mark at the start; libyaml does not.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if let Err(deep) = check_depth(text) {
-        return Err(ConfigError::Yaml {
-            location: Location {
-                path: path.to_owned(),
-                line: Some(deep.line + line_offset),
-                ..Location::default()
-            },
-            message: deep.to_string(),
-        });
-    }
-    for (n, de) in yaml_serde::Deserializer::from_str(text).enumerate() {
+    let too_deep = |deep: TooDeep| ConfigError::Yaml {
+        location: Location {
+            path: path.to_owned(),
+            line: Some(deep.line + line_offset),
+            ..Location::default()
+        },
+        message: deep.to_string(),
+    };
+    // Each document is checked before the parser reads it: a reader that
+    // stops early does not pay for the rest of the file.
+    let mut guard = DepthGuard::new(text);
+    let mut documents = yaml_serde::Deserializer::from_str(text);
+    for n in 0.. {
+        guard.through_document(n).map_err(too_deep)?;
+        let Some(de) = documents.next() else {
+            break;
+        };
         let index = first_doc + n;
         let shifted = |err: &yaml_serde::Error| {
             let mut err = yaml_error(path, err, Some(index));
