@@ -17,9 +17,10 @@
 #   dup docs      log documents of the same experiment beyond the first
 #                 (`CACHED` ones included)
 #   half docs     log documents that do not parse or lack STATUS
-#   orphaned      modules that ran at a kill and whose experiment was
-#                 never logged afterwards, or modules still running at
-#                 the end
+#   orphaned      experiments started but never logged, plus modules that
+#                 were running at a kill and still ran to their end (they
+#                 outlived their runner; the runner now ends its modules
+#                 when it dies)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -z ${BIN:-} ]]; then

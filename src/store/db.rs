@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     digest TEXT PRIMARY KEY,            -- blake3 of files
     files  TEXT NOT NULL                -- {path: content hash}, JSON
 );
+-- `status`: the last finished runs without reading every row.
+CREATE INDEX IF NOT EXISTS runs_finished ON runs(finished_at);
 ";
 
 /// A run being recorded.
@@ -356,7 +358,7 @@ impl Store {
     pub(crate) fn last_finished(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
         self.rows(
             &format!(
-                "SELECT {} FROM runs WHERE status != 'running' \
+                "SELECT {} FROM runs WHERE finished_at IS NOT NULL \
                  ORDER BY finished_at DESC, id DESC LIMIT ?1",
                 Self::COLUMNS
             ),
