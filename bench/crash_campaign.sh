@@ -18,9 +18,9 @@
 #                 (`CACHED` ones included)
 #   half docs     log documents that do not parse or lack STATUS
 #   orphaned      experiments started but never logged, plus modules that
-#                 were running at a kill and still ran to their end (they
-#                 outlived their runner; the runner now ends its modules
-#                 when it dies)
+#                 were running at a kill and still wrote their end more
+#                 than 5 ms after it (they outlived their runner; the
+#                 runner now ends its modules when it dies)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -z ${BIN:-} ]]; then

@@ -148,6 +148,7 @@ pub(crate) fn is_plain_mapping(text: &str) -> bool {
 /// The cross-check of this reader: `fast`, what it read from `text`, is
 /// what `yaml_serde` reads. Debug builds run it on every document they
 /// read (here and in `stream.rs`); a property test runs it in release.
+#[cfg(any(test, debug_assertions))]
 #[track_caller]
 pub(crate) fn assert_agrees(text: &str, fast: Option<&Mapping>) {
     assert_eq!(
