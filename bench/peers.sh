@@ -9,7 +9,7 @@
 # Hydra costs about 0.1 s of CPU per job and per composed config, so by
 # default it runs 100 points and composes 100 configs (per-experiment
 # figures); HYDRA_RUN_N=1000 HYDRA_COMPOSE_N=10000 give the full sizes
-# (about an hour more).
+# (about 50 minutes more per round on a loaded 2-core machine).
 #   BIN=/path/to/cool-runner SPAWN=/path/to/spawn_true bench/peers.sh
 #   PARTS="run dry query" ROUNDS=3 N_RUN=1000 HYDRA_RUN_N=1000 \
 #     N_DRY=10000 HYDRA_COMPOSE_N=10000 LOG_FILES=20000 PY_ROUNDS=1 bench/peers.sh
