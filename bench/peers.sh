@@ -52,7 +52,7 @@ PY_ROUNDS=${PY_ROUNDS:-1}
 
 # --- tools -------------------------------------------------------------
 need_apt=()
-command -v parallel > /dev/null && parallel --version 2> /dev/null | grep -q GNU || need_apt+=(parallel)
+[[ $(parallel --version 2> /dev/null) == *"GNU parallel"* ]] || need_apt+=(parallel)
 command -v jq > /dev/null || need_apt+=(jq)
 [ -x /usr/bin/time ] || need_apt+=(time)
 if ((${#need_apt[@]})); then
@@ -65,7 +65,7 @@ if ((${#need_apt[@]})); then
 fi
 python3 -c 'import hydra, pandas, yaml' 2> /dev/null || pip install -q hydra-core pandas pyyaml
 python3 -c 'import yaml, sys; sys.exit(0 if yaml.__with_libyaml__ else 1)' \
-    || echo "warning: PyYAML without libyaml: Python figures use the pure-Python loader" >&2
+    || { echo "PyYAML is built without libyaml (no CSafeLoader): install libyaml-dev, then pip install --force-reinstall --no-binary pyyaml pyyaml" >&2; exit 1; }
 
 if [ -z "${BIN:-}" ]; then
     cargo build --release --quiet --bin cool-runner --example spawn_true
