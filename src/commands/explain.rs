@@ -22,9 +22,19 @@ use crate::store::{RunRow, Store};
 const SCAN: usize = 100_000;
 
 pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
-    let (overrides, module_args): (Vec<&String>, Vec<&String>) = args
-        .args
-        .iter()
+    // `--sweep KEY=V1,V2` (or `--sweep=...`), as given to `run`.
+    let mut sweeps = Vec::new();
+    let mut rest = Vec::new();
+    let mut given = args.args.iter();
+    while let Some(arg) = given.next() {
+        match arg.strip_prefix("--sweep") {
+            Some("") => sweeps.extend(given.next().map(String::as_str)),
+            Some(value) if value.starts_with('=') => sweeps.push(&value[1..]),
+            _ => rest.push(arg),
+        }
+    }
+    let (overrides, module_args): (Vec<&String>, Vec<&String>) = rest
+        .into_iter()
         .partition(|a| a.starts_with('+') && a.contains('='));
     let settings = RunSettings {
         exp: args.exp.clone(),
@@ -43,6 +53,7 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
         overrides: overrides
             .iter()
             .map(|o| Override::parse(o))
+            .chain(sweeps.iter().map(|s| Override::parse_sweep(s)))
             .collect::<Result<_, _>>()?,
         module_args: module_args.iter().map(Into::into).collect(),
     };

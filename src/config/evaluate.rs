@@ -19,6 +19,7 @@ use super::prepare::{ExpandOptions, Prepared, Preparer, RUNNER_KEYS};
 use crate::expr::{
     dynamic_to_yaml, yaml_to_dynamic, CompiledExpr, Dynamic, ExprError, History, Sandbox, Scope,
 };
+use crate::model::keys;
 use crate::queue::QueueEntry;
 
 /// Expands experiment documents one at a time, keeping the history `E`.
@@ -172,7 +173,7 @@ impl<'s> Expander<'s> {
             let mut scope = Scope::new();
             scope.push_constant("E", self.history.clone());
             // The runner keys are visible to every expression, wherever they sit.
-            for key in RUNNER_KEYS {
+            for key in RUNNER_KEYS.into_iter().chain([keys::SWEEP_IDX]) {
                 if !names.contains(key) {
                     continue;
                 }
