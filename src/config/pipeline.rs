@@ -490,14 +490,16 @@ impl<'a> Producer<'a> {
         } else {
             &[]
         };
+        let plain_name = map
+            .get(keys::NAME)
+            .and_then(Value::as_str)
+            .filter(|name| !name.starts_with(super::names::PARSE_PREFIX));
         let mut location = self.source.location(at, path);
         location.experiment = Some(preparer.produced);
+        location.name = plain_name.map(str::to_owned);
         let described = plan.describe();
         preparer.check_sweep(location, &described, plan.points(), repeat, *rounds)?;
-        let name = match map.get(keys::NAME).and_then(Value::as_str) {
-            Some(name) if !name.starts_with(super::names::PARSE_PREFIX) => name.to_owned(),
-            _ => format!("document {at}"),
-        };
+        let name = plain_name.map_or_else(|| format!("document {at}"), str::to_owned);
         let experiments = plan.points() * repeat;
         let mut summary = format!(
             "{name}: {described} = {} points × Repeat {repeat} = {experiments} experiments",

@@ -413,6 +413,12 @@ fn read_values(value: &Value) -> Result<Values, String> {
                 "range" => Values::range(args),
                 "linspace" => Values::linspace(args),
                 "geomspace" => Values::geomspace(args),
+                // numpy's name, which takes exponents.
+                "logspace" => Err(
+                    "unknown generator `logspace`; did you mean `geomspace`? (it \
+                     takes the values, not their exponents: `{geomspace: [1.0e-4, 1.0, 5]}`)"
+                        .to_owned(),
+                ),
                 _ => Err(unknown("generator", &name, &name, &GENERATORS)),
             }
         }
