@@ -78,10 +78,6 @@ impl Decimal {
     pub(crate) fn is_integer(self) -> bool {
         self.scale == 0
     }
-
-    fn to_f64(self) -> f64 {
-        to_f64(self.mantissa, self.scale)
-    }
 }
 
 /// `mantissa × 10^-scale` as the nearest float: written out as a decimal
@@ -224,7 +220,10 @@ impl Values {
         let (start, stop, len) = ends_and_count(args, "linspace")?;
         let (start, stop) = (Decimal::from_value(start), Decimal::from_value(stop));
         let (Some(start), Some(stop)) = (start, stop) else {
-            return Err("`linspace`: start and stop must be finite numbers".to_owned());
+            return Err(format!(
+                "`linspace`: start and stop must be finite numbers with at most {MAX_SCALE} \
+                 decimals"
+            ));
         };
         let scale = start.scale.max(stop.scale);
         let too_big = || "`linspace`: the numbers are too large for exact decimals".to_owned();
@@ -242,10 +241,8 @@ impl Values {
     /// scale, both ends included; start and stop non-zero, same sign.
     pub(crate) fn geomspace(args: &[Value]) -> Result<Self, String> {
         let (start, stop, len) = ends_and_count(args, "geomspace")?;
-        let (Some(start), Some(stop)) = (
-            Decimal::from_value(start).map(Decimal::to_f64),
-            Decimal::from_value(stop).map(Decimal::to_f64),
-        ) else {
+        let finite = |v: &Value| v.as_f64().filter(|f| f.is_finite());
+        let (Some(start), Some(stop)) = (finite(start), finite(stop)) else {
             return Err("`geomspace`: start and stop must be finite numbers".to_owned());
         };
         if start == 0.0 || stop == 0.0 || (start < 0.0) != (stop < 0.0) {

@@ -84,11 +84,15 @@ impl Dist {
                     .collect();
                 let log = name == "loguniform";
                 match floats.as_deref() {
-                    Some(&[low, high]) if low < high && (!log || low > 0.0) => Ok(if log {
-                        Self::LogUniform(low, high)
-                    } else {
-                        Self::Uniform(low, high)
-                    }),
+                    Some(&[low, high])
+                        if low < high && (high - low).is_finite() && (!log || low > 0.0) =>
+                    {
+                        Ok(if log {
+                            Self::LogUniform(low, high)
+                        } else {
+                            Self::Uniform(low, high)
+                        })
+                    }
                     _ => Err(DistError::Bad(format!(
                         "`{name}` takes `[low, high]`, numbers with low < high{}, found `[{}]`",
                         if log { " and low > 0" } else { "" },
