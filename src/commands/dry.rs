@@ -182,7 +182,7 @@ impl Sink for Stream<'_> {
                 true
             }
             Err(err) => {
-                self.header_error = Some(err.into());
+                self.header_error = Some(err);
                 false
             }
         }

@@ -13,6 +13,7 @@
 //! Steps 1–3 (`prepare.rs`) run on a second thread, together with parsing,
 //! one document ahead of evaluation on the calling thread.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 
@@ -506,10 +507,11 @@ impl<'a> Producer<'a> {
             plan.points()
         );
         if *rounds > 1 {
-            summary.push_str(&format!(
+            let _ = write!(
+                summary,
                 " × Global.repeat {rounds} = {} experiments",
                 experiments * rounds
-            ));
+            );
         }
         Ok(summary)
     }

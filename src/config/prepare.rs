@@ -4,6 +4,7 @@
 
 use crate::model::global::{MAX_EXPERIMENTS, MAX_REPEAT};
 use crate::model::{keys, Global};
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
@@ -273,7 +274,7 @@ impl Preparer {
         }
         let mut product = format!("{points} points × `Repeat: {repeat}`");
         if rounds > 1 {
-            product.push_str(&format!(" × `Global.repeat: {rounds}`"));
+            let _ = write!(product, " × `Global.repeat: {rounds}`");
         }
         let total = total.map_or_else(|| format!("more than {}", u64::MAX), |t| t.to_string());
         let earlier = if self.produced > 0 {

@@ -534,7 +534,13 @@ fn read_random(ctx: &Context<'_>, value: &Value) -> Result<Block, ConfigError> {
             ))
         }
     };
-    let space = match map.get("space") {
+    let keys = read_space(ctx, map.get("space"))?;
+    Ok(Block::Random { n, seed, keys })
+}
+
+/// The keys of `random.space` and their distributions.
+fn read_space(ctx: &Context<'_>, space: Option<&Value>) -> Result<Vec<Drawn>, ConfigError> {
+    let space = match space {
         Some(Value::Mapping(space)) if !space.is_empty() => space,
         _ => {
             return Err(ctx.error(
@@ -546,7 +552,7 @@ fn read_random(ctx: &Context<'_>, value: &Value) -> Result<Block, ConfigError> {
             ))
         }
     };
-    let keys = space
+    space
         .iter()
         .map(|(key, value)| {
             let name = key_text(key);
@@ -572,8 +578,7 @@ fn read_random(ctx: &Context<'_>, value: &Value) -> Result<Block, ConfigError> {
                 dist,
             })
         })
-        .collect::<Result<Vec<_>, ConfigError>>()?;
-    Ok(Block::Random { n, seed, keys })
+        .collect()
 }
 
 /// Where an axis is written, for messages: its path in the file, or the

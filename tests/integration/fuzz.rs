@@ -2,6 +2,7 @@
 //! panic or hang (inputs mix valid structure with random expressions and
 //! text), through `expand_text`, the path the binary runs.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use cool_runner::config::{expand_text, ExpandOptions};
@@ -159,9 +160,9 @@ fn sweep_document() -> impl Strategy<Value = String> {
                 let axes = format!("{{{}}}", axes.join(", "));
                 if block == "random" {
                     let seed = if seeded { ", seed: 3" } else { "" };
-                    out.push_str(&format!("  random: {{n: {n}{seed}, space: {axes}}}\n"));
+                    let _ = writeln!(out, "  random: {{n: {n}{seed}, space: {axes}}}");
                 } else {
-                    out.push_str(&format!("  {block}: {axes}\n"));
+                    let _ = writeln!(out, "  {block}: {axes}");
                 }
             }
             let lr = if own_lr { "lr: 1\n" } else { "" };

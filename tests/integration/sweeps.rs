@@ -376,6 +376,11 @@ y: parse seed * 2
         "{}",
         ran.stderr()
     );
+}
+
+/// `--sweep` on a key the experiment sets itself, or without values.
+#[test]
+fn cli_sweeps_refuse_conflicts_and_empty_axes() {
     // The experiment's own key and `--sweep`: an error naming both.
     let ran = dry(
         "e.yaml",
@@ -391,7 +396,7 @@ y: parse seed * 2
         "{}",
         ran.stderr()
     );
-    let ran = dry("e.yaml", file, &["--sweep", "lr="]).status(2);
+    let ran = dry("e.yaml", "Global: {}\n---\na: 1\n", &["--sweep", "lr="]).status(2);
     assert!(
         ran.stderr().contains("`--sweep lr=`: an empty axis"),
         "{}",
@@ -537,7 +542,7 @@ Repeat: 4
         .status(0);
     let logged = documents(&ran.dir.join("logs/sweep.yaml"));
     assert_eq!(logged.len(), 12);
-    assert!(logged.iter().all(|d| d["STATUS"] == Value::from("done")));
+    assert!(logged.iter().all(|d| d["STATUS"] == "done"));
     let output = std::process::Command::new(crate::test::bin())
         .current_dir(&ran.dir)
         .args([

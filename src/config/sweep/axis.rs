@@ -182,12 +182,12 @@ impl Values {
             mantissa: 1,
             scale: 0,
         });
-        let (start, stop) = (numbers[0], numbers[1]);
-        let scale = start.scale.max(stop.scale).max(step.scale);
+        let (from, to) = (numbers[0], numbers[1]);
+        let scale = from.scale.max(to.scale).max(step.scale);
         let too_big = || "`range`: the numbers are too large for exact decimals".to_owned();
         let (a, b, s) = (
-            start.rescale(scale).ok_or_else(too_big)?,
-            stop.rescale(scale).ok_or_else(too_big)?,
+            from.rescale(scale).ok_or_else(too_big)?,
+            to.rescale(scale).ok_or_else(too_big)?,
             step.rescale(scale).ok_or_else(too_big)?,
         );
         if s == 0 {
@@ -211,7 +211,7 @@ impl Values {
             step: s,
             scale,
             len: u64::try_from(len).map_err(|_| too_big())?,
-            integers: start.is_integer() && stop.is_integer() && step.is_integer(),
+            integers: from.is_integer() && to.is_integer() && step.is_integer(),
         })
     }
 

@@ -1,9 +1,9 @@
 //! The distributions of a `random` block, and the generator of each point.
 //!
-//! Point *i* of a document's `random` block is drawn from its own ChaCha12
+//! Point *i* of a document's `random` block is drawn from its own `ChaCha12`
 //! generator, seeded with (seed, document index, *i*): the points do not
 //! depend on each other, so the same seed gives the same points and a
-//! larger `n` keeps the first ones. ChaCha12 (`rand_chacha`) is specified
+//! larger `n` keeps the first ones. `ChaCha12` (`rand_chacha`) is specified
 //! and portable, unlike `rand`'s `StdRng`, whose algorithm may change.
 
 use rand::{Rng, SeedableRng};
