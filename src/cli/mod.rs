@@ -177,9 +177,10 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
-    /// Add a grid axis to every experiment: `--sweep lr=0.1,0.01` (values
-    /// read as YAML scalars; repeatable, the last varies fastest)
-    #[arg(long, value_name = "KEY=V1,V2")]
+    /// Add a grid axis `KEY=V1,V2` to every experiment (`--sweep
+    /// lr=0.1,0.01`; values read as YAML scalars; repeatable, the last
+    /// varies fastest)
+    #[arg(long, value_name = "AXIS")]
     pub sweep: Vec<String>,
 
     /// Start a failed or timed-out experiment again, up to N more times

@@ -189,11 +189,17 @@ impl Sink for Stream<'_> {
     }
 
     fn experiment(&mut self, experiment: Mapping) -> bool {
+        // After a refused experiment nothing more is printed, but the file
+        // is still expanded: an expansion error later in it wins, as in
+        // `run`, which expands the whole file before it checks.
+        if self.header_error.is_some() {
+            return true;
+        }
         // `--dry` checks everything `run` checks.
         if let Some(checker) = &self.checker {
             if let Err(err) = check_experiment(self.count, &experiment, checker) {
                 self.header_error = Some(err);
-                return false;
+                return true;
             }
         }
         self.misspelt.add(self.count, &experiment);
