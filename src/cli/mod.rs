@@ -129,7 +129,7 @@ pub(crate) struct ExplainArgs {
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
-    /// Overrides (`+Key.path=value`) and module arguments, as given to `run`
+    /// Overrides (`+Key.path=value`), `--sweep KEY=V1,V2` and module arguments, as given to `run`
     #[arg(
         value_name = "ARGS",
         trailing_var_arg = true,
@@ -154,7 +154,8 @@ pub(crate) struct ExplainArgs {
     Examples:\n  \
     cool-runner run --exp experiments/quickstart.yaml --dry\n  \
     cool-runner run --exp sweep.yaml +Global.repeat=3 --pick 0,2 --gpu-mem 8\n  \
-    cool-runner run --exp sweep.yaml -j 2 --gpus 0,1")]
+    cool-runner run --exp sweep.yaml -j 2 --gpus 0,1\n  \
+    cool-runner run --exp sweep.yaml --sweep lr=0.1,0.01 --sweep seed=0,1,2")]
 #[expect(
     clippy::struct_excessive_bools,
     reason = "independent command-line switches"
@@ -175,6 +176,12 @@ pub(crate) struct RunArgs {
     /// Seed for `RND_IDX`, making it reproducible
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+
+    /// Add a grid axis `KEY=V1,V2` to every experiment (`--sweep
+    /// lr=0.1,0.01`; values read as YAML scalars; repeatable, the last
+    /// varies fastest)
+    #[arg(long, value_name = "AXIS")]
+    pub sweep: Vec<String>,
 
     /// Start a failed or timed-out experiment again, up to N more times
     /// (`Retries: N` in the default config; an experiment's own wins)
@@ -422,6 +429,9 @@ mod tests {
             "--dry",
             "pos",
             "--seed=4",
+            "--sweep",
+            "lr=0.1,0.01",
+            "--sweep=seed=0,1",
             "--",
             "--exp",
             "+a=b",
@@ -434,6 +444,7 @@ mod tests {
         assert!(run.dry);
         assert_eq!(run.seed, Some(4));
         assert_eq!(run.overrides, ["+Global.repeat=2"]);
+        assert_eq!(run.sweep, ["lr=0.1,0.01", "seed=0,1"]);
         assert_eq!(
             run.module_args,
             os(&["--lr", "0.1", "-v", "pos", "--exp", "+a=b"])

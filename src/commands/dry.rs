@@ -16,11 +16,11 @@ use super::run::{
     check_experiment, expand, host_name, identifier, slot_config, warn_about_keys,
     warn_about_shadowing, RunSettings,
 };
-use crate::executor::Slots;
-use crate::model::keys::MisspeltKeys;
 use crate::config::{self, ExpandOptions, Sink};
 use crate::error::{exit, Error};
+use crate::executor::Slots;
 use crate::expr::Sandbox;
+use crate::model::keys::MisspeltKeys;
 use crate::model::{name_of, Global};
 use crate::store::{Cache, Store};
 
@@ -182,7 +182,7 @@ impl Sink for Stream<'_> {
                 true
             }
             Err(err) => {
-                self.header_error = Some(err.into());
+                self.header_error = Some(err);
                 false
             }
         }
@@ -214,6 +214,19 @@ impl Sink for Stream<'_> {
 
     fn shadowing(&mut self, found: Vec<crate::config::Shadowing>) {
         self.shadowing = found;
+    }
+
+    /// `ft: grid 3×2 × zip 2 = 12 points × Repeat 3 = 36 experiments`, in
+    /// order with the report's lines.
+    fn sweep(&mut self, summary: &str) {
+        match self.report.as_mut() {
+            Some(report) => {
+                let _ = writeln!(report.stderr, "{summary}");
+            }
+            None => {
+                let _ = writeln!(std::io::stderr(), "{summary}");
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! each key, module file or fingerprinted file that differs.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -21,11 +22,31 @@ use crate::store::{RunRow, Store};
 /// How many of the newest stored runs are compared.
 const SCAN: usize = 100_000;
 
+/// The overrides (`+Key.path=value`, then `--sweep KEY=V1,V2` or
+/// `--sweep=...`) and the module arguments, as given to `run`.
+fn split_args(args: &[String]) -> Result<(Vec<Override>, Vec<OsString>), Error> {
+    let mut overrides = Vec::new();
+    let mut sweeps = Vec::new();
+    let mut module_args = Vec::new();
+    let mut given = args.iter();
+    while let Some(arg) = given.next() {
+        match arg.strip_prefix("--sweep") {
+            Some("") => sweeps.extend(given.next().map(String::as_str)),
+            Some(value) if value.starts_with('=') => sweeps.push(&value[1..]),
+            _ if arg.starts_with('+') && arg.contains('=') => {
+                overrides.push(Override::parse(arg)?);
+            }
+            _ => module_args.push(arg.into()),
+        }
+    }
+    for sweep in sweeps {
+        overrides.push(Override::parse_sweep(sweep)?);
+    }
+    Ok((overrides, module_args))
+}
+
 pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
-    let (overrides, module_args): (Vec<&String>, Vec<&String>) = args
-        .args
-        .iter()
-        .partition(|a| a.starts_with('+') && a.contains('='));
+    let (overrides, module_args) = split_args(&args.args)?;
     let settings = RunSettings {
         exp: args.exp.clone(),
         dry: true,
@@ -40,11 +61,8 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
         restart: false,
         no_store: false,
         colour: crate::runner::ColourChoice::Never,
-        overrides: overrides
-            .iter()
-            .map(|o| Override::parse(o))
-            .collect::<Result<_, _>>()?,
-        module_args: module_args.iter().map(Into::into).collect(),
+        overrides,
+        module_args,
     };
     let expansion = expand(&settings, &Sandbox::new())?;
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;

@@ -58,11 +58,14 @@ impl RunSettings {
         let retries = args
             .retries
             .map(|n| format!("+{}={n}", crate::runner::RETRIES));
-        let overrides = retries
+        let mut overrides = retries
             .iter()
             .chain(&args.overrides)
             .map(|o| Override::parse(o))
             .collect::<Result<Vec<_>, _>>()?;
+        for axis in &args.sweep {
+            overrides.push(Override::parse_sweep(axis)?);
+        }
         let pick = args.pick.as_deref().map(parse_pick).transpose()?;
         Ok(Self {
             exp: args.exp,

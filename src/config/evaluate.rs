@@ -15,10 +15,12 @@ use super::merge::merge_over;
 use super::names::{
     has_expressions, has_expressions_in, join_path, referenced_names, Names, PARSE_PREFIX,
 };
-use super::prepare::{ExpandOptions, Prepared, Preparer, RUNNER_KEYS};
+use super::prepare::{positive_int, ExpandOptions, Prepared, Preparer, RUNNER_KEYS};
+use super::sweep::{Context, Plan, SWEEP};
 use crate::expr::{
     dynamic_to_yaml, yaml_to_dynamic, CompiledExpr, Dynamic, ExprError, History, Sandbox, Scope,
 };
+use crate::model::keys;
 use crate::queue::QueueEntry;
 
 /// Expands experiment documents one at a time, keeping the history `E`.
@@ -33,6 +35,8 @@ pub struct Expander<'s> {
     preparer: Preparer,
     produced: usize,
     compiled: HashMap<String, CompiledExpr>,
+    /// `--seed`, else drawn once: for `random` sweeps without a `seed`.
+    sweep_seed: u64,
 }
 
 /// Where the evaluation currently is, for error messages.
@@ -68,6 +72,7 @@ impl<'s> Expander<'s> {
             history: History::new(),
             produced: 0,
             compiled: HashMap::default(),
+            sweep_seed: options.seed.unwrap_or_else(rand::random),
         }
     }
 
@@ -90,14 +95,40 @@ impl<'s> Expander<'s> {
 
     /// Expand one experiment document (`document` is its index in the file,
     /// for messages) into its `Repeat` copies: merge over the defaults,
-    /// copy, add the runner keys, evaluate.
+    /// copy, add the runner keys, evaluate. A document with a `Sweep` gives
+    /// the copies of every point, in order (`--sweep` axes are for the
+    /// file's documents only).
     pub fn expand_document(
         &mut self,
         document: usize,
         doc: &Mapping,
     ) -> Result<Vec<Mapping>, ConfigError> {
-        let prepared = self.preparer.prepare(document, doc)?;
-        self.evaluate_prepared(prepared)
+        let ctx = Context {
+            source: self.source.as_deref(),
+            document,
+            defaults: &self.defaults,
+            cli: &[],
+            seed: self.sweep_seed,
+        };
+        let Some(plan) = Plan::read(&ctx, doc)? else {
+            let prepared = self.preparer.prepare(document, doc)?;
+            return self.evaluate_prepared(prepared);
+        };
+        let written = doc
+            .get(keys::REPEAT)
+            .or_else(|| self.defaults.get(keys::REPEAT));
+        let repeat = positive_int(written, 1).unwrap_or(1);
+        let location = self.location(document, &[SWEEP]);
+        self.preparer
+            .check_sweep(location, &plan.describe(), plan.points(), repeat, 1)?;
+        let mut out = Vec::new();
+        for point in 0..plan.points() {
+            let prepared =
+                self.preparer
+                    .prepare_point(document, &plan.document(doc, point), Some(point))?;
+            out.extend(self.evaluate_prepared(prepared)?);
+        }
+        Ok(out)
     }
 
     /// Expand the head of the queue: a document written by a person is
@@ -172,7 +203,7 @@ impl<'s> Expander<'s> {
             let mut scope = Scope::new();
             scope.push_constant("E", self.history.clone());
             // The runner keys are visible to every expression, wherever they sit.
-            for key in RUNNER_KEYS {
+            for key in RUNNER_KEYS.into_iter().chain([keys::SWEEP_IDX]) {
                 if !names.contains(key) {
                     continue;
                 }

@@ -153,6 +153,16 @@ impl SourceText {
     /// Line of a (nested) key in a document, found by indentation; the
     /// document's first line for an empty path. Only used for messages.
     pub fn key_line(&self, document: usize, key_path: &[&str]) -> Option<usize> {
+        self.find_key_line(document, key_path, false)
+    }
+
+    /// [`SourceText::key_line`] for a path whose first key is a key of the
+    /// document itself (unindented), not a nested key of the same name.
+    pub(crate) fn own_key_line(&self, document: usize, key_path: &[&str]) -> Option<usize> {
+        self.find_key_line(document, key_path, true)
+    }
+
+    fn find_key_line(&self, document: usize, key_path: &[&str], top: bool) -> Option<usize> {
         let doc_starts = self.doc_starts.get_or_init(|| document_starts(&self.text));
         let start = *doc_starts.get(document)?;
         let end = doc_starts
@@ -187,6 +197,9 @@ impl SourceText {
                 }
             }
             let key = key_path[depth];
+            if top && depth == 0 && indent > 0 {
+                continue;
+            }
             let found = [key.to_owned(), format!("\"{key}\""), format!("'{key}'")]
                 .iter()
                 .any(|k| {

@@ -12,6 +12,7 @@ mod names;
 mod overrides;
 mod pipeline;
 mod prepare;
+mod sweep;
 #[cfg(test)]
 mod tests;
 

@@ -14,6 +14,9 @@ pub struct Override {
     /// `++key=value`: set in every experiment document, not in the
     /// default config.
     pub every: bool,
+    /// `--sweep key=v1,v2`: a grid axis added to every experiment document
+    /// (`value` is the list of values).
+    pub sweep: bool,
 }
 
 /// A `+key=value` override that experiments set themselves: it changes
@@ -90,6 +93,43 @@ impl Override {
             path,
             value,
             every,
+            sweep: false,
+        })
+    }
+
+    /// Parse the value of `--sweep key.path=v1,v2,...`: a grid axis whose
+    /// values are split at commas and each read as a YAML scalar, as
+    /// `+key=value` reads its value.
+    pub fn parse_sweep(text: &str) -> Result<Self, ConfigError> {
+        let arg = format!("--sweep {text}");
+        let bad = |message: &str| ConfigError::Override {
+            arg: arg.clone(),
+            message: message.to_owned(),
+        };
+        let (key, values) = text
+            .split_once('=')
+            .ok_or_else(|| bad("expected `--sweep key=value1,value2`"))?;
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(bad("the key path has an empty part"));
+        }
+        if values.trim().is_empty() {
+            return Err(bad("an empty axis: give at least one value"));
+        }
+        let values = values
+            .split(',')
+            .map(|v| {
+                Self::parse(&format!("+{key}={v}"))
+                    .map(|o| o.value)
+                    .map_err(|_| bad("expected `--sweep key=value1,value2`"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            arg,
+            path: key.split('.').map(str::to_owned).collect(),
+            value: Value::Sequence(values),
+            every: false,
+            sweep: true,
         })
     }
 
@@ -167,6 +207,26 @@ mod tests {
         let every = Override::parse("++opt.lr=0.5").unwrap();
         assert!(every.every && every.path == ["opt", "lr"]);
         assert!(Override::parse("++Global.repeat=2").is_err());
+    }
+
+    #[test]
+    fn sweeps_are_lists_of_scalars() {
+        let o = Override::parse_sweep("opt.lr=0.1,1e-3,x,'3',").unwrap();
+        assert!(o.sweep && !o.every && o.path == ["opt", "lr"]);
+        assert_eq!(
+            o.value,
+            Value::Sequence(vec![
+                Value::from(0.1),
+                Value::from(0.001),
+                Value::from("x"),
+                Value::from("3"),
+                Value::Null
+            ])
+        );
+        assert_eq!(o.arg, "--sweep opt.lr=0.1,1e-3,x,'3',");
+        for bad in ["lr", "lr=", "=1,2", "a..b=1"] {
+            assert!(Override::parse_sweep(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! Order of work for one experiment document:
 //! 1. merge it over the default config (its keys first, then the defaults);
-//! 2. copy it `Repeat` times (1, 1, 2, 2), before any expression runs;
+//! 2. copy it `Repeat` times (1, 1, 2, 2), before any expression runs —
+//!    for a document with a sweep (`sweep.rs`), steps 1–3 are done for each
+//!    point in turn, made from the point's index, never from a list;
 //! 3. add `REP`, `GLOBAL_REP`, `RND_IDX`, `HOST` (visible to every expression);
 //! 4. evaluate keys in merged order (`evaluate.rs`);
 //! 5. push the result onto the history `E`.
@@ -11,6 +13,7 @@
 //! Steps 1–3 (`prepare.rs`) run on a second thread, together with parsing,
 //! one document ahead of evaluation on the calling thread.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 
@@ -20,8 +23,10 @@ use super::error::{ConfigError, Location};
 use super::evaluate::Expander;
 use super::load::{check_defaults, check_document, SourceText};
 use super::overrides::{apply_override, Override, Shadowing};
-use super::prepare::{prepare, ExpandOptions, Header, Prepared, Preparer};
+use super::prepare::{positive_int, prepare, ExpandOptions, Header, Prepared, Preparer};
+use super::sweep::{Context, Plan, SWEEP};
 use crate::expr::Sandbox;
+use crate::model::keys;
 use crate::yaml::read::stream_documents;
 
 /// The result of expanding a whole file.
@@ -90,6 +95,10 @@ pub trait Sink {
     /// The `+key=value` overrides that some experiments set themselves,
     /// once the whole file has been read (never when `limit` stopped early).
     fn shadowing(&mut self, _found: Vec<Shadowing>) {}
+    /// A document with a sweep is about to be expanded (first global
+    /// repetition only): `ft: grid 3×2 × zip 2 = 12 points × Repeat 3 = 36
+    /// experiments`.
+    fn sweep(&mut self, _summary: &str) {}
 }
 
 #[derive(Default)]
@@ -155,6 +164,8 @@ enum Stage {
         defaults: Mapping,
     },
     GlobalRep(u64),
+    /// The summary of a sweep, before its points.
+    Sweep(String),
     Prepared(Prepared),
     /// After the first global repetition: which overrides experiments shadow.
     Shadowing(Vec<Shadowing>),
@@ -220,6 +231,7 @@ fn evaluate_stream(
                 }
             }
             Stage::Shadowing(found) => sink.shadowing(found),
+            Stage::Sweep(summary) => sink.sweep(&summary),
             // A document that cannot be parsed or is not a mapping is
             // reported before anything else, as a whole-file parse would.
             Stage::Malformed(err) => return Err(err),
@@ -266,8 +278,13 @@ struct Producer<'a> {
     /// default config has been read.
     started: Option<(u64, Preparer)>,
     failed: bool,
-    /// The documents, kept for global repetitions after the first.
-    kept: Vec<(usize, Mapping)>,
+    /// The documents (and their sweeps), kept for global repetitions after
+    /// the first.
+    kept: Vec<(usize, Mapping, Option<Arc<Plan>>)>,
+    /// The `--sweep` axes.
+    cli_sweeps: Vec<Override>,
+    /// `--seed`, else drawn once: for `random` blocks without a `seed`.
+    sweep_seed: u64,
     /// Per `+key=value` override (not `Global`): how many experiments set
     /// the key themselves; and how many experiments there are.
     shadowed: Vec<usize>,
@@ -290,6 +307,8 @@ impl<'a> Producer<'a> {
             started: None,
             failed: false,
             kept: Vec::new(),
+            cli_sweeps: overrides.iter().filter(|o| o.sweep).cloned().collect(),
+            sweep_seed: options.seed.unwrap_or_else(rand::random),
             shadowed: vec![0; overrides.len()],
             experiments: 0,
         }
@@ -339,29 +358,111 @@ impl<'a> Producer<'a> {
         if self.started.is_none() {
             return self.header(map);
         }
-        let shadows: Vec<bool> = self
-            .overrides
-            .iter()
-            .map(|o| !o.every && o.path[0] != "Global" && o.is_set_in(&map))
-            .collect();
-        let map = match self.set_in_every(map) {
-            Ok(map) => map,
+        let original = map.clone();
+        let prepared = self.set_in_every(map).and_then(|map| {
+            let plan = self.plan(at, &map)?;
+            Ok((map, plan))
+        });
+        let (map, plan) = match prepared {
+            Ok(prepared) => prepared,
             Err(err) => {
                 self.failed = true;
                 return self.send(Stage::Failed(err));
             }
         };
-        let Some((repeat, preparer)) = self.started.as_mut() else {
+        let Some((repeat, _)) = self.started.as_ref() else {
             return false;
         };
         if *repeat > 1 {
-            self.kept.push((at, map.clone()));
+            self.kept.push((at, map.clone(), plan.clone()));
         }
-        let stage = match preparer.prepare(at, &map) {
+        self.prepare_document(at, &map, Some(&original), plan.as_deref())
+    }
+
+    /// Which overrides (by index) `doc` (before `++`) sets itself.
+    fn shadows(&self, doc: &Mapping) -> Vec<bool> {
+        self.overrides
+            .iter()
+            .map(|o| !o.every && !o.sweep && o.path[0] != "Global" && o.is_set_in(doc))
+            .collect()
+    }
+
+    /// The sweep of document `at`, if it has one.
+    fn plan(&self, at: usize, map: &Mapping) -> Result<Option<Arc<Plan>>, ConfigError> {
+        let Some((_, preparer)) = self.started.as_ref() else {
+            return Ok(None);
+        };
+        let ctx = Context {
+            source: Some(&self.source),
+            document: at,
+            defaults: preparer.defaults(),
+            cli: &self.cli_sweeps,
+            seed: self.sweep_seed,
+        };
+        Ok(Plan::read(&ctx, map)?.map(Arc::new))
+    }
+
+    /// Prepare document `at` (every point of its sweep, if any) and send
+    /// it on. `original` (the document before `++`, first global
+    /// repetition only) counts the overrides it shadows. False when the
+    /// evaluating side stopped listening; `failed` is set on an error.
+    fn prepare_document(
+        &mut self,
+        at: usize,
+        map: &Mapping,
+        original: Option<&Mapping>,
+        plan: Option<&Plan>,
+    ) -> bool {
+        let Some(plan) = plan else {
+            let shadows = original.map(|doc| self.shadows(doc));
+            return self.prepare_one(at, map, None, shadows.as_deref());
+        };
+        if original.is_some() {
+            match self.sweep_summary(at, map, plan) {
+                Ok(summary) => {
+                    if !self.send(Stage::Sweep(summary)) {
+                        return false;
+                    }
+                }
+                Err(err) => {
+                    self.failed = true;
+                    return self.send(Stage::Failed(err));
+                }
+            }
+        }
+        // A point's keys are those of every point: count once.
+        let shadows = original.map(|doc| self.shadows(&plan.document(doc, 0)));
+        for point in 0..plan.points() {
+            let doc = plan.document(map, point);
+            if !self.prepare_one(at, &doc, Some(point), shadows.as_deref()) {
+                return false;
+            }
+            if self.failed {
+                // Keep parsing: a malformed document later still wins.
+                return true;
+            }
+        }
+        true
+    }
+
+    /// Prepare one document (or sweep point) and send it on.
+    fn prepare_one(
+        &mut self,
+        at: usize,
+        doc: &Mapping,
+        point: Option<u64>,
+        shadows: Option<&[bool]>,
+    ) -> bool {
+        let Some((_, preparer)) = self.started.as_mut() else {
+            return false;
+        };
+        let stage = match preparer.prepare_point(at, doc, point) {
             Ok(ready) => {
-                self.experiments += ready.copies.len();
-                for (count, shadows) in self.shadowed.iter_mut().zip(shadows) {
-                    *count += if shadows { ready.copies.len() } else { 0 };
+                if let Some(shadows) = shadows {
+                    self.experiments += ready.copies.len();
+                    for (count, &shadows) in self.shadowed.iter_mut().zip(shadows) {
+                        *count += if shadows { ready.copies.len() } else { 0 };
+                    }
                 }
                 Stage::Prepared(ready)
             }
@@ -371,6 +472,48 @@ impl<'a> Producer<'a> {
             }
         };
         self.send(stage)
+    }
+
+    /// Check the size of a sweep against `Global.max_experiments` and say
+    /// what it expands to: `ft: grid 3×2 = 6 points × Repeat 3 = 18
+    /// experiments`.
+    fn sweep_summary(&self, at: usize, map: &Mapping, plan: &Plan) -> Result<String, ConfigError> {
+        let Some((rounds, preparer)) = self.started.as_ref() else {
+            return Ok(String::new());
+        };
+        let written = map
+            .get(keys::REPEAT)
+            .or_else(|| preparer.defaults().get(keys::REPEAT));
+        // A bad `Repeat` is reported by `prepare` with its own message.
+        let repeat = positive_int(written, 1).unwrap_or(1);
+        let path: &[&str] = if map.contains_key(SWEEP) {
+            &[SWEEP]
+        } else {
+            &[]
+        };
+        let plain_name = map
+            .get(keys::NAME)
+            .and_then(Value::as_str)
+            .filter(|name| !name.starts_with(super::names::PARSE_PREFIX));
+        let mut location = self.source.location(at, path);
+        location.experiment = Some(preparer.produced);
+        location.name = plain_name.map(str::to_owned);
+        let described = plan.describe();
+        preparer.check_sweep(location, &described, plan.points(), repeat, *rounds)?;
+        let name = plain_name.map_or_else(|| format!("document {at}"), str::to_owned);
+        let experiments = plan.points() * repeat;
+        let mut summary = format!(
+            "{name}: {described} = {} points × Repeat {repeat} = {experiments} experiments",
+            plan.points()
+        );
+        if *rounds > 1 {
+            let _ = write!(
+                summary,
+                " × Global.repeat {rounds} = {} experiments",
+                experiments * rounds
+            );
+        }
+        Ok(summary)
     }
 
     /// Apply the `++key=value` overrides to a document of the file.
@@ -400,7 +543,7 @@ impl<'a> Producer<'a> {
         let to_defaults: Vec<Override> = self
             .overrides
             .iter()
-            .filter(|o| !o.every)
+            .filter(|o| !o.every && !o.sweep)
             .cloned()
             .collect();
         let checked = check_defaults(&self.source, Some(map))
@@ -410,12 +553,14 @@ impl<'a> Producer<'a> {
                 global,
                 defaults,
                 repeat,
+                max_experiments,
             }) => {
-                let preparer = Preparer::new(
+                let mut preparer = Preparer::new(
                     Some(Arc::clone(&self.source)),
                     defaults.clone(),
                     self.options,
                 );
+                preparer.max_experiments = max_experiments;
                 self.started = Some((repeat, preparer));
                 self.send(Stage::Header { global, defaults })
             }
@@ -431,22 +576,21 @@ impl<'a> Producer<'a> {
         let Some((repeat, preparer)) = self.started.as_mut() else {
             return;
         };
-        if let Err(err) = preparer.check_rounds(*repeat) {
+        let repeat = *repeat;
+        if let Err(err) = preparer.check_rounds(repeat) {
             self.tx.send(Stage::Failed(err)).ok();
             return;
         }
-        for global_rep in 1..*repeat {
-            preparer.global_rep = global_rep;
+        let kept = std::mem::take(&mut self.kept);
+        for global_rep in 1..repeat {
+            if let Some((_, preparer)) = self.started.as_mut() {
+                preparer.global_rep = global_rep;
+            }
             if self.tx.send(Stage::GlobalRep(global_rep)).is_err() {
                 return;
             }
-            for (at, map) in &self.kept {
-                let stage = match preparer.prepare(*at, map) {
-                    Ok(ready) => Stage::Prepared(ready),
-                    Err(err) => Stage::Failed(err),
-                };
-                let stop = matches!(stage, Stage::Failed(_));
-                if self.tx.send(stage).is_err() || stop {
+            for (at, map, plan) in &kept {
+                if !self.prepare_document(*at, map, None, plan.as_deref()) || self.failed {
                     return;
                 }
             }

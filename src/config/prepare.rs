@@ -4,6 +4,7 @@
 
 use crate::model::global::{MAX_EXPERIMENTS, MAX_REPEAT};
 use crate::model::{keys, Global};
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
@@ -45,6 +46,8 @@ pub(crate) struct Header {
     pub(crate) global: Mapping,
     pub(crate) defaults: Mapping,
     pub(crate) repeat: u64,
+    /// `Global.max_experiments`.
+    pub(crate) max_experiments: u64,
 }
 
 /// Apply overrides, split off `Global`, check it and read `Global.repeat`.
@@ -68,18 +71,27 @@ pub(crate) fn prepare(
             })
         }
     };
+    if defaults.contains_key(keys::SWEEP) {
+        return Err(ConfigError::Invalid {
+            location: source.location(0, &[keys::SWEEP]),
+            message: "`Sweep` belongs in an experiment document, not in the default config \
+                      (`--sweep key=v1,v2` adds an axis to every experiment)"
+                .to_owned(),
+        });
+    }
     // Every key of `Global` is checked here, with its place in the file;
-    // expansion itself needs only `repeat`.
-    let repeat = Global::from_mapping(&global, Some(source))?.repeat;
+    // expansion itself needs only `repeat` and `max_experiments`.
+    let checked = Global::from_mapping(&global, Some(source))?;
     Ok(Header {
         global,
         defaults,
-        repeat,
+        repeat: checked.repeat,
+        max_experiments: checked.max_experiments,
     })
 }
 
 /// `Some(n)` with n ≥ 1, or the text of what was found instead.
-fn positive_int(value: Option<&Value>, default: u64) -> Result<u64, String> {
+pub(crate) fn positive_int(value: Option<&Value>, default: u64) -> Result<u64, String> {
     match value {
         None => Ok(default),
         Some(Value::Number(n)) => match n.as_u64() {
@@ -107,6 +119,8 @@ pub(crate) struct Preparer {
     pub(crate) global_rep: u64,
     /// How many experiments have been produced so far (for messages).
     pub(crate) produced: usize,
+    /// `Global.max_experiments`.
+    pub(crate) max_experiments: u64,
 }
 
 /// One document, merged and copied, ready for evaluation.
@@ -135,7 +149,13 @@ impl Preparer {
             host: options.host.clone(),
             global_rep: 0,
             produced: 0,
+            max_experiments: MAX_EXPERIMENTS,
         }
+    }
+
+    /// The default config (without `Global`).
+    pub(crate) fn defaults(&self) -> &Mapping {
+        &self.defaults
     }
 
     /// Merge document `document` (its index in the file, for messages) over
@@ -144,6 +164,17 @@ impl Preparer {
         &mut self,
         document: usize,
         doc: &Mapping,
+    ) -> Result<Prepared, ConfigError> {
+        self.prepare_point(document, doc, None)
+    }
+
+    /// [`Preparer::prepare`] for point `sweep_idx` of a sweep (`doc` is that
+    /// point's document): its copies also get `SWEEP_IDX`.
+    pub(crate) fn prepare_point(
+        &mut self,
+        document: usize,
+        doc: &Mapping,
+        sweep_idx: Option<u64>,
     ) -> Result<Prepared, ConfigError> {
         let merged = merge_over(doc, &self.defaults);
         let name = merged
@@ -158,11 +189,11 @@ impl Preparer {
             self.repeat_error(document, name.as_ref(), message)
         })?;
         // Checked before the copies are allocated.
-        if repeat > MAX_REPEAT || self.produced as u64 + repeat > MAX_EXPERIMENTS {
+        if repeat > MAX_REPEAT || self.produced as u64 + repeat > self.max_experiments {
             let message = if repeat > MAX_REPEAT {
                 format!("`Repeat: {repeat}` is over the limit of {MAX_REPEAT} repeats")
             } else {
-                too_many(self.produced as u64 + repeat)
+                too_many(self.produced as u64 + repeat, self.max_experiments)
             };
             return Err(self.repeat_error(document, name.as_ref(), message));
         }
@@ -187,6 +218,9 @@ impl Preparer {
             };
             set(&mut experiment, "REP", Value::from(rep));
             set(&mut experiment, "GLOBAL_REP", Value::from(self.global_rep));
+            if let Some(point) = sweep_idx {
+                set(&mut experiment, keys::SWEEP_IDX, Value::from(point));
+            }
             if let Some(rnd_idx) = rnd_idx {
                 set(&mut experiment, "RND_IDX", Value::from(rnd_idx));
             }
@@ -209,15 +243,53 @@ impl Preparer {
     /// each) if they exceed the limit, before any round after the first.
     pub(crate) fn check_rounds(&self, rounds: u64) -> Result<(), ConfigError> {
         let total = (self.produced as u64).saturating_mul(rounds);
-        if total <= MAX_EXPERIMENTS {
+        if total <= self.max_experiments {
             return Ok(());
         }
         let message = format!(
             "{} experiments × `Global.repeat: {rounds}`: {}",
             self.produced,
-            too_many(total)
+            too_many(total, self.max_experiments)
         );
         Err(self.repeat_error(0, None, message))
+    }
+
+    /// Refuse a sweep of `points` points (`repeat` copies each, `rounds`
+    /// global repetitions) that would take the file over the limit, before
+    /// any of its points is made. `plan` describes the sweep.
+    pub(crate) fn check_sweep(
+        &self,
+        location: Location,
+        plan: &str,
+        points: u64,
+        repeat: u64,
+        rounds: u64,
+    ) -> Result<(), ConfigError> {
+        let total = points
+            .checked_mul(repeat)
+            .and_then(|n| n.checked_add(self.produced as u64))
+            .and_then(|n| n.checked_mul(rounds));
+        if total.is_some_and(|total| total <= self.max_experiments) {
+            return Ok(());
+        }
+        let mut product = format!("{points} points × `Repeat: {repeat}`");
+        if rounds > 1 {
+            let _ = write!(product, " × `Global.repeat: {rounds}`");
+        }
+        let total = total.map_or_else(|| format!("more than {}", u64::MAX), |t| t.to_string());
+        let earlier = if self.produced > 0 {
+            format!(" (with the {} experiments before it)", self.produced)
+        } else {
+            String::new()
+        };
+        Err(ConfigError::Invalid {
+            location,
+            message: format!(
+                "the sweep ({plan}) would expand to {product}{earlier}: {total} experiments, \
+                 over the limit of {} (`Global.max_experiments`)",
+                self.max_experiments
+            ),
+        })
     }
 
     fn repeat_error(&self, document: usize, name: Option<&String>, message: String) -> ConfigError {
@@ -241,8 +313,11 @@ impl Preparer {
     }
 }
 
-fn too_many(total: u64) -> String {
-    format!("the file would expand to {total} experiments, over the limit of {MAX_EXPERIMENTS}")
+fn too_many(total: u64, limit: u64) -> String {
+    format!(
+        "the file would expand to {total} experiments, over the limit of {limit} \
+         (`Global.max_experiments`)"
+    )
 }
 
 /// Set `key` to `value`, keeping its position if it exists, else appending.

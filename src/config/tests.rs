@@ -111,6 +111,38 @@ fn pipeline_matches_sequential_expansion() {
     assert_eq!(piped.to_string(), sequential.unwrap_err().to_string());
 }
 
+/// Sweeps stream through the pipeline (points made on the parsing thread,
+/// `Global.repeat` rounds replayed) exactly as the sequential `Expander`
+/// expands them document by document.
+#[test]
+fn sweeps_in_the_pipeline_match_sequential_expansion() {
+    let text = "Global: {repeat: 2}\nmodel: {depth: 1, width: 2}\n---\nName: plain\nv: 1\n\
+        ---\nSweep:\n  grid: {lr: {range: [0, 0.3, 0.1]}, model.depth: [20, 56]}\n  \
+        zip: {a: [x, y], b: [1, 2]}\nName: parse f\"g-{lr}\"\nRepeat: 2\nwd: parse lr * SWEEP_IDX + E.len\n\
+        ---\nSweep:\n  random: {n: 3, space: {p: {uniform: [0, 1]}, q: [a, b, c]}}\nr: parse p * 2\n";
+    let sandbox = Sandbox::new();
+    let options = options(9, "h");
+    let piped = super::expand_text(
+        &sandbox,
+        Path::new("test.yaml"),
+        text.to_owned(),
+        &[],
+        &options,
+    )
+    .unwrap()
+    .experiments;
+    let sequential = reference(&sandbox, text, &options).unwrap();
+    assert_eq!(piped.len(), 2 * (1 + 3 * 2 * 2 * 2 + 3));
+    assert_eq!(piped, sequential);
+    assert_eq!(piped[1]["Name"], Value::from("g-0.0"));
+    assert_eq!(
+        piped[1]["model"],
+        yaml_serde::from_str::<Value>("{depth: 20, width: 2}").unwrap()
+    );
+    assert_eq!(piped[17]["lr"], Value::from(0.2));
+    assert_eq!(piped[17]["SWEEP_IDX"], Value::from(8));
+}
+
 #[test]
 fn expand_path_reads_the_file_and_reports_a_missing_one() {
     let dir = tempfile::tempdir().unwrap();

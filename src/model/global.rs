@@ -14,15 +14,24 @@ use crate::error::Error;
 use crate::notifier::{SlackConfigError, SlackSettings};
 
 /// Every key `Global` may hold, in the order the README lists them.
-pub(crate) const GLOBAL_KEYS: [&str; 8] = [
-    "repeat", "queue", "runs", "grace", "jobs", "gpus", "store", "slack",
+pub(crate) const GLOBAL_KEYS: [&str; 9] = [
+    "repeat",
+    "queue",
+    "runs",
+    "grace",
+    "jobs",
+    "gpus",
+    "store",
+    "slack",
+    "max_experiments",
 ];
 
 /// The most copies `Repeat` makes of one document, and the most rounds
 /// `Global.repeat` makes of the file: far above any real sweep.
 pub(crate) const MAX_REPEAT: u64 = 1_000_000;
-/// The most experiments one file expands to. Each takes about 2 KB in
-/// memory (more with large values), so this bounds expansion to a few GB.
+/// The most experiments one file expands to unless `Global.max_experiments`
+/// says otherwise. Each takes about 2 KB in memory (more with large
+/// values), so this bounds expansion to a few GB.
 pub(crate) const MAX_EXPERIMENTS: u64 = 1_000_000;
 
 /// `Global.runs` when it is not set.
@@ -49,6 +58,9 @@ pub(crate) struct Global {
     pub store: Option<PathBuf>,
     /// Slack notifications, when configured.
     pub slack: Option<SlackSettings>,
+    /// The most experiments the file may expand to (sweeps, `Repeat` and
+    /// `Global.repeat` included); default `MAX_EXPERIMENTS`.
+    pub max_experiments: u64,
 }
 
 impl Default for Global {
@@ -62,6 +74,7 @@ impl Default for Global {
             gpus: None,
             store: None,
             slack: None,
+            max_experiments: MAX_EXPERIMENTS,
         }
     }
 }
@@ -145,6 +158,8 @@ impl Global {
             gpus: gpus(field("gpus")).map_err(|m| fail(&["gpus"], m))?,
             store: path("store", field("store")).map_err(|m| fail(&["store"], m))?,
             slack,
+            max_experiments: max_experiments(field("max_experiments"))
+                .map_err(|m| fail(&["max_experiments"], m))?,
         })
     }
 
@@ -192,6 +207,21 @@ fn repeat(value: Option<&Value>) -> Result<u64, String> {
         "`Global.repeat` must be an integer from 1 to {MAX_REPEAT} (the limit on repeats), \
          found {found}"
     ))
+}
+
+/// `Global.max_experiments`: an integer of at least 1.
+fn max_experiments(value: Option<&Value>) -> Result<u64, String> {
+    match value {
+        None | Some(Value::Null) => Ok(MAX_EXPERIMENTS),
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n >= 1) => {
+            Ok(n.as_u64().unwrap_or(MAX_EXPERIMENTS))
+        }
+        Some(other) => Err(format!(
+            "`Global.max_experiments` must be an integer of at least 1 (default \
+             {MAX_EXPERIMENTS}), found `{}`",
+            key_text(other)
+        )),
+    }
 }
 
 /// A path, or null for "not set".
@@ -301,9 +331,10 @@ mod tests {
         assert_eq!(parse("{}").unwrap(), Global::default());
         let g = parse(
             "repeat: 3\nqueue: q.yaml\nruns: out\ngrace: 0.5\njobs: 2\ngpus: [0, 1]\n\
-             store: s.sqlite\nslack: {channel: \"#x\", each: true}\n",
+             store: s.sqlite\nslack: {channel: \"#x\", each: true}\nmax_experiments: 20\n",
         )
         .unwrap();
+        assert_eq!(g.max_experiments, 20);
         assert_eq!(g.repeat, 3);
         assert_eq!(g.queue.as_deref(), Some(Path::new("q.yaml")));
         assert_eq!(g.runs, Path::new("out"));
@@ -353,6 +384,10 @@ mod tests {
             ("grace: soon", "`Global.grace` must be a number of seconds"),
             ("grace: -1", "`Global.grace` must be a number of seconds"),
             ("jobs: 0", "`Global.jobs` must be an integer of at least 1"),
+            (
+                "max_experiments: 0",
+                "`Global.max_experiments` must be an integer of at least 1",
+            ),
             (
                 "gpus: {a: 1}",
                 "`Global.gpus` must be a list of GPU ids, `auto` or null",

@@ -20,10 +20,20 @@ pub(crate) const GPUS: &str = "GPUs";
 pub(crate) const FINGERPRINT: &str = "Fingerprint";
 /// The runner's settings in the default config (see `model::Global`).
 pub(crate) const GLOBAL: &str = "Global";
+/// Grid, zip and random axes of an experiment document (`config::sweep`).
+pub(crate) const SWEEP: &str = "Sweep";
 
 /// The keys of an experiment that the runner reads.
-pub(crate) const INPUT_KEYS: [&str; 7] =
-    [NAME, MODULE, YAML_LOG, REPEAT, TIMEOUT, GPUS, FINGERPRINT];
+pub(crate) const INPUT_KEYS: [&str; 8] = [
+    NAME,
+    MODULE,
+    YAML_LOG,
+    REPEAT,
+    TIMEOUT,
+    GPUS,
+    FINGERPRINT,
+    SWEEP,
+];
 
 /// Index of the `Repeat` copy (0..Repeat-1).
 pub(crate) const REP: &str = "REP";
@@ -37,6 +47,11 @@ pub(crate) const HOST: &str = "HOST";
 /// The keys expansion adds to every experiment, in the order it appends
 /// them; every expression can read them.
 pub(crate) const EXPANSION_KEYS: [&str; 4] = [REP, GLOBAL_REP, RND_IDX, HOST];
+
+/// Index of the sweep point (0-based, per document), added after
+/// `GLOBAL_REP` to experiments made by a `Sweep` or `--sweep` only; every
+/// expression can read it.
+pub(crate) const SWEEP_IDX: &str = "SWEEP_IDX";
 
 /// Seconds the module ran.
 pub(crate) const TIME_ELAPSED: &str = "TIME_ELAPSED";
@@ -77,7 +92,7 @@ pub(crate) const RECORD_KEYS: [&str; 10] = [
 /// Whether the runner writes `key` (expansion or record), as opposed to the
 /// person (parameters) or the module (results).
 pub(crate) fn is_runner_written(key: &str) -> bool {
-    EXPANSION_KEYS.contains(&key) || RECORD_KEYS.contains(&key)
+    EXPANSION_KEYS.contains(&key) || key == SWEEP_IDX || RECORD_KEYS.contains(&key)
 }
 
 /// UPPER-CASE: letters, digits and `_`, starting with a letter, with no
@@ -263,8 +278,9 @@ mod tests {
     #[test]
     fn key_lists() {
         assert!(is_runner_written("HOST") && is_runner_written("CACHED"));
+        assert!(is_runner_written("SWEEP_IDX"));
         assert!(!is_runner_written("ACC") && !is_runner_written("Name"));
         assert!(is_upper_case("ACC_2") && !is_upper_case("Mixed_Case") && !is_upper_case("_X"));
-        assert_eq!(INPUT_KEYS.len(), 7);
+        assert_eq!(INPUT_KEYS.len(), 8);
     }
 }

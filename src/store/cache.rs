@@ -150,7 +150,10 @@ impl Cache {
             .unwrap_or_else(|| ("{}".to_owned(), None));
         let experiment = json(started.experiment)?;
         if self.writer.is_none() {
-            self.writer = Some(Writer::start(self.store.path(), Arc::clone(&self.recreated))?);
+            self.writer = Some(Writer::start(
+                self.store.path(),
+                Arc::clone(&self.recreated),
+            )?);
         }
         let writer = self.writer.as_mut().expect("started above");
         if let Some(fingerprint) = fingerprint {

@@ -38,9 +38,12 @@ use crate::runner::{ATTEMPTS, RETRIES};
 /// Whether `key` is left out of the identity: the runner writes it (`HOST`,
 /// every key of the log record, `YamlLog`, `ATTEMPTS`), or it does not
 /// change what the module computes (`Retries`). The set is part of every stored identity: changing it
-/// changes every hash, and stores would stop hitting the cache.
+/// changes every hash, and stores would stop hitting the cache. `SWEEP_IDX`
+/// (new with sweeps, so in no older identity) is out: a point is the same
+/// computation wherever a longer or shorter axis puts it.
 fn is_volatile(key: &str) -> bool {
     key == keys::HOST
+        || key == keys::SWEEP_IDX
         || key == keys::YAML_LOG
         || key == RND_IDX_GIVEN
         || key == RETRIES
@@ -400,6 +403,7 @@ mod tests {
         for key in every {
             assert_eq!(is_volatile(key), before.contains(key), "{key}");
         }
+        assert!(is_volatile(keys::SWEEP_IDX));
         let keys: Vec<&String> = identity.parts["content"]
             .as_object()
             .unwrap()

@@ -2,6 +2,7 @@
 //! panic or hang (inputs mix valid structure with random expressions and
 //! text), through `expand_text`, the path the binary runs.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use cool_runner::config::{expand_text, ExpandOptions};
@@ -92,6 +93,95 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(text in "[-:{}\\[\\],#&*!|>'\"%@` \\na-zA-Z0-9.]{0,200}") {
         expand(&format!("Global: {{}}\n---\n{text}"));
+        expand(&text);
+    }
+}
+
+/// A number as a YAML file may hold one, including the awkward ones.
+fn number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<i64>().prop_map(|i| i.to_string()),
+        any::<f64>().prop_map(|f| format!("{f:e}")),
+        (-1000..1000_i32).prop_map(|i| i.to_string()),
+        "-?[0-9]{1,3}\\.[0-9]{1,40}",
+        Just("0.1".to_owned()),
+        Just("-0.0".to_owned()),
+        Just(".nan".to_owned()),
+        Just("-.inf".to_owned()),
+        Just("1e308".to_owned()),
+        Just("x".to_owned()),
+    ]
+}
+
+/// An axis of a `Sweep` block: lists, generators with any arguments, and
+/// things that are neither.
+fn axis() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "\\[[-0-9a-z., ]{0,12}\\]",
+        (number(), number(), number()).prop_map(|(a, b, c)| format!("{{range: [{a}, {b}, {c}]}}")),
+        (number(), number()).prop_map(|(a, b)| format!("{{range: [{a}, {b}]}}")),
+        (number(), number(), number())
+            .prop_map(|(a, b, n)| format!("{{linspace: [{a}, {b}, {n}]}}")),
+        (number(), number(), 0..40_u8)
+            .prop_map(|(a, b, n)| format!("{{geomspace: [{a}, {b}, {n}]}}")),
+        (number(), number()).prop_map(|(a, b)| format!("{{uniform: [{a}, {b}]}}")),
+        (number(), number()).prop_map(|(a, b)| format!("{{randint: [{a}, {b}]}}")),
+        Just("{range: []}".to_owned()),
+        Just("3".to_owned()),
+        Just("{nope: [1]}".to_owned()),
+        Just("['parse 1']".to_owned()),
+    ]
+}
+
+/// A document with a `Sweep` of random blocks and keys (some dotted, some
+/// clashing with the document's own keys or the defaults).
+fn sweep_document() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("a"),
+        Just("lr"),
+        Just("n.b"),
+        Just("n.b.c"),
+        Just("l.x"),
+        Just("Repeat"),
+        Just("a..b")
+    ];
+    let block = prop_oneof![Just("grid"), Just("zip"), Just("random"), Just("gird")];
+    let entry = (
+        block,
+        prop::collection::vec((key, axis()), 0..3),
+        0..30_u16,
+        any::<bool>(),
+    );
+    (prop::collection::vec(entry, 0..3), 0..3_u8, any::<bool>()).prop_map(
+        |(blocks, repeat, own_lr)| {
+            let mut out = String::from("Sweep:\n");
+            for (block, axes, n, seeded) in blocks {
+                let axes: Vec<String> = axes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                let axes = format!("{{{}}}", axes.join(", "));
+                if block == "random" {
+                    let seed = if seeded { ", seed: 3" } else { "" };
+                    let _ = writeln!(out, "  random: {{n: {n}{seed}, space: {axes}}}");
+                } else {
+                    let _ = writeln!(out, "  {block}: {axes}");
+                }
+            }
+            let lr = if own_lr { "lr: 1\n" } else { "" };
+            format!("{out}Repeat: {repeat}\n{lr}v: 'parse a + SWEEP_IDX'\n")
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+    /// Sweeps with any blocks, axes and generator arguments: never a panic
+    /// or a hang (the limit refuses large ones before any point is made).
+    #[test]
+    fn sweeps_never_panic(docs in prop::collection::vec(sweep_document(), 1..3)) {
+        let text = format!(
+            "Global: {{repeat: 2, max_experiments: 2000}}\na: 1\nn: {{b: 2}}\nl: 3\n---\n{}",
+            docs.join("---\n")
+        );
         expand(&text);
     }
 }

@@ -30,3 +30,4 @@ mod screen;
 mod signals;
 mod slack;
 mod surprises;
+mod sweeps;
