@@ -151,13 +151,78 @@ pub(crate) fn write(
     tmp.persist(path).map_err(|e| io(e.error))?;
     if let Some(old) = &mut old {
         if old.metadata().ok().map(|m| stamp(&m)) != expect {
-            let mut theirs = String::new();
-            if std::io::Seek::rewind(old).is_ok()
-                && std::io::Read::read_to_string(old, &mut theirs).is_ok()
-            {
+            if let Some(theirs) = settled_text(old) {
                 return Ok(Written::Raced(theirs));
             }
         }
     }
     Ok(Written::Done(new))
+}
+
+/// The text of a replaced file that someone wrote into at the moment it
+/// was replaced, once their write is over: a `truncate` then `write` (as
+/// `std::fs::write` or a shell's `>` does) seen between the two would be an
+/// empty file, read as "everything removed". It has settled when it stays
+/// the same for [`SETTLE`] and nobody has it open for writing (waited for
+/// at most [`SETTLE_AT_MOST`]).
+fn settled_text(old: &mut std::fs::File) -> Option<String> {
+    let started = std::time::Instant::now();
+    let mut last = old.metadata().ok()?;
+    loop {
+        std::thread::sleep(SETTLE);
+        let now = old.metadata().ok()?;
+        let busy = super::lock::file_open_for_writing(&now);
+        if stamp(&now) == stamp(&last) && (!busy || started.elapsed() > SETTLE_AT_MOST) {
+            break;
+        }
+        last = now;
+    }
+    let mut theirs = String::new();
+    std::io::Seek::rewind(old).ok()?;
+    std::io::Read::read_to_string(old, &mut theirs).ok()?;
+    Some(theirs)
+}
+
+/// How long a write racing a rewrite must stay unchanged.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
+/// The longest the runner waits for such a writer to close the file.
+const SETTLE_AT_MOST: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A person's `std::fs::write` (truncate, then write) into the file at
+    /// the moment the runner replaces it: the runner must see their text,
+    /// not the empty file between the two steps (which read as "every
+    /// experiment removed", an intermittent failure of
+    /// `queue::removed_experiments_do_not_run`).
+    #[test]
+    fn a_truncate_then_write_racing_a_rewrite_is_read_once_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.yaml");
+        std::fs::write(&path, "---\nName: a\n---\nName: b\n").unwrap();
+        let expect = current_stamp(&path);
+        let theirs = "---\nName: c\n";
+        let mut writer = None;
+        let written = write(&path, "---\nName: b\n", expect, &mut |_| {
+            // Truncated now, written a little later, into the old file.
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .unwrap();
+            writer = Some(std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                file.write_all(theirs.as_bytes()).unwrap();
+            }));
+            Ok(())
+        })
+        .unwrap();
+        writer.unwrap().join().unwrap();
+        match written {
+            Written::Raced(text) => assert_eq!(text, theirs),
+            _ => panic!("the racing write was not noticed"),
+        }
+    }
 }

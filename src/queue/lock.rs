@@ -83,6 +83,12 @@ pub(crate) fn open_for_writing(path: &Path) -> bool {
     let Ok(meta) = std::fs::metadata(path) else {
         return false;
     };
+    file_open_for_writing(&meta)
+}
+
+/// Whether another process has the file of `meta` (its device and inode,
+/// which may be unlinked already) open for writing.
+pub(crate) fn file_open_for_writing(meta: &std::fs::Metadata) -> bool {
     let me = std::process::id().to_string();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return false;
