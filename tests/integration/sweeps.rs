@@ -608,3 +608,36 @@ fn the_example_expands() {
     );
     assert_eq!(ran.documents().len(), 44);
 }
+
+/// `Name: parse f"ft-{lr}"` after `Sweep` gives each point its own name,
+/// which `E["ft-0.1"]` finds; before `Sweep` it cannot see `lr`.
+#[test]
+fn points_named_from_their_values_are_found_in_e() {
+    let file = "\
+Global: {}
+Module: echo
+---
+Sweep: {grid: {lr: [0.1, 0.2]}}
+Name: parse f\"ft-{lr}\"
+acc: parse lr * 10
+---
+Name: best
+from: parse E[\"ft-0.1\"].acc + E[\"ft-0.2\"].SWEEP_IDX
+";
+    let docs = dry("e.yaml", file, &[]).status(0).documents();
+    let names: Vec<String> = docs.iter().map(|d| text(&d["Name"])).collect();
+    assert_eq!(names, ["ft-0.1", "ft-0.2", "best"]);
+    assert_eq!(docs[2]["from"], Value::from(2.0));
+    let before = file.replace(
+        "Sweep: {grid: {lr: [0.1, 0.2]}}\nName: parse f\"ft-{lr}\"",
+        "Name: parse f\"ft-{lr}\"\nSweep: {grid: {lr: [0.1, 0.2]}}",
+    );
+    let ran = dry("e.yaml", &before, &[]).status(2);
+    assert!(
+        ran.stderr().contains("e.yaml:4 (document 1, experiment 0 ")
+            && ran.stderr().contains("key `Name`): failed to evaluate")
+            && ran.stderr().contains("unknown variable `lr`"),
+        "{}",
+        ran.stderr()
+    );
+}
