@@ -90,11 +90,18 @@ pub(crate) struct Runs {
     /// documents have them, in first-seen order.
     keys: IndexMap<String, usize>,
     counts: IndexMap<String, usize>,
+    /// Bumped by every change: answers computed from these runs are
+    /// cached under it.
+    generation: u64,
 }
 
 impl Runs {
     pub(crate) fn all(&self) -> &[Arc<Run>] {
         &self.all
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub(crate) fn max_id(&self) -> i64 {
@@ -133,13 +140,9 @@ impl Runs {
             .collect()
     }
 
-    /// Whether `key` is a top-level key of some finished run.
-    pub(crate) fn has_key(&self, key: &str) -> bool {
-        self.keys.contains_key(key)
-    }
-
     /// Add new runs (ids above [`Runs::max_id`]) and replace known ones.
     pub(crate) fn apply(&mut self, rows: Vec<Run>) {
+        self.generation += 1;
         for run in rows {
             let run = Arc::new(run);
             match self.all.binary_search_by_key(&run.id, |r| r.id) {

@@ -31,14 +31,15 @@ pub(crate) fn esc(text: &str) -> String {
     out
 }
 
-fn head(title: &str) -> String {
+fn head(shared: &Shared, title: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8>\
          <meta name=viewport content=\"width=device-width, initial-scale=1\">\
          <title>{}</title><link rel=stylesheet href=/static/style.css>\
          <link rel=icon href=/static/icon.svg>\
-         <script src=/static/app.js defer></script></head><body>\n",
-        esc(title)
+         <script src=/static/app.js defer></script></head><body data-seq={}>\n",
+        esc(title),
+        seq(shared)
     )
 }
 
@@ -80,7 +81,7 @@ pub(crate) fn page(
     params: &Params,
     answer: &Result<std::sync::Arc<Answer>, BadQuery>,
 ) -> String {
-    let mut out = head("cool-runner");
+    let mut out = head(shared, "cool-runner");
     out.push_str(&header(shared, runs));
     out.push_str(
         "<main>\n<section id=running data-fragment=/fragment/running data-on=\"runs running\">",
@@ -557,7 +558,7 @@ pub(crate) fn run_page(
     run: &Run,
     identity: Option<(String, String)>,
 ) -> String {
-    let mut out = head(&format!("{} · cool-runner", run.name));
+    let mut out = head(shared, &format!("{} · cool-runner", run.name));
     out.push_str(&header(shared, runs));
     let _ = write!(
         out,

@@ -58,11 +58,8 @@ pub(crate) struct Shared {
     pub(crate) answers: Mutex<Vec<(u64, query::Params, Arc<query::Answer>)>>,
 }
 
-/// A server that is listening.
-pub(crate) struct Server {
-    pub(crate) url: String,
-    pub(crate) addr: SocketAddr,
-}
+/// A server that is listening (its threads serve until the process ends).
+pub(crate) struct Server;
 
 /// How many requests are answered at once (server-sent event streams are
 /// held by the event thread, not by a worker).
@@ -115,5 +112,5 @@ pub(crate) fn start(config: ServeConfig) -> Result<Server, Error> {
     if let Some(note) = shared.security.note() {
         eprintln!("{note}");
     }
-    Ok(Server { url, addr })
+    Ok(Server)
 }

@@ -43,6 +43,10 @@ fn get_header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
 /// Answer one request.
 pub(crate) fn handle(shared: &Arc<Shared>, request: Request) {
     let url = request.url().to_owned();
+    let log = std::env::var_os("COOL_RUNNER_WEB_LOG").is_some();
+    if log {
+        eprintln!("web: {} {url}", request.method());
+    }
     let (path, query_string) = url.split_once('?').unwrap_or((&url, ""));
     let token = query::pairs(query_string)
         .into_iter()
@@ -62,13 +66,13 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: Request) {
                 "403 Forbidden: the Host header `{host}` is not the address this server serves \
                  (a DNS-rebinding guard); open the URL it printed\n"
             );
-            let _ = request.respond(reply(403, TEXT, body));
+            send(request, reply(403, TEXT, body));
             return;
         }
         Err(Refusal::Token) => {
             let body = "401 Unauthorized: this server listens on a non-loopback address and needs \
                         the token it printed at start-up (`?token=...`)\n";
-            let _ = request.respond(reply(401, TEXT, body));
+            send(request, reply(401, TEXT, body));
             return;
         }
     };
@@ -79,7 +83,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: Request) {
             "405 Method Not Allowed: this server only reads\n",
         )
         .with_header(header("Allow", "GET, HEAD"));
-        let _ = request.respond(response);
+        send(request, response);
         return;
     }
     if path == "/api/events" {
@@ -101,35 +105,84 @@ pub(crate) fn handle(shared: &Arc<Shared>, request: Request) {
     if set_cookie {
         response.add_header(header("Set-Cookie", &shared.security.cookie()));
     }
-    let _ = request.respond(response);
+    send(request, response);
+    if log {
+        eprintln!("web: done {url}");
+    }
+}
+
+/// Write the answer and close the connection (`Connection: close`, which
+/// `tiny_http` does not let a response set). Kept-alive connections each
+/// hold one of `tiny_http`'s connection threads, and its thread pool can
+/// leave a new connection waiting behind them when several arrive at once
+/// (a page refreshing four parts): the page then waited forever for one
+/// part. A closed connection frees its thread at once; on 127.0.0.1 a new
+/// connection costs about 0.1 ms.
+fn send(request: Request, response: Reply) {
+    use std::io::{Read as _, Write as _};
+    let head_only = *request.method() == Method::Head;
+    let status = response.status_code();
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        status.0,
+        status.default_reason_phrase()
+    );
+    for h in response.headers() {
+        head.push_str(&format!("{}: {}\r\n", h.field, h.value));
+    }
+    let mut body = Vec::new();
+    let _ = response.into_reader().read_to_end(&mut body);
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut writer = request.into_writer();
+    let _ = writer
+        .write_all(head.as_bytes())
+        .and_then(|()| {
+            if head_only {
+                Ok(())
+            } else {
+                writer.write_all(&body)
+            }
+        })
+        .and_then(|()| writer.flush());
 }
 
 fn route(shared: &Shared, path: &str, query_string: &str) -> Reply {
-    let params = Params::parse(query_string);
     let runs = shared
         .runs
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // The change the answer includes at least (read under the lock: the
+    // event of a change is numbered after the change is in): the script
+    // fetches again when it heard of a newer one.
+    let seq = html::seq(shared).to_string();
+    route_runs(shared, &runs, path, query_string).with_header(header("X-Cool-Runner-Seq", &seq))
+}
+
+fn route_runs(shared: &Shared, runs: &super::data::Runs, path: &str, query_string: &str) -> Reply {
+    let params = Params::parse(query_string);
     match path {
         "/" => {
-            let answer = answer(shared, &runs, &params);
+            let answer = answer(shared, runs, &params);
             let status = if answer.is_ok() { 200 } else { 400 };
-            reply(status, HTML, html::page(shared, &runs, &params, &answer))
+            reply(status, HTML, html::page(shared, runs, &params, &answer))
         }
         "/fragment/results" => {
-            let answer = answer(shared, &runs, &params);
+            let answer = answer(shared, runs, &params);
             let status = if answer.is_ok() { 200 } else { 400 };
-            reply(status, HTML, html::results(&runs, &params, &answer))
+            reply(status, HTML, html::results(runs, &params, &answer))
         }
-        "/fragment/summary" => reply(200, HTML, html::summary(shared, &runs)),
-        "/fragment/running" => reply(200, HTML, html::running(shared, &runs)),
-        "/fragment/queue" => reply(200, HTML, html::queue(shared, &runs)),
-        "/api/runs" => match answer(shared, &runs, &params) {
-            Ok(answer) => reply(200, JSON, api::runs(&runs, &params, &answer)),
+        "/fragment/summary" => reply(200, HTML, html::summary(shared, runs)),
+        "/fragment/running" => reply(200, HTML, html::running(shared, runs)),
+        "/fragment/queue" => reply(200, HTML, html::queue(shared, runs)),
+        "/api/runs" => match answer(shared, runs, &params) {
+            Ok(answer) => reply(200, JSON, api::runs(runs, &params, &answer)),
             Err(BadQuery(message)) => reply(400, JSON, api::error(&message)),
         },
-        "/api/summary" => reply(200, JSON, api::summary(shared, &runs)),
-        "/api/running" => reply(200, JSON, api::running(shared, &runs)),
+        "/api/summary" => reply(200, JSON, api::summary(shared, runs)),
+        "/api/running" => reply(200, JSON, api::running(shared, runs)),
         "/api/queue" => reply(200, JSON, api::queue(shared)),
         "/static/app.js" => reply(200, "text/javascript; charset=utf-8", assets::APP_JS),
         "/static/style.css" => reply(200, "text/css; charset=utf-8", assets::STYLE_CSS),
@@ -140,11 +193,11 @@ fn route(shared: &Shared, path: &str, query_string: &str) -> Reply {
                     .and_then(|id| id.parse::<i64>().ok())
             };
             if let Some(id) = one("/run/") {
-                with_run(shared, &runs, id, |run, identity| {
-                    reply(200, HTML, html::run_page(shared, &runs, run, identity))
+                with_run(shared, runs, id, |run, identity| {
+                    reply(200, HTML, html::run_page(shared, runs, run, identity))
                 })
             } else if let Some(id) = one("/fragment/run/") {
-                with_run(shared, &runs, id, |run, identity| {
+                with_run(shared, runs, id, |run, identity| {
                     reply(200, HTML, html::run_body(shared, run, identity))
                 })
             } else if let Some(id) = one("/api/runs/") {
@@ -196,7 +249,7 @@ fn answer(
     runs: &super::data::Runs,
     params: &Params,
 ) -> Result<Arc<Answer>, BadQuery> {
-    let seq = html::seq(shared);
+    let seq = runs.generation();
     let key = params.selection_key();
     let mut cache = shared
         .answers

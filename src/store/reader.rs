@@ -74,10 +74,6 @@ impl StoreReader {
         }))
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Whether the file was deleted or replaced since it was opened.
     pub(crate) fn is_gone(&self) -> bool {
         file_id(&self.path) != self.file

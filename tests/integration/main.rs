@@ -8,6 +8,8 @@
 
 mod test;
 
+#[cfg(feature = "web")]
+mod browser;
 mod cache;
 mod cli;
 mod collect;
@@ -30,3 +32,5 @@ mod screen;
 mod signals;
 mod slack;
 mod surprises;
+#[cfg(feature = "web")]
+mod web;

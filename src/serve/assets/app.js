@@ -6,19 +6,32 @@
 (function () {
   const live = document.getElementById("live");
   const busy = new Map();
+  // The newest change the server told of (the page was rendered with
+  // at least `data-seq`); a part fetched older than that is fetched again.
+  let latest = Number(document.body.dataset.seq || 0);
 
   function refresh(el) {
     if (busy.get(el)) { busy.set(el, "again"); return; }
     busy.set(el, true);
-    fetch(el.dataset.fragment, { credentials: "same-origin" })
-      .then(function (r) { return r.text(); })
+    let again = false;
+    fetch(el.dataset.fragment, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        again = Number(r.headers.get("X-Cool-Runner-Seq") || 0) < latest;
+        return r.text();
+      })
       .then(function (html) { el.innerHTML = html; })
-      .catch(function () {})
+      .catch(function () { again = true; })
       .finally(function () {
-        const again = busy.get(el) === "again";
+        again = again || busy.get(el) === "again";
         busy.delete(el);
-        if (again) refresh(el);
+        if (again) setTimeout(function () { refresh(el); }, 50);
       });
+  }
+
+  // An event: remember its number, refresh the parts that show `what`.
+  function heard(what, e) {
+    latest = Math.max(latest, Number(e.lastEventId || 0));
+    refreshOn(what);
   }
 
   function refreshOn(what) {
@@ -63,9 +76,13 @@
 
   if (window.EventSource) {
     const events = new EventSource("/api/events");
-    events.addEventListener("runs", function () { refreshOn("runs"); });
-    events.addEventListener("running", function () { refreshOn("running"); });
-    events.addEventListener("queue", function () { refreshOn("queue"); });
+    // On (re)connecting: anything missed since the page was rendered.
+    events.addEventListener("hello", function (e) {
+      if (Number(e.lastEventId || 0) > latest) heard("runs", e);
+    });
+    events.addEventListener("runs", function (e) { heard("runs", e); });
+    events.addEventListener("running", function (e) { heard("running", e); });
+    events.addEventListener("queue", function (e) { heard("queue", e); });
     events.onopen = function () { live.textContent = "live"; live.className = "on"; };
     events.onerror = function () { live.textContent = "reconnecting…"; live.className = "off"; };
   }
