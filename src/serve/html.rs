@@ -294,12 +294,15 @@ pub(crate) fn results(
     for warning in &answer.warnings {
         let _ = write!(out, "<p class=warning>{}</p>", esc(warning));
     }
+    out.push_str("<div class=side-by-side><div class=table-part>");
     if let Some((spec, groups)) = &answer.groups {
         out.push_str(&groups_table(spec, groups, answer.runs.len()));
     } else {
         out.push_str(&runs_table(runs, params, answer));
     }
+    out.push_str("</div>");
     out.push_str(&super::plot::figure(runs, params, &answer.runs));
+    out.push_str("</div>");
     out
 }
 

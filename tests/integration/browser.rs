@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value as Json};
 
-use super::web::{gated, request, store_with_runs, Served};
-use crate::test::bin;
+use super::web::{gated, gated_command, request, store_with_runs, Served};
 
 /// chromedriver and a browser session.
 struct Browser {
@@ -185,7 +184,7 @@ fn the_page_in_chromium_filters_groups_plots_and_updates_live() {
     };
     let test = store_with_runs();
     let gate = test.path().join("gate");
-    let test = test.write("late.yaml", &gated("late", &gate));
+    let test = test.write("late.yaml", &gated("late"));
     let dir = test.path().to_owned();
     let test = test.env("COOL_RUNNER_WEB_LOG", "1");
     let served = Served::start(test, &["serve", "--port", "0"]);
@@ -240,21 +239,22 @@ fn the_page_in_chromium_filters_groups_plots_and_updates_live() {
     // A run of another process that finishes while the page is open.
     submit(&browser, &[("group_by", ""), ("agg", "")]);
     browser.wait("all runs again", &format!("{ROWS} === 6"));
-    let mut late = Command::new(bin())
-        .current_dir(&dir)
-        .args(["run", "--exp", "late.yaml"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
+    let mut late = gated_command(&dir, &gate, &["run", "--exp", "late.yaml"])
         .spawn()
         .unwrap();
     browser.wait(
         "the running experiment",
-        "return document.getElementById('running').innerText.includes('late')",
+        "return document.getElementById('running').innerText.includes('Running (1)')",
     );
     browser.wait(
         "its output",
-        "return document.getElementById('running').innerText.includes('Running (1)')",
+        "return document.getElementById('running').innerText.includes('late: epoch 1 of 2, waiting')",
     );
+    // The screenshot the README shows (`docs/web.png`, refreshed with
+    // COOL_RUNNER_SCREENSHOT=docs/web.png).
+    let shot = std::env::var("COOL_RUNNER_SCREENSHOT")
+        .map_or_else(|_| dir.join("web.png"), |p| crate::test::repo().join(p));
+    browser.screenshot(&shot);
     std::fs::write(&gate, "").unwrap();
     let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         browser.wait(
@@ -292,16 +292,11 @@ fn the_page_in_chromium_filters_groups_plots_and_updates_live() {
         assert!(url.starts_with(origin), "a request left the server: {url}");
     }
 
-    // The screenshot the README shows (`docs/web.png`, refreshed with
-    // COOL_RUNNER_SCREENSHOT=docs/web.png).
     submit(&browser, &[("x", "lr"), ("y", "ACC")]);
     browser.wait(
-        "the plot",
+        "the plot of three values",
         "return document.querySelectorAll('#plot svg circle').length === 3",
     );
-    let shot = std::env::var("COOL_RUNNER_SCREENSHOT")
-        .map_or_else(|_| dir.join("web.png"), |p| crate::test::repo().join(p));
-    browser.screenshot(&shot);
 
     // A click on a row opens the run.
     browser.eval("document.querySelector('#runs tbody tr td:nth-child(2)').click(); return true");

@@ -175,7 +175,9 @@ impl Served {
 /// A module that writes `ACC = 10 lr + seed / 100` and one line of output.
 pub(crate) const MODULE: &str = r#"import json, os, time
 e = json.load(open(os.environ["COOL_RUNNER_EXPERIMENT"]))
-gate = e.get("gate")
+gate = os.environ.get("WEB_TEST_GATE")
+if gate:
+    print(f"{e['Name']}: epoch 1 of 2, waiting", flush=True)
 while gate and not os.path.exists(gate):
     time.sleep(0.02)
 print(f"trained {e['Name']} lr={e['lr']} seed={e['seed']}", flush=True)
@@ -221,12 +223,23 @@ pub(crate) fn run_in(dir: &Path, args: &[&str]) {
     );
 }
 
-/// One experiment that waits for `gate` to exist before it ends.
-pub(crate) fn gated(name: &str, gate: &Path) -> String {
-    format!(
-        "Global: {{repeat: 1}}\nModule: python3 mod.py\n---\nName: {name}\nlr: 0.3\nseed: 0\ngate: {}\n",
-        gate.display()
-    )
+/// One experiment; run it with [`gated_command`] to have it wait for a
+/// file to exist before it ends.
+pub(crate) fn gated(name: &str) -> String {
+    format!("Global: {{repeat: 1}}\nModule: python3 mod.py\n---\nName: {name}\nlr: 0.3\nseed: 0\n")
+}
+
+/// `cool-runner ARGS` in `dir`, its modules waiting for `gate` to exist.
+pub(crate) fn gated_command(dir: &Path, gate: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(bin());
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("WEB_TEST_GATE", gate)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
 }
 
 pub(crate) fn store_path(test: &Test) -> PathBuf {
@@ -558,7 +571,7 @@ fn next_event(reader: &mut BufReader<TcpStream>, name: &str) -> String {
 fn events_tell_an_open_page_that_a_run_finished() {
     let test = store_with_runs();
     let gate = test.path().join("gate");
-    let test = test.write("late.yaml", &gated("late", &gate));
+    let test = test.write("late.yaml", &gated("late"));
     let dir = test.path().to_owned();
     let served = Served::start(test, &["serve", "--port", "0"]);
     let mut stream = TcpStream::connect(&served.addr).unwrap();
@@ -573,11 +586,7 @@ fn events_tell_an_open_page_that_a_run_finished() {
     .unwrap();
     let mut reader = BufReader::new(stream);
     next_event(&mut reader, "hello");
-    let mut late = std::process::Command::new(bin())
-        .current_dir(&dir)
-        .args(["run", "--exp", "late.yaml"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+    let mut late = gated_command(&dir, &gate, &["run", "--exp", "late.yaml"])
         .spawn()
         .unwrap();
     next_event(&mut reader, "runs");
@@ -600,9 +609,11 @@ fn run_serve_shows_the_running_experiment_and_the_queue() {
     let gate = test.path().join("gate");
     let text = format!(
         "Global:\n  queue: q.yaml\n{}---\nName: second\nlr: 0.2\nseed: 1\n",
-        gated("first", &gate).replace("Global: {repeat: 1}\n", "")
+        gated("first").replace("Global: {repeat: 1}\n", "")
     );
-    let test = test.write("exp.yaml", &text);
+    let test = test
+        .write("exp.yaml", &text)
+        .env("WEB_TEST_GATE", gate.to_str().unwrap());
     let mut served = Served::start(test, &["run", "--exp", "exp.yaml", "--serve", "0"]);
     let running = served.wait_json("/api/running", "the first run", |r| {
         r.as_array().is_some_and(|a| a.len() == 1)
