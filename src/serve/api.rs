@@ -44,7 +44,7 @@ fn run_json(run: &Run, columns: &[String]) -> Json {
         "host": run.host,
         "slot": run.slot,
         "pid": run.pid,
-        "run_dir": run.run_dir,
+        "run_dir": run.dir,
         "doc": doc,
     })
 }

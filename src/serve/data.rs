@@ -26,7 +26,7 @@ pub(crate) struct Run {
     pub(crate) pid: Option<String>,
     pub(crate) runner_pid: i64,
     pub(crate) slot: Option<i64>,
-    pub(crate) run_dir: Option<String>,
+    pub(crate) dir: Option<String>,
     /// The log document once it ended, else the expanded experiment.
     pub(crate) doc: Mapping,
 }
@@ -48,7 +48,7 @@ impl Run {
             pid: row.pid,
             runner_pid: row.runner_pid,
             slot: row.slot,
-            run_dir: row.run_dir,
+            dir: row.run_dir,
             doc,
         }
     }
@@ -213,7 +213,7 @@ mod tests {
             pid: None,
             runner_pid: 1,
             slot: None,
-            run_dir: None,
+            dir: None,
             doc: yaml_serde::from_str(doc).unwrap(),
         }
     }

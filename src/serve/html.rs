@@ -517,7 +517,7 @@ pub(crate) fn run_body(shared: &Shared, run: &Run, identity: Option<(String, Str
         ("host", run.host.clone()),
         ("slot", run.slot.map_or_else(String::new, |s| s.to_string())),
         ("job (pid)", run.pid.clone().unwrap_or_default()),
-        ("run directory", run.run_dir.clone().unwrap_or_default()),
+        ("run directory", run.dir.clone().unwrap_or_default()),
     ];
     for (name, value) in fields {
         let _ = write!(out, "<dt>{name}</dt><dd>{}</dd>", esc(&value));

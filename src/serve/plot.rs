@@ -126,73 +126,123 @@ fn number(x: f64) -> String {
     }
 }
 
-fn svg(x_key: &str, y_key: &str, points: &[Point]) -> String {
-    let numeric = points.iter().all(|p| p.x.is_some());
-    let xs: Vec<f64> = points.iter().map(|p| p.x.unwrap_or(0.0)).collect();
-    let positive = xs.iter().all(|x| *x > 0.0);
-    let (xmin, xmax) = xs
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
-            (a.min(*x), b.max(*x))
-        });
-    let log = numeric && positive && xmax / xmin >= 50.0;
-    let tx = |x: f64| if log { x.log10() } else { x };
-    let (lo, hi) = if numeric {
-        (tx(xmin), tx(xmax))
-    } else {
-        (0.0, (points.len() - 1) as f64)
-    };
+/// The scales: data to pixels.
+struct Frame {
+    numeric: bool,
+    log: bool,
+    xmin: f64,
+    xmax: f64,
+    lo: f64,
+    hi: f64,
+    ylo: f64,
+    yhi: f64,
+}
+
+/// `(lo, hi)` widened when empty, with `pad` of the span on each side.
+fn padded(lo: f64, hi: f64, pad: f64) -> (f64, f64) {
     let (lo, hi) = if (hi - lo).abs() < f64::EPSILON {
         (lo - 1.0, hi + 1.0)
     } else {
         (lo, hi)
     };
-    let pad = (hi - lo) * 0.05;
-    let (lo, hi) = (lo - pad, hi + pad);
-    let ylo = points
-        .iter()
-        .map(|p| p.mean - p.std)
-        .fold(f64::INFINITY, f64::min);
-    let yhi = points
-        .iter()
-        .map(|p| p.mean + p.std)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (ylo, yhi) = if (yhi - ylo).abs() < f64::EPSILON {
-        (ylo - 1.0, yhi + 1.0)
-    } else {
-        (ylo, yhi)
-    };
-    let ypad = (yhi - ylo) * 0.08;
-    let (ylo, yhi) = (ylo - ypad, yhi + ypad);
-    let px = |v: f64| LEFT + (v - lo) / (hi - lo) * (W - LEFT - RIGHT);
-    let py = |v: f64| TOP + (yhi - v) / (yhi - ylo) * (H - TOP - BOTTOM);
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=img aria-label=\"{} against {}\" class=plot font-family=\"sans-serif\" font-size=\"11\">",
-        esc(y_key),
-        esc(x_key)
-    );
+    let pad = (hi - lo) * pad;
+    (lo - pad, hi + pad)
+}
+
+impl Frame {
+    fn new(points: &[Point]) -> Self {
+        let numeric = points.iter().all(|p| p.x.is_some());
+        let xs = points.iter().map(|p| p.x.unwrap_or(0.0));
+        let (xmin, xmax) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(x), b.max(x))
+        });
+        let log = numeric && xmin > 0.0 && xmax / xmin >= 50.0;
+        let mut frame = Self {
+            numeric,
+            log,
+            xmin,
+            xmax,
+            lo: 0.0,
+            hi: 0.0,
+            ylo: 0.0,
+            yhi: 0.0,
+        };
+        (frame.lo, frame.hi) = if numeric {
+            padded(frame.tx(xmin), frame.tx(xmax), 0.05)
+        } else {
+            padded(0.0, (points.len() - 1) as f64, 0.05)
+        };
+        let ylo = points
+            .iter()
+            .map(|p| p.mean - p.std)
+            .fold(f64::INFINITY, f64::min);
+        let yhi = points
+            .iter()
+            .map(|p| p.mean + p.std)
+            .fold(f64::NEG_INFINITY, f64::max);
+        (frame.ylo, frame.yhi) = padded(ylo, yhi, 0.08);
+        frame
+    }
+
+    fn tx(&self, x: f64) -> f64 {
+        if self.log {
+            x.log10()
+        } else {
+            x
+        }
+    }
+
+    fn px(&self, v: f64) -> f64 {
+        LEFT + (v - self.lo) / (self.hi - self.lo) * (W - LEFT - RIGHT)
+    }
+
+    fn py(&self, v: f64) -> f64 {
+        TOP + (self.yhi - v) / (self.yhi - self.ylo) * (H - TOP - BOTTOM)
+    }
+
+    /// The x position of point `i`.
+    fn at(&self, i: usize, p: &Point) -> f64 {
+        if self.numeric {
+            self.px(self.tx(p.x.unwrap_or(0.0)))
+        } else {
+            self.px(i as f64)
+        }
+    }
+
+    fn x_labels(&self, points: &[Point]) -> Vec<(f64, String)> {
+        if self.numeric && self.log {
+            let (a, b) = (
+                self.tx(self.xmin).floor() as i32,
+                self.tx(self.xmax).ceil() as i32,
+            );
+            (a..=b)
+                .map(|e| (f64::from(e), number(10f64.powi(e))))
+                .filter(|(v, _)| *v >= self.lo && *v <= self.hi)
+                .collect()
+        } else if self.numeric {
+            ticks(self.lo, self.hi)
+                .into_iter()
+                .map(|t| (t, number(t)))
+                .collect()
+        } else {
+            points
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i as f64, p.label.clone()))
+                .collect()
+        }
+    }
+}
+
+/// The box, grid, ticks and axis names.
+fn axes(frame: &Frame, x_key: &str, y_key: &str, points: &[Point], out: &mut String) {
     let _ = write!(out, "<rect x=\"{LEFT}\" y=\"{TOP}\" width=\"{}\" height=\"{}\" fill=\"#fafafa\" stroke=\"#ccc\"/>", W - LEFT - RIGHT, H - TOP - BOTTOM);
-    for t in ticks(ylo, yhi) {
-        let y = py(t);
+    for t in ticks(frame.ylo, frame.yhi) {
+        let y = frame.py(t);
         let _ = write!(out, "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e4e4e4\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#444\">{}</text>", W - RIGHT, LEFT - 6.0, y + 4.0, number(t));
     }
-    let xlabels: Vec<(f64, String)> = if numeric && log {
-        let (a, b) = (tx(xmin).floor() as i32, tx(xmax).ceil() as i32);
-        (a..=b)
-            .map(|e| (f64::from(e), number(10f64.powi(e))))
-            .filter(|(v, _)| *v >= lo && *v <= hi)
-            .collect()
-    } else if numeric {
-        ticks(lo, hi).into_iter().map(|t| (t, number(t))).collect()
-    } else {
-        points
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i as f64, p.label.clone()))
-            .collect()
-    };
-    for (v, label) in xlabels {
-        let x = px(v);
+    for (v, label) in frame.x_labels(points) {
+        let x = frame.px(v);
         let _ = write!(out, "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{}\" y2=\"{}\" stroke=\"#888\"/><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#444\">{}</text>", H - BOTTOM, H - BOTTOM + 4.0, H - BOTTOM + 16.0, esc(&label));
     }
     let _ = write!(
@@ -201,20 +251,17 @@ fn svg(x_key: &str, y_key: &str, points: &[Point]) -> String {
         (LEFT + W - RIGHT) / 2.0,
         H - 8.0,
         esc(x_key),
-        if log { " (log scale)" } else { "" }
+        if frame.log { " (log scale)" } else { "" }
     );
     let _ = write!(out, "<text x=\"14\" y=\"{}\" text-anchor=\"middle\" fill=\"#222\" transform=\"rotate(-90 14 {0})\">{}</text>", (TOP + H - BOTTOM) / 2.0, esc(y_key));
-    let at = |i: usize, p: &Point| {
-        if numeric {
-            px(tx(p.x.unwrap_or(0.0)))
-        } else {
-            px(i as f64)
-        }
-    };
+}
+
+/// The line, the points with their error bars, and the best one named.
+fn marks(frame: &Frame, x_key: &str, y_key: &str, points: &[Point], out: &mut String) {
     let line: Vec<String> = points
         .iter()
         .enumerate()
-        .map(|(i, p)| format!("{:.1},{:.1}", at(i, p), py(p.mean)))
+        .map(|(i, p)| format!("{:.1},{:.1}", frame.at(i, p), frame.py(p.mean)))
         .collect();
     let _ = write!(
         out,
@@ -227,8 +274,8 @@ fn svg(x_key: &str, y_key: &str, points: &[Point]) -> String {
         .max_by(|a, b| a.1.mean.total_cmp(&b.1.mean))
         .map(|(i, _)| i);
     for (i, p) in points.iter().enumerate() {
-        let (x, y) = (at(i, p), py(p.mean));
-        let (y1, y2) = (py(p.mean - p.std), py(p.mean + p.std));
+        let (x, y) = (frame.at(i, p), frame.py(p.mean));
+        let (y1, y2) = (frame.py(p.mean - p.std), frame.py(p.mean + p.std));
         let best_mark = Some(i) == best;
         let _ = write!(
             out,
@@ -242,6 +289,17 @@ fn svg(x_key: &str, y_key: &str, points: &[Point]) -> String {
         let p = &points[b];
         let _ = write!(out, "<text x=\"{}\" y=\"16\" text-anchor=\"end\" fill=\"#d9480f\">highest mean: {} = {} ({} ± {}, n={})</text>", W - RIGHT, esc(x_key), esc(&p.label), number(p.mean), number(p.std), p.n);
     }
+}
+
+fn svg(x_key: &str, y_key: &str, points: &[Point]) -> String {
+    let frame = Frame::new(points);
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=img aria-label=\"{} against {}\" class=plot font-family=\"sans-serif\" font-size=\"11\">",
+        esc(y_key),
+        esc(x_key)
+    );
+    axes(&frame, x_key, y_key, points, &mut out);
+    marks(&frame, x_key, y_key, points, &mut out);
     out.push_str("</svg>");
     out
 }
@@ -252,11 +310,13 @@ mod tests {
 
     #[test]
     fn ticks_are_round() {
-        assert_eq!(
-            ticks(0.0, 1.0),
-            [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
-        );
-        assert_eq!(number(0.30000000000000004), "0.3");
+        let t = ticks(0.0, 1.0);
+        assert_eq!(t.len(), 6);
+        assert!(t
+            .iter()
+            .zip([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+            .all(|(a, b)| (a - b).abs() < 1e-9));
+        assert_eq!(number(0.1 + 0.2), "0.3");
         assert_eq!(number(-0.0), "0");
     }
 }

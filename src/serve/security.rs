@@ -12,6 +12,8 @@
 
 use std::net::SocketAddr;
 
+use std::fmt::Write as _;
+
 use rand::Rng as _;
 
 pub(crate) struct Security {
@@ -47,9 +49,11 @@ impl Security {
         } else {
             vec![addr.to_string()]
         };
-        let token: String = (0..16)
-            .map(|_| format!("{:02x}", rand::thread_rng().gen::<u8>()))
-            .collect();
+        let bytes: [u8; 16] = rand::thread_rng().gen();
+        let token = bytes.iter().fold(String::new(), |mut t, b| {
+            let _ = write!(t, "{b:02x}");
+            t
+        });
         Self {
             addr,
             hosts,

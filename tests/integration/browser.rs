@@ -1,5 +1,5 @@
 //! The page in a real browser: headless Chromium driven by chromedriver
-//! over WebDriver (plain HTTP requests, no async runtime). It checks what
+//! over `WebDriver` (plain HTTP requests, no async runtime). It checks what
 //! a person sees: the table lists the runs, a filter narrows it, a group-by
 //! shows mean ± std, a run that finishes while the page is open appears
 //! without a reload, the plot renders, and no request leaves the server.
@@ -8,6 +8,7 @@
 //! them). Without them the tests say so and pass, unless
 //! `COOL_RUNNER_REQUIRE_BROWSER=1` (set by `.ci/run`), where they fail.
 
+use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -77,10 +78,10 @@ impl Browser {
                      "--disable-background-networking", "--disable-component-update"]
         }}}});
         let answer = browser.call("POST", "/session", Some(&caps));
-        browser.session = answer["sessionId"]
+        answer["sessionId"]
             .as_str()
             .expect("a session id")
-            .to_owned();
+            .clone_into(&mut browser.session);
         Some(browser)
     }
 
@@ -165,11 +166,12 @@ impl Drop for Browser {
 fn submit(browser: &Browser, fields: &[(&str, &str)]) {
     let mut script = String::from("const f = document.getElementById('query');");
     for (name, value) in fields {
-        script.push_str(&format!(
+        let _ = write!(
+            script,
             "f.elements[{}].value = {};",
             json!(name),
             json!(value)
-        ));
+        );
     }
     script.push_str("f.requestSubmit(); return true;");
     browser.eval(&script);
@@ -196,6 +198,12 @@ fn the_page_in_chromium_filters_groups_plots_and_updates_live() {
     // The server reads the store after it starts listening: the table
     // fills (live) if the page came first.
     browser.wait("the table to list the runs", &format!("{ROWS} === 6"));
+    filter_and_group(&browser);
+    a_run_finishes_while_the_page_is_open(&browser, &served, &dir, &gate);
+    requests_stay_local_and_a_click_opens_a_run(&browser, &served);
+}
+
+fn filter_and_group(browser: &Browser) {
     assert!(browser.text("#runs thead").contains("parameters"));
     assert!(browser.text("#plot figcaption").contains("ACC against lr"));
     assert_eq!(
@@ -206,7 +214,7 @@ fn the_page_in_chromium_filters_groups_plots_and_updates_live() {
     // The page is not reloaded below: this mark would be gone.
     browser.eval("window.notReloaded = true; return true");
 
-    submit(&browser, &[("filter", "exp.lr > 0.05 && exp.seed != 1")]);
+    submit(browser, &[("filter", "exp.lr > 0.05 && exp.seed != 1")]);
     browser.wait("the filter", &format!("{ROWS} === 2"));
     assert!(
         browser.text("#count").starts_with("2 of 6 finished runs"),
@@ -223,7 +231,7 @@ fn the_page_in_chromium_filters_groups_plots_and_updates_live() {
     );
 
     submit(
-        &browser,
+        browser,
         &[("filter", ""), ("group_by", "lr"), ("agg", "ACC")],
     );
     browser.wait(
@@ -235,11 +243,18 @@ fn the_page_in_chromium_filters_groups_plots_and_updates_live() {
         groups.contains("0.110") && groups.contains("1.010 ± 0.010"),
         "{groups}"
     );
+}
 
-    // A run of another process that finishes while the page is open.
-    submit(&browser, &[("group_by", ""), ("agg", "")]);
+/// A run of another process that finishes while the page is open.
+fn a_run_finishes_while_the_page_is_open(
+    browser: &Browser,
+    served: &Served,
+    dir: &Path,
+    gate: &Path,
+) {
+    submit(browser, &[("group_by", ""), ("agg", "")]);
     browser.wait("all runs again", &format!("{ROWS} === 6"));
-    let mut late = gated_command(&dir, &gate, &["run", "--exp", "late.yaml"])
+    let mut late = gated_command(dir, gate, &["run", "--exp", "late.yaml"])
         .spawn()
         .unwrap();
     browser.wait(
@@ -255,12 +270,12 @@ fn the_page_in_chromium_filters_groups_plots_and_updates_live() {
     let shot = std::env::var("COOL_RUNNER_SCREENSHOT")
         .map_or_else(|_| dir.join("web.png"), |p| crate::test::repo().join(p));
     browser.screenshot(&shot);
-    std::fs::write(&gate, "").unwrap();
+    std::fs::write(gate, "").unwrap();
     let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         browser.wait(
             "the finished run, without reload",
             &format!("{ROWS} === 7 && window.notReloaded === true"),
-        )
+        );
     }));
     if let Err(e) = finished {
         eprintln!("the server's requests:\n{}", served.bg.stderr());
@@ -275,7 +290,9 @@ fn the_page_in_chromium_filters_groups_plots_and_updates_live() {
         "nothing running",
         "return document.getElementById('running').innerText.includes('Running (0)')",
     );
+}
 
+fn requests_stay_local_and_a_click_opens_a_run(browser: &Browser, served: &Served) {
     // Every request the page made went to the server.
     let origin = served.url.trim_end_matches('/');
     let urls = browser.eval(
@@ -292,7 +309,7 @@ fn the_page_in_chromium_filters_groups_plots_and_updates_live() {
         assert!(url.starts_with(origin), "a request left the server: {url}");
     }
 
-    submit(&browser, &[("x", "lr"), ("y", "ACC")]);
+    submit(browser, &[("x", "lr"), ("y", "ACC")]);
     browser.wait(
         "the plot of three values",
         "return document.querySelectorAll('#plot svg circle').length === 3",
