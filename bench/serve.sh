@@ -118,8 +118,9 @@ groups = {}
 for (text,) in db.execute("SELECT document FROM runs WHERE status = 'done'"):
     d = json.loads(text)
     g = groups.setdefault(d.get("lr"), [])
-    g.append(d.get("ACC"))
-means = {k: statistics.fmean(v) for k, v in groups.items()}
+    if d.get("ACC") is not None:
+        g.append(d["ACC"])
+means = {k: statistics.fmean(v) for k, v in groups.items() if v}
 plain = (time.perf_counter() - t) * 1000
 print(f"first page, JSON (50 of {n} runs):      {first_json:7.1f} ms  (median of 7, cold)")
 print(f"first page, whole HTML page:            {first_html:7.1f} ms")
