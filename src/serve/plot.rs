@@ -119,7 +119,7 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
 fn number(x: f64) -> String {
     let text = format!("{x:.6}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text.is_empty() || text == "-" {
+    if text.is_empty() || text == "-" || text == "-0" {
         "0".to_owned()
     } else {
         text.to_owned()
