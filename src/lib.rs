@@ -22,6 +22,8 @@ pub(crate) mod notifier;
 pub(crate) mod queue;
 pub(crate) mod runner;
 pub(crate) mod secrets;
+#[cfg(feature = "web")]
+pub(crate) mod serve;
 pub mod store;
 pub(crate) mod yaml;
 pub(crate) mod yaml_log;
@@ -56,6 +58,7 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
             .and_then(|s| commands::filter::filter(&s)),
         Command::Status(args) => commands::status::status(&args),
         Command::Log(args) => commands::log::log(&args),
+        Command::Serve(args) => commands::serve::serve(&args),
         Command::Explain(args) => commands::explain::explain(&args),
         Command::Completions { shell } => commands::shell::completions(shell),
         Command::Man { dir } => commands::shell::man(dir.as_deref()),

@@ -39,6 +39,8 @@ pub(crate) enum Command {
     Explain(ExplainArgs),
     /// Print a run's output (stdout.log, stderr.log of its run directory)
     Log(LogArgs),
+    /// Serve a live web page (and a JSON API) of the results store
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "Examples:\n  \
         cool-runner completions bash > ~/.local/share/bash-completion/completions/cool-runner\n  \
@@ -81,6 +83,30 @@ pub(crate) struct LogArgs {
     /// Read `Global.store` from this experiment file
     #[arg(long, value_name = "FILE")]
     pub exp: Option<PathBuf>,
+}
+
+/// Serve a web page of the results store: the queue, the running
+/// experiments and a results table to filter, sort, group and plot, kept
+/// live. It only reads the store, so it shows every runner's runs.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The results store (default: `Global.store` of `--exp`, else
+    /// `.cool-runner/store.sqlite`)
+    #[arg(long, value_name = "PATH", conflicts_with = "exp")]
+    pub store: Option<PathBuf>,
+
+    /// Read `Global.store` and `Global.queue` from this experiment file
+    #[arg(long, value_name = "FILE")]
+    pub exp: Option<PathBuf>,
+
+    /// The port (0: a free one)
+    #[arg(long, value_name = "N", default_value_t = 8080)]
+    pub port: u16,
+
+    /// The address to listen on; any but a loopback address needs the
+    /// token printed at start-up for every request
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
 }
 
 /// Show what runs now (name, slot, host, pid, elapsed), what is pending in
@@ -214,6 +240,11 @@ pub(crate) struct RunArgs {
     /// Neither read nor write the results store
     #[arg(long)]
     pub no_store: bool,
+
+    /// Serve a live web page of this run on 127.0.0.1:PORT (0 or no
+    /// value: a free port); its URL is printed on stderr
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "0")]
+    pub serve: Option<u16>,
 
     /// Resume a leftover queue file even though the experiment file (or
     /// the arguments) changed since it was written

@@ -51,6 +51,20 @@ pub(super) fn split_run_args(args: &[OsString]) -> Result<Sorted, String> {
         })
         .chain([(Some("help".to_owned()), Some('h'), false)])
         .collect();
+    // Flags whose value is optional (`--serve [PORT]`) take the next
+    // argument only when it is a number.
+    let optional: Vec<&str> = run
+        .get_arguments()
+        .filter(|a| a.get_num_args().is_some_and(|n| n.min_values() == 0))
+        .filter_map(|a| a.get_long())
+        .collect();
+    let optional_without_value = |text: &str, next: &OsString| {
+        text.strip_prefix("--")
+            .is_some_and(|l| optional.contains(&l))
+            && !next
+                .to_str()
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
 
     let mut known = Vec::new();
     let mut overrides = Vec::new();
@@ -71,7 +85,7 @@ pub(super) fn split_run_args(args: &[OsString]) -> Result<Sorted, String> {
         match flag(&flags, &text) {
             Some(takes_next) => {
                 known.push(arg.clone());
-                if takes_next && i < args.len() {
+                if takes_next && i < args.len() && !optional_without_value(&text, &args[i]) {
                     known.push(args[i].clone());
                     i += 1;
                 }

@@ -60,6 +60,7 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
         resume: false,
         restart: false,
         no_store: false,
+        serve: None,
         colour: crate::runner::ColourChoice::Never,
         overrides,
         module_args,

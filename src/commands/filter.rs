@@ -124,7 +124,7 @@ fn table_width(asked: Option<usize>, to_file: bool) -> Option<usize> {
 
 /// `invalid `--filter` expression `...`: message`, then the expression as
 /// Rhai read it with a caret under the position.
-fn expr_message(flag: &str, text: &str, err: &ExprError) -> String {
+pub(crate) fn expr_message(flag: &str, text: &str, err: &ExprError) -> String {
     let mut message = format!("invalid `{flag}` expression `{text}`: {err}");
     let body = text
         .trim_start()

@@ -8,5 +8,6 @@ pub(crate) mod filter;
 pub(crate) mod log;
 pub(crate) mod output_file;
 pub(crate) mod run;
+pub(crate) mod serve;
 pub(crate) mod shell;
 pub(crate) mod status;

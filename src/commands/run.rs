@@ -47,6 +47,8 @@ pub(crate) struct RunSettings {
     pub resume: bool,
     pub restart: bool,
     pub no_store: bool,
+    /// `--serve [PORT]`: the web page of this run.
+    pub serve: Option<u16>,
     pub colour: ColourChoice,
     pub overrides: Vec<Override>,
     pub module_args: Vec<OsString>,
@@ -80,6 +82,7 @@ impl RunSettings {
             resume: args.resume,
             restart: args.restart,
             no_store: args.no_store,
+            serve: args.serve,
             colour: match args.color {
                 Color::Auto => ColourChoice::Auto,
                 Color::Always => ColourChoice::Always,
@@ -172,7 +175,14 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
     warn_about_keys(&expansion);
     let slots = slot_config(settings, &global)?;
     check_experiments(&expansion.experiments, &slots)?;
-    run_experiments(settings, &global, &sandbox, expansion, slots, channel)
+    if let Some(port) = settings.serve {
+        crate::commands::serve::serve_run(&global, settings.no_store, port)?;
+    }
+    let code = run_experiments(settings, &global, &sandbox, expansion, slots, channel)?;
+    if settings.serve.is_some() {
+        crate::commands::serve::linger();
+    }
+    Ok(code)
 }
 
 /// Misspelt runner keys, and `+key=value` overrides that every experiment

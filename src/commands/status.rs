@@ -28,7 +28,7 @@ pub(crate) fn store_path(store: Option<&PathBuf>, exp: Option<&PathBuf>) -> Resu
 }
 
 /// `Global` of an experiment file.
-fn global_of(exp: &Path) -> Result<Global, Error> {
+pub(crate) fn global_of(exp: &Path) -> Result<Global, Error> {
     let file = crate::config::load_file(exp)?;
     let global = match file.defaults.get(keys::GLOBAL) {
         Some(yaml_serde::Value::Mapping(global)) => global.clone(),
@@ -113,15 +113,15 @@ struct Ended {
 
 /// The pending experiments of the queue file (`Global.queue`).
 #[derive(Debug, Serialize)]
-struct QueueView {
+pub(crate) struct QueueView {
     /// `None`: the queue is kept in the runner's memory (`Global.queue: null`).
-    path: Option<String>,
+    pub(crate) path: Option<String>,
     /// Documents waiting in the file (one may expand to several experiments).
-    pending: usize,
+    pub(crate) pending: usize,
     /// The `Name`s of the first few, in the order they will run.
-    next: Vec<String>,
+    pub(crate) next: Vec<String>,
     /// Why the file could not be read.
-    error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// How many of the pending names `status` shows.
@@ -130,6 +130,11 @@ const NEXT: usize = 5;
 impl QueueView {
     /// Count the documents of the queue file without parsing them all.
     fn read(path: Option<&Path>) -> Self {
+        Self::read_first(path, NEXT)
+    }
+
+    /// The same, with the names of the first `first` (the web page).
+    pub(crate) fn read_first(path: Option<&Path>, first: usize) -> Self {
         let mut view = Self {
             path: path.map(|p| p.display().to_string()),
             pending: 0,
@@ -156,7 +161,7 @@ impl QueueView {
                 continue;
             }
             view.pending += 1;
-            if view.next.len() < NEXT {
+            if view.next.len() < first {
                 let name = match parse_piece(&piece) {
                     Ok(Some(yaml_serde::Value::Mapping(doc))) => doc
                         .get(keys::NAME)
@@ -315,7 +320,7 @@ fn finished_line(row: &Ended) -> String {
     line
 }
 
-fn seconds(s: f64) -> String {
+pub(crate) fn seconds(s: f64) -> String {
     if s < 60.0 {
         format!("{s:.1} s")
     } else {
@@ -325,7 +330,7 @@ fn seconds(s: f64) -> String {
 }
 
 /// Whether process `pid` exists on this machine.
-fn alive(pid: i64) -> bool {
+pub(crate) fn alive(pid: i64) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };

@@ -5,9 +5,13 @@ mod cache;
 mod db;
 mod identity;
 mod writer;
+#[cfg(feature = "web")]
+mod reader;
 
 pub use cache::Cache;
 pub(crate) use cache::SharedCache;
 pub use db::{Ending, NewRun, Store, StoreError};
 pub(crate) use db::{RunPlace, RunRow, DEFAULT_PATH};
 pub use identity::{Identifier, Identity};
+#[cfg(feature = "web")]
+pub(crate) use reader::{StoreReader, StoredRun};

@@ -8,6 +8,8 @@
 
 mod test;
 
+#[cfg(feature = "web")]
+mod browser;
 mod cache;
 mod cli;
 mod collect;
@@ -31,3 +33,5 @@ mod signals;
 mod slack;
 mod surprises;
 mod sweeps;
+#[cfg(feature = "web")]
+mod web;

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# The web page's figures (issue 17). Not a test: it prints figures.
+#
+#   bench/serve.sh [N] [M]     # N runs in the store (100000), M experiments
+#                              # for the `run --serve` overhead (300)
+#
+# 1. Fills a store with N finished runs (Python's sqlite3, the runner's own
+#    schema), starts `cool-runner serve` on it and times, over plain HTTP on
+#    127.0.0.1: the first page of the results table (JSON and the whole
+#    HTML page), a group-by over all runs, a filter over all runs — each
+#    answered cold (a run is added before each request, so no cached
+#    answer is reused) — and, as the plain cost of the same work, Python
+#    reading every document from SQLite and grouping it.
+# 2. Event latency: a run committed to the store by another process →
+#    the server's event on an open event stream → the results fragment the
+#    page then fetches (what a browser shows, less drawing it).
+# 3. The first view's transfer size: the page and its three assets.
+# 4. `run --serve 0` against plain `run` on M experiments with
+#    `Module: /bin/true`, interleaved rounds, against the bare spawn loop
+#    (examples/spawn_true.rs): the share the server adds to the runner's
+#    own per-experiment overhead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-100000}
+M=${2:-300}
+ROUNDS=${ROUNDS:-3}
+cargo build --release --quiet --bin cool-runner --example spawn_true
+BIN=$(pwd)/target/release/cool-runner
+SPAWN=$(pwd)/target/release/examples/spawn_true
+WORK=$(mktemp -d)
+SERVE=
+cleanup() { [[ -n $SERVE ]] && kill "$SERVE" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+cd "$WORK"
+echo "machine: $(nproc) cores, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+printf 'Global: {repeat: 1}\nModule: /bin/true\nlr: 0.1\n---\nName: first\n' > first.yaml
+"$BIN" run --exp first.yaml > /dev/null 2>&1
+python3 - "$N" <<'PY'
+import json, sqlite3, sys, time
+n = int(sys.argv[1])
+db = sqlite3.connect(".cool-runner/store.sqlite")
+t = time.time()
+rows = []
+for i in range(n):
+    lr = [0.001, 0.003, 0.01, 0.03, 0.1][i % 5]
+    seed = i // 5 % 20
+    exp = {"Name": f"e{i}", "Module": "python3 train.py", "lr": lr, "seed": seed,
+           "model": {"layers": i % 7, "width": 256}, "REP": 0, "GLOBAL_REP": 0,
+           "RND_IDX": 123456, "HOST": "bench"}
+    acc = round(0.5 + lr * 3 + (seed % 7) * 0.01, 4)
+    doc = dict(exp, ACC=acc, LOSS=round(1 - acc, 4), TIME_ELAPSED=1.0, STATUS="done",
+               EXIT_CODE=0, STARTED_AT="2026-01-01T00:00:00.000+00:00",
+               FINISHED_AT="2026-01-01T00:00:01.000+00:00", RUN_DIR=f"runs/e{i}")
+    rows.append((f"id{i}", i, f"e{i}", "done", 0, "2026-01-01T00:00:00.000+00:00",
+                 "2026-01-01T00:00:01.000+00:00", 1.0, "bench", "1", 1, 0,
+                 json.dumps(exp), json.dumps({"ACC": acc}), json.dumps(doc), "{}", f"runs/e{i}"))
+db.executemany("INSERT INTO runs (identity, idx, name, status, exit_code, started_at, finished_at,"
+               " elapsed, host, pid, runner_pid, slot, experiment, results, document, parts, run_dir)"
+               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+db.commit()
+print(f"store: {n} runs written in {time.time() - t:.1f} s ({len(open('.cool-runner/store.sqlite','rb').read()) // 1_000_000} MB)")
+PY
+
+"$BIN" serve --store .cool-runner/store.sqlite --port 0 2> serve.err &
+SERVE=$!
+for _ in $(seq 100); do grep -q '^serving ' serve.err && break; sleep 0.05; done
+URL=$(sed -n 's/^serving //p' serve.err)
+python3 - "$URL" "$N" "$SERVE" <<'PY'
+import http.client, json, socket, sqlite3, statistics, sys, time
+url, n, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+host = url.split("//")[1].strip("/")
+addr, port = host.split(":")
+
+def get(path):
+    c = http.client.HTTPConnection(addr, int(port))
+    t = time.perf_counter()
+    c.request("GET", path)
+    r = c.getresponse()
+    body = r.read()
+    return time.perf_counter() - t, body, r.status
+
+t0 = time.time()
+while json.loads(get("/api/summary")[1])["total"] < n + 1:
+    time.sleep(0.05)
+print(f"serve: all {n + 1} runs read and parsed {time.time() - t0:.1f} s after it listened")
+rss = int(open(f"/proc/{pid}/status").read().split("VmRSS:")[1].split()[0]) // 1024
+print(f"serve: resident memory {rss} MB")
+
+db = sqlite3.connect(".cool-runner/store.sqlite")
+added = [0]
+def add_run():
+    added[0] += 1
+    i = n + added[0]
+    doc = {"Name": f"x{i}", "lr": 0.1, "seed": 0, "ACC": 0.9, "STATUS": "done", "RUN_DIR": f"runs/x{i}"}
+    db.execute("INSERT INTO runs (identity, idx, name, status, started_at, finished_at, elapsed, host,"
+               " runner_pid, experiment, document, parts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+               (f"x{i}", i, f"x{i}", "done", "2026-01-01T00:00:00.000+00:00",
+                "2026-01-01T00:00:01.000+00:00", 1.0, "bench", 1, json.dumps(doc), json.dumps(doc), "{}"))
+    db.commit()
+    want = n + 1 + added[0]
+    while json.loads(get("/api/summary")[1])["total"] < want:
+        time.sleep(0.005)
+
+def cold(path, rounds=7):
+    times = []
+    for _ in range(rounds):
+        add_run()
+        times.append(get(path)[0])
+    return statistics.median(times) * 1000
+
+first_json = cold("/api/runs?per=50")
+first_html = cold("/")
+group = cold("/api/runs?group_by=lr&agg=ACC,LOSS")
+filt = cold("/api/runs?filter=exp.lr+%3E+0.02+%26%26+exp.ACC+%3E+0.6")
+t = time.perf_counter()
+groups = {}
+for (text,) in db.execute("SELECT document FROM runs WHERE status = 'done'"):
+    d = json.loads(text)
+    g = groups.setdefault(d.get("lr"), [])
+    if d.get("ACC") is not None:
+        g.append(d["ACC"])
+means = {k: statistics.fmean(v) for k, v in groups.items() if v}
+plain = (time.perf_counter() - t) * 1000
+print(f"first page, JSON (50 of {n} runs):      {first_json:7.1f} ms  (median of 7, cold)")
+print(f"first page, whole HTML page:            {first_html:7.1f} ms")
+print(f"group-by lr, mean ± std of ACC, LOSS:   {group:7.1f} ms")
+print(f"filter `exp.lr > 0.02 && exp.ACC > 0.6`: {filt:7.1f} ms")
+print(f"plain cost: Python reads every document from SQLite and groups by lr: {plain:.0f} ms "
+      f"(group-by ratio {group / plain:.2f})")
+
+# Event latency: commit -> event -> the fragment the page fetches.
+s = socket.create_connection((addr, int(port)))
+s.sendall(f"GET /api/events HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+f = s.makefile("rb")
+def until(name):
+    while True:
+        line = f.readline()
+        if not line:
+            raise SystemExit("event stream closed")
+        if line.strip() == f"event: {name}".encode():
+            return
+until("hello")
+lat = []
+for _ in range(20):
+    i = n + 1000 + len(lat)
+    doc = {"Name": f"y{i}", "lr": 0.1, "seed": 1, "ACC": 0.8, "STATUS": "done"}
+    t = time.perf_counter()
+    db.execute("INSERT INTO runs (identity, idx, name, status, started_at, host, runner_pid, experiment,"
+               " document, parts) VALUES (?,?,?,?,?,?,?,?,?,?)",
+               (f"y{i}", i, f"y{i}", "done", "2026-01-01T00:00:00.000+00:00", "bench", 1,
+                json.dumps(doc), json.dumps(doc), "{}"))
+    db.commit()
+    until("runs")
+    _, body, _ = get("/fragment/results?reverse=1")
+    assert f"y{i}".encode() in body
+    lat.append((time.perf_counter() - t) * 1000)
+    time.sleep(0.1)
+lat.sort()
+print(f"a finished run on an open page: median {statistics.median(lat):.0f} ms, "
+      f"max {lat[-1]:.0f} ms (commit → event → results fragment, 20 runs; the poll is 50 ms)")
+
+size = sum(len(get(p)[1]) for p in ["/", "/static/app.js", "/static/style.css", "/static/icon.svg"])
+print(f"first view transfer: {size / 1000:.0f} KB (page with 50 rows and the plot, script, style, icon; uncompressed)")
+PY
+kill "$SERVE"; SERVE=
+
+# run --serve overhead.
+{
+    printf 'Global: {repeat: 1}\nModule: /bin/true\nlr: 0.1\n'
+    for ((i = 0; i < M; i++)); do printf -- '---\nName: e%d\nx: %d\n' "$i" "$i"; done
+} > w.yaml
+for ((r = 0; r < ROUNDS; r++)); do
+    bare=$("$SPAWN" "$M" /bin/true)
+    for mode in plain serve; do
+        rm -rf .cool-runner runs
+        extra=(); [[ $mode == serve ]] && extra=(--serve 0)
+        t0=$(date +%s.%N)
+        "$BIN" run --exp w.yaml "${extra[@]}" > /dev/null 2>&1
+        t1=$(date +%s.%N)
+        echo "$mode $bare $t0 $t1"
+    done
+done > rounds.txt
+python3 - "$M" rounds.txt <<'PY'
+import statistics, sys
+m = int(sys.argv[1])
+plain, serve, bare = [], [], []
+for line in open(sys.argv[2]):
+    mode, b, t0, t1 = line.split()
+    (plain if mode == "plain" else serve).append(float(t1) - float(t0))
+    bare.append(float(b))
+p, s, b = statistics.median(plain), statistics.median(serve), statistics.median(bare)
+own = (p - b) / m * 1000
+added = (s - p) / m * 1000
+print(f"run, {m} experiments (/bin/true): plain {p:.2f} s, --serve {s:.2f} s, bare spawn loop {b:.2f} s")
+print(f"runner's own overhead {own:.2f} ms/experiment; --serve adds {added:.3f} ms/experiment "
+      f"({added / own * 100:.1f}% of it)")
+PY

@@ -1,0 +1,116 @@
+//! The web page: `cool-runner serve` and `run --serve`.
+//!
+//! A small synchronous HTTP server (`tiny_http`): a few worker threads
+//! answer requests from the runs held in memory ([`data::Runs`]); one
+//! poller thread follows the store read-only (`store::StoreReader`) and the
+//! queue file, and pushes an event to every open page (server-sent events,
+//! [`events`]) when something changed. Pages are rendered on the server
+//! ([`html`]) and work without JavaScript; the small script compiled into
+//! the binary ([`assets`]) only replaces parts of the page on events and
+//! form changes. The JSON API ([`api`]) answers the same queries.
+
+mod api;
+mod assets;
+mod events;
+mod html;
+mod plot;
+mod poll;
+mod query;
+mod route;
+mod security;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::error::Error;
+use crate::expr::Sandbox;
+use crate::store::StoreReader;
+
+pub(crate) mod data;
+
+/// What to serve and where.
+#[derive(Debug, Clone)]
+pub(crate) struct ServeConfig {
+    pub(crate) store: PathBuf,
+    /// The queue file (`Global.queue`); `None` when it is not known (no
+    /// `--exp`) or kept in the runner's memory.
+    pub(crate) queue: Option<PathBuf>,
+    /// Whether the queue is known at all (`--exp` or `run --serve`).
+    pub(crate) queue_known: bool,
+    pub(crate) host: IpAddr,
+    pub(crate) port: u16,
+}
+
+/// State shared by the worker threads and the poller.
+pub(crate) struct Shared {
+    pub(crate) config: ServeConfig,
+    pub(crate) runs: RwLock<data::Runs>,
+    /// Bumped whenever the runs change.
+    pub(crate) seq: std::sync::atomic::AtomicU64,
+    /// Why the store cannot be read now, if it cannot.
+    pub(crate) store_error: Mutex<Option<String>>,
+    pub(crate) reader: Mutex<Option<StoreReader>>,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) events: events::Events,
+    pub(crate) security: security::Security,
+    /// The last answers, by their query and the runs' `seq`.
+    pub(crate) answers: Mutex<Vec<(u64, query::Params, Arc<query::Answer>)>>,
+}
+
+/// A server that is listening (its threads serve until the process ends).
+pub(crate) struct Server;
+
+/// How many requests are answered at once (server-sent event streams are
+/// held by the event thread, not by a worker).
+const WORKERS: usize = 4;
+
+/// Bind, print the URL on stderr and serve on background threads.
+pub(crate) fn start(config: ServeConfig) -> Result<Server, Error> {
+    let bind = SocketAddr::new(config.host, config.port);
+    let http = tiny_http::Server::http(bind).map_err(|e| {
+        Error::Usage(format!(
+            "cannot listen on {bind}: {e}; hint: `--port 0` picks a free port"
+        ))
+    })?;
+    let addr = http
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| Error::Usage("the server did not bind to an IP address".to_owned()))?;
+    let security = security::Security::new(addr);
+    let url = security.url();
+    let shared = Arc::new(Shared {
+        config,
+        runs: RwLock::new(data::Runs::default()),
+        seq: std::sync::atomic::AtomicU64::new(0),
+        store_error: Mutex::new(None),
+        reader: Mutex::new(None),
+        sandbox: Sandbox::new(),
+        events: events::Events::default(),
+        security,
+        answers: Mutex::new(Vec::new()),
+    });
+    let http = Arc::new(http);
+    for i in 0..WORKERS {
+        let (http, shared) = (Arc::clone(&http), Arc::clone(&shared));
+        std::thread::Builder::new()
+            .name(format!("web-{i}"))
+            .stack_size(crate::expr::EVAL_STACK_SIZE)
+            .spawn(move || {
+                while let Ok(request) = http.recv() {
+                    route::handle(&shared, request);
+                }
+            })
+            .map_err(|e| Error::Other(e.into()))?;
+    }
+    let poller = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("web-poll".to_owned())
+        .spawn(move || poll::follow(&poller))
+        .map_err(|e| Error::Other(e.into()))?;
+    eprintln!("serving {url}");
+    if let Some(note) = shared.security.note() {
+        eprintln!("{note}");
+    }
+    Ok(Server)
+}

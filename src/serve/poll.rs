@@ -1,0 +1,154 @@
+//! The poller: follows the store (read-only) and the queue file, and tells
+//! the open pages what changed.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::data::Run;
+use super::events::format_event;
+use super::Shared;
+use crate::store::StoreReader;
+
+/// How often the store is looked at (one `PRAGMA data_version`).
+const POLL: Duration = Duration::from_millis(50);
+/// How often running experiments' output is pushed while some run.
+const TICK: Duration = Duration::from_secs(1);
+/// Rows read per query while catching up.
+const BATCH: usize = 5_000;
+
+/// Follow the store until the process ends.
+pub(crate) fn follow(shared: &Arc<Shared>) {
+    let mut last_tick = Instant::now();
+    let mut queue_stamp = None;
+    loop {
+        let changed = match refresh(shared) {
+            Ok(changed) => {
+                set_error(shared, None);
+                changed
+            }
+            Err(message) => {
+                set_error(shared, Some(message));
+                false
+            }
+        };
+        if changed {
+            let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
+            shared
+                .events
+                .send(&format_event("runs", seq, &summary_json(shared)));
+        }
+        if shared.config.queue_known {
+            let stamp = shared.config.queue.as_deref().map(queue_stamp_of);
+            if stamp != queue_stamp {
+                queue_stamp = stamp;
+                let seq = shared.seq.load(Ordering::SeqCst);
+                shared.events.send(&format_event("queue", seq, "{}"));
+            }
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            let running = !shared
+                .runs
+                .read()
+                .map_or(true, |r| r.running_ids().is_empty());
+            if running {
+                let seq = shared.seq.load(Ordering::SeqCst);
+                shared.events.send(&format_event("running", seq, "{}"));
+            } else {
+                shared.events.send(": keep-alive\n\n");
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn queue_stamp_of(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+fn set_error(shared: &Shared, message: Option<String>) {
+    let mut error = shared
+        .store_error
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *error = message;
+}
+
+/// `{"seq": N, "total": N, "running": N}`
+pub(crate) fn summary_json(shared: &Shared) -> String {
+    let runs = shared
+        .runs
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    serde_json::json!({
+        "seq": shared.seq.load(Ordering::SeqCst),
+        "total": runs.all().len(),
+        "running": runs.running_ids().len(),
+    })
+    .to_string()
+}
+
+/// Read what changed in the store; whether anything did.
+fn refresh(shared: &Shared) -> Result<bool, String> {
+    let mut reader = shared
+        .reader
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut changed = false;
+    if reader.as_ref().is_some_and(StoreReader::is_gone) {
+        *reader = None;
+        *shared
+            .runs
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = super::data::Runs::default();
+        changed = true;
+    }
+    if reader.is_none() {
+        match StoreReader::open(&shared.config.store) {
+            Ok(Some(opened)) => *reader = Some(opened),
+            Ok(None) => return Ok(changed),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let Some(reader) = reader.as_mut() else {
+        return Ok(changed);
+    };
+    if !reader.changed().map_err(|e| e.to_string())? {
+        return Ok(changed);
+    }
+    let (running, mut after) = {
+        let runs = shared
+            .runs
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (runs.running_ids().to_vec(), runs.max_id())
+    };
+    let updated = reader.rows_with_ids(&running).map_err(|e| e.to_string())?;
+    let mut rows: Vec<Run> = updated.into_iter().map(Run::from_stored).collect();
+    loop {
+        let new = reader.rows_after(after, BATCH).map_err(|e| e.to_string())?;
+        let full = new.len() == BATCH;
+        after = new.last().map_or(after, |r| r.id);
+        rows.extend(new.into_iter().map(Run::from_stored));
+        if !rows.is_empty() {
+            changed = true;
+            let batch = std::mem::take(&mut rows);
+            shared
+                .runs
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .apply(batch);
+        }
+        if !full {
+            break;
+        }
+        // Let the pages see the runs read so far.
+        let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        shared
+            .events
+            .send(&format_event("runs", seq, &summary_json(shared)));
+    }
+    Ok(changed)
+}
