@@ -57,6 +57,8 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         Command::Status(args) => commands::status::status(&args),
         Command::Log(args) => commands::log::log(&args),
         Command::Explain(args) => commands::explain::explain(&args),
+        Command::Attach(args) => commands::attach::attach(&args),
+        Command::Exec(args) => commands::exec::exec(&args),
         Command::Completions { shell } => commands::shell::completions(shell),
         Command::Man { dir } => commands::shell::man(dir.as_deref()),
     };

@@ -45,6 +45,8 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
             .map(|o| Override::parse(o))
             .collect::<Result<_, _>>()?,
         module_args: module_args.iter().map(Into::into).collect(),
+        executor: None,
+        detach: false,
     };
     let expansion = expand(&settings, &Sandbox::new())?;
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;

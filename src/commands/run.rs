@@ -50,6 +50,10 @@ pub(crate) struct RunSettings {
     pub colour: ColourChoice,
     pub overrides: Vec<Override>,
     pub module_args: Vec<OsString>,
+    /// `--executor`, over `Global.executor`.
+    pub executor: Option<crate::model::slurm::ExecutorKind>,
+    /// `--detach` (Slurm): submit and return.
+    pub detach: bool,
 }
 
 impl RunSettings {
@@ -84,6 +88,13 @@ impl RunSettings {
             },
             overrides,
             module_args: args.module_args,
+            executor: args
+                .executor
+                .as_deref()
+                .map(crate::model::slurm::ExecutorKind::parse)
+                .transpose()
+                .map_err(|m| Error::Usage(format!("`--executor`: {m}")))?,
+            detach: args.detach,
         })
     }
 }
@@ -173,6 +184,7 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
     // `--dry` checks everything `run` checks before anything starts.
     let slots = slot_config(settings, &global)?;
     check_experiments(&expansion.experiments, &slots)?;
+    let slurm = super::attach::check_slurm(settings, &global, &expansion.experiments)?;
     let Some(channel) = channel else {
         dry_cache_report(settings, &global, &expansion);
         let stdout = std::io::stdout();
@@ -195,7 +207,14 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
         std::mem::forget(expansion);
         return Ok(exit::OK);
     };
-    run_experiments(settings, &global, &sandbox, expansion, slots, channel)
+    run_experiments(
+        settings,
+        &global,
+        &sandbox,
+        expansion,
+        (slots, slurm),
+        channel,
+    )
 }
 
 /// The session's event channel, with the signal handlers sending into it.
@@ -348,7 +367,7 @@ fn run_experiments(
     global: &Global,
     sandbox: &Sandbox,
     expansion: Expansion,
-    slots: SlotConfig,
+    (slots, slurm): (SlotConfig, bool),
     (tx, rx): (mpsc::Sender<Event>, mpsc::Receiver<Event>),
 ) -> Result<i32, Error> {
     let notifier = SlackObserver::from_settings(global.slack.as_ref());
@@ -374,16 +393,24 @@ fn run_experiments(
         queue_file: global.queue.clone(),
     };
     let progress = Progress::new(display, queue.pending());
-    let mut executor = LocalExecutor::new(
-        settings.module_args.clone(),
-        progress.sink(),
-        slots,
-        WorkspaceConfig {
-            runs_dir: global.runs.clone(),
-            stamp: Local::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
-        },
-        global.grace,
-    );
+    let workspaces = WorkspaceConfig {
+        runs_dir: global.runs.clone(),
+        stamp: Local::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
+    };
+    let (mut local, mut on_slurm, mut run_name) = (None, None, String::new());
+    let executor: &mut dyn crate::executor::Executor = if slurm {
+        let executor = super::attach::slurm_executor(settings, global, workspaces)?;
+        run_name = executor.name().to_owned();
+        on_slurm.insert(executor)
+    } else {
+        local.insert(LocalExecutor::new(
+            settings.module_args.clone(),
+            progress.sink(),
+            slots,
+            workspaces,
+            global.grace,
+        ))
+    };
     let expander = config::Expander::new(
         sandbox,
         None,
@@ -401,11 +428,12 @@ fn run_experiments(
         fail_fast: settings.fail_fast,
         follow: settings.follow,
         grace: global.grace,
+        detach: settings.detach,
         ..SessionOptions::default()
     };
     let mut session = Session::new(
         options,
-        &mut executor,
+        executor,
         queue.as_mut(),
         expander,
         expansion.defaults,
@@ -423,11 +451,14 @@ fn run_experiments(
         session.add_observer(Box::new(notifier));
     }
     let summary = session.run().map_err(queue_error)?;
+    if settings.detach {
+        return Ok(super::attach::detached(&run_name, &summary));
+    }
     Ok(summary.exit_code())
 }
 
 /// The run's first line: how many experiments, from where.
-fn announce(settings: &RunSettings, global: &Global, pending: usize, resumed: bool) {
+pub(crate) fn announce(settings: &RunSettings, global: &Global, pending: usize, resumed: bool) {
     let mut stderr = std::io::stderr();
     let _ = match (&global.queue, resumed) {
         (Some(q), true) => writeln!(
@@ -448,7 +479,7 @@ fn announce(settings: &RunSettings, global: &Global, pending: usize, resumed: bo
 
 /// The results store as a cache, unless `--no-store` (or it cannot be
 /// opened: a warning, and the run goes on without it).
-fn open_cache(settings: &RunSettings, global: &Global) -> Option<SharedCache> {
+pub(crate) fn open_cache(settings: &RunSettings, global: &Global) -> Option<SharedCache> {
     if settings.no_store {
         return None;
     }
@@ -472,7 +503,7 @@ fn open_cache(settings: &RunSettings, global: &Global) -> Option<SharedCache> {
 /// Resume the queue file at `path` if it (or its journal) holds
 /// experiments, else write `experiments` to it; watch it for edits. The
 /// last value says whether it was resumed.
-fn open_queue_file(
+pub(crate) fn open_queue_file(
     path: &std::path::Path,
     settings: &RunSettings,
     experiments: &[Mapping],
@@ -533,7 +564,7 @@ fn open_queue_file(
     Ok((queue, watcher, resumed.is_some()))
 }
 
-fn queue_error(err: crate::queue::QueueError) -> Error {
+pub(crate) fn queue_error(err: crate::queue::QueueError) -> Error {
     match err {
         crate::queue::QueueError::Invalid { .. } | crate::queue::QueueError::Busy { .. } => {
             Error::Usage(err.to_string())

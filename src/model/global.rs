@@ -14,8 +14,8 @@ use crate::error::Error;
 use crate::notifier::{SlackConfigError, SlackSettings};
 
 /// Every key `Global` may hold, in the order the README lists them.
-pub(crate) const GLOBAL_KEYS: [&str; 8] = [
-    "repeat", "queue", "runs", "grace", "jobs", "gpus", "store", "slack",
+pub(crate) const GLOBAL_KEYS: [&str; 10] = [
+    "repeat", "queue", "runs", "grace", "jobs", "gpus", "store", "slack", "executor", "slurm",
 ];
 
 /// The most copies `Repeat` makes of one document, and the most rounds
@@ -49,6 +49,10 @@ pub(crate) struct Global {
     pub store: Option<PathBuf>,
     /// Slack notifications, when configured.
     pub slack: Option<SlackSettings>,
+    /// Where jobs run (`local`, `slurm`); `run --executor` wins.
+    pub executor: super::slurm::ExecutorKind,
+    /// The resources of Slurm jobs (`Global.slurm`).
+    pub slurm: super::slurm::SlurmSettings,
 }
 
 impl Default for Global {
@@ -62,6 +66,8 @@ impl Default for Global {
             gpus: None,
             store: None,
             slack: None,
+            executor: super::slurm::ExecutorKind::Local,
+            slurm: super::slurm::SlurmSettings::default(),
         }
     }
 }
@@ -145,6 +151,10 @@ impl Global {
             gpus: gpus(field("gpus")).map_err(|m| fail(&["gpus"], m))?,
             store: path("store", field("store")).map_err(|m| fail(&["store"], m))?,
             slack,
+            executor: super::slurm::executor(field("executor"))
+                .map_err(|m| fail(&["executor"], m))?,
+            slurm: super::slurm::SlurmSettings::from_value(field("slurm"), "Global.slurm")
+                .map_err(|m| fail(&["slurm"], m))?,
         })
     }
 

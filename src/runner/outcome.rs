@@ -39,6 +39,7 @@ pub(crate) fn record(
         error,
         stderr_tail: report.stderr_tail.clone(),
         log: spec.log.clone(),
+        scheduler: report.scheduler.clone(),
     }
 }
 
@@ -84,6 +85,7 @@ mod tests {
             elapsed: Duration::from_millis(5),
             results,
             stderr_tail: None,
+            scheduler: Mapping::new(),
         }
     }
 

@@ -91,6 +91,11 @@ impl Cache {
         let experiment = json(started.experiment)?;
         let run_dir = started.run_dir.display().to_string();
         let log = started.log.map(|p| p.display().to_string());
+        if started.id.starts_with("slurm:") {
+            self.store
+                .forget_running(&run_dir)
+                .map_err(|e| e.to_string())?;
+        }
         self.store
             .insert(&NewRun {
                 identity,

@@ -230,6 +230,19 @@ impl Store {
             .transpose()
     }
 
+    /// Delete the `running` rows of the run directory `run_dir`: a Slurm
+    /// job followed again (`attach`, a rerun) replaces the row its
+    /// submitter left.
+    pub(crate) fn forget_running(&self, run_dir: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM runs WHERE status = 'running' AND run_dir = ?1",
+                params![run_dir],
+            )
+            .map(drop)
+            .map_err(|e| self.error(&e))
+    }
+
     /// Record a started run; returns its id.
     pub fn insert(&self, run: &NewRun<'_>) -> Result<i64, StoreError> {
         let mut stmt = self
