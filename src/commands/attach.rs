@@ -173,7 +173,7 @@ struct Followed {
 
 enum Message {
     Job(usize, JobEvent),
-    Signal(crate::runner::SignalKind),
+    Signal,
 }
 
 /// Follow `entries` until they end; log each.
@@ -181,7 +181,9 @@ fn follow(entries: &[Entry], store: Option<&Path>) -> Result<i32, Error> {
     let (tx, rx) = mpsc::channel();
     let signals = tx.clone();
     crate::runner::install_signal_handlers(move |kind| {
-        let _ = signals.send(Message::Signal(kind));
+        // Any signal: the next step (SIGTERM/SIGHUP too, as locally).
+        let _ = kind;
+        let _ = signals.send(Message::Signal);
     })
     .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
     let mut observers = observers(store);
@@ -254,7 +256,7 @@ fn wait(
     while !followed.is_empty() {
         let Ok(message) = rx.recv() else { break };
         match message {
-            Message::Signal(_) => {
+            Message::Signal => {
                 let Some(how) = next_stop else { continue };
                 for job in followed.iter_mut() {
                     job.handle.stop(how, std::time::Duration::from_secs(5));

@@ -206,6 +206,24 @@ fn run_module(
             }
         }
     }
+    // `scancel` signals every process of the job: the module may have
+    // ended of it before its signal was read here (a clean exit 0 needs no
+    // explaining).
+    let clean = matches!(&outcome.report, Ok(r) if r.exit == Some(Exit::Code(0)));
+    let drain = if clean {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(100)
+    };
+    while let Ok(message) = rx.recv_timeout(drain) {
+        if let Message::Signal(signal) = message {
+            if signal == SIGUSR2 {
+                outcome.warned = true;
+            } else if outcome.received.is_none() {
+                outcome.received = Some(if signal == SIGINT { "INT" } else { "TERM" });
+            }
+        }
+    }
     outcome
 }
 

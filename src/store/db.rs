@@ -94,6 +94,7 @@ pub(crate) struct RunRow {
     pub runner_pid: i64,
     pub slot: Option<i64>,
     pub parts: String,
+    pub run_dir: Option<String>,
 }
 
 /// Where a run's output is (for `log`).
@@ -313,6 +314,7 @@ impl Store {
                     runner_pid: r.get(10)?,
                     slot: r.get(11)?,
                     parts: r.get(12)?,
+                    run_dir: r.get(13)?,
                 })
             })
             .map_err(|e| self.error(&e))?;
@@ -321,7 +323,7 @@ impl Store {
     }
 
     const COLUMNS: &'static str = "id, identity, name, status, exit_code, started_at, \
-        finished_at, elapsed, host, pid, runner_pid, slot, parts";
+        finished_at, elapsed, host, pid, runner_pid, slot, parts, run_dir";
 
     /// Runs marked `running`, oldest first.
     pub(crate) fn running(&self) -> Result<Vec<RunRow>, StoreError> {

@@ -29,4 +29,5 @@ mod sandbox;
 mod screen;
 mod signals;
 mod slack;
+mod slurm;
 mod surprises;

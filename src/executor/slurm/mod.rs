@@ -32,9 +32,8 @@ use yaml_serde::Mapping;
 
 pub(crate) use cmd::on_path;
 use files::{write_json, JobFile, ID_FILE, JOB_FILE, LOGGED_FILE};
-pub(crate) use poll::{keys_of, live_states, look_up};
+pub(crate) use poll::live_states;
 use poll::{Shared, Tracked};
-pub(crate) use state::{cause_of, is_terminal};
 
 use super::{
     Capacity, Cause, Executor, Exit, ExitReport, Job, JobEvent, JobEvents, Launched, Lease,
@@ -134,7 +133,7 @@ impl SlurmExecutor {
 
     /// Follow `entry`, a job submitted earlier, as job `index`.
     fn adopt(&mut self, index: usize, entry: &Entry, events: JobEvents) -> Launched {
-        self.shared.jobs.lock().map_or((), |mut jobs| {
+        if let Ok(mut jobs) = self.shared.jobs.lock() {
             jobs.push(Tracked {
                 index,
                 run_dir: poll::path_of(&entry.run_dir),
@@ -145,7 +144,7 @@ impl SlurmExecutor {
                 gone: 0,
                 listed: None,
             });
-        });
+        }
         self.shared.reset.store(true, Ordering::Relaxed);
         Launched {
             handle: Box::new(SlurmJob {

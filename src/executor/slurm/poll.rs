@@ -334,19 +334,22 @@ fn from_done(job: &Tracked, done: &DoneFile) -> ExitReport {
         (Some(code), None) => Exit::Code(code),
         (None, None) => Exit::Code(-1),
     };
-    let ended_alone = done.received.is_none() && done.cause != "time-limit";
+    // Killed by a signal, or signalled: `scancel` signals the module's
+    // processes too, so the module may end before the runner hears of it.
+    let ended_alone =
+        done.received.is_none() && done.cause != "time-limit" && done.signal.is_none();
     // A job signalled from outside: Slurm says why (scancel, preemption,
     // its time limit).
     let last = (!ended_alone).then(|| final_state(&job.job_id)).flatten();
     let cause = match done.cause.as_str() {
         _ if job.stopped => Cause::Stopped,
         "timeout" | "time-limit" => Cause::Timeout,
-        "ended" if ended_alone => Cause::Ended,
-        _ => last
-            .as_ref()
-            .and_then(|l| cause_of(&l.state))
-            .filter(|c| *c != Cause::Ended)
-            .unwrap_or(Cause::Cancelled),
+        _ if ended_alone => Cause::Ended,
+        _ => match last.as_ref().and_then(|l| cause_of(&l.state)) {
+            Some(cause) => cause,
+            None if done.received.is_some() => Cause::Cancelled,
+            None => Cause::Ended,
+        },
     };
     let started_at = DateTime::parse_from_rfc3339(&done.started_at)
         .map_or_else(|_| Local::now(), |t| t.with_timezone(&Local));
