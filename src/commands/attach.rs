@@ -173,7 +173,11 @@ struct Followed {
 
 enum Message {
     Job(usize, JobEvent),
-    Signal,
+    /// Ctrl-C: cancel (gently first).
+    Interrupt,
+    /// SIGTERM, SIGHUP (the terminal closed): stop following; the jobs
+    /// go on, and `attach` follows them again.
+    Leave,
 }
 
 /// Follow `entries` until they end; log each.
@@ -181,9 +185,10 @@ fn follow(entries: &[Entry], store: Option<&Path>) -> Result<i32, Error> {
     let (tx, rx) = mpsc::channel();
     let signals = tx.clone();
     crate::runner::install_signal_handlers(move |kind| {
-        // Any signal: the next step (SIGTERM/SIGHUP too, as locally).
-        let _ = kind;
-        let _ = signals.send(Message::Signal);
+        let _ = signals.send(match kind {
+            crate::runner::SignalKind::Interrupt => Message::Interrupt,
+            crate::runner::SignalKind::Terminate => Message::Leave,
+        });
     })
     .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
     let mut observers = observers(store);
@@ -256,7 +261,15 @@ fn wait(
     while !followed.is_empty() {
         let Ok(message) = rx.recv() else { break };
         match message {
-            Message::Signal => {
+            Message::Leave => {
+                eprintln!(
+                    "attach: stopped following; the {} job(s) left go on (`cool-runner attach` follows them again)",
+                    followed.len()
+                );
+                summary.stopped = true;
+                break;
+            }
+            Message::Interrupt => {
                 let Some(how) = next_stop else { continue };
                 for job in followed.iter_mut() {
                     job.handle.stop(how, std::time::Duration::from_secs(5));

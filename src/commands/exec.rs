@@ -21,7 +21,7 @@ use yaml_serde::Mapping;
 
 use crate::error::Error;
 use crate::executor::slurm::files::{
-    read_json, write_json, DoneFile, JobFile, DONE_FILE, JOB_FILE,
+    read_json, write_json, DoneFile, JobFile, DONE_FILE, JOB_FILE, REQUEUED_FILE,
 };
 use crate::executor::{
     Cause, Exit, ExitReport, Job, JobEvent, LocalExecutor, OutputSink, SlotConfig, Stop, Stream,
@@ -73,9 +73,10 @@ pub(crate) fn exec(args: &ExecArgs) -> Result<i32, Error> {
             let _ = signalled.send(Message::Signal(signal));
         }
     });
+    let _ = std::fs::remove_file(run_dir.join(REQUEUED_FILE));
     let started_at = chrono::Local::now();
     let outcome = run_module(&job, &run_dir, tx, &rx);
-    if outcome.warned && restarts < job.requeue && requeue() {
+    if outcome.warned && restarts < job.requeue && requeue(&run_dir) {
         eprintln!(
             "cool-runner exec: time limit near: requeued (restart {})",
             restarts + 1
@@ -177,7 +178,7 @@ fn run_module(
         warned: false,
         received: None,
     };
-    let mut handle = match executor.start_in(Workspace::open(run_dir), spec, lease, events) {
+    let mut handle = match executor.start_in(Workspace::open(run_dir), &spec, &lease, events) {
         Ok(launched) => launched.handle,
         Err(err) => {
             outcome.start_exit = err.exit_code;
@@ -228,14 +229,20 @@ fn run_module(
 }
 
 /// Ask Slurm to requeue this job; false if it cannot.
-fn requeue() -> bool {
+fn requeue(run_dir: &Path) -> bool {
     let Ok(id) = std::env::var("SLURM_JOB_ID") else {
         return false;
     };
-    std::process::Command::new("scontrol")
+    // The submitter's poller must not take the gap for a lost job.
+    let _ = std::fs::write(run_dir.join(REQUEUED_FILE), &id);
+    let requeued = std::process::Command::new("scontrol")
         .args(["requeue", &id])
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    if !requeued {
+        let _ = std::fs::remove_file(run_dir.join(REQUEUED_FILE));
+    }
+    requeued
 }
 
 fn done_file(report: &ExitReport, outcome: &Outcome, restarts: u64) -> DoneFile {

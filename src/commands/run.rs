@@ -400,7 +400,7 @@ fn run_experiments(
     let (mut local, mut on_slurm, mut run_name) = (None, None, String::new());
     let executor: &mut dyn crate::executor::Executor = if slurm {
         let executor = super::attach::slurm_executor(settings, global, workspaces)?;
-        run_name = executor.name().to_owned();
+        executor.name().clone_into(&mut run_name);
         on_slurm.insert(executor)
     } else {
         local.insert(LocalExecutor::new(

@@ -131,7 +131,7 @@ impl Executor for LocalExecutor {
                     return Err(err);
                 }
             };
-        self.start_in(workspace, job, lease, events)
+        self.start_in(workspace, &job, &lease, events)
     }
 }
 
@@ -141,13 +141,13 @@ impl LocalExecutor {
     pub(crate) fn start_in(
         &mut self,
         workspace: Workspace,
-        job: Job,
-        lease: Lease,
+        job: &Job,
+        lease: &Lease,
         events: JobEvents,
     ) -> Result<Launched, StartError> {
-        let started = self.spawn(&job, &lease, workspace);
+        let started = self.spawn(job, lease, workspace);
         if started.is_err() {
-            self.slots.release(&lease);
+            self.slots.release(lease);
         }
         let (child, workspace) = started?;
         let pid = child.id() as i32;
@@ -183,7 +183,7 @@ impl LocalExecutor {
         if let Err(err) = spawned {
             // The module runs unwatched: stop it rather than leak it.
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            self.slots.release(&lease);
+            self.slots.release(lease);
             return Err(StartError {
                 message: format!("failed to start a thread to watch `{}`: {err}", job.name),
                 exit_code: 126,

@@ -20,4 +20,5 @@ pub(crate) use progress::{DisplayOptions, Progress};
 pub(crate) use session::retry::{check as check_retries, ATTEMPTS, RETRIES};
 pub(crate) use session::{Event, Session, SessionOptions};
 pub(crate) use signals::install as install_signal_handlers;
+pub(crate) use signals::SignalKind;
 pub(crate) use store_hook::{Lookup, RunStore};

@@ -467,3 +467,102 @@ fn bad_slurm_settings_are_bad_input() {
         .status(2);
     assert!(ran.stderr().contains("`--detach` needs the Slurm executor"));
 }
+
+#[test]
+fn the_time_limit_warning_becomes_the_modules_sigint() {
+    if !cluster() {
+        return;
+    }
+    // Slurm sends USR2 to the batch step before the time limit
+    // (`--signal=B:USR2@…`); sent here by hand so the test takes seconds.
+    let job = "trap 'echo \"SAVED: 1\" > \"$COOL_RUNNER_RESULTS\"; exit 0' INT\n\
+               touch \"$COOL_RUNNER_RUN_DIR/../../started\"\n\
+               i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n";
+    let mut bg = slurm_test()
+        .write(
+            "e.yaml",
+            "Global: {queue: null, slurm: {time: 30}}\nModule: sh job.sh\nYamlLog: log.yaml\n---\nName: long\n",
+        )
+        .write("job.sh", job)
+        .args(&["run", "--exp", "e.yaml", "--executor", "slurm"])
+        .spawn();
+    bg.wait_for(30, "the job to start", |b| {
+        b.path().join("started").exists()
+    });
+    let id = job_ids(bg.path()).pop().unwrap();
+    let out = std::process::Command::new("scancel")
+        .args(["--signal=USR2", "--batch", &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(bg.wait(30), 1, "{}", bg.stderr());
+    let docs = documents(&bg.path().join("log.yaml"));
+    let doc = by_name(&docs, "long");
+    assert_eq!(text(doc, "STATUS"), "timeout", "{doc:?}");
+    assert_eq!(text(doc, "ERROR"), "reached the scheduler's time limit");
+    assert_eq!(
+        get(doc, "SAVED").as_i64(),
+        Some(1),
+        "the module could save its state"
+    );
+    let script = std::fs::read_to_string(bg.path().join("calls.log")).unwrap();
+    assert!(script.contains("--signal=B:USR2@300"), "{script}");
+    assert!(script.contains("--time=0-00:30:00"), "{script}");
+}
+
+#[test]
+fn a_job_warned_of_its_time_limit_is_requeued_into_its_run_directory() {
+    if !cluster() {
+        return;
+    }
+    let job = "if [ \"$COOL_RUNNER_RESTARTS\" = 0 ]; then\n\
+               trap 'echo step5 > \"$COOL_RUNNER_RUN_DIR/checkpoint\"; exit 0' INT\n\
+               touch \"$COOL_RUNNER_RUN_DIR/../../started\"\n\
+               i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n\
+               fi\n\
+               echo \"RESTARTS: $COOL_RUNNER_RESTARTS\" > \"$COOL_RUNNER_RESULTS\"\n\
+               echo \"RESUMED_FROM: $(cat \"$COOL_RUNNER_RUN_DIR/checkpoint\")\" >> \"$COOL_RUNNER_RESULTS\"\n";
+    let mut bg = slurm_test()
+        .write(
+            "e.yaml",
+            "Global: {queue: null, slurm: {time: 30, requeue: 1}}\nModule: sh job.sh\n\
+             YamlLog: log.yaml\n---\nName: resumable\n",
+        )
+        .write("job.sh", job)
+        .args(&["run", "--exp", "e.yaml", "--executor", "slurm"])
+        .spawn();
+    bg.wait_for(30, "the job to start", |b| {
+        b.path().join("started").exists()
+    });
+    let id = job_ids(bg.path()).pop().unwrap();
+    let usr2 = std::process::Command::new("scancel")
+        .args(["--signal=USR2", "--batch", &id])
+        .output()
+        .unwrap();
+    assert!(usr2.status.success(), "{usr2:?}");
+    // Requeued jobs wait (Slurm's BeginTime, about two minutes): start it now.
+    bg.wait_for(30, "the requeue", |_| {
+        let shown = std::process::Command::new("scontrol")
+            .args(["show", "job", "-o", &id])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+        shown.contains("Restarts=1") && shown.contains("JobState=PENDING")
+    });
+    let now = std::process::Command::new("scontrol")
+        .args(["update", &format!("JobId={id}"), "StartTime=now"])
+        .output()
+        .unwrap();
+    assert!(now.status.success(), "{now:?}");
+    let code = bg.wait(60);
+    let docs = documents(&bg.path().join("log.yaml"));
+    assert_eq!(code, 0, "{}\n{docs:?}", bg.stderr());
+    assert_eq!(docs.len(), 1, "logged once: {docs:?}");
+    let doc = by_name(&docs, "resumable");
+    assert_eq!(text(doc, "STATUS"), "done", "{doc:?}");
+    assert_eq!(get(doc, "RESTARTS").as_i64(), Some(1));
+    assert_eq!(text(doc, "RESUMED_FROM"), "step5");
+    assert!(std::fs::read_to_string(bg.path().join("calls.log"))
+        .unwrap()
+        .contains("--requeue"));
+}

@@ -53,6 +53,9 @@ pub(crate) const JOB_FILE: &str = "job.json";
 pub(crate) const DONE_FILE: &str = "done.json";
 /// Written once by the process that logged the job: nobody logs it twice.
 pub(crate) const LOGGED_FILE: &str = "logged";
+/// Written by `cool-runner exec` just before it requeues its job (removed
+/// when the job starts again): the job is between two runs, not lost.
+pub(crate) const REQUEUED_FILE: &str = "requeued";
 /// The Slurm job id of the run directory's job, written after `sbatch`.
 pub(crate) const ID_FILE: &str = "slurm-job";
 

@@ -233,7 +233,7 @@ impl SlurmExecutor {
             Ok(out) => out.trim().split(';').next().unwrap_or("").to_owned(),
             Err(err) => {
                 for job in jobs {
-                    fail(job, &format!("failed to submit to Slurm: {err}"));
+                    fail(&job, &format!("failed to submit to Slurm: {err}"));
                 }
                 return;
             }
@@ -353,7 +353,7 @@ fn sbatch_args(
 }
 
 /// End a job that could not be submitted (the contract: `Ended` once).
-fn fail(job: Pending, message: &str) {
+fn fail(job: &Pending, message: &str) {
     let report = ExitReport {
         cause: Cause::Ended,
         exit: None,
@@ -487,7 +487,7 @@ impl Executor for SlurmExecutor {
         let mut groups: Vec<(SlurmSettings, Vec<Pending>)> = Vec::new();
         for job in pending {
             if stopped.contains(&job.job.index) {
-                stop_unsubmitted(job);
+                stop_unsubmitted(&job);
                 continue;
             }
             match groups.iter_mut().find(|(s, _)| *s == job.settings) {
@@ -506,7 +506,7 @@ impl Executor for SlurmExecutor {
 }
 
 /// A job stopped before it was submitted: it never ran.
-fn stop_unsubmitted(job: Pending) {
+fn stop_unsubmitted(job: &Pending) {
     let report = Workspace::open(&job.run_dir).report(
         Cause::Stopped,
         Exit::Code(130),

@@ -167,14 +167,14 @@ fn read_done_files(shared: &Shared) {
             Ok(Some(done)) => {
                 if let Some(job) = take(shared, index) {
                     let report = from_done(&job, &done);
-                    end(job, report);
+                    end(&job, report);
                 }
             }
             Ok(None) => {}
             Err(err) => {
                 if let Some(job) = take(shared, index) {
                     let report = lost(&job, &err);
-                    end(job, report);
+                    end(&job, report);
                 }
             }
         }
@@ -182,7 +182,7 @@ fn read_done_files(shared: &Shared) {
 }
 
 /// Report the end of `job`, claiming it (logged by this process only).
-fn end(job: Tracked, report: ExitReport) {
+fn end(job: &Tracked, report: ExitReport) {
     if !super::files::claim(&job.run_dir) {
         (job.events)(
             job.index,
@@ -230,7 +230,8 @@ fn poll_squeue(shared: &Shared) {
     if let Ok(mut jobs) = shared.jobs.lock() {
         for job in jobs.iter_mut() {
             job.listed = listed.get(&job.job_id).cloned();
-            let out = job.listed.as_ref().is_none_or(|l| is_terminal(&l.state));
+            let out = job.listed.as_ref().is_none_or(|l| is_terminal(&l.state))
+                && !between_runs(&job.run_dir);
             job.gone = if out { job.gone.saturating_add(1) } else { 0 };
             if job.gone >= 2 {
                 vanished.push(job.index);
@@ -248,7 +249,7 @@ fn poll_squeue(shared: &Shared) {
         let Some(last) = look_up(&id) else {
             if let Some(job) = take(shared, index) {
                 let report = lost(&job, "the job left Slurm's queue without a done file, and neither `scontrol` nor `sacct` knows it");
-                end(job, report);
+                end(&job, report);
             }
             continue;
         };
@@ -257,9 +258,17 @@ fn poll_squeue(shared: &Shared) {
         }
         if let Some(job) = take(shared, index) {
             let report = from_final(&job, &last);
-            end(job, report);
+            end(&job, report);
         }
     }
+}
+
+/// Whether the job requeued itself less than a minute ago (it shows as
+/// ended for a moment before it is pending again).
+fn between_runs(run_dir: &Path) -> bool {
+    std::fs::metadata(run_dir.join(super::files::REQUEUED_FILE))
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < Duration::from_secs(60)))
 }
 
 fn job_dir(shared: &Shared, index: usize) -> Option<PathBuf> {
