@@ -6,6 +6,7 @@
 #
 #   bench/slurm.sh            # N=1000 experiments
 #   N=200 bench/slurm.sh
+#   PARTS=1 bench/slurm.sh    # only some of the parts below (2 needs 1)
 #
 # 1. `run --executor slurm --detach` of N trivial experiments: sbatch calls,
 #    wall time until it returns (submission included), against the peer way
@@ -24,6 +25,7 @@ command -v sbatch >/dev/null || { echo "no sbatch: start the cluster (bash .ci/s
 cargo build --release --quiet --bin cool-runner
 BIN=$(pwd)/target/release/cool-runner
 N=${N:-1000}
+PARTS=${PARTS:-1234}
 WORK=$(mktemp -d)
 trap 'scancel --name=bench-peer >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 now() { date +%s.%N; }
@@ -48,6 +50,7 @@ wait_for_name() { # until squeue lists no live job of this name
     while [ -n "$(squeue -h --name="$1" -o %i 2>/dev/null | head -n 1)" ]; do sleep 0.2; done
 }
 
+if [[ $PARTS == *1* ]]; then
 echo "== 1. submitting $N experiments"
 reset_calls
 t0=$(now)
@@ -69,6 +72,8 @@ awk -v n="$N" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v e="$t4" 'BEGIN {
     printf "one bare sbatch --array of %d:                          %.3f s\n", n, floor;
 }'
 
+fi
+if [[ $PARTS == *2* ]]; then
 echo "== 2. attach with a 1 s poll"
 reset_calls
 t0=$(now)
@@ -103,6 +108,8 @@ if delays:
         len(delays), statistics.median(delays), delays[int(len(delays) * 0.95) - 1], delays[-1]))
 EOF
 
+fi
+if [[ $PARTS == *3* ]]; then
 echo "== 3. default backoff (10, 20, 40, 60 s): squeue calls"
 {
     printf 'Global: {queue: null}\nModule: sleep 95\nYamlLog: slow.yaml\n'
@@ -116,6 +123,8 @@ awk -v a="$t0" -v b="$t1" -v q="$(calls squeue)" 'BEGIN {
     printf "8 jobs of 95 s: %.0f s, %d squeue calls (10+20+40+60... s apart; steady state 60 per hour)\n", b - a, q;
 }'
 
+fi
+if [[ $PARTS == *4* ]]; then
 echo "== 4. overhead per experiment beyond Slurm's scheduling (40 trivial jobs)"
 {
     printf 'Global: {queue: null}\nModule: "true"\n'
@@ -131,3 +140,4 @@ awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {
     ours = b - a; bare = c - b;
     printf "cool-runner: %.2f s, bare array: %.2f s, ratio %.2f, overhead %.3f s per experiment\n", ours, bare, ours / bare, (ours - bare) / 40;
 }'
+fi

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use yaml_serde::Mapping;
 
 pub(crate) use cmd::on_path;
-use files::{write_json, JobFile, ID_FILE, JOB_FILE, LOGGED_FILE};
+use files::{JobFile, ID_FILE, JOB_FILE, LOGGED_FILE};
 pub(crate) use poll::live_states;
 use poll::{Shared, Tracked};
 
@@ -189,7 +189,9 @@ impl SlurmExecutor {
             cwd,
             requeue: settings.requeue,
         };
-        write_json(&workspace.dir.join(JOB_FILE), &file).map_err(|e| {
+        // Written before the job exists: no need for a rename or a sync.
+        let json = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
+        std::fs::write(workspace.dir.join(JOB_FILE), json).map_err(|e| {
             format!(
                 "failed to write `{}`: {e}",
                 workspace.dir.join(JOB_FILE).display()
