@@ -377,7 +377,8 @@ fn unlogged_jobs(state_dir: &Path) -> HashMap<String, Entry> {
     for run in runs.flatten() {
         for entry in read_entries(&run.path().join("jobs.jsonl")) {
             if let Some(identity) = entry.identity.clone() {
-                if !entry.run_dir.join(LOGGED_FILE).exists() {
+                // A deleted run directory is nothing to follow.
+                if entry.run_dir.is_dir() && !entry.run_dir.join(LOGGED_FILE).exists() {
                     found.insert(identity, entry);
                 }
             }
