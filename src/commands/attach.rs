@@ -40,6 +40,9 @@ pub(crate) struct AttachArgs {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct RunFile {
     store: Option<PathBuf>,
+    /// The experiment file (for `Global.slack`).
+    #[serde(default)]
+    exp: Option<PathBuf>,
 }
 
 /// Whether this run goes to Slurm; checks `--detach`, `sbatch` and each
@@ -92,6 +95,7 @@ pub(crate) fn slurm_executor(
     let dir = Path::new(STATE_DIR).join(SLURM_DIR).join(executor.name());
     let run = RunFile {
         store: (!settings.no_store).then(|| global.store_path()),
+        exp: std::path::absolute(&settings.exp).ok(),
     };
     std::fs::create_dir_all(&dir)
         .and_then(|()| crate::executor::slurm::files::write_json(&dir.join("run.json"), &run))
@@ -159,8 +163,14 @@ pub(crate) fn attach(args: &AttachArgs) -> Result<i32, Error> {
     if entries.is_empty() {
         return Ok(exit::OK);
     }
+    // Slack, as the run that submitted would have (`Global.slack`).
+    let slack = run
+        .as_ref()
+        .and_then(|r| r.exp.as_deref())
+        .and_then(|exp| super::status::global_of(exp).ok())
+        .and_then(|g| g.slack);
     let store = run.and_then(|r| r.store).filter(|_| !args.no_store);
-    follow(&entries, store.as_deref())
+    follow(&entries, store.as_deref(), slack.as_ref())
 }
 
 /// One followed job.
@@ -181,7 +191,11 @@ enum Message {
 }
 
 /// Follow `entries` until they end; log each.
-fn follow(entries: &[Entry], store: Option<&Path>) -> Result<i32, Error> {
+fn follow(
+    entries: &[Entry],
+    store: Option<&Path>,
+    slack: Option<&crate::notifier::SlackSettings>,
+) -> Result<i32, Error> {
     let (tx, rx) = mpsc::channel();
     let signals = tx.clone();
     crate::runner::install_signal_handlers(move |kind| {
@@ -192,6 +206,9 @@ fn follow(entries: &[Entry], store: Option<&Path>) -> Result<i32, Error> {
     })
     .map_err(|e| Error::Other(anyhow::anyhow!("failed to install signal handlers: {e}")))?;
     let mut observers = observers(store);
+    if let Some(notifier) = crate::notifier::SlackObserver::from_settings(slack) {
+        observers.push(Box::new(notifier));
+    }
     let mut executor = SlurmExecutor::new(SlurmConfig {
         settings: crate::model::slurm::SlurmSettings::default(),
         workspaces: WorkspaceConfig {

@@ -207,9 +207,14 @@ fn run_module(
             }
         }
     }
-    // `scancel` signals every process of the job: the module may have
-    // ended of it before its signal was read here (a clean exit 0 needs no
-    // explaining).
+    drain_signals(rx, &mut outcome);
+    outcome
+}
+
+/// `scancel` signals every process of the job: the module may have ended of
+/// it before its signal was read. Read what came (a clean exit 0 needs no
+/// explaining).
+fn drain_signals(rx: &mpsc::Receiver<Message>, outcome: &mut Outcome) {
     let clean = matches!(&outcome.report, Ok(r) if r.exit == Some(Exit::Code(0)));
     let drain = if clean {
         Duration::ZERO
@@ -225,7 +230,6 @@ fn run_module(
             }
         }
     }
-    outcome
 }
 
 /// Ask Slurm to requeue this job; false if it cannot.

@@ -28,7 +28,7 @@ pub(crate) fn store_path(store: Option<&PathBuf>, exp: Option<&PathBuf>) -> Resu
 }
 
 /// `Global` of an experiment file.
-fn global_of(exp: &Path) -> Result<Global, Error> {
+pub(crate) fn global_of(exp: &Path) -> Result<Global, Error> {
     let file = crate::config::load_file(exp)?;
     let global = match file.defaults.get(keys::GLOBAL) {
         Some(yaml_serde::Value::Mapping(global)) => global.clone(),
