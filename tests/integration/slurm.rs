@@ -540,20 +540,38 @@ fn a_job_warned_of_its_time_limit_is_requeued_into_its_run_directory() {
         .output()
         .unwrap();
     assert!(usr2.status.success(), "{usr2:?}");
-    // Requeued jobs wait (Slurm's BeginTime, about two minutes): start it now.
-    bg.wait_for(30, "the requeue", |_| {
+    // Requeued jobs wait (Slurm's BeginTime, about two minutes): start it
+    // sooner.
+    let show = |id: &str| {
         let shown = std::process::Command::new("scontrol")
-            .args(["show", "job", "-o", &id])
+            .args(["show", "job", "-o", id])
             .output()
             .unwrap();
-        let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
-        shown.contains("Restarts=1") && shown.contains("JobState=PENDING")
+        String::from_utf8_lossy(&shown.stdout).into_owned()
+    };
+    // Started at once, the new run is refused by slurmd ("Job N already
+    // killed, do not launch batch job"): wait 5 s, as Slurm's own delay
+    // does (for minutes).
+    let mut held_since = None;
+    bg.wait_for(60, "the requeued job to start again", |_| {
+        let shown = show(&id);
+        if !shown.contains("Restarts=1") {
+            return false;
+        }
+        if shown.contains("Reason=BeginTime") {
+            let since = *held_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < std::time::Duration::from_secs(5) {
+                return false;
+            }
+            let _ = std::process::Command::new("scontrol")
+                .args(["update", &format!("JobId={id}"), "StartTime=now"])
+                .output();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            return false;
+        }
+        // (Right after the requeue it may show as COMPLETING or REQUEUED.)
+        shown.contains("JobState=RUNNING") || shown.contains("JobState=COMPLETED")
     });
-    let now = std::process::Command::new("scontrol")
-        .args(["update", &format!("JobId={id}"), "StartTime=now"])
-        .output()
-        .unwrap();
-    assert!(now.status.success(), "{now:?}");
     let code = bg.wait(60);
     let docs = documents(&bg.path().join("log.yaml"));
     assert_eq!(code, 0, "{}\n{docs:?}", bg.stderr());
