@@ -60,6 +60,8 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         Command::Log(args) => commands::log::log(&args),
         Command::Serve(args) => commands::serve::serve(&args),
         Command::Explain(args) => commands::explain::explain(&args),
+        Command::Attach(args) => commands::attach::attach(&args),
+        Command::Exec(args) => commands::exec::exec(&args),
         Command::Completions { shell } => commands::shell::completions(shell),
         Command::Man { dir } => commands::shell::man(dir.as_deref()),
     };

@@ -41,6 +41,11 @@ pub(crate) enum Command {
     Log(LogArgs),
     /// Serve a live web page (and a JSON API) of the results store
     Serve(ServeArgs),
+    /// Follow a Slurm run started with `run --detach` until its jobs end
+    Attach(crate::commands::attach::AttachArgs),
+    /// Run one experiment inside a Slurm allocation (used by the job scripts)
+    #[command(hide = true)]
+    Exec(crate::commands::exec::ExecArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "Examples:\n  \
         cool-runner completions bash > ~/.local/share/bash-completion/completions/cool-runner\n  \
@@ -254,6 +259,15 @@ pub(crate) struct RunArgs {
     /// Discard a leftover queue file and expand the experiment file again
     #[arg(long)]
     pub restart: bool,
+
+    /// Where experiments run: `local` or `slurm` (default: `Global.executor`,
+    /// else `local`)
+    #[arg(long, value_name = "EXECUTOR")]
+    pub executor: Option<String>,
+
+    /// With Slurm: submit and return at once (follow with `cool-runner attach`)
+    #[arg(long)]
+    pub detach: bool,
 
     /// Colour the statuses: `auto` (on a terminal, unless `NO_COLOR` is
     /// set), `always` or `never`

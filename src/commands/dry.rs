@@ -47,6 +47,7 @@ pub(crate) fn dry_run(settings: &RunSettings, sandbox: &Sandbox) -> Result<i32, 
             report: None,
             header_error: None,
             checker: None,
+            slurm: None,
             misspelt: MisspeltKeys::default(),
             shadowing: Vec::new(),
             count: 0,
@@ -91,9 +92,13 @@ fn dry_picked(settings: &RunSettings, sandbox: &Sandbox) -> Result<i32, Error> {
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
     warn_about_keys(&expansion);
     let checker = Slots::new(slot_config(settings, &global)?);
+    let slurm = super::attach::slurm_chosen(settings, &global)?;
     for (at, experiment) in expansion.experiments.iter().enumerate() {
         let index = settings.pick.as_ref().map_or(at, |pick| pick[at]);
         check_experiment(index, experiment, &checker)?;
+        if slurm {
+            super::attach::check_slurm_experiment(&global, index, experiment)?;
+        }
     }
     let mut report = Report::new(settings, &global);
     for (at, experiment) in expansion.experiments.iter().enumerate() {
@@ -137,6 +142,8 @@ struct Stream<'a> {
     /// The first error: `Global`, or an experiment that `run` would refuse.
     header_error: Option<Error>,
     checker: Option<Slots>,
+    /// `Global`, when the run uses Slurm: each `Slurm:` mapping is checked.
+    slurm: Option<Global>,
     misspelt: MisspeltKeys,
     shadowing: Vec<crate::config::Shadowing>,
     count: usize,
@@ -174,10 +181,15 @@ impl Sink for Stream<'_> {
     fn header(&mut self, global: &Mapping, _defaults: &Mapping) -> bool {
         let checked = Global::from_mapping_in(global, &self.settings.exp)
             .map_err(Error::from)
-            .and_then(|global| Ok((slot_config(self.settings, &global)?, global)));
+            .and_then(|global| Ok((slot_config(self.settings, &global)?, global)))
+            .and_then(|(slots, global)| {
+                let slurm = super::attach::slurm_chosen(self.settings, &global)?;
+                Ok((slots, slurm, global))
+            });
         match checked {
-            Ok((slots, global)) => {
+            Ok((slots, slurm, global)) => {
                 self.checker = Some(Slots::new(slots));
+                self.slurm = slurm.then(|| global.clone());
                 self.report = Some(Report::new(self.settings, &global));
                 true
             }
@@ -196,7 +208,12 @@ impl Sink for Stream<'_> {
             return true;
         }
         if let Some(checker) = &self.checker {
-            if let Err(err) = check_experiment(self.count, &experiment, checker) {
+            let checked = check_experiment(self.count, &experiment, checker).and_then(|()| {
+                self.slurm.as_ref().map_or(Ok(()), |global| {
+                    super::attach::check_slurm_experiment(global, self.count, &experiment)
+                })
+            });
+            if let Err(err) = checked {
                 self.header_error = Some(err);
                 self.tx = None;
                 self.batch.clear();

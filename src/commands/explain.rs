@@ -64,6 +64,8 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
         colour: crate::runner::ColourChoice::Never,
         overrides,
         module_args,
+        executor: None,
+        detach: false,
     };
     let expansion = expand(&settings, &Sandbox::new())?;
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;

@@ -1,8 +1,10 @@
 //! One file per subcommand: each turns its parsed arguments into work done
 //! by the library's stages and returns an exit status.
 
+pub(crate) mod attach;
 pub(crate) mod collect;
 mod dry;
+pub(crate) mod exec;
 pub(crate) mod explain;
 pub(crate) mod filter;
 pub(crate) mod log;

@@ -52,6 +52,10 @@ pub(crate) struct RunSettings {
     pub colour: ColourChoice,
     pub overrides: Vec<Override>,
     pub module_args: Vec<OsString>,
+    /// `--executor`, over `Global.executor`.
+    pub executor: Option<crate::model::slurm::ExecutorKind>,
+    /// `--detach` (Slurm): submit and return.
+    pub detach: bool,
 }
 
 impl RunSettings {
@@ -90,6 +94,13 @@ impl RunSettings {
             },
             overrides,
             module_args: args.module_args,
+            executor: args
+                .executor
+                .as_deref()
+                .map(crate::model::slurm::ExecutorKind::parse)
+                .transpose()
+                .map_err(|m| Error::Usage(format!("`--executor`: {m}")))?,
+            detach: args.detach,
         })
     }
 }
@@ -175,10 +186,18 @@ pub(crate) fn run(settings: &RunSettings) -> Result<i32, Error> {
     warn_about_keys(&expansion);
     let slots = slot_config(settings, &global)?;
     check_experiments(&expansion.experiments, &slots)?;
+    let slurm = super::attach::check_slurm(settings, &global, &expansion.experiments)?;
     if let Some(port) = settings.serve {
         crate::commands::serve::serve_run(&global, settings.no_store, port)?;
     }
-    let code = run_experiments(settings, &global, &sandbox, expansion, slots, channel)?;
+    let code = run_experiments(
+        settings,
+        &global,
+        &sandbox,
+        expansion,
+        (slots, slurm),
+        channel,
+    )?;
     if settings.serve.is_some() {
         crate::commands::serve::linger();
     }
@@ -290,7 +309,7 @@ fn run_experiments(
     global: &Global,
     sandbox: &Sandbox,
     expansion: Expansion,
-    slots: SlotConfig,
+    (slots, slurm): (SlotConfig, bool),
     (tx, rx): (mpsc::Sender<Event>, mpsc::Receiver<Event>),
 ) -> Result<i32, Error> {
     let notifier = SlackObserver::from_settings(global.slack.as_ref());
@@ -316,16 +335,24 @@ fn run_experiments(
         queue_file: global.queue.clone(),
     };
     let progress = Progress::new(display, queue.pending());
-    let mut executor = LocalExecutor::new(
-        settings.module_args.clone(),
-        progress.sink(),
-        slots,
-        WorkspaceConfig {
-            runs_dir: global.runs.clone(),
-            stamp: Local::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
-        },
-        global.grace,
-    );
+    let workspaces = WorkspaceConfig {
+        runs_dir: global.runs.clone(),
+        stamp: Local::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
+    };
+    let (mut local, mut on_slurm, mut run_name) = (None, None, String::new());
+    let executor: &mut dyn crate::executor::Executor = if slurm {
+        let executor = super::attach::slurm_executor(settings, global, workspaces)?;
+        executor.name().clone_into(&mut run_name);
+        on_slurm.insert(executor)
+    } else {
+        local.insert(LocalExecutor::new(
+            settings.module_args.clone(),
+            progress.sink(),
+            slots,
+            workspaces,
+            global.grace,
+        ))
+    };
     let expander = config::Expander::new(
         sandbox,
         None,
@@ -343,11 +370,12 @@ fn run_experiments(
         fail_fast: settings.fail_fast,
         follow: settings.follow,
         grace: global.grace,
+        detach: settings.detach,
         ..SessionOptions::default()
     };
     let mut session = Session::new(
         options,
-        &mut executor,
+        executor,
         queue.as_mut(),
         expander,
         expansion.defaults,
@@ -365,11 +393,14 @@ fn run_experiments(
         session.add_observer(Box::new(notifier));
     }
     let summary = session.run().map_err(queue_error)?;
+    if settings.detach {
+        return Ok(super::attach::detached(&run_name, &summary));
+    }
     Ok(summary.exit_code())
 }
 
 /// The run's first line: how many experiments, from where.
-fn announce(settings: &RunSettings, global: &Global, pending: usize, resumed: bool) {
+pub(crate) fn announce(settings: &RunSettings, global: &Global, pending: usize, resumed: bool) {
     let mut stderr = std::io::stderr();
     let _ = match (&global.queue, resumed) {
         (Some(q), true) => writeln!(
@@ -390,7 +421,7 @@ fn announce(settings: &RunSettings, global: &Global, pending: usize, resumed: bo
 
 /// The results store as a cache, unless `--no-store` (or it cannot be
 /// opened: a warning, and the run goes on without it).
-fn open_cache(settings: &RunSettings, global: &Global) -> Option<SharedCache> {
+pub(crate) fn open_cache(settings: &RunSettings, global: &Global) -> Option<SharedCache> {
     if settings.no_store {
         return None;
     }
@@ -414,7 +445,7 @@ fn open_cache(settings: &RunSettings, global: &Global) -> Option<SharedCache> {
 /// Resume the queue file at `path` if it (or its journal) holds
 /// experiments, else write `experiments` to it; watch it for edits. The
 /// last value says whether it was resumed.
-fn open_queue_file(
+pub(crate) fn open_queue_file(
     path: &std::path::Path,
     settings: &RunSettings,
     experiments: &[Mapping],
@@ -475,7 +506,7 @@ fn open_queue_file(
     Ok((queue, watcher, resumed.is_some()))
 }
 
-fn queue_error(err: crate::queue::QueueError) -> Error {
+pub(crate) fn queue_error(err: crate::queue::QueueError) -> Error {
     match err {
         crate::queue::QueueError::Invalid { .. } | crate::queue::QueueError::Busy { .. } => {
             Error::Usage(err.to_string())

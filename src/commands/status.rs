@@ -98,6 +98,19 @@ struct Running {
     elapsed: Option<f64>,
     /// Its runner (on this host) is gone.
     stale: bool,
+    /// A Slurm job: its id and what `squeue` says of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slurm: Option<SlurmJob>,
+}
+
+/// A run's Slurm job, as `squeue` sees it now.
+#[derive(Debug, Serialize)]
+struct SlurmJob {
+    job_id: Option<String>,
+    /// `PENDING`, `RUNNING`, ...; `None` when `squeue` did not answer.
+    state: Option<String>,
+    node: Option<String>,
+    reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -184,14 +197,18 @@ impl View {
         queue: Option<QueueView>,
     ) -> Result<Self, crate::store::StoreError> {
         let here = host_name();
-        let running = store
-            .running()?
+        let rows = store.running()?;
+        let mut slurm = slurm_jobs(&rows);
+        let running = rows
             .into_iter()
             .map(|row| Running {
                 elapsed: DateTime::parse_from_rfc3339(&row.started_at)
                     .ok()
                     .map(|t| (*now - t.with_timezone(&Local)).as_seconds_f64()),
-                stale: row.host == here && !alive(row.runner_pid),
+                slurm: slurm.remove(&row.id),
+                stale: row.host == here
+                    && !alive(row.runner_pid)
+                    && !row.pid.as_deref().is_some_and(|p| p.starts_with("slurm:")),
                 id: row.id,
                 name: row.name,
                 slot: row.slot,
@@ -239,7 +256,10 @@ impl View {
                     row.name,
                     row.slot.map_or_else(|| "-".to_owned(), |s| s.to_string()),
                     row.host,
-                    row.pid.as_deref().unwrap_or("-"),
+                    row.slurm.as_ref().map_or_else(
+                        || row.pid.as_deref().unwrap_or("-").to_owned(),
+                        SlurmJob::render
+                    ),
                     row.elapsed.map_or_else(|| "?".to_owned(), seconds),
                     if row.stale {
                         "  (stale: its runner is gone)"
@@ -301,6 +321,62 @@ impl QueueView {
             let _ = write!(out, ", next: {}{more}", self.next.join(", "));
         }
         out.push('\n');
+    }
+}
+
+/// The Slurm jobs of the running rows (their run directories name them),
+/// with one `squeue` call for all.
+fn slurm_jobs(rows: &[crate::store::RunRow]) -> std::collections::HashMap<i64, SlurmJob> {
+    use crate::executor::slurm::files::ID_FILE;
+    let ids: Vec<(i64, Option<String>)> = rows
+        .iter()
+        .filter(|r| r.pid.as_deref().is_some_and(|p| p.starts_with("slurm:")))
+        .map(|r| {
+            let id = r.run_dir.as_ref().and_then(|d| {
+                std::fs::read_to_string(Path::new(d).join(ID_FILE))
+                    .ok()
+                    .map(|s| s.trim().to_owned())
+            });
+            (r.id, id)
+        })
+        .collect();
+    let known: Vec<String> = ids.iter().filter_map(|(_, id)| id.clone()).collect();
+    let live = if known.is_empty() {
+        None
+    } else {
+        crate::executor::slurm::live_states(&known)
+    };
+    ids.into_iter()
+        .map(|(row, job_id)| {
+            let listed = job_id
+                .as_ref()
+                .and_then(|id| live.as_ref().and_then(|l| l.get(id)));
+            let job = SlurmJob {
+                state: listed.map(|l| l.state.clone()),
+                node: listed.map(|l| l.node.clone()).filter(|n| !n.is_empty()),
+                reason: listed.map(|l| l.reason.clone()).filter(|r| r != "None"),
+                job_id,
+            };
+            (row, job)
+        })
+        .collect()
+}
+
+impl SlurmJob {
+    /// `slurm 12_3 RUNNING on n1` (the pid column of `status`).
+    fn render(&self) -> String {
+        let mut text = format!(
+            "slurm {} {}",
+            self.job_id.as_deref().unwrap_or("(not submitted)"),
+            self.state.as_deref().unwrap_or("(squeue did not answer)")
+        );
+        if let Some(node) = &self.node {
+            let _ = write!(text, " on {node}");
+        }
+        if let Some(reason) = &self.reason {
+            let _ = write!(text, " ({reason})");
+        }
+        text
     }
 }
 

@@ -123,9 +123,31 @@ impl Executor for LocalExecutor {
     }
 
     fn start(&mut self, job: Job, lease: Lease, events: JobEvents) -> Result<Launched, StartError> {
-        let started = self.spawn(&job, &lease);
+        let workspace =
+            match Workspace::create(&self.workspaces, job.index, &job.name, &job.experiment) {
+                Ok(workspace) => workspace,
+                Err(err) => {
+                    self.slots.release(&lease);
+                    return Err(err);
+                }
+            };
+        self.start_in(workspace, &job, &lease, events)
+    }
+}
+
+impl LocalExecutor {
+    /// `start` in a workspace made already (by `cool-runner exec`, inside
+    /// a Slurm allocation).
+    pub(crate) fn start_in(
+        &mut self,
+        workspace: Workspace,
+        job: &Job,
+        lease: &Lease,
+        events: JobEvents,
+    ) -> Result<Launched, StartError> {
+        let started = self.spawn(job, lease, workspace);
         if started.is_err() {
-            self.slots.release(&lease);
+            self.slots.release(lease);
         }
         let (child, workspace) = started?;
         let pid = child.id() as i32;
@@ -161,7 +183,7 @@ impl Executor for LocalExecutor {
         if let Err(err) = spawned {
             // The module runs unwatched: stop it rather than leak it.
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            self.slots.release(&lease);
+            self.slots.release(lease);
             return Err(StartError {
                 message: format!("failed to start a thread to watch `{}`: {err}", job.name),
                 exit_code: 126,
@@ -174,19 +196,21 @@ impl Executor for LocalExecutor {
             run_dir: workspace.dir,
         })
     }
-}
 
-impl LocalExecutor {
-    /// Create the workspace and spawn the module in its own process group.
-    fn spawn(&self, job: &Job, lease: &Lease) -> Result<(Child, Workspace), StartError> {
+    /// Spawn the module in its own process group, in `workspace`.
+    fn spawn(
+        &self,
+        job: &Job,
+        lease: &Lease,
+        workspace: Workspace,
+    ) -> Result<(Child, Workspace), StartError> {
         let Some((program, args)) = job.command.split_first() else {
             return Err(StartError {
                 message: "`Module` is empty".to_owned(),
                 exit_code: 127,
-                run_dir: None,
+                run_dir: Some(workspace.dir),
             });
         };
-        let workspace = Workspace::create(&self.workspaces, job.index, &job.name, &job.experiment)?;
         let mut command = Command::new(program);
         // The runner's secrets (the Slack token) stay with the runner.
         crate::secrets::withhold(&mut command);

@@ -18,6 +18,7 @@ mod local;
 #[cfg(test)]
 pub(crate) mod mock;
 mod slots;
+pub(crate) mod slurm;
 mod workspace;
 
 pub(crate) use local::{LocalExecutor, OutputSink, Stream, Terminal};
@@ -43,6 +44,8 @@ pub(crate) struct Job {
     pub command: Vec<String>,
     /// `Timeout`: the executor stops the job when it runs longer.
     pub timeout: Option<Duration>,
+    /// Its identity in the results store, if the run has one.
+    pub identity: Option<String>,
 }
 
 /// A request to stop a running job, mildest first.
@@ -112,6 +115,8 @@ pub(crate) struct ExitReport {
     pub results: Result<Mapping, String>,
     /// The end of its stderr, unless it ended cleanly.
     pub stderr_tail: Option<String>,
+    /// Keys the place it ran adds to its log document (`SLURM_JOB_ID`).
+    pub scheduler: Mapping,
 }
 
 impl ExitReport {
@@ -178,6 +183,9 @@ pub(crate) trait Executor {
     fn start(&mut self, job: Job, lease: Lease, events: JobEvents) -> Result<Launched, StartError>;
     /// The job holding `lease` has ended: its capacity is free again.
     fn release(&mut self, lease: &Lease);
+    /// Admission stopped (the queue is empty, or the head waits): an
+    /// executor that gathers jobs (Slurm's job arrays) submits them now.
+    fn admitted(&mut self) {}
 }
 
 /// A started job, as the session holds it.

@@ -86,6 +86,16 @@ impl Workspace {
         Ok(workspace)
     }
 
+    /// The workspace in the run directory `dir`, made earlier (a Slurm job
+    /// runs in the directory its submitter created).
+    pub(crate) fn open(dir: &Path) -> Self {
+        Self {
+            experiment_file: dir.join("experiment.json"),
+            results_file: dir.join("results.yaml"),
+            dir: dir.to_owned(),
+        }
+    }
+
     /// The environment that tells the module where its files are.
     pub(crate) fn env(&self) -> [(&'static str, PathBuf); 3] {
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
@@ -118,6 +128,7 @@ impl Workspace {
             elapsed,
             results,
             stderr_tail,
+            scheduler: Mapping::new(),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::notifier::{SlackConfigError, SlackSettings};
 
 /// Every key `Global` may hold, in the order the README lists them.
-pub(crate) const GLOBAL_KEYS: [&str; 9] = [
+pub(crate) const GLOBAL_KEYS: [&str; 11] = [
     "repeat",
     "queue",
     "runs",
@@ -24,6 +24,8 @@ pub(crate) const GLOBAL_KEYS: [&str; 9] = [
     "store",
     "slack",
     "max_experiments",
+    "executor",
+    "slurm",
 ];
 
 /// The most copies `Repeat` makes of one document, and the most rounds
@@ -61,6 +63,10 @@ pub(crate) struct Global {
     /// The most experiments the file may expand to (sweeps, `Repeat` and
     /// `Global.repeat` included); default `MAX_EXPERIMENTS`.
     pub max_experiments: u64,
+    /// Where jobs run (`local`, `slurm`); `run --executor` wins.
+    pub executor: super::slurm::ExecutorKind,
+    /// The resources of Slurm jobs (`Global.slurm`).
+    pub slurm: super::slurm::SlurmSettings,
 }
 
 impl Default for Global {
@@ -75,6 +81,8 @@ impl Default for Global {
             store: None,
             slack: None,
             max_experiments: MAX_EXPERIMENTS,
+            executor: super::slurm::ExecutorKind::Local,
+            slurm: super::slurm::SlurmSettings::default(),
         }
     }
 }
@@ -160,6 +168,10 @@ impl Global {
             slack,
             max_experiments: max_experiments(field("max_experiments"))
                 .map_err(|m| fail(&["max_experiments"], m))?,
+            executor: super::slurm::executor(field("executor"))
+                .map_err(|m| fail(&["executor"], m))?,
+            slurm: super::slurm::SlurmSettings::from_value(field("slurm"), "Global.slurm")
+                .map_err(|m| fail(&["slurm"], m))?,
         })
     }
 

@@ -18,6 +18,9 @@ pub(crate) const TIMEOUT: &str = "Timeout";
 pub(crate) const GPUS: &str = "GPUs";
 /// Globs of files whose content is part of the experiment's identity.
 pub(crate) const FINGERPRINT: &str = "Fingerprint";
+/// The resources of the experiment's Slurm job (`model::slurm`), over
+/// `Global.slurm`.
+pub(crate) const SLURM: &str = "Slurm";
 /// The runner's settings in the default config (see `model::Global`).
 pub(crate) const GLOBAL: &str = "Global";
 /// Grid, zip and random axes of an experiment document (`config::sweep`).
@@ -73,6 +76,13 @@ pub(crate) const ERROR: &str = "ERROR";
 pub(crate) const STDERR_TAIL: &str = "STDERR_TAIL";
 /// `true` in a log document copied from the store instead of running.
 pub(crate) const CACHED: &str = "CACHED";
+
+/// The Slurm job of a run on a cluster (`123_4`: task 4 of array 123).
+pub(crate) const SLURM_JOB_ID: &str = "SLURM_JOB_ID";
+/// Slurm's last state of that job (`COMPLETED`, `FAILED`, `TIMEOUT`, ...).
+pub(crate) const SLURM_STATE: &str = "SLURM_STATE";
+/// The node it ran on.
+pub(crate) const SLURM_NODE: &str = "SLURM_NODE";
 
 /// The keys the log record writes after a run (they win over results of
 /// the same name).

@@ -6,6 +6,7 @@ pub(crate) mod duration;
 pub(crate) mod experiment;
 pub(crate) mod global;
 pub(crate) mod keys;
+pub(crate) mod slurm;
 
 pub(crate) use experiment::{label, name_of, JobSpec};
 pub(crate) use global::Global;

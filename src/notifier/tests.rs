@@ -50,6 +50,7 @@ pub(super) fn record(index: usize, yaml: &str) -> Record {
         run_dir: None,
         error: None,
         stderr_tail: None,
+        scheduler: Mapping::new(),
         log: None,
     }
 }

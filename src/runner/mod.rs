@@ -14,9 +14,11 @@ mod state;
 mod store_hook;
 
 pub(crate) use events::{Cached, Observer, Started, Summary};
+pub(crate) use outcome::record as outcome_record;
 pub(crate) use paint::{ColourChoice, Paint};
 pub(crate) use progress::{DisplayOptions, Progress};
 pub(crate) use session::retry::{check as check_retries, ATTEMPTS, RETRIES};
 pub(crate) use session::{Event, Session, SessionOptions};
 pub(crate) use signals::install as install_signal_handlers;
+pub(crate) use signals::SignalKind;
 pub(crate) use store_hook::{Lookup, RunStore};

@@ -39,6 +39,7 @@ pub(crate) fn record(
         error,
         stderr_tail: report.stderr_tail.clone(),
         log: spec.log.clone(),
+        scheduler: report.scheduler.clone(),
     }
 }
 
@@ -50,10 +51,11 @@ fn status(spec: &JobSpec, report: &ExitReport) -> (Status, Option<String>) {
         Cause::Stopped => (Status::Interrupted, results_error),
         Cause::Timeout => (
             Status::Timeout,
-            Some(format!(
-                "ran longer than its `Timeout` of {} s",
-                spec.timeout.map_or(0.0, |t| t.as_secs_f64())
-            )),
+            Some(match spec.timeout {
+                Some(t) => format!("ran longer than its `Timeout` of {} s", t.as_secs_f64()),
+                // A cluster's own limit (Slurm's `--time`).
+                None => "reached the scheduler's time limit".to_owned(),
+            }),
         ),
         Cause::Cancelled => failed("cancelled by the scheduler"),
         Cause::Preempted => failed("preempted by the scheduler"),
@@ -84,6 +86,7 @@ mod tests {
             elapsed: Duration::from_millis(5),
             results,
             stderr_tail: None,
+            scheduler: Mapping::new(),
         }
     }
 

@@ -64,6 +64,9 @@ pub(crate) struct SessionOptions {
     /// After an interrupted experiment ends, how long a second Ctrl-C
     /// stops everything before the next experiment starts.
     pub window: Duration,
+    /// `run --detach`: end once every experiment is handed to the
+    /// executor (a cluster's queue), without waiting for them.
+    pub detach: bool,
 }
 
 impl Default for SessionOptions {
@@ -73,6 +76,7 @@ impl Default for SessionOptions {
             follow: false,
             grace: Duration::from_secs(5),
             window: Duration::from_secs(2),
+            detach: false,
         }
     }
 }
@@ -187,6 +191,11 @@ impl<'a, 's> Session<'a, 's> {
         let started = Instant::now();
         loop {
             let head = self.admit();
+            // A batching executor (Slurm) submits what was admitted.
+            self.executor.admitted();
+            if self.options.detach && head == Head::Empty && self.state == State::Running {
+                break;
+            }
             if self.active.is_empty() {
                 match (self.state, head) {
                     (State::Stopping(_), _) => break,
@@ -282,6 +291,7 @@ impl<'a, 's> Session<'a, 's> {
             experiment: experiment.clone(),
             command: spec.command.clone(),
             timeout: spec.timeout,
+            identity: identity.clone(),
         };
         let tx = self.tx.clone();
         let events: JobEvents = Arc::new(move |index, event| {
@@ -506,6 +516,7 @@ impl<'a, 's> Session<'a, 's> {
             error: Some(error),
             stderr_tail: None,
             log,
+            scheduler: Mapping::new(),
         });
     }
 

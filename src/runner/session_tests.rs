@@ -70,6 +70,7 @@ fn run_with(
         follow: false,
         grace: Duration::from_millis(60),
         window: Duration::from_millis(80),
+        detach: false,
     };
     let expander = Expander::new(&sandbox, None, doc("Module: m"), &ExpandOptions::default());
     let capture = Capture::default();

@@ -149,6 +149,13 @@ impl Cache {
             .remove(identity)
             .unwrap_or_else(|| ("{}".to_owned(), None));
         let experiment = json(started.experiment)?;
+        if started.id.starts_with("slurm:") {
+            // A job followed again (`attach`, a rerun): its earlier
+            // `running` row goes, this one stands for it.
+            self.store
+                .forget_running(&started.run_dir.display().to_string())
+                .map_err(|e| e.to_string())?;
+        }
         if self.writer.is_none() {
             self.writer = Some(Writer::start(
                 self.store.path(),

@@ -106,6 +106,7 @@ pub(crate) struct RunRow {
     pub runner_pid: i64,
     pub slot: Option<i64>,
     pub parts: String,
+    pub run_dir: Option<String>,
 }
 
 /// Where a run's output is (for `log`).
@@ -246,6 +247,19 @@ impl Store {
             .transpose()
     }
 
+    /// Delete the `running` rows of the run directory `run_dir`: a Slurm
+    /// job followed again (`attach`, a rerun) replaces the row its
+    /// submitter left.
+    pub(crate) fn forget_running(&self, run_dir: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM runs WHERE status = 'running' AND run_dir = ?1",
+                params![run_dir],
+            )
+            .map(drop)
+            .map_err(|e| self.error(&e))
+    }
+
     /// Record a started run; returns its id.
     pub fn insert(&self, run: &NewRun<'_>) -> Result<i64, StoreError> {
         let mut stmt = self
@@ -333,6 +347,7 @@ impl Store {
                     runner_pid: r.get(10)?,
                     slot: r.get(11)?,
                     parts: r.get(12)?,
+                    run_dir: r.get(13)?,
                 })
             })
             .map_err(|e| self.error(&e))?;
@@ -341,7 +356,7 @@ impl Store {
     }
 
     const COLUMNS: &'static str = "id, identity, name, status, exit_code, started_at, \
-        finished_at, elapsed, host, pid, runner_pid, slot, parts";
+        finished_at, elapsed, host, pid, runner_pid, slot, parts, run_dir";
 
     /// Runs marked `running`, oldest first.
     pub(crate) fn running(&self) -> Result<Vec<RunRow>, StoreError> {

@@ -73,6 +73,9 @@ pub(crate) struct Record {
     pub stderr_tail: Option<String>,
     /// Where it is logged (`YamlLog`), if anywhere.
     pub log: Option<PathBuf>,
+    /// The keys of the place it ran (`SLURM_JOB_ID`, `SLURM_STATE`,
+    /// `SLURM_NODE`), written after the runner's own.
+    pub scheduler: Mapping,
 }
 
 impl Record {
@@ -109,6 +112,9 @@ impl Record {
         }
         if let Some(tail) = &self.stderr_tail {
             set(keys::STDERR_TAIL, Value::from(tail.as_str()));
+        }
+        for (key, value) in &self.scheduler {
+            doc.insert(key.clone(), value.clone());
         }
         doc
     }
@@ -151,6 +157,7 @@ mod tests {
             run_dir: None,
             error: None,
             stderr_tail: None,
+            scheduler: Mapping::new(),
             log: None,
         };
         let doc = record.document();

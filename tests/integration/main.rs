@@ -31,6 +31,7 @@ mod sandbox;
 mod screen;
 mod signals;
 mod slack;
+mod slurm;
 mod surprises;
 mod sweeps;
 #[cfg(feature = "web")]
