@@ -165,10 +165,7 @@ impl SourceText {
     fn find_key_line(&self, document: usize, key_path: &[&str], top: bool) -> Option<usize> {
         let doc_starts = self.doc_starts.get_or_init(|| document_starts(&self.text));
         let start = *doc_starts.get(document)?;
-        let end = doc_starts
-            .get(document + 1)
-            .copied()
-            .unwrap_or(usize::MAX);
+        let end = doc_starts.get(document + 1).copied().unwrap_or(usize::MAX);
         if key_path.is_empty() {
             return Some(start);
         }

@@ -241,7 +241,7 @@ impl LocalExecutor {
 fn die_with_runner(runner: u32) -> std::io::Result<()> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
     // The runner may have died before the call above.
-    if nix::unistd::getppid().as_raw().cast_unsigned() != runner {
+    if u32::try_from(nix::unistd::getppid().as_raw()).ok() != Some(runner) {
         return Err(std::io::Error::other("the runner has ended"));
     }
     Ok(())

@@ -61,24 +61,33 @@ impl Output<'_> {
     /// formats).
     pub(crate) fn write(&self, out: &mut dyn Write, records: &[Record<'_>]) -> io::Result<usize> {
         match self.format {
-            Format::Jsonl => in_order(records, |chunk| self.render(chunk, b""), |bytes| out.write_all(&bytes?))?,
+            Format::Jsonl => in_order(
+                records,
+                |chunk| self.render(chunk, b""),
+                |bytes| out.write_all(&bytes?),
+            )?,
             Format::Json => {
                 // Every document comes after ",\n"; the first one's comma goes.
                 out.write_all(b"[")?;
                 let mut first = true;
-                in_order(records, |chunk| self.render(chunk, b","), |bytes| {
-                    let bytes = bytes?;
-                    let skip = usize::from(first && !bytes.is_empty());
-                    first &= bytes.is_empty();
-                    out.write_all(&bytes[skip..])
-                })?;
+                in_order(
+                    records,
+                    |chunk| self.render(chunk, b","),
+                    |bytes| {
+                        let bytes = bytes?;
+                        let skip = usize::from(first && !bytes.is_empty());
+                        first &= bytes.is_empty();
+                        out.write_all(&bytes[skip..])
+                    },
+                )?;
                 out.write_all(b"\n]\n")?;
             }
             Format::Csv => self.write_csv(out, records)?,
             Format::Table => return self.write_table(out, records),
             Format::Yaml => {
                 for doc in records.iter().filter_map(|r| self.value(r)) {
-                    let bytes = crate::yaml::write::document_bytes(&doc).map_err(io::Error::other)?;
+                    let bytes =
+                        crate::yaml::write::document_bytes(&doc).map_err(io::Error::other)?;
                     out.write_all(&bytes)?;
                 }
             }
@@ -194,7 +203,9 @@ fn in_order<T: Send>(
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let chunks: Vec<&[Record<'_>]> = records.chunks(CHUNK).collect();
     if threads == 1 || chunks.len() <= 1 {
-        return chunks.into_iter().try_for_each(|chunk| consume(work(chunk)));
+        return chunks
+            .into_iter()
+            .try_for_each(|chunk| consume(work(chunk)));
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {

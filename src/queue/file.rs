@@ -285,8 +285,7 @@ impl FileQueue {
         if self.recently_taken.is_empty() {
             return;
         }
-        let mut extra: std::collections::HashMap<Digest, isize> =
-            std::collections::HashMap::new();
+        let mut extra: std::collections::HashMap<Digest, isize> = std::collections::HashMap::new();
         for (_, _, digest) in new.iter() {
             *extra.entry(digest).or_default() += 1;
         }

@@ -321,6 +321,7 @@ mod tests {
             error: None,
             stderr_tail: None,
             log: None,
+            scheduler: Mapping::new(),
         }
     }
 

@@ -4,9 +4,9 @@
 mod cache;
 mod db;
 mod identity;
-mod writer;
 #[cfg(feature = "web")]
 mod reader;
+mod writer;
 
 pub use cache::Cache;
 pub(crate) use cache::SharedCache;
