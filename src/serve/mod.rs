@@ -56,7 +56,29 @@ pub(crate) struct Shared {
     pub(crate) security: security::Security,
     /// The last answers, by their query and the runs' `seq`.
     pub(crate) answers: Mutex<Vec<(u64, query::Params, Arc<query::Answer>)>>,
+    /// Set once the poller has read the store a first time: answers wait
+    /// for it, so that the first page shows the runs already stored.
+    pub(crate) caught_up: (Mutex<bool>, std::sync::Condvar),
 }
+
+impl Shared {
+    /// The poller read the store (or found none) for the first time.
+    pub(crate) fn set_caught_up(&self) {
+        let (done, changed) = &self.caught_up;
+        *done.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        changed.notify_all();
+    }
+
+    /// Wait until [`Shared::set_caught_up`] (at most `CATCH_UP`).
+    pub(crate) fn wait_caught_up(&self) {
+        let (done, changed) = &self.caught_up;
+        let guard = done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = changed.wait_timeout_while(guard, CATCH_UP, |done| !*done);
+    }
+}
+
+/// The longest a request waits for the first read of the store.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A server that is listening (its threads serve until the process ends).
 pub(crate) struct Server;
@@ -89,6 +111,7 @@ pub(crate) fn start(config: ServeConfig) -> Result<Server, Error> {
         events: events::Events::default(),
         security,
         answers: Mutex::new(Vec::new()),
+        caught_up: (Mutex::new(false), std::sync::Condvar::new()),
     });
     let http = Arc::new(http);
     for i in 0..WORKERS {

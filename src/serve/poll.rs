@@ -32,6 +32,7 @@ pub(crate) fn follow(shared: &Arc<Shared>) {
                 false
             }
         };
+        shared.set_caught_up();
         if changed {
             let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
             shared

@@ -42,6 +42,7 @@ fn get_header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
 
 /// Answer one request.
 pub(crate) fn handle(shared: &Arc<Shared>, request: Request) {
+    shared.wait_caught_up();
     let url = request.url().to_owned();
     let log = std::env::var_os("COOL_RUNNER_WEB_LOG").is_some();
     if log {
