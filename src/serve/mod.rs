@@ -65,14 +65,18 @@ impl Shared {
     /// The poller read the store (or found none) for the first time.
     pub(crate) fn set_caught_up(&self) {
         let (done, changed) = &self.caught_up;
-        *done.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        *done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
         changed.notify_all();
     }
 
     /// Wait until [`Shared::set_caught_up`] (at most `CATCH_UP`).
     pub(crate) fn wait_caught_up(&self) {
         let (done, changed) = &self.caught_up;
-        let guard = done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _ = changed.wait_timeout_while(guard, CATCH_UP, |done| !*done);
     }
 }
