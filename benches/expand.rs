@@ -24,6 +24,7 @@ fn expand(c: &mut Criterion) {
         seed: Some(1),
         host: "bench".to_owned(),
         limit: None,
+        placeholders: false,
     };
     let mut group = c.benchmark_group("expand");
     group.sample_size(10);

@@ -36,6 +36,7 @@ pub(crate) fn dry_run(settings: &RunSettings, sandbox: &Sandbox) -> Result<i32, 
         seed: settings.seed,
         host: host_name(),
         limit: None,
+        placeholders: true,
     };
     let (tx, rx) = mpsc::sync_channel::<Vec<Mapping>>(4);
     let (expanded, written) = std::thread::scope(|scope| {

@@ -150,6 +150,7 @@ pub(crate) fn expand(settings: &RunSettings, sandbox: &Sandbox) -> Result<Expans
             .as_ref()
             .and_then(|pick| pick.iter().max())
             .map(|last| last + 1),
+        placeholders: false,
     };
     let mut expansion = config::expand_path(sandbox, &settings.exp, &settings.overrides, &options)?;
     if let Some(pick) = &settings.pick {
@@ -364,6 +365,7 @@ fn run_experiments(
             seed: settings.seed.map(|s| s ^ 0x9e37_79b9_7f4a_7c15),
             host: host_name(),
             limit: None,
+            placeholders: false,
         },
     );
     let options = SessionOptions {
@@ -381,6 +383,7 @@ fn run_experiments(
         expansion.defaults,
         (tx, rx),
     );
+    session.set_histories(expansion.histories);
     // Observers in the order they hear of each experiment: the store, the
     // log, the terminal, Slack.
     if let Some(cache) = open_cache(settings, global) {

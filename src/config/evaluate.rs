@@ -18,7 +18,8 @@ use super::names::{
 use super::prepare::{positive_int, ExpandOptions, Prepared, Preparer, RUNNER_KEYS};
 use super::sweep::{Context, Plan, SWEEP};
 use crate::expr::{
-    dynamic_to_yaml, yaml_to_dynamic, CompiledExpr, Dynamic, ExprError, History, Sandbox, Scope,
+    dynamic_to_yaml, take_awaited, yaml_to_dynamic, Awaited, CompiledExpr, Dynamic, ExprError,
+    History, Sandbox, Scope,
 };
 use crate::model::keys;
 use crate::queue::QueueEntry;
@@ -37,6 +38,11 @@ pub struct Expander<'s> {
     compiled: HashMap<String, CompiledExpr>,
     /// `--seed`, else drawn once: for `random` sweeps without a `seed`.
     sweep_seed: u64,
+    /// Histories of the global repetitions before the current one (kept
+    /// only with `keep_histories`: the runner evaluates waiting keys in them).
+    past: Vec<History>,
+    keep_histories: bool,
+    placeholders: bool,
 }
 
 /// Where the evaluation currently is, for error messages.
@@ -45,6 +51,33 @@ struct Ctx {
     experiment: usize,
     name: Option<String>,
     path: Vec<String>,
+    /// Keys (paths) that wait for results of earlier experiments.
+    deferred: Vec<(Vec<String>, Awaited)>,
+}
+
+impl Ctx {
+    fn new(document: usize, experiment: usize, name: Option<String>) -> Self {
+        Self {
+            document,
+            experiment,
+            name,
+            path: Vec::new(),
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Whether `src` reads a key of this experiment that waits: then it
+    /// waits too (for the same earlier experiment).
+    fn reads_deferred(&self, src: &str) -> Option<Awaited> {
+        if self.deferred.is_empty() {
+            return None;
+        }
+        let words = super::names::words(src);
+        self.deferred
+            .iter()
+            .find(|(path, _)| path.last().is_some_and(|k| words.contains(k.as_str())))
+            .map(|(_, awaited)| awaited.clone())
+    }
 }
 
 impl<'s> Expander<'s> {
@@ -73,13 +106,31 @@ impl<'s> Expander<'s> {
             produced: 0,
             compiled: HashMap::default(),
             sweep_seed: options.seed.unwrap_or_else(rand::random),
+            past: Vec::new(),
+            keep_histories: false,
+            placeholders: options.placeholders,
         }
+    }
+
+    /// Keep the history of every global repetition ([`Expander::histories`]).
+    pub(crate) fn keep_histories(&mut self) {
+        self.keep_histories = true;
     }
 
     /// Start global repetition `global_rep`: the history `E` is emptied.
     pub fn start_global_rep(&mut self, global_rep: u64) {
         self.preparer.global_rep = global_rep;
+        if self.keep_histories && global_rep > 0 {
+            self.past.push(std::mem::take(&mut self.history));
+        }
         self.history.clear();
+    }
+
+    /// The history of each global repetition, the current one last.
+    pub(crate) fn histories(&mut self) -> Vec<History> {
+        let mut all = std::mem::take(&mut self.past);
+        all.push(std::mem::take(&mut self.history));
+        all
     }
 
     /// The history `E` as it is now.
@@ -151,15 +202,11 @@ impl<'s> Expander<'s> {
     /// `Repeat` copies are made and no runner key is added.
     pub fn evaluate_expanded(&mut self, doc: &Mapping) -> Result<Mapping, ConfigError> {
         let experiment = merge_over(doc, &self.defaults);
-        let mut ctx = Ctx {
-            document: 0,
-            experiment: self.produced,
-            name: experiment
-                .get("Name")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            path: Vec::new(),
-        };
+        let name = experiment
+            .get("Name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let mut ctx = Ctx::new(0, self.produced, name);
         let names = Names {
             own: referenced_names(&experiment),
             defaults: Arc::default(),
@@ -167,6 +214,33 @@ impl<'s> Expander<'s> {
         let experiment = self.evaluate(experiment, &names, &mut ctx)?;
         self.produced += 1;
         self.preparer.produced += 1;
+        Ok(experiment)
+    }
+
+    /// Evaluate the keys of a queued experiment that waited for results
+    /// (`WAITS_FOR`), with `E` as `history` shows it (the experiment's own
+    /// view, its parents finished). Nothing is recorded in `E`. `Err(Ok)`:
+    /// a key still waits, for this earlier experiment.
+    pub(crate) fn evaluate_waiting(
+        &mut self,
+        doc: &Mapping,
+        history: History,
+    ) -> Result<Mapping, Result<Awaited, ConfigError>> {
+        let mut experiment = merge_over(doc, &self.defaults);
+        let name = experiment
+            .get("Name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let mut ctx = Ctx::new(0, self.produced, name);
+        let names = Names {
+            own: referenced_names(&experiment),
+            defaults: Arc::default(),
+        };
+        self.evaluate_in(&mut experiment, &names, &mut ctx, history)
+            .map_err(Err)?;
+        if let Some((_, awaited)) = ctx.deferred.into_iter().next() {
+            return Err(Ok(awaited));
+        }
         Ok(experiment)
     }
 
@@ -178,12 +252,7 @@ impl<'s> Expander<'s> {
     ) -> Result<Vec<Mapping>, ConfigError> {
         let mut out = Vec::with_capacity(prepared.copies.len());
         for experiment in prepared.copies {
-            let mut ctx = Ctx {
-                document: prepared.document,
-                experiment: self.produced,
-                name: prepared.name.clone(),
-                path: Vec::new(),
-            };
+            let mut ctx = Ctx::new(prepared.document, self.produced, prepared.name.clone());
             out.push(self.evaluate(experiment, &prepared.names, &mut ctx)?);
             self.produced += 1;
         }
@@ -199,9 +268,65 @@ impl<'s> Expander<'s> {
         names: &Names,
         ctx: &mut Ctx,
     ) -> Result<Mapping, ConfigError> {
-        if has_expressions_in(&experiment) {
+        self.evaluate_in(&mut experiment, names, ctx, self.history.clone())?;
+        let at = self.history.len();
+        let parents = self.after(&experiment, ctx)?;
+        if parents.is_empty() {
+            self.history.push(&experiment);
+            return Ok(experiment);
+        }
+        super::awaits::mark_waiting(&mut experiment, at, &parents, &self.history);
+        self.history.push(&experiment);
+        if self.placeholders {
+            super::awaits::placeholders(&mut experiment, &ctx.deferred);
+        }
+        Ok(experiment)
+    }
+
+    /// The positions in `E` of the experiments this one waits for: those
+    /// its waiting keys read, and those its `After` names.
+    fn after(&self, experiment: &Mapping, ctx: &Ctx) -> Result<Vec<usize>, ConfigError> {
+        let mut parents: Vec<usize> = ctx.deferred.iter().map(|(_, a)| a.at).collect();
+        for name in super::awaits::after_names(experiment)
+            .map_err(|message| self.invalid(ctx, keys::AFTER, message))?
+        {
+            match self.history.position_of(&name) {
+                Some(at) => parents.push(at),
+                None => {
+                    let message = format!(
+                        "no earlier experiment is named `{name}` (`After` names experiments \
+                         before this one, as `E[\"{name}\"]` finds them)"
+                    );
+                    return Err(self.invalid(ctx, keys::AFTER, message));
+                }
+            }
+        }
+        parents.sort_unstable();
+        parents.dedup();
+        Ok(parents)
+    }
+
+    fn invalid(&self, ctx: &Ctx, key: &str, message: String) -> ConfigError {
+        let mut location = self.location(ctx.document, &[key]);
+        location.key = Some(key.to_owned());
+        location.experiment = Some(ctx.experiment);
+        location.name.clone_from(&ctx.name);
+        ConfigError::Invalid { location, message }
+    }
+
+    /// Evaluate every `parse` value of `experiment` in place with `E` =
+    /// `history`; keys that wait for results keep their text and are
+    /// listed in `ctx.deferred`.
+    fn evaluate_in(
+        &mut self,
+        experiment: &mut Mapping,
+        names: &Names,
+        ctx: &mut Ctx,
+        history: History,
+    ) -> Result<(), ConfigError> {
+        if has_expressions_in(experiment) {
             let mut scope = Scope::new();
-            scope.push_constant("E", self.history.clone());
+            scope.push_constant("E", history);
             // The runner keys are visible to every expression, wherever they sit.
             for key in RUNNER_KEYS.into_iter().chain([keys::SWEEP_IDX]) {
                 if !names.contains(key) {
@@ -211,10 +336,9 @@ impl<'s> Expander<'s> {
                     scope.push_constant_dynamic(key, yaml_to_dynamic(value));
                 }
             }
-            self.eval_mapping(&mut experiment, &mut scope, names, ctx)?;
+            self.eval_mapping(experiment, &mut scope, names, ctx)?;
         }
-        self.history.push(&experiment);
-        Ok(experiment)
+        Ok(())
     }
 
     fn eval_mapping(
@@ -229,6 +353,7 @@ impl<'s> Expander<'s> {
                 Value::String(k) => names.contains(k.as_str()),
                 _ => false,
             };
+            let waiting = ctx.deferred.len();
             let computed = if has_expressions(value) {
                 ctx.path.push(crate::expr::key_name(key));
                 let computed = self.eval_value(value, scope, names, ctx)?;
@@ -237,7 +362,8 @@ impl<'s> Expander<'s> {
             } else {
                 None
             };
-            if wanted {
+            // A key that waits is not in the scope: what reads it waits too.
+            if wanted && ctx.deferred.len() == waiting {
                 let dynamic = computed.unwrap_or_else(|| yaml_to_dynamic(value));
                 scope.push_constant_dynamic(crate::expr::key_name(key), dynamic);
             }
@@ -257,7 +383,21 @@ impl<'s> Expander<'s> {
         match value {
             Value::String(text) if text.starts_with(PARSE_PREFIX) => {
                 let src = text[PARSE_PREFIX.len()..].trim().to_owned();
-                let result = self.eval_expr(&src, scope, ctx)?;
+                if let Some(awaited) = ctx.reads_deferred(&src) {
+                    ctx.deferred.push((ctx.path.clone(), awaited));
+                    return Ok(None);
+                }
+                let _ = take_awaited();
+                let result = match self.eval_expr(&src, scope, ctx) {
+                    Ok(result) => result,
+                    Err(err) => match take_awaited() {
+                        Some(awaited) => {
+                            ctx.deferred.push((ctx.path.clone(), awaited));
+                            return Ok(None);
+                        }
+                        None => return Err(err),
+                    },
+                };
                 *value = dynamic_to_yaml(&result).map_err(|message| {
                     let error = ExprError {
                         message,

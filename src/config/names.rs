@@ -20,23 +20,31 @@ impl Names {
     }
 }
 
+/// The identifiers in the text of an expression (an over-approximation:
+/// property names and words in strings count too).
+pub(crate) fn words(src: &str) -> HashSet<String> {
+    let mut out = HashSet::default();
+    let mut word = String::new();
+    for c in src.chars().chain([' ']) {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else if !word.is_empty() {
+            if !word.starts_with(|c: char| c.is_ascii_digit()) {
+                out.insert(std::mem::take(&mut word));
+            }
+            word.clear();
+        }
+    }
+    out
+}
+
 /// Every identifier that occurs in a `parse` expression of `map` (an
 /// over-approximation: property names and words in strings count too).
 pub(crate) fn referenced_names(map: &Mapping) -> HashSet<String> {
     fn walk(value: &Value, out: &mut HashSet<String>) {
         match value {
             Value::String(s) if s.starts_with(PARSE_PREFIX) => {
-                let mut word = String::new();
-                for c in s[PARSE_PREFIX.len()..].chars().chain([' ']) {
-                    if c.is_alphanumeric() || c == '_' {
-                        word.push(c);
-                    } else if !word.is_empty() {
-                        if !word.starts_with(|c: char| c.is_ascii_digit()) {
-                            out.insert(std::mem::take(&mut word));
-                        }
-                        word.clear();
-                    }
-                }
+                out.extend(words(&s[PARSE_PREFIX.len()..]));
             }
             Value::Sequence(items) => items.iter().for_each(|v| walk(v, out)),
             Value::Mapping(map) => map.values().for_each(|v| walk(v, out)),

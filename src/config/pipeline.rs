@@ -41,6 +41,9 @@ pub struct Expansion {
     /// The `+key=value` overrides that some experiments set themselves
     /// (counted over the file's documents, not when `limit` stopped early).
     pub shadowing: Vec<Shadowing>,
+    /// `E` at the end of each global repetition (pipelines: the runner
+    /// evaluates the keys that wait for results in it).
+    pub histories: Vec<crate::expr::History>,
 }
 
 /// Read the file at `path` and expand it ([`expand_text`]).
@@ -50,15 +53,11 @@ pub fn expand_path(
     overrides: &[Override],
     options: &ExpandOptions,
 ) -> Result<Expansion, ConfigError> {
-    let mut collect = Collect::default();
-    expand_path_into(sandbox, path, overrides, options, &mut collect)?;
-    let (global, defaults) = collect.header.unwrap_or_default();
-    Ok(Expansion {
-        global,
-        defaults,
-        experiments: collect.experiments,
-        shadowing: collect.shadowing,
-    })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    expand_text(sandbox, path, text, overrides, options)
 }
 
 /// Parse and expand the text of an experiment file (`path` is used in
@@ -76,11 +75,14 @@ pub fn expand_text(
     let mut collect = Collect::default();
     expand_text_into(sandbox, path, text, overrides, options, &mut collect)?;
     let (global, defaults) = collect.header.unwrap_or_default();
+    let mut experiments = collect.experiments;
+    super::awaits::mark_parents(&mut experiments);
     Ok(Expansion {
         global,
         defaults,
-        experiments: collect.experiments,
+        experiments,
         shadowing: collect.shadowing,
+        histories: collect.histories,
     })
 }
 
@@ -99,6 +101,14 @@ pub trait Sink {
     /// repetition only): `ft: grid 3×2 × zip 2 = 12 points × Repeat 3 = 36
     /// experiments`.
     fn sweep(&mut self, _summary: &str) {}
+    /// `E` of each global repetition, once the expansion is complete;
+    /// asked for by returning true from [`Sink::wants_histories`].
+    fn histories(&mut self, _histories: Vec<crate::expr::History>) {}
+    /// Whether to keep `E` of every global repetition for
+    /// [`Sink::histories`] (it is a small part of the experiments' size).
+    fn wants_histories(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Default)]
@@ -106,9 +116,13 @@ struct Collect {
     header: Option<(Mapping, Mapping)>,
     experiments: Vec<Mapping>,
     shadowing: Vec<Shadowing>,
+    histories: Vec<crate::expr::History>,
 }
 
 impl Sink for Collect {
+    fn wants_histories(&self) -> bool {
+        true
+    }
     fn header(&mut self, global: &Mapping, defaults: &Mapping) -> bool {
         self.header = Some((global.clone(), defaults.clone()));
         true
@@ -119,6 +133,9 @@ impl Sink for Collect {
     }
     fn shadowing(&mut self, found: Vec<Shadowing>) {
         self.shadowing = found;
+    }
+    fn histories(&mut self, histories: Vec<crate::expr::History>) {
+        self.histories = histories;
     }
 }
 
@@ -195,12 +212,12 @@ fn evaluate_stream(
                 if !sink.header(&global, &defaults) {
                     return Ok(());
                 }
-                expander = Some(Expander::with_source(
-                    sandbox,
-                    Some(Arc::clone(source)),
-                    defaults,
-                    options,
-                ));
+                let mut made =
+                    Expander::with_source(sandbox, Some(Arc::clone(source)), defaults, options);
+                if sink.wants_histories() {
+                    made.keep_histories();
+                }
+                expander = Some(made);
             }
             Stage::GlobalRep(rep) => {
                 if let Some(expander) = expander.as_mut() {
@@ -216,11 +233,13 @@ fn evaluate_stream(
                         for experiment in done {
                             // Dropping the channel stops the parsing thread.
                             if produced >= limit || !sink.experiment(experiment) {
+                                hand_histories(expander, sink);
                                 return Ok(());
                             }
                             produced += 1;
                         }
                         if produced >= limit {
+                            hand_histories(expander, sink);
                             return Ok(());
                         }
                     }
@@ -251,7 +270,8 @@ fn evaluate_stream(
             })
             .unwrap_or(err));
     }
-    if expander.is_some() {
+    if let Some(expander) = expander.as_mut() {
+        hand_histories(expander, sink);
         Ok(())
     } else {
         Err(ConfigError::Invalid {
@@ -261,6 +281,13 @@ fn evaluate_stream(
             },
             message: "internal error: the expansion pipeline stopped early".to_owned(),
         })
+    }
+}
+
+/// Give the sink `E` of every global repetition, if it wants them.
+fn hand_histories(expander: &mut Expander<'_>, sink: &mut dyn Sink) {
+    if sink.wants_histories() {
+        sink.histories(expander.histories());
     }
 }
 

@@ -38,6 +38,9 @@ pub struct ExpandOptions {
     /// Stop after this many experiments (`explain --pick`, `run --pick`):
     /// the rest of the file is neither expanded nor checked.
     pub limit: Option<usize>,
+    /// `--dry`: a value that waits for the results of an earlier experiment
+    /// is printed as `<waits for NAME.KEY>` instead of its `parse` text.
+    pub placeholders: bool,
 }
 
 /// The default config, split: `Global` and the defaults proper, both after

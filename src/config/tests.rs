@@ -16,6 +16,7 @@ fn options(seed: u64, host: &str) -> ExpandOptions {
         seed: Some(seed),
         host: host.to_owned(),
         limit: None,
+        placeholders: false,
     }
 }
 

@@ -26,8 +26,12 @@ pub(crate) const GLOBAL: &str = "Global";
 /// Grid, zip and random axes of an experiment document (`config::sweep`).
 pub(crate) const SWEEP: &str = "Sweep";
 
+/// Names of earlier experiments this one runs after (pipelines).
+pub(crate) const AFTER: &str = "After";
+
 /// The keys of an experiment that the runner reads.
-pub(crate) const INPUT_KEYS: [&str; 8] = [
+pub(crate) const INPUT_KEYS: [&str; 9] = [
+    AFTER,
     NAME,
     MODULE,
     YAML_LOG,
@@ -55,6 +59,16 @@ pub(crate) const EXPANSION_KEYS: [&str; 4] = [REP, GLOBAL_REP, RND_IDX, HOST];
 /// `GLOBAL_REP` to experiments made by a `Sweep` or `--sweep` only; every
 /// expression can read it.
 pub(crate) const SWEEP_IDX: &str = "SWEEP_IDX";
+
+/// Pipelines: an experiment's position in `E` (of its global repetition),
+/// written to the experiments that wait and to those they wait for.
+pub(crate) const E_INDEX: &str = "E_INDEX";
+/// Pipelines: `{position in E: Name}` of the earlier experiments whose
+/// results (or end, `After`) this one waits for.
+pub(crate) const WAITS_FOR: &str = "WAITS_FOR";
+/// Pipelines: the identities of the experiments named in `After`, so that
+/// a dependent reruns when they do.
+pub(crate) const AFTER_IDS: &str = "AFTER_IDS";
 
 /// Seconds the module ran.
 pub(crate) const TIME_ELAPSED: &str = "TIME_ELAPSED";
@@ -102,7 +116,12 @@ pub(crate) const RECORD_KEYS: [&str; 10] = [
 /// Whether the runner writes `key` (expansion or record), as opposed to the
 /// person (parameters) or the module (results).
 pub(crate) fn is_runner_written(key: &str) -> bool {
-    EXPANSION_KEYS.contains(&key) || key == SWEEP_IDX || RECORD_KEYS.contains(&key)
+    EXPANSION_KEYS.contains(&key)
+        || key == SWEEP_IDX
+        || key == E_INDEX
+        || key == WAITS_FOR
+        || key == AFTER_IDS
+        || RECORD_KEYS.contains(&key)
 }
 
 /// UPPER-CASE: letters, digits and `_`, starting with a letter, with no
@@ -291,6 +310,6 @@ mod tests {
         assert!(is_runner_written("SWEEP_IDX"));
         assert!(!is_runner_written("ACC") && !is_runner_written("Name"));
         assert!(is_upper_case("ACC_2") && !is_upper_case("Mixed_Case") && !is_upper_case("_X"));
-        assert_eq!(INPUT_KEYS.len(), 8);
+        assert_eq!(INPUT_KEYS.len(), 9);
     }
 }

@@ -23,6 +23,7 @@ fn emoji(status: Status) -> &'static str {
         Status::Failed => ":x:",
         Status::Interrupted => ":double_vertical_bar:",
         Status::Timeout => ":hourglass:",
+        Status::Skipped => ":fast_forward:",
     }
 }
 

@@ -109,6 +109,9 @@ pub(crate) enum QueueError {
 /// it back) until it is `finished` or `requeue`d.
 pub(crate) type Ticket = u64;
 
+/// A parked document ([`Queue::park`]).
+pub(crate) type ParkId = u128;
+
 /// An experiment that started from the head of the queue.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Launch<'a> {
@@ -152,6 +155,19 @@ pub(crate) trait Queue {
 
     /// Look at the file again after a change notification.
     fn refresh(&mut self);
+
+    /// Leave the document returned by the last `peek` pending, but skip it
+    /// in later peeks until it is unparked (pipelines: it waits for others
+    /// to end). `None`: this queue cannot; the head then blocks.
+    fn park(&mut self) -> Option<ParkId> {
+        None
+    }
+
+    /// Peek at these parked documents again (in their queue order).
+    fn unpark(&mut self, _ids: &[ParkId]) {}
+
+    /// Peek at every parked document again.
+    fn unpark_all(&mut self) {}
 
     /// How many documents are pending (as last read).
     fn pending(&self) -> usize;

@@ -29,13 +29,13 @@ use std::time::{Duration, Instant};
 
 use yaml_serde::Mapping;
 
-use super::api::{Launch, Peek, Queue, QueueError, QueueReport, Ticket};
+use super::api::{ParkId, Launch, Peek, Queue, QueueError, QueueReport, Ticket};
 use super::disk::{self, current_stamp, remove_stale_temporaries, Stamp, Written};
 use super::documents::{diff, entry_of, parse_doc, serialise, serialise_each};
 use super::entry::QueueEntry;
 use super::journal::{Digest, Journal, Record};
 use super::lock::{open_for_writing, QueueLock};
-use super::pending::Pending;
+use super::pending::{At, Pending};
 use replay::validate;
 
 pub(crate) const HEADER: &str =
@@ -93,8 +93,11 @@ pub(crate) struct FileQueue {
     state: State,
     reports: Vec<QueueReport>,
     last_invalid: Option<String>,
-    /// The head, parsed, with its digest.
-    head: Option<(Digest, QueueEntry)>,
+    /// The head, parsed, with its digest and place.
+    head: Option<(Digest, QueueEntry, At)>,
+    /// Documents left pending but skipped by `peek` (pipelines: they wait
+    /// for experiments to end). An edited one is not parked any more.
+    parked: HashSet<Digest>,
     peeked: Option<Digest>,
     journal: Journal,
     /// Started experiments, as marked YAML text, with their run directory.
@@ -208,6 +211,7 @@ impl FileQueue {
             reports: Vec::new(),
             last_invalid: None,
             head: None,
+            parked: HashSet::new(),
             peeked: None,
             journal: Journal::append_to(path)?,
             running: BTreeMap::new(),
@@ -461,15 +465,17 @@ impl FileQueue {
     /// The head, parsed once; null documents are dropped on the way.
     fn parse_head(&mut self) -> Peek {
         loop {
-            if let Some((digest, entry)) = &self.head {
+            if let Some((digest, entry, _)) = &self.head {
                 self.peeked = Some(*digest);
                 return Peek::Next(entry.clone());
             }
-            let Some(head) = self.pending.head() else {
+            let Some((head, at)) = self.pending.head_skipping(&self.parked) else {
                 return Peek::Empty;
             };
             match parse_doc(head.text, head.line, head.expanded, &self.path) {
-                Ok(Some(entry)) => self.head = Some((super::journal::digest(head.text), entry)),
+                Ok(Some(entry)) => {
+                    self.head = Some((super::journal::digest(head.text), entry, at));
+                }
                 Ok(None) => {
                     // A null document: nothing to run.
                     self.peeked = Some(super::journal::digest(head.text));
@@ -512,7 +518,7 @@ impl Queue for FileQueue {
             return Ok(None); // deleted: not recreated
         }
         let digest = match (peeked, &self.head) {
-            (Some(p), Some((h, _))) if p == *h => self.pending.take(),
+            (Some(p), Some((h, _, at))) if p == *h => Some(self.pending.take_at(*at)),
             (Some(p), _) => self.pending.remove(&p).then_some(p),
             (None, _) if started.is_none() && replacement.is_empty() => return Ok(None),
             (None, _) => None,
@@ -589,6 +595,26 @@ impl Queue for FileQueue {
 
     fn refresh(&mut self) {
         self.load();
+    }
+
+    fn park(&mut self) -> Option<ParkId> {
+        let digest = self.peeked.take()?;
+        self.parked.insert(digest);
+        self.head = None;
+        Some(u128::from_le_bytes(digest))
+    }
+
+    fn unpark(&mut self, ids: &[ParkId]) {
+        for id in ids {
+            if self.parked.remove(&id.to_le_bytes()) {
+                self.head = None;
+            }
+        }
+    }
+
+    fn unpark_all(&mut self) {
+        self.parked.clear();
+        self.head = None;
     }
 
     fn pending(&self) -> usize {

@@ -1,18 +1,23 @@
 //! The queue without `Global.queue`: a deque in memory. Everything in it
 //! was expanded by the runner.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use yaml_serde::Mapping;
 
-use super::api::{Launch, Peek, Queue, QueueError, QueueReport, Ticket};
+use super::api::{Launch, ParkId, Peek, Queue, QueueError, QueueReport, Ticket};
 use super::entry::QueueEntry;
 
 #[derive(Debug, Default)]
 pub(crate) struct MemoryQueue {
-    docs: VecDeque<QueueEntry>,
+    /// Pending documents, each with an id for parking.
+    docs: VecDeque<(ParkId, QueueEntry)>,
     running: HashMap<Ticket, Mapping>,
     next: Ticket,
+    next_id: ParkId,
+    parked: HashSet<ParkId>,
+    /// The id of the document the last `peek` returned.
+    peeked: Option<ParkId>,
 }
 
 impl MemoryQueue {
@@ -23,16 +28,28 @@ impl MemoryQueue {
 
     /// A queue of entries in any state (tests put a person's document in).
     pub(crate) fn with_entries(entries: impl IntoIterator<Item = QueueEntry>) -> Self {
-        Self {
-            docs: entries.into_iter().collect(),
-            ..Self::default()
+        let mut queue = Self::default();
+        for entry in entries {
+            let id = queue.id();
+            queue.docs.push_back((id, entry));
         }
+        queue
+    }
+
+    fn id(&mut self) -> ParkId {
+        self.next_id += 1;
+        self.next_id
     }
 }
 
 impl Queue for MemoryQueue {
     fn peek(&mut self) -> Peek {
-        self.docs.front().cloned().map_or(Peek::Empty, Peek::Next)
+        let head = self
+            .docs
+            .iter()
+            .find(|(id, _)| self.parked.is_empty() || !self.parked.contains(id));
+        self.peeked = head.map(|(id, _)| *id);
+        head.map_or(Peek::Empty, |(_, entry)| Peek::Next(entry.clone()))
     }
 
     fn commit(
@@ -40,9 +57,15 @@ impl Queue for MemoryQueue {
         replacement: &[Mapping],
         started: Option<Launch<'_>>,
     ) -> Result<Option<Ticket>, QueueError> {
-        self.docs.pop_front();
+        let at = match self.peeked.take() {
+            Some(peeked) => self.docs.iter().position(|(id, _)| *id == peeked),
+            None => None,
+        };
+        let at = at.unwrap_or(0);
+        self.docs.remove(at);
         for doc in replacement.iter().rev() {
-            self.docs.push_front(QueueEntry::Expanded(doc.clone()));
+            let id = self.id();
+            self.docs.insert(at, (id, QueueEntry::Expanded(doc.clone())));
         }
         Ok(started.map(|started| {
             self.next += 1;
@@ -59,13 +82,30 @@ impl Queue for MemoryQueue {
     fn requeue(&mut self, tickets: &[Ticket]) -> Result<(), QueueError> {
         for ticket in tickets.iter().rev() {
             if let Some(doc) = self.running.remove(ticket) {
-                self.docs.push_front(QueueEntry::Expanded(doc));
+                let id = self.id();
+                self.docs.push_front((id, QueueEntry::Expanded(doc)));
             }
         }
         Ok(())
     }
 
     fn refresh(&mut self) {}
+
+    fn park(&mut self) -> Option<ParkId> {
+        let id = self.peeked.take()?;
+        self.parked.insert(id);
+        Some(id)
+    }
+
+    fn unpark(&mut self, ids: &[ParkId]) {
+        for id in ids {
+            self.parked.remove(id);
+        }
+    }
+
+    fn unpark_all(&mut self) {
+        self.parked.clear();
+    }
 
     fn pending(&self) -> usize {
         self.docs.len()

@@ -14,7 +14,7 @@ mod pending;
 mod segments;
 mod watch;
 
-pub(crate) use api::{Launch, Peek, Queue, QueueError, QueueReport, Ticket};
+pub(crate) use api::{Launch, ParkId, Peek, Queue, QueueError, QueueReport, Ticket};
 pub(crate) use entry::QueueEntry;
 pub(crate) use file::FileQueue;
 pub(crate) use journal::source_digest;

@@ -11,7 +11,7 @@
 //! formatting stay byte for byte.
 
 use std::cell::OnceCell;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use super::journal::{digest, Digest};
 use super::segments::split;
@@ -39,6 +39,15 @@ impl Doc {
 
 fn newlines(text: &str) -> usize {
     text.bytes().filter(|&b| b == b'\n').count()
+}
+
+/// Where a pending document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum At {
+    /// In the runner's documents at the head.
+    Owned(usize),
+    /// In the file's text.
+    Base(usize),
 }
 
 /// The head document, to be parsed.
@@ -114,35 +123,55 @@ impl Pending {
     }
 
     pub(crate) fn head(&self) -> Option<Head<'_>> {
-        if let Some((text, _)) = self.owned.front() {
-            return Some(Head {
+        self.head_skipping(&HashSet::new()).map(|(head, _)| head)
+    }
+
+    /// The first pending document whose digest is not in `parked`, and
+    /// where it is (for [`Pending::take_at`]). O(number parked before it).
+    pub(crate) fn head_skipping(&self, parked: &HashSet<Digest>) -> Option<(Head<'_>, At)> {
+        let owned = self
+            .owned
+            .iter()
+            .enumerate()
+            .find(|(_, (_, d))| parked.is_empty() || !parked.contains(d));
+        if let Some((i, (text, _))) = owned {
+            let head = Head {
                 text,
                 line: 0,
                 expanded: true,
-            });
+            };
+            return Some((head, At::Owned(i)));
         }
-        let doc = self.docs[self.cursor..]
-            .iter()
-            .zip(&self.removed[self.cursor..])
-            .find(|(_, removed)| !**removed)?
-            .0;
-        Some(Head {
+        let i = (self.cursor..self.docs.len()).find(|&i| {
+            !self.removed[i]
+                && (parked.is_empty() || !parked.contains(&self.docs[i].digest(&self.base)))
+        })?;
+        let doc = &self.docs[i];
+        let head = Head {
             text: &self.base[doc.start..doc.end],
             line: doc.line,
             expanded: doc.expanded,
-        })
+        };
+        Some((head, At::Base(i)))
     }
 
     /// Remove the head; its digest.
     pub(crate) fn take(&mut self) -> Option<Digest> {
-        if let Some((_, digest)) = self.owned.pop_front() {
-            return Some(digest);
+        let (_, at) = self.head_skipping(&HashSet::new())?;
+        Some(self.take_at(at))
+    }
+
+    /// Remove the document at `at` (from [`Pending::head_skipping`]); its digest.
+    pub(crate) fn take_at(&mut self, at: At) -> Digest {
+        match at {
+            At::Owned(i) => self.owned.remove(i).expect("a pending document").1,
+            At::Base(i) => {
+                self.removed[i] = true;
+                self.left -= 1;
+                self.skip_removed();
+                self.docs[i].digest(&self.base)
+            }
         }
-        self.skip_removed();
-        let doc = self.docs.get(self.cursor)?;
-        self.removed[self.cursor] = true;
-        self.left -= 1;
-        Some(doc.digest(&self.base))
     }
 
     /// Put runner-written documents (one marked document per item) at the

@@ -8,6 +8,7 @@
 
 use yaml_serde::{Mapping, Value};
 
+use super::awaits::{Dependencies, Node, Readiness};
 use super::store_hook::{Lookup, RunStore};
 use crate::config::{merge_over, ConfigError, Expander};
 use crate::executor::{Capacity, Executor, Lease};
@@ -42,6 +43,14 @@ pub(crate) enum Admission {
     },
     /// Not now.
     Wait,
+    /// It waits for these earlier experiments: leave it in the queue and
+    /// look further (pipelines).
+    Park(Vec<Node>),
+    /// An experiment it waited for did not end `done`: log it as skipped.
+    Skipped {
+        experiment: Mapping,
+        error: String,
+    },
 }
 
 /// The decision, what expansion left to put back at the head of the queue
@@ -57,6 +66,7 @@ pub(crate) struct Admitter<'s> {
     expander: Expander<'s>,
     defaults: Mapping,
     global_rep: Option<u64>,
+    pub(crate) dependencies: Dependencies,
 }
 
 impl<'s> Admitter<'s> {
@@ -65,6 +75,31 @@ impl<'s> Admitter<'s> {
             expander,
             defaults,
             global_rep: None,
+            dependencies: Dependencies::default(),
+        }
+    }
+
+    /// A queued experiment that waits (`WAITS_FOR`): evaluated when what it
+    /// waits for has ended; `Err` is the decision when it cannot start.
+    fn ready(
+        &mut self,
+        doc: &QueueEntry,
+        store: Option<&mut (dyn RunStore + '_)>,
+    ) -> Result<Option<Mapping>, Decision> {
+        if !Dependencies::waits(doc) {
+            return Ok(None);
+        }
+        match self.dependencies.check(doc, &mut self.expander, store) {
+            Readiness::Ready(experiment) => Ok(Some(experiment)),
+            Readiness::Wait(nodes) => Err(decision(Admission::Park(nodes), Vec::new())),
+            Readiness::Skip(error) => {
+                let experiment = merge_over(doc, &self.defaults);
+                Err(decision(Admission::Skipped { experiment, error }, Vec::new()))
+            }
+            Readiness::Fail(error) => {
+                let experiment = merge_over(doc, &self.defaults);
+                Err(decision(Admission::Fail { experiment, error }, Vec::new()))
+            }
         }
     }
 
@@ -73,8 +108,12 @@ impl<'s> Admitter<'s> {
         &mut self,
         doc: &QueueEntry,
         executor: &mut dyn Executor,
-        store: Option<&mut (dyn RunStore + '_)>,
+        mut store: Option<&mut (dyn RunStore + '_)>,
     ) -> Decision {
+        let ready = match self.ready(doc, store.as_deref_mut()) {
+            Ok(ready) => ready,
+            Err(decision) => return decision,
+        };
         // `GPUs` is read before expansion (it decides whether the head can
         // start now), so it is a plain integer, not a `parse` expression.
         let capacity = executor.capacity(&merge_over(doc, &self.defaults));
@@ -86,7 +125,11 @@ impl<'s> Admitter<'s> {
                 executor.release(lease);
             }
         };
-        let (experiment, rest) = match self.expand(doc) {
+        let expanded = match ready {
+            Some(experiment) => Ok((experiment, Vec::new())),
+            None => self.expand(doc),
+        };
+        let (experiment, rest) = match expanded {
             Ok(expanded) => expanded,
             Err(error) => {
                 release(executor);
@@ -98,6 +141,7 @@ impl<'s> Admitter<'s> {
             Ok(spec) if !spec.skip => spec,
             Ok(spec) => {
                 release(executor);
+                self.dependencies.skipped(&experiment);
                 return decision(Admission::Skip { name: spec.name }, rest);
             }
             Err(error) => {
@@ -113,9 +157,16 @@ impl<'s> Admitter<'s> {
             }
             Capacity::Wait => unreachable!("returned above"),
         };
-        let (identity, warning) = match store.map(|store| store.lookup(&experiment)) {
+        let (identity, warning) = match store.as_deref_mut().map(|s| s.lookup(&experiment)) {
             Some(Lookup::Cached(document)) => {
                 executor.release(&lease);
+                if experiment.contains_key(crate::model::keys::E_INDEX) {
+                    // Others wait for it: its stored results are what they read.
+                    let identity = store.and_then(|s| s.stored(&experiment)).map(|s| s.0);
+                    let status = Some(crate::yaml_log::Status::Done);
+                    self.dependencies
+                        .ended(&experiment, status, &document, identity.as_deref());
+                }
                 return decision(Admission::Cached { spec, document }, rest);
             }
             Some(Lookup::Run(identity)) => (Some(identity), None),

@@ -77,6 +77,7 @@ impl Summary {
             Status::Failed => self.failed += 1,
             Status::Interrupted => self.interrupted += 1,
             Status::Timeout => self.timeout += 1,
+            Status::Skipped => self.skipped += 1,
         }
     }
 

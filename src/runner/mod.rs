@@ -4,6 +4,7 @@
 //! the store hook.
 
 mod admission;
+mod awaits;
 mod events;
 mod outcome;
 mod paint;

@@ -9,6 +9,8 @@
 //! store, notifier, progress), each experiment's record built once.
 
 use std::path::PathBuf;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +27,7 @@ use super::store_hook::RunStore;
 use crate::config::Expander;
 use crate::executor::{Executor, ExitReport, Job, JobEvent, JobEvents, Lease, Running, Stop};
 use crate::model::{keys, name_of, JobSpec};
-use crate::queue::{Launch, Peek, Queue, QueueError, Ticket};
+use crate::queue::{Launch, ParkId, Peek, Queue, QueueError, Ticket};
 use crate::yaml_log::{Record, Status};
 
 #[path = "retry.rs"]
@@ -137,6 +139,8 @@ pub(crate) struct Session<'a, 's> {
     /// the queue, in queue order, if the run ends stopped; finished when
     /// the Ctrl-C window closes and the run goes on.
     interrupted: Vec<(usize, Ticket)>,
+    /// Pipelines: queued experiments left in the queue until these end.
+    parked: HashMap<super::awaits::Node, Vec<ParkId>>,
 }
 
 impl<'a, 's> Session<'a, 's> {
@@ -167,7 +171,14 @@ impl<'a, 's> Session<'a, 's> {
             waiting_announced: false,
             fatal: None,
             interrupted: Vec::new(),
+            parked: HashMap::default(),
         }
+    }
+
+    /// Pipelines: `E` of the expansion, one history per global repetition,
+    /// in which the experiments that wait are evaluated.
+    pub(crate) fn set_histories(&mut self, histories: Vec<crate::expr::History>) {
+        self.admitter.dependencies = super::awaits::Dependencies::new(histories);
     }
 
     pub(crate) fn add_observer(&mut self, observer: Box<dyn Observer + 'a>) {
@@ -195,6 +206,9 @@ impl<'a, 's> Session<'a, 's> {
             self.executor.admitted();
             if self.options.detach && head == Head::Empty && self.state == State::Running {
                 break;
+            }
+            if self.active.is_empty() && head == Head::Empty && self.orphans() {
+                continue;
             }
             if self.active.is_empty() {
                 match (self.state, head) {
@@ -235,6 +249,7 @@ impl<'a, 's> Session<'a, 's> {
             while let Ok(event) = self.rx.try_recv() {
                 self.handle(event);
             }
+            self.wake();
             if !self.state.admits() || !self.executor.has_room() {
                 return Head::Busy;
             }
@@ -256,6 +271,18 @@ impl<'a, 's> Session<'a, 's> {
             let rest = decision.rest;
             match decision.admission {
                 Admission::Wait => return Head::Busy,
+                Admission::Park(nodes) => {
+                    let Some(id) = self.queue.park() else {
+                        return Head::Busy;
+                    };
+                    for node in nodes {
+                        self.parked.entry(node).or_default().push(id);
+                    }
+                }
+                Admission::Skipped { experiment, error } => {
+                    self.commit(&rest, None);
+                    self.log_unrun(experiment, error, Status::Skipped, (None, None));
+                }
                 Admission::Start(ready) => self.start(*ready, Some(&rest), None),
                 Admission::Cached { spec, document } => {
                     if self.cached(&spec, document) {
@@ -273,6 +300,29 @@ impl<'a, 's> Session<'a, 's> {
                 }
             }
         }
+    }
+
+    /// Pipelines: what waited for experiments that ended since is peeked
+    /// at again, in queue order.
+    fn wake(&mut self) {
+        for node in self.admitter.dependencies.take_ended() {
+            if let Some(ids) = self.parked.remove(&node) {
+                self.queue.unpark(&ids);
+            }
+        }
+    }
+
+    /// Nothing runs and only parked experiments are left: what they wait
+    /// for will never end (removed from the queue, or never queued), so
+    /// they are peeked at once more and fail. Whether there were any.
+    fn orphans(&mut self) -> bool {
+        if self.parked.is_empty() || !self.state.admits() {
+            return false;
+        }
+        self.parked.clear();
+        self.admitter.dependencies.orphans();
+        self.queue.unpark_all();
+        true
     }
 
     /// Hand a ready experiment to the executor.
@@ -449,10 +499,10 @@ impl<'a, 's> Session<'a, 's> {
             report,
             active.run_dir,
         );
-        if self.retry(next, active.spec, active.identity, active.ticket, &record) {
+        if self.retry(next, active.spec, active.identity.clone(), active.ticket, &record) {
             return;
         }
-        let (record, recorded) = self.finish(record);
+        let (record, recorded) = self.finish_as(record, active.identity.as_deref());
         match active.ticket {
             // Ended by the runner's stop (not done before it took effect),
             // or not logged (a full disk): back in the queue at the end.
@@ -496,6 +546,19 @@ impl<'a, 's> Session<'a, 's> {
         exit_code: Option<i32>,
         run_dir: Option<PathBuf>,
     ) {
+        self.log_unrun(experiment, error, Status::Failed, (exit_code, run_dir));
+    }
+
+    /// Log and announce an experiment that is not run, with `status`:
+    /// failed (it could not be started), skipped (what it waited for did
+    /// not end `done`).
+    fn log_unrun(
+        &mut self,
+        experiment: Mapping,
+        error: String,
+        status: Status,
+        (exit_code, run_dir): (Option<i32>, Option<PathBuf>),
+    ) {
         let now = Local::now();
         let log = match experiment.get(keys::YAML_LOG) {
             Some(Value::String(path)) if !path.is_empty() => Some(PathBuf::from(path)),
@@ -506,7 +569,7 @@ impl<'a, 's> Session<'a, 's> {
             name: name_of(&experiment),
             experiment,
             results: Mapping::new(),
-            status: Status::Failed,
+            status,
             exit_code,
             signal: None,
             started_at: now,
@@ -525,9 +588,20 @@ impl<'a, 's> Session<'a, 's> {
     /// Also says whether every observer recorded it (a log on a full disk
     /// does not: the run then stops, see `unrecorded`).
     fn finish(&mut self, record: Record) -> (Record, bool) {
+        self.finish_as(record, None)
+    }
+
+    /// [`Session::finish`] of a run recorded under `identity` in the store.
+    fn finish_as(&mut self, record: Record, identity: Option<&str>) -> (Record, bool) {
         let document = record.document();
         self.observers
             .each(|o| o.experiment_finished(&record, &document));
+        self.admitter.dependencies.ended(
+            &record.experiment,
+            Some(record.status),
+            &document,
+            identity,
+        );
         let failure = self.observers.take_failure();
         if let Some(failure) = &failure {
             self.unrecorded(&record.name, failure);

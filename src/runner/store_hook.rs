@@ -20,4 +20,11 @@ pub(crate) enum Lookup {
 pub(crate) trait RunStore {
     /// Whether `experiment` (expanded) has a cached result.
     fn lookup(&mut self, experiment: &Mapping) -> Lookup;
+
+    /// The identity of `experiment` and its stored `done` run, if any,
+    /// whatever `--rerun` says (pipelines: an experiment that finished in
+    /// an earlier invocation, whose results a later one reads).
+    fn stored(&mut self, _experiment: &Mapping) -> Option<(String, Option<Mapping>)> {
+        None
+    }
 }

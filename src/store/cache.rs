@@ -249,6 +249,11 @@ impl RunStore for SharedCache {
     fn lookup(&mut self, experiment: &Mapping) -> Lookup {
         self.0.borrow_mut().lookup(experiment)
     }
+
+    fn stored(&mut self, experiment: &Mapping) -> Option<(String, Option<Mapping>)> {
+        let (identity, document) = self.0.borrow_mut().check(experiment).ok()?;
+        Some((identity.hash, document))
+    }
 }
 
 /// Records started and finished modules in the store.

@@ -44,6 +44,8 @@ use crate::runner::{ATTEMPTS, RETRIES};
 fn is_volatile(key: &str) -> bool {
     key == keys::HOST
         || key == keys::SWEEP_IDX
+        || key == keys::E_INDEX
+        || key == keys::WAITS_FOR
         || key == keys::YAML_LOG
         || key == RND_IDX_GIVEN
         || key == RETRIES
@@ -404,6 +406,8 @@ mod tests {
             assert_eq!(is_volatile(key), before.contains(key), "{key}");
         }
         assert!(is_volatile(keys::SWEEP_IDX));
+        assert!(is_volatile(keys::E_INDEX) && is_volatile(keys::WAITS_FOR));
+        assert!(!is_volatile(keys::AFTER_IDS));
         let keys: Vec<&String> = identity.parts["content"]
             .as_object()
             .unwrap()

@@ -21,6 +21,8 @@ pub(crate) enum Status {
     Interrupted,
     /// Ran longer than its `Timeout`.
     Timeout,
+    /// Not run: an experiment it waited for did not end `done` (pipelines).
+    Skipped,
 }
 
 impl Status {
@@ -30,6 +32,7 @@ impl Status {
             Self::Failed => "failed",
             Self::Interrupted => "interrupted",
             Self::Timeout => "timeout",
+            Self::Skipped => "skipped",
         }
     }
 

@@ -71,6 +71,7 @@ fn expand(text: &str) {
         seed: Some(1),
         host: "h".into(),
         limit: None,
+        placeholders: false,
     };
     let _ = expand_text(
         &sandbox,
