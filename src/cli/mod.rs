@@ -200,6 +200,11 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub dry: bool,
 
+    /// With `--dry`: print which experiments wait for which (pipelines)
+    /// instead of the experiments, as text or as Graphviz DOT
+    #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text", requires = "dry")]
+    pub graph: Option<GraphFormat>,
+
     /// Run only these indices of the expanded queue (`0,1,3` or `2-5`)
     #[arg(long, value_name = "LIST")]
     pub pick: Option<String>,
@@ -324,6 +329,15 @@ pub(crate) struct CollectArgs {
     /// files are read
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::yaml::limits::parse_size)]
     pub max_size: u64,
+}
+
+/// How `run --dry --graph` prints the dependency graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GraphFormat {
+    /// One line per waiting experiment: `#4 evaluate <- #2 finetune, #3 …`
+    Text,
+    /// Graphviz DOT (`| dot -Tsvg > graph.svg`)
+    Dot,
 }
 
 /// When to colour the terminal output (`--color`).

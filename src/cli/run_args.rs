@@ -51,19 +51,32 @@ pub(super) fn split_run_args(args: &[OsString]) -> Result<Sorted, String> {
         })
         .chain([(Some("help".to_owned()), Some('h'), false)])
         .collect();
-    // Flags whose value is optional (`--serve [PORT]`) take the next
-    // argument only when it is a number.
+    // Flags whose value is optional (`--serve [PORT]`, `--graph [FORMAT]`)
+    // take the next argument only when it is a number or one of the
+    // flag's possible values.
     let optional: Vec<&str> = run
         .get_arguments()
         .filter(|a| a.get_num_args().is_some_and(|n| n.min_values() == 0))
         .filter_map(|a| a.get_long())
         .collect();
     let optional_without_value = |text: &str, next: &OsString| {
-        text.strip_prefix("--")
-            .is_some_and(|l| optional.contains(&l))
-            && !next
-                .to_str()
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        let Some(long) = text.strip_prefix("--").filter(|l| optional.contains(l)) else {
+            return false;
+        };
+        let choices: Vec<String> = run
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .map(|a| {
+                a.get_possible_values()
+                    .iter()
+                    .map(|v| v.get_name().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        !next.to_str().is_some_and(|n| {
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                || choices.iter().any(|c| c == n)
+        })
     };
 
     let mut known = Vec::new();

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 
 use yaml_serde::{Mapping, Value};
 
+use super::graph::{Chains, Graph};
 use super::run::{
     check_experiment, expand, host_name, identifier, slot_config, warn_about_keys,
     warn_about_shadowing, RunSettings,
@@ -52,6 +53,9 @@ pub(crate) fn dry_run(settings: &RunSettings, sandbox: &Sandbox) -> Result<i32, 
             misspelt: MisspeltKeys::default(),
             shadowing: Vec::new(),
             count: 0,
+            chains: Chains::default(),
+            graph: settings.graph.map(Graph::new),
+            checked: None,
         };
         let expanded = config::expand_path_into(
             sandbox,
@@ -102,10 +106,12 @@ fn dry_picked(settings: &RunSettings, sandbox: &Sandbox) -> Result<i32, Error> {
         }
     }
     let mut report = Report::new(settings, &global);
+    let mut chains = Chains::default();
     for (at, experiment) in expansion.experiments.iter().enumerate() {
-        report.add(at, experiment);
+        report.add(at, experiment, None);
+        chains.add(at, experiment);
     }
-    report.finish();
+    report.finish(&chains);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     match crate::yaml::write::write_documents(&mut out, &expansion.experiments) {
@@ -148,6 +154,11 @@ struct Stream<'a> {
     misspelt: MisspeltKeys,
     shadowing: Vec<crate::config::Shadowing>,
     count: usize,
+    chains: Chains,
+    /// `--graph`: printed instead of the experiments.
+    graph: Option<Graph>,
+    /// What `stored` found for the experiment `experiment` is handed next.
+    checked: Option<Verdict>,
 }
 
 impl Stream<'_> {
@@ -171,8 +182,11 @@ impl Stream<'_> {
             let _ = writeln!(std::io::stderr(), "warning: {misspelt}");
         }
         warn_about_shadowing(&self.shadowing);
+        if let Some(graph) = self.graph.take() {
+            graph.finish();
+        }
         if let Some(report) = self.report.take() {
-            report.finish();
+            report.finish(&self.chains);
         }
         Ok(self.count)
     }
@@ -222,12 +236,33 @@ impl Sink for Stream<'_> {
             }
         }
         self.misspelt.add(self.count, &experiment);
+        let checked = self.checked.take();
         if let Some(report) = self.report.as_mut() {
-            report.add(self.count, &experiment);
+            report.add(self.count, &experiment, checked);
+        }
+        let parents = self.chains.add(self.count, &experiment);
+        if let Some(graph) = self.graph.as_mut() {
+            graph.add(self.count, &parents, &self.chains);
+            self.count += 1;
+            return true;
         }
         self.count += 1;
         self.batch.push(experiment);
         self.batch.len() < BATCH || self.flush()
+    }
+
+    fn stored(&mut self, experiment: &Mapping) -> Option<Mapping> {
+        if self.graph.is_some() {
+            // The graph shows what waits for what, cached or not.
+            return None;
+        }
+        let verdict = self.report.as_mut()?.check(experiment);
+        let stored = match &verdict {
+            Verdict::Cached(document) => Some(document.clone()),
+            _ => None,
+        };
+        self.checked = Some(verdict);
+        stored
     }
 
     fn shadowing(&mut self, found: Vec<crate::config::Shadowing>) {
@@ -259,7 +294,17 @@ struct Report {
     cached: usize,
     to_run: usize,
     skipped: usize,
+    waiting: usize,
     stderr: std::io::BufWriter<std::io::Stderr>,
+}
+
+/// What the report says of one experiment.
+enum Verdict {
+    Skip,
+    /// It waits for results of earlier experiments.
+    Waits,
+    Cached(Mapping),
+    Run,
 }
 
 impl Report {
@@ -285,51 +330,72 @@ impl Report {
             cached: 0,
             to_run: 0,
             skipped: 0,
+            waiting: 0,
             stderr,
         }
     }
 
-    fn add(&mut self, at: usize, experiment: &Mapping) {
+    /// What `run` would do with `experiment` (looked up in the store).
+    fn check(&mut self, experiment: &Mapping) -> Verdict {
+        if experiment.get("Name").and_then(Value::as_str) == Some("skip") {
+            return Verdict::Skip;
+        }
+        if experiment.contains_key(crate::model::keys::WAITS_FOR) {
+            return Verdict::Waits;
+        }
+        match self.cache.as_mut().map(|cache| cache.check(experiment)) {
+            Some(Ok((_, Some(document)))) if !self.rerun => Verdict::Cached(document),
+            _ => Verdict::Run,
+        }
+    }
+
+    /// Count `experiment` (number `at`) and say what `run` would do with
+    /// it; `checked`: what [`Report::check`] said already.
+    fn add(&mut self, at: usize, experiment: &Mapping, checked: Option<Verdict>) {
         if self.quiet {
             return;
         }
-        let skip = experiment.get("Name").and_then(Value::as_str) == Some("skip");
-        let Some(cache) = self.cache.as_mut() else {
+        let verdict = checked.unwrap_or_else(|| self.check(experiment));
+        let what = match verdict {
+            Verdict::Skip => {
+                self.skipped += 1;
+                "skip"
+            }
+            Verdict::Waits => {
+                self.waiting += 1;
+                "waits"
+            }
+            Verdict::Cached(_) => {
+                self.cached += 1;
+                "cached"
+            }
+            Verdict::Run => {
+                self.to_run += 1;
+                "would run"
+            }
+        };
+        if self.cache.is_none() {
             // No store yet: nothing can be cached, and a line per
             // experiment would only repeat "would run".
-            if skip {
-                self.skipped += 1;
-            } else {
-                self.to_run += 1;
-            }
             return;
-        };
-        let what = if skip {
-            self.skipped += 1;
-            "skip"
-        } else {
-            match cache.check(experiment) {
-                Ok((_, Some(_))) if !self.rerun => {
-                    self.cached += 1;
-                    "cached"
-                }
-                _ => {
-                    self.to_run += 1;
-                    "would run"
-                }
-            }
-        };
+        }
         // The index as `--pick` counts it.
         let index = self.pick.as_ref().map_or(at, |pick| pick[at]);
         let name = name_of(experiment);
         let _ = writeln!(self.stderr, "{index:>5} {what:<9} {name}");
     }
 
-    fn finish(mut self) {
+    fn finish(mut self, chains: &Chains) {
         if self.quiet {
             return;
         }
         let mut summary = format!("{} cached, {} to run", self.cached, self.to_run);
+        if self.waiting > 0 {
+            let _ = std::fmt::Write::write_fmt(
+                &mut summary,
+                format_args!(", {} waiting for results", self.waiting),
+            );
+        }
         if self.skipped > 0 {
             let _ = std::fmt::Write::write_fmt(
                 &mut summary,
@@ -340,6 +406,9 @@ impl Report {
             summary.push_str(" (no results store yet)");
         }
         let _ = writeln!(self.stderr, "{summary}");
+        if let Some(chain) = chains.summary() {
+            let _ = writeln!(self.stderr, "{chain}");
+        }
         let _ = self.stderr.flush();
     }
 }

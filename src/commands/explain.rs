@@ -50,6 +50,7 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
     let settings = RunSettings {
         exp: args.exp.clone(),
         dry: true,
+        graph: None,
         pick: Some(vec![args.pick]),
         seed: args.seed,
         follow: false,

@@ -4,6 +4,7 @@
 pub(crate) mod attach;
 pub(crate) mod collect;
 mod dry;
+mod graph;
 pub(crate) mod exec;
 pub(crate) mod explain;
 pub(crate) mod filter;

@@ -35,6 +35,8 @@ use crate::yaml_log::LogWriter;
 pub(crate) struct RunSettings {
     pub exp: PathBuf,
     pub dry: bool,
+    /// `--dry --graph`: the dependency graph instead of the experiments.
+    pub graph: Option<crate::cli::GraphFormat>,
     pub pick: Option<Vec<usize>>,
     pub seed: Option<u64>,
     pub follow: bool,
@@ -76,6 +78,7 @@ impl RunSettings {
         Ok(Self {
             exp: args.exp,
             dry: args.dry,
+            graph: args.graph,
             pick,
             seed: args.seed,
             follow: args.follow,

@@ -35,7 +35,7 @@ pub(crate) fn waits_for(experiment: &Mapping) -> Option<(usize, Vec<usize>)> {
 }
 
 /// What a waiting value prints as in `--dry`: `<waits for pretrain.CHECKPOINT>`.
-pub(crate) fn placeholder(awaited: &Awaited) -> String {
+fn placeholder(awaited: &Awaited) -> String {
     match &awaited.name {
         Some(name) => format!("<waits for {name}.{}>", awaited.key),
         None => format!("<waits for E[{}].{}>", awaited.at, awaited.key),

@@ -138,6 +138,12 @@ impl<'s> Expander<'s> {
         &self.history
     }
 
+    /// The experiment at `at` of `E` finished (its log document): later
+    /// expressions read its results.
+    pub(crate) fn finish(&mut self, at: usize, document: &Mapping) {
+        self.history.finish(at, document);
+    }
+
     /// Record an experiment that was expanded elsewhere so that later
     /// expressions see it in `E`.
     pub fn record(&mut self, experiment: &Mapping) {

@@ -24,4 +24,4 @@ pub use merge::merge_over;
 pub use overrides::{apply_override, Override, Shadowing};
 pub use pipeline::{expand_path, expand_path_into, expand_text, expand_text_into, Expansion, Sink};
 pub use prepare::{ExpandOptions, RND_IDX_GIVEN, RUNNER_KEYS};
-pub(crate) use awaits::{after_names, global_rep, placeholder, waits_for};
+pub(crate) use awaits::{after_names, global_rep, waits_for};

@@ -104,6 +104,12 @@ pub trait Sink {
     /// `E` of each global repetition, once the expansion is complete;
     /// asked for by returning true from [`Sink::wants_histories`].
     fn histories(&mut self, _histories: Vec<crate::expr::History>) {}
+    /// The stored `done` run of `experiment`, if its results are to be
+    /// used by the experiments after it (`--dry` with a results store: a
+    /// pipeline's cached stage). Called before [`Sink::experiment`].
+    fn stored(&mut self, _experiment: &Mapping) -> Option<Mapping> {
+        None
+    }
     /// Whether to keep `E` of every global repetition for
     /// [`Sink::histories`] (it is a small part of the experiments' size).
     fn wants_histories(&self) -> bool {
@@ -230,7 +236,11 @@ fn evaluate_stream(
                 };
                 match expander.evaluate_prepared(prepared) {
                     Ok(done) => {
-                        for experiment in done {
+                        let base = expander.history().len() - done.len();
+                        for (i, experiment) in done.into_iter().enumerate() {
+                            if let Some(document) = sink.stored(&experiment) {
+                                expander.finish(base + i, &document);
+                            }
                             // Dropping the channel stops the parsing thread.
                             if produced >= limit || !sink.experiment(experiment) {
                                 hand_histories(expander, sink);
