@@ -135,6 +135,10 @@ pub(crate) struct QueueView {
     pub(crate) next: Vec<String>,
     /// Why the file could not be read.
     pub(crate) error: Option<String>,
+    /// Pipelines: how many pending experiments wait for earlier ones.
+    pub(crate) waiting: usize,
+    /// The first few of them: `Name` and the `Name`s they wait for.
+    pub(crate) waits: Vec<(String, Vec<String>)>,
 }
 
 /// How many of the pending names `status` shows.
@@ -153,6 +157,8 @@ impl QueueView {
             pending: 0,
             next: Vec::new(),
             error: None,
+            waiting: 0,
+            waits: Vec::new(),
         };
         let Some(path) = path else {
             return view;
@@ -174,6 +180,14 @@ impl QueueView {
                 continue;
             }
             view.pending += 1;
+            if piece.text.contains("\nWAITS_FOR:") {
+                view.waiting += 1;
+                if view.waits.len() < first {
+                    if let Ok(Some(yaml_serde::Value::Mapping(doc))) = parse_piece(&piece) {
+                        view.waits.push(waits_of(&doc));
+                    }
+                }
+            }
             if view.next.len() < first {
                 let name = match parse_piece(&piece) {
                     Ok(Some(yaml_serde::Value::Mapping(doc))) => doc
@@ -187,6 +201,26 @@ impl QueueView {
         }
         view
     }
+}
+
+/// A waiting experiment's `Name` and the `Name`s (or `E[i]`) it waits for.
+fn waits_of(doc: &yaml_serde::Mapping) -> (String, Vec<String>) {
+    let name = doc
+        .get(keys::NAME)
+        .and_then(yaml_serde::Value::as_str)
+        .unwrap_or("(no Name)")
+        .to_owned();
+    let parents = match doc.get(keys::WAITS_FOR) {
+        Some(yaml_serde::Value::Mapping(waits)) => waits
+            .iter()
+            .map(|(at, parent)| match parent.as_str() {
+                Some(parent) => parent.to_owned(),
+                None => format!("E[{}]", at.as_u64().unwrap_or_default()),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    (name, parents)
 }
 
 impl View {
@@ -321,6 +355,20 @@ impl QueueView {
             let _ = write!(out, ", next: {}{more}", self.next.join(", "));
         }
         out.push('\n');
+        if self.waiting > 0 {
+            let shown: Vec<String> = self
+                .waits
+                .iter()
+                .map(|(name, parents)| format!("{name} (for {})", parents.join(", ")))
+                .collect();
+            let more = if self.waiting > shown.len() { ", …" } else { "" };
+            let _ = writeln!(
+                out,
+                "waiting for earlier experiments: {}: {}{more}",
+                self.waiting,
+                shown.join(", ")
+            );
+        }
     }
 }
 

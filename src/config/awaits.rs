@@ -45,7 +45,12 @@ fn placeholder(awaited: &Awaited) -> String {
 /// Replace each waiting value (`path` → what it waits for) by its
 /// [`placeholder`].
 pub(crate) fn placeholders(experiment: &mut Mapping, deferred: &[(Vec<String>, Awaited)]) {
+    let mut done: Vec<&[String]> = Vec::new();
     for (path, awaited) in deferred {
+        if done.contains(&path.as_slice()) {
+            continue; // the first result a value waits for names it
+        }
+        done.push(path);
         if let Some(value) = value_at(experiment, path) {
             *value = Value::from(placeholder(awaited));
         }

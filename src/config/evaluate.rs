@@ -18,7 +18,7 @@ use super::names::{
 use super::prepare::{positive_int, ExpandOptions, Prepared, Preparer, RUNNER_KEYS};
 use super::sweep::{Context, Plan, SWEEP};
 use crate::expr::{
-    dynamic_to_yaml, take_awaited, yaml_to_dynamic, Awaited, CompiledExpr, Dynamic, ExprError,
+    discover, dynamic_to_yaml, take_awaited, yaml_to_dynamic, Awaited, CompiledExpr, Dynamic, ExprError,
     History, Sandbox, Scope,
 };
 use crate::model::keys;
@@ -398,7 +398,15 @@ impl<'s> Expander<'s> {
                     Ok(result) => result,
                     Err(err) => match take_awaited() {
                         Some(awaited) => {
+                            let first = awaited.at;
                             ctx.deferred.push((ctx.path.clone(), awaited));
+                            // The other results it reads: wait for them too.
+                            let more = discover(|| {
+                                let _ = self.eval_expr(&src, scope, ctx);
+                            });
+                            for other in more.into_iter().filter(|a| a.at != first) {
+                                ctx.deferred.push((ctx.path.clone(), other));
+                            }
                             return Ok(None);
                         }
                         None => return Err(err),

@@ -50,10 +50,27 @@ thread_local! {
     static AWAITED: std::cell::RefCell<Option<Awaited>> = const { std::cell::RefCell::new(None) };
 }
 
+thread_local! {
+    /// While [`discover`] runs: every result read that is not there yet.
+    static DISCOVERED: std::cell::RefCell<Option<Vec<Awaited>>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Take what the last failed evaluation on this thread waited for, if it
 /// failed because a result is not there yet.
 pub fn take_awaited() -> Option<Awaited> {
     AWAITED.with(|a| a.borrow_mut().take())
+}
+
+/// Run `evaluate` with every result that is not there yet read as `0`
+/// instead of stopping at the first: which results does the expression
+/// read? (An evaluation stops at the first missing result, so a key that
+/// reads three finished experiments would otherwise name only one.)
+pub fn discover(evaluate: impl FnOnce()) -> Vec<Awaited> {
+    DISCOVERED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    evaluate();
+    let found = DISCOVERED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+    let _ = take_awaited();
+    found
 }
 
 
@@ -96,13 +113,22 @@ impl Experiment {
         } else if self.finished {
             format!("{who} finished without the result `{key}`")
         } else {
-            AWAITED.with(|a| {
-                *a.borrow_mut() = Some(Awaited {
-                    at: self.at,
-                    name: self.name.as_deref().map(str::to_owned),
-                    key: key.to_owned(),
-                });
+            let awaited = Awaited {
+                at: self.at,
+                name: self.name.as_deref().map(str::to_owned),
+                key: key.to_owned(),
+            };
+            let discovering = DISCOVERED.with(|d| match d.borrow_mut().as_mut() {
+                Some(found) => {
+                    found.push(awaited.clone());
+                    true
+                }
+                None => false,
             });
+            if discovering {
+                return Ok(Dynamic::from(0 as rhai::INT));
+            }
+            AWAITED.with(|a| *a.borrow_mut() = Some(awaited));
             format!("waits for the result `{key}` of {who}")
         };
         Err(Box::new(EvalAltResult::ErrorRuntime(

@@ -122,6 +122,7 @@ impl Pending {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn head(&self) -> Option<Head<'_>> {
         self.head_skipping(&HashSet::new()).map(|(head, _)| head)
     }
@@ -156,6 +157,7 @@ impl Pending {
     }
 
     /// Remove the head; its digest.
+    #[cfg(test)]
     pub(crate) fn take(&mut self) -> Option<Digest> {
         let (_, at) = self.head_skipping(&HashSet::new())?;
         Some(self.take_at(at))
