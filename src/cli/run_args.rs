@@ -74,8 +74,7 @@ pub(super) fn split_run_args(args: &[OsString]) -> Result<Sorted, String> {
             })
             .unwrap_or_default();
         !next.to_str().is_some_and(|n| {
-            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
-                || choices.iter().any(|c| c == n)
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) || choices.iter().any(|c| c == n)
         })
     };
 

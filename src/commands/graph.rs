@@ -93,7 +93,9 @@ impl Chains {
 
 /// The `Name` `WAITS_FOR` gives for position `at`.
 fn experiment_name(experiment: &Mapping, at: usize) -> Option<String> {
-    let waits = experiment.get(crate::model::keys::WAITS_FOR)?.as_mapping()?;
+    let waits = experiment
+        .get(crate::model::keys::WAITS_FOR)?
+        .as_mapping()?;
     waits
         .get(yaml_serde::Value::from(at as u64))
         .and_then(yaml_serde::Value::as_str)
@@ -111,7 +113,10 @@ impl Graph {
     pub(crate) fn new(format: GraphFormat) -> Self {
         let mut out = std::io::BufWriter::new(std::io::stdout());
         if format == GraphFormat::Dot {
-            let _ = writeln!(out, "digraph pipeline {{\n  rankdir=LR;\n  node [shape=box];");
+            let _ = writeln!(
+                out,
+                "digraph pipeline {{\n  rankdir=LR;\n  node [shape=box];"
+            );
         }
         Self {
             format,

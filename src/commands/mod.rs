@@ -4,10 +4,10 @@
 pub(crate) mod attach;
 pub(crate) mod collect;
 mod dry;
-mod graph;
 pub(crate) mod exec;
 pub(crate) mod explain;
 pub(crate) mod filter;
+mod graph;
 pub(crate) mod log;
 pub(crate) mod output_file;
 pub(crate) mod run;

@@ -361,7 +361,11 @@ impl QueueView {
                 .iter()
                 .map(|(name, parents)| format!("{name} (for {})", parents.join(", ")))
                 .collect();
-            let more = if self.waiting > shown.len() { ", …" } else { "" };
+            let more = if self.waiting > shown.len() {
+                ", …"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
                 "waiting for earlier experiments: {}: {}{more}",

@@ -18,8 +18,8 @@ use super::names::{
 use super::prepare::{positive_int, ExpandOptions, Prepared, Preparer, RUNNER_KEYS};
 use super::sweep::{Context, Plan, SWEEP};
 use crate::expr::{
-    discover, dynamic_to_yaml, take_awaited, yaml_to_dynamic, Awaited, CompiledExpr, Dynamic, ExprError,
-    History, Sandbox, Scope,
+    discover, dynamic_to_yaml, take_awaited, yaml_to_dynamic, Awaited, CompiledExpr, Dynamic,
+    ExprError, History, Sandbox, Scope,
 };
 use crate::model::keys;
 use crate::queue::QueueEntry;

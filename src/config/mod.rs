@@ -4,8 +4,8 @@
 //! `prepare` merges each document over the defaults and makes its copies,
 //! `evaluate` runs its `parse` values; `names` knows what expressions read.
 
-mod error;
 mod awaits;
+mod error;
 mod evaluate;
 mod load;
 mod merge;
@@ -17,6 +17,7 @@ mod sweep;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use awaits::{after_names, global_rep, waits_for};
 pub use error::{ConfigError, Location};
 pub use evaluate::Expander;
 pub use load::{load_file, parse_text, ExperimentFile, SourceText};
@@ -24,4 +25,3 @@ pub use merge::merge_over;
 pub use overrides::{apply_override, Override, Shadowing};
 pub use pipeline::{expand_path, expand_path_into, expand_text, expand_text_into, Expansion, Sink};
 pub use prepare::{ExpandOptions, RND_IDX_GIVEN, RUNNER_KEYS};
-pub(crate) use awaits::{after_names, global_rep, waits_for};

@@ -68,11 +68,12 @@ pub fn take_awaited() -> Option<Awaited> {
 pub fn discover(evaluate: impl FnOnce()) -> Vec<Awaited> {
     DISCOVERED.with(|d| *d.borrow_mut() = Some(Vec::new()));
     evaluate();
-    let found = DISCOVERED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+    let found = DISCOVERED
+        .with(|d| d.borrow_mut().take())
+        .unwrap_or_default();
     let _ = take_awaited();
     found
 }
-
 
 impl Experiment {
     /// The whole experiment as YAML (a script returned `E[i]` itself).

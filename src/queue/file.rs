@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use yaml_serde::Mapping;
 
-use super::api::{ParkId, Launch, Peek, Queue, QueueError, QueueReport, Ticket};
+use super::api::{Launch, ParkId, Peek, Queue, QueueError, QueueReport, Ticket};
 use super::disk::{self, current_stamp, remove_stale_temporaries, Stamp, Written};
 use super::documents::{diff, entry_of, parse_doc, serialise, serialise_each};
 use super::entry::QueueEntry;

@@ -65,7 +65,8 @@ impl Queue for MemoryQueue {
         self.docs.remove(at);
         for doc in replacement.iter().rev() {
             let id = self.id();
-            self.docs.insert(at, (id, QueueEntry::Expanded(doc.clone())));
+            self.docs
+                .insert(at, (id, QueueEntry::Expanded(doc.clone())));
         }
         Ok(started.map(|started| {
             self.next += 1;

@@ -94,7 +94,10 @@ impl<'s> Admitter<'s> {
             Readiness::Wait(nodes) => Err(decision(Admission::Park(nodes), Vec::new())),
             Readiness::Skip(error) => {
                 let experiment = merge_over(doc, &self.defaults);
-                Err(decision(Admission::Skipped { experiment, error }, Vec::new()))
+                Err(decision(
+                    Admission::Skipped { experiment, error },
+                    Vec::new(),
+                ))
             }
             Readiness::Fail(error) => {
                 let experiment = merge_over(doc, &self.defaults);

@@ -25,7 +25,9 @@ pub(crate) type Node = (u64, usize);
 /// What became of an experiment others wait for.
 #[derive(Debug, Clone)]
 enum End {
-    Done { identity: Option<String> },
+    Done {
+        identity: Option<String>,
+    },
     /// `failed`, `timeout`, `interrupted`, `skipped`.
     Not(&'static str),
 }
@@ -94,7 +96,11 @@ impl Dependencies {
             ));
         };
         let rep = global_rep(doc);
-        if self.histories.get(rep as usize).is_none_or(|h| at > h.len()) {
+        if self
+            .histories
+            .get(rep as usize)
+            .is_none_or(|h| at > h.len())
+        {
             return Readiness::Fail(format!(
                 "its history `E` is gone (`{}: {at}` is past the {} experiment(s) this run \
                  expanded): run it again with `--restart`",
@@ -285,11 +291,6 @@ impl Dependencies {
 
     /// An experiment with `Name: skip` ended without running.
     pub(crate) fn skipped(&mut self, experiment: &Mapping) -> Option<Node> {
-        self.ended(
-            experiment,
-            Some(Status::Skipped),
-            &Mapping::new(),
-            None,
-        )
+        self.ended(experiment, Some(Status::Skipped), &Mapping::new(), None)
     }
 }

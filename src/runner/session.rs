@@ -499,7 +499,13 @@ impl<'a, 's> Session<'a, 's> {
             report,
             active.run_dir,
         );
-        if self.retry(next, active.spec, active.identity.clone(), active.ticket, &record) {
+        if self.retry(
+            next,
+            active.spec,
+            active.identity.clone(),
+            active.ticket,
+            &record,
+        ) {
             return;
         }
         let (record, recorded) = self.finish_as(record, active.identity.as_deref());

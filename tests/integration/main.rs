@@ -23,6 +23,7 @@ mod fuzz;
 mod hostile;
 mod issue12;
 mod parallel;
+mod pipelines;
 mod queue;
 mod queue_crash;
 mod reliability;

@@ -105,6 +105,11 @@ impl Test {
 }
 
 impl Ran {
+    /// The test directory (kept until `Ran` is dropped).
+    pub(crate) fn path(&self) -> &Path {
+        &self.dir
+    }
+
     pub(crate) fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
