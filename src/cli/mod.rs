@@ -201,8 +201,8 @@ pub(crate) struct RunArgs {
     pub dry: bool,
 
     /// With `--dry`: print which experiments wait for which (pipelines)
-    /// instead of the experiments, as text or as Graphviz DOT
-    #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text", requires = "dry")]
+    /// instead of the experiments: `text` (the default) or `dot` (Graphviz)
+    #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text", requires = "dry", hide_possible_values = true)]
     pub graph: Option<GraphFormat>,
 
     /// Run only these indices of the expanded queue (`0,1,3` or `2-5`)

@@ -45,9 +45,10 @@ fn split_args(args: &[String]) -> Result<(Vec<Override>, Vec<OsString>), Error> 
     Ok((overrides, module_args))
 }
 
-pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
+/// What `run --dry --pick` would be given.
+fn settings_of(args: &ExplainArgs) -> Result<RunSettings, Error> {
     let (overrides, module_args) = split_args(&args.args)?;
-    let settings = RunSettings {
+    Ok(RunSettings {
         exp: args.exp.clone(),
         dry: true,
         graph: None,
@@ -67,7 +68,11 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
         module_args,
         executor: None,
         detach: false,
-    };
+    })
+}
+
+pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
+    let settings = settings_of(args)?;
     let expansion = expand(&settings, &Sandbox::new())?;
     let global = Global::from_mapping_in(&expansion.global, &settings.exp)?;
     // `expand` expanded the file up to `--pick` only, and kept that one.
@@ -77,11 +82,18 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<i32, Error> {
         Some(path) => path.clone(),
         None => global.store_path(),
     };
+    let mut waits = String::new();
+    let Some(resolved) =
+        super::explain_waits::resolved(&settings, &expansion, args.pick, &path, &mut waits)?
+    else {
+        return Ok(exit::OK);
+    };
+    let experiment = &resolved;
     let identity = identifier(&settings)
         .identify(experiment)
         .map_err(|e| Error::Other(anyhow::anyhow!("failed to compute the identity: {e}")))?;
     let mut out = format!(
-        "experiment {} `{name}`: identity {}\n",
+        "experiment {} `{name}`: identity {}\n{waits}",
         args.pick,
         &identity.hash[..16]
     );
@@ -170,10 +182,25 @@ fn explain_nearest(
                 row.id, row.name, row.status, row.started_at
             );
             for diff in diffs {
-                let _ = writeln!(out, "  {diff}");
+                // A key read from an earlier experiment: that value differs upstream.
+                let upstream = out.contains(&format!("\n  {}: ", diff_key(&diff)))
+                    && out.contains("reads the results of earlier experiments");
+                let mark = if upstream {
+                    "  (read from an earlier experiment)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(out, "  {diff}{mark}");
             }
         }
     }
+}
+
+/// The key a line of [`differences`] is about (`key `x`: …` → `x`).
+fn diff_key(diff: &str) -> &str {
+    diff.strip_prefix("key `")
+        .and_then(|rest| rest.split_once('`'))
+        .map_or("", |(key, _)| key)
 }
 
 /// Leaves of `value` by dotted path, as JSON text.

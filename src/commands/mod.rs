@@ -6,6 +6,7 @@ pub(crate) mod collect;
 mod dry;
 pub(crate) mod exec;
 pub(crate) mod explain;
+mod explain_waits;
 pub(crate) mod filter;
 mod graph;
 pub(crate) mod log;

@@ -308,6 +308,28 @@ pub(crate) fn slot_config(settings: &RunSettings, global: &Global) -> Result<Slo
     Ok(config)
 }
 
+/// The expander of documents added to the queue file while the run works.
+fn runtime_expander<'s>(
+    settings: &RunSettings,
+    sandbox: &'s Sandbox,
+    defaults: &Mapping,
+) -> config::Expander<'s> {
+    config::Expander::new(
+        sandbox,
+        None,
+        defaults.clone(),
+        &ExpandOptions {
+            // Documents added to the queue file later draw their `RND_IDX`
+            // from a stream of their own: still reproducible with `--seed`,
+            // but not a replay of the values the file's experiments got.
+            seed: settings.seed.map(|s| s ^ 0x9e37_79b9_7f4a_7c15),
+            host: host_name(),
+            limit: None,
+            placeholders: false,
+        },
+    )
+}
+
 fn run_experiments(
     settings: &RunSettings,
     global: &Global,
@@ -357,20 +379,7 @@ fn run_experiments(
             global.grace,
         ))
     };
-    let expander = config::Expander::new(
-        sandbox,
-        None,
-        expansion.defaults.clone(),
-        &ExpandOptions {
-            // Documents added to the queue file later draw their `RND_IDX`
-            // from a stream of their own: still reproducible with `--seed`,
-            // but not a replay of the values the file's experiments got.
-            seed: settings.seed.map(|s| s ^ 0x9e37_79b9_7f4a_7c15),
-            host: host_name(),
-            limit: None,
-            placeholders: false,
-        },
-    );
+    let expander = runtime_expander(settings, sandbox, &expansion.defaults);
     let options = SessionOptions {
         fail_fast: settings.fail_fast,
         follow: settings.follow,

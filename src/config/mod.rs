@@ -22,6 +22,7 @@ pub use error::{ConfigError, Location};
 pub use evaluate::Expander;
 pub use load::{load_file, parse_text, ExperimentFile, SourceText};
 pub use merge::merge_over;
+pub(crate) use names::PARSE_PREFIX;
 pub use overrides::{apply_override, Override, Shadowing};
 pub use pipeline::{expand_path, expand_path_into, expand_text, expand_text_into, Expansion, Sink};
 pub use prepare::{ExpandOptions, RND_IDX_GIVEN, RUNNER_KEYS};

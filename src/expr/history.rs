@@ -100,7 +100,7 @@ impl Experiment {
         let deferred = !self.finished
             && value
                 .as_ref()
-                .and_then(|v| v.read_lock::<ImmutableString>())
+                .and_then(Dynamic::read_lock::<ImmutableString>)
                 .is_some_and(|s| s.starts_with("parse "));
         if let (Some(value), false) = (value, deferred) {
             return Ok(value);
@@ -188,6 +188,7 @@ impl History {
     }
 
     /// `E` as the experiment at position `at` saw it: the entries before it.
+    #[must_use]
     pub fn view(&self, at: usize) -> History {
         History {
             inner: Arc::clone(&self.inner),

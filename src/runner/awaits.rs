@@ -145,7 +145,7 @@ impl Dependencies {
         for &parent in parents {
             let node = (rep, parent);
             if !self.ended.contains_key(&node) {
-                self.from_store(node, expander, store, 0);
+                self.look_up_stored(node, expander, store, 0);
             }
             match self.ended.get(&node) {
                 Some(End::Done { .. }) => {}
@@ -179,7 +179,7 @@ impl Dependencies {
     /// An experiment this run has not seen end: a `done` run of it in the
     /// store (an earlier invocation) ends it now. One that waited itself is
     /// first evaluated with its own parents from the store.
-    fn from_store(
+    fn look_up_stored(
         &mut self,
         node: Node,
         expander: &mut Expander<'_>,
@@ -201,7 +201,7 @@ impl Dependencies {
             for parent in parents {
                 let parent = (node.0, parent);
                 if !self.ended.contains_key(&parent) {
-                    self.from_store(parent, expander, &mut again, depth + 1);
+                    self.look_up_stored(parent, expander, &mut again, depth + 1);
                 }
             }
             let view = self.histories[node.0 as usize].view(at);

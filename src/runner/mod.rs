@@ -14,6 +14,7 @@ mod signals;
 mod state;
 mod store_hook;
 
+pub(crate) use awaits::{Dependencies, Readiness};
 pub(crate) use events::{Cached, Observer, Started, Summary};
 pub(crate) use outcome::record as outcome_record;
 pub(crate) use paint::{ColourChoice, Paint};

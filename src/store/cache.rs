@@ -137,6 +137,11 @@ impl RunStore for Cache {
             )),
         }
     }
+
+    fn stored(&mut self, experiment: &Mapping) -> Option<(String, Option<Mapping>)> {
+        let (identity, document) = self.check(experiment).ok()?;
+        Some((identity.hash, document))
+    }
 }
 
 impl Cache {
@@ -251,8 +256,7 @@ impl RunStore for SharedCache {
     }
 
     fn stored(&mut self, experiment: &Mapping) -> Option<(String, Option<Mapping>)> {
-        let (identity, document) = self.0.borrow_mut().check(experiment).ok()?;
-        Some((identity.hash, document))
+        self.0.borrow_mut().stored(experiment)
     }
 }
 

@@ -301,10 +301,27 @@ fn the_cache_follows_the_values_read_through_the_chain() {
     // x 12 → 25 gives X = 2: every stage after it runs again.
     let changed = same.replace("x: 12", "x: 25");
     assert_eq!(stages(dir, &changed), ["first", "second", "third"]);
-    // `explain` says which upstream value differs from the stored runs.
+    // `explain` says which upstream value differs from the stored runs:
+    // with only the first stage run (X = 3), the second would run because
+    // the `x` it reads differs.
+    std::fs::write(dir.join("e.yaml"), changed.replace("x: 25", "x: 35")).unwrap();
+    let out = runner(dir, &["run", "--exp", "e.yaml", "--pick", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = runner(dir, &["explain", "--exp", "e.yaml", "--pick", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let _ = stdout(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("x: 3  (parse E[\"first\"].X)")
+            && text.contains("key `x`: stored 2, now 3  (read from an earlier experiment)"),
+        "{text}"
+    );
+    // The third waits for the second, which has no stored run for X = 3.
+    let out = runner(dir, &["explain", "--exp", "e.yaml", "--pick", "2"]);
+    assert!(
+        stdout(&out).contains("waits for `second` (E[1]): no `done` run of it"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 /// A dependency on a run finished by an earlier invocation is met from the
