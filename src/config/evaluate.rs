@@ -394,23 +394,23 @@ impl<'s> Expander<'s> {
                     return Ok(None);
                 }
                 let _ = take_awaited();
-                let result = match self.eval_expr(&src, scope, ctx) {
-                    Ok(result) => result,
-                    Err(err) => match take_awaited() {
-                        Some(awaited) => {
-                            let first = awaited.at;
-                            ctx.deferred.push((ctx.path.clone(), awaited));
-                            // The other results it reads: wait for them too.
+                let result = self.eval_expr(&src, scope, ctx);
+                let result = match take_awaited() {
+                    None => result?,
+                    Some(awaited) => {
+                        let first = awaited.at;
+                        ctx.deferred.push((ctx.path.clone(), awaited));
+                        // The other results it reads: wait for them too.
+                        if let Some(compiled) = self.compiled.get(&src) {
                             let more = discover(|| {
-                                let _ = self.eval_expr(&src, scope, ctx);
+                                let _ = self.sandbox.eval(compiled, scope);
                             });
                             for other in more.into_iter().filter(|a| a.at != first) {
                                 ctx.deferred.push((ctx.path.clone(), other));
                             }
-                            return Ok(None);
                         }
-                        None => return Err(err),
-                    },
+                        return Ok(None);
+                    }
                 };
                 *value = dynamic_to_yaml(&result).map_err(|message| {
                     let error = ExprError {
@@ -459,9 +459,13 @@ impl<'s> Expander<'s> {
             self.compiled.insert(src.to_owned(), compiled.clone());
             compiled
         };
-        self.sandbox
-            .eval(&compiled, scope)
-            .map_err(|e| self.expr_error(ctx, src, e))
+        let result = self.sandbox.eval(&compiled, scope);
+        // A result that is not there yet is not an error (the caller takes
+        // it): the located message, which searches the file, is not built.
+        if result.is_err() && crate::expr::awaiting() {
+            return Ok(Dynamic::UNIT);
+        }
+        result.map_err(|e| self.expr_error(ctx, src, e))
     }
 
     fn expr_error(&self, ctx: &Ctx, src: &str, source: ExprError) -> ConfigError {

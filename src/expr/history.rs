@@ -61,6 +61,12 @@ pub fn take_awaited() -> Option<Awaited> {
     AWAITED.with(|a| a.borrow_mut().take())
 }
 
+/// Whether the last evaluation on this thread stopped at a result that is
+/// not there yet ([`take_awaited`] says which).
+pub fn awaiting() -> bool {
+    AWAITED.with(|a| a.borrow().is_some())
+}
+
 /// Run `evaluate` with every result that is not there yet read as `0`
 /// instead of stopping at the first: which results does the expression
 /// read? (An evaluation stops at the first missing result, so a key that

@@ -19,7 +19,7 @@ mod translate;
 
 pub use convert::{key_name, yaml_to_dynamic};
 pub use document::{BoundDocument, DocumentExpr, DOCUMENT};
-pub use history::{discover, take_awaited, Awaited, Experiment, History};
+pub use history::{awaiting, discover, take_awaited, Awaited, Experiment, History};
 pub use limits::EVAL_STACK_SIZE;
 pub use rhai::Dynamic;
 pub use sandbox::{CompiledExpr, ExprError, Sandbox, Scope};

@@ -96,8 +96,11 @@ pub(crate) struct FileQueue {
     /// The head, parsed, with its digest and place.
     head: Option<(Digest, QueueEntry, At)>,
     /// Documents left pending but skipped by `peek` (pipelines: they wait
-    /// for experiments to end). An edited one is not parked any more.
+    /// for experiments to end), by digest, so that they stay parked when
+    /// the file is read or rewritten. An edited one is not parked any more.
     parked: HashSet<Digest>,
+    /// The parked documents among those the runner wrote at the head.
+    owned_parked: HashSet<Digest>,
     peeked: Option<Digest>,
     journal: Journal,
     /// Started experiments, as marked YAML text, with their run directory.
@@ -212,6 +215,7 @@ impl FileQueue {
             last_invalid: None,
             head: None,
             parked: HashSet::new(),
+            owned_parked: HashSet::new(),
             peeked: None,
             journal: Journal::append_to(path)?,
             running: BTreeMap::new(),
@@ -273,6 +277,7 @@ impl FileQueue {
             });
         }
         self.pending = new;
+        self.pending.park_again(&self.parked);
         self.stamp = Some(stamp);
         self.state = State::Valid;
         self.last_invalid = None;
@@ -411,6 +416,9 @@ impl FileQueue {
                             .map(|(_, digest)| (digest, now)),
                     );
                     self.pending = next;
+                    self.pending.park_again(&self.parked);
+                    // Places in the old text mean nothing in the new one.
+                    self.head = None;
                     self.stamp = Some(stamp);
                     self.compact()?;
                     self.last_write = Instant::now();
@@ -469,7 +477,7 @@ impl FileQueue {
                 self.peeked = Some(*digest);
                 return Peek::Next(entry.clone());
             }
-            let Some((head, at)) = self.pending.head_skipping(&self.parked) else {
+            let Some((head, at)) = self.pending.head_skipping(&self.owned_parked) else {
                 return Peek::Empty;
             };
             match parse_doc(head.text, head.line, head.expanded, &self.path) {
@@ -599,14 +607,20 @@ impl Queue for FileQueue {
 
     fn park(&mut self) -> Option<ParkId> {
         let digest = self.peeked.take()?;
+        let (_, _, at) = self.head.take().filter(|h| h.0 == digest)?;
+        if !self.pending.park(at) {
+            self.owned_parked.insert(digest);
+        }
         self.parked.insert(digest);
-        self.head = None;
         Some(u128::from_le_bytes(digest))
     }
 
     fn unpark(&mut self, ids: &[ParkId]) {
         for id in ids {
-            if self.parked.remove(&id.to_le_bytes()) {
+            let digest = id.to_le_bytes();
+            if self.parked.remove(&digest) {
+                self.owned_parked.remove(&digest);
+                self.pending.unpark(&digest);
                 self.head = None;
             }
         }
@@ -614,6 +628,8 @@ impl Queue for FileQueue {
 
     fn unpark_all(&mut self) {
         self.parked.clear();
+        self.owned_parked.clear();
+        self.pending.unpark_all();
         self.head = None;
     }
 

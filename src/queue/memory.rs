@@ -18,6 +18,9 @@ pub(crate) struct MemoryQueue {
     parked: HashSet<ParkId>,
     /// The id of the document the last `peek` returned.
     peeked: Option<ParkId>,
+    /// Every document before this index is parked: peeks past parked
+    /// documents cost O(1) until one is unparked.
+    first_free: usize,
 }
 
 impl MemoryQueue {
@@ -44,10 +47,12 @@ impl MemoryQueue {
 
 impl Queue for MemoryQueue {
     fn peek(&mut self) -> Peek {
-        let head = self
-            .docs
-            .iter()
-            .find(|(id, _)| self.parked.is_empty() || !self.parked.contains(id));
+        let mut i = self.first_free;
+        while i < self.docs.len() && self.parked.contains(&self.docs[i].0) {
+            i += 1;
+        }
+        self.first_free = i;
+        let head = self.docs.get(i);
         self.peeked = head.map(|(id, _)| *id);
         head.map_or(Peek::Empty, |(_, entry)| Peek::Next(entry.clone()))
     }
@@ -85,6 +90,7 @@ impl Queue for MemoryQueue {
             if let Some(doc) = self.running.remove(ticket) {
                 let id = self.id();
                 self.docs.push_front((id, QueueEntry::Expanded(doc)));
+                self.first_free = 0;
             }
         }
         Ok(())
@@ -102,10 +108,12 @@ impl Queue for MemoryQueue {
         for id in ids {
             self.parked.remove(id);
         }
+        self.first_free = 0;
     }
 
     fn unpark_all(&mut self) {
         self.parked.clear();
+        self.first_free = 0;
     }
 
     fn pending(&self) -> usize {
@@ -118,5 +126,47 @@ impl Queue for MemoryQueue {
 
     fn finish(&mut self, _keep: bool) -> Result<(), QueueError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(name: &str) -> Mapping {
+        let mut map = Mapping::new();
+        map.insert("Name".into(), name.into());
+        map
+    }
+
+    fn head(queue: &mut MemoryQueue) -> Option<String> {
+        match queue.peek() {
+            Peek::Next(entry) => entry
+                .get("Name")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// Pipelines: a parked experiment stays pending, those behind it are
+    /// taken, and it is the head again once unparked.
+    #[test]
+    fn parked_experiments_are_skipped_until_unparked() {
+        let mut queue = MemoryQueue::new([doc("a"), doc("b"), doc("c")]);
+        assert_eq!(head(&mut queue).as_deref(), Some("a"));
+        let a = queue.park().unwrap();
+        assert_eq!(head(&mut queue).as_deref(), Some("b"));
+        queue.commit(&[], None).unwrap();
+        assert_eq!(queue.pending(), 2);
+        assert_eq!(head(&mut queue).as_deref(), Some("c"));
+        let c = queue.park().unwrap();
+        assert_eq!(head(&mut queue), None);
+        queue.unpark(&[c]);
+        assert_eq!(head(&mut queue).as_deref(), Some("c"));
+        queue.unpark(&[a]);
+        assert_eq!(head(&mut queue).as_deref(), Some("a"));
+        queue.commit(&[doc("a2")], None).unwrap();
+        assert_eq!(head(&mut queue).as_deref(), Some("a2"));
     }
 }

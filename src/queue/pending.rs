@@ -11,7 +11,7 @@
 //! formatting stay byte for byte.
 
 use std::cell::OnceCell;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::journal::{digest, Digest};
 use super::segments::split;
@@ -72,6 +72,14 @@ pub(crate) struct Pending {
     owned: VecDeque<(String, Digest)>,
     /// Base documents still pending.
     left: usize,
+    /// `parked[i]`: `docs[i]` is pending but skipped (pipelines: it waits
+    /// for experiments to end). Empty when nothing was parked.
+    parked: Vec<bool>,
+    /// The places of the parked documents, by digest.
+    parked_at: HashMap<Digest, Vec<usize>>,
+    /// No document before this index (and at or after `cursor`) is
+    /// pending and not parked: peeks past parked documents cost O(1).
+    first_free: usize,
 }
 
 impl Pending {
@@ -95,6 +103,9 @@ impl Pending {
             base,
             cursor: 0,
             owned: VecDeque::new(),
+            parked: Vec::new(),
+            parked_at: HashMap::new(),
+            first_free: 0,
         }
     }
 
@@ -123,37 +134,84 @@ impl Pending {
     }
 
     #[cfg(test)]
-    pub(crate) fn head(&self) -> Option<Head<'_>> {
+    pub(crate) fn head(&mut self) -> Option<Head<'_>> {
         self.head_skipping(&HashSet::new()).map(|(head, _)| head)
     }
 
-    /// The first pending document whose digest is not in `parked`, and
-    /// where it is (for [`Pending::take_at`]). O(number parked before it).
-    pub(crate) fn head_skipping(&self, parked: &HashSet<Digest>) -> Option<(Head<'_>, At)> {
+    /// The first pending document that is not parked (a document the
+    /// runner wrote is parked when its digest is in `owned_parked`), and
+    /// where it is (for [`Pending::take_at`]).
+    pub(crate) fn head_skipping(
+        &mut self,
+        owned_parked: &HashSet<Digest>,
+    ) -> Option<(Head<'_>, At)> {
         let owned = self
             .owned
             .iter()
-            .enumerate()
-            .find(|(_, (_, d))| parked.is_empty() || !parked.contains(d));
-        if let Some((i, (text, _))) = owned {
+            .position(|(_, d)| owned_parked.is_empty() || !owned_parked.contains(d));
+        if let Some(i) = owned {
             let head = Head {
-                text,
+                text: &self.owned[i].0,
                 line: 0,
                 expanded: true,
             };
             return Some((head, At::Owned(i)));
         }
-        let i = (self.cursor..self.docs.len()).find(|&i| {
-            !self.removed[i]
-                && (parked.is_empty() || !parked.contains(&self.docs[i].digest(&self.base)))
-        })?;
-        let doc = &self.docs[i];
+        let mut i = self.first_free.max(self.cursor);
+        while i < self.docs.len() && (self.removed[i] || self.parked.get(i) == Some(&true)) {
+            i += 1;
+        }
+        self.first_free = i;
+        let doc = self.docs.get(i)?;
         let head = Head {
             text: &self.base[doc.start..doc.end],
             line: doc.line,
             expanded: doc.expanded,
         };
         Some((head, At::Base(i)))
+    }
+
+    /// Leave the document at `at` pending but skip it; false for a
+    /// document the runner wrote (the caller keeps those by digest).
+    pub(crate) fn park(&mut self, at: At) -> bool {
+        let At::Base(i) = at else {
+            return false;
+        };
+        if self.parked.len() < self.docs.len() {
+            self.parked.resize(self.docs.len(), false);
+        }
+        self.parked[i] = true;
+        let digest = self.docs[i].digest(&self.base);
+        self.parked_at.entry(digest).or_default().push(i);
+        true
+    }
+
+    /// Skip no more the parked documents with this digest.
+    pub(crate) fn unpark(&mut self, digest: &Digest) {
+        for i in self.parked_at.remove(digest).unwrap_or_default() {
+            self.parked[i] = false;
+            self.first_free = self.first_free.min(i);
+        }
+    }
+
+    /// Skip no parked document any more.
+    pub(crate) fn unpark_all(&mut self) {
+        self.parked.clear();
+        self.parked_at.clear();
+        self.first_free = self.cursor;
+    }
+
+    /// Park again, after the file was read or rewritten, the documents
+    /// whose digests are in `parked`.
+    pub(crate) fn park_again(&mut self, parked: &HashSet<Digest>) {
+        if parked.is_empty() {
+            return;
+        }
+        for i in self.cursor..self.docs.len() {
+            if !self.removed[i] && parked.contains(&self.docs[i].digest(&self.base)) {
+                self.park(At::Base(i));
+            }
+        }
     }
 
     /// Remove the head; its digest.
@@ -321,6 +379,9 @@ impl Pending {
             base: out,
             cursor: 0,
             owned: VecDeque::new(),
+            parked: Vec::new(),
+            parked_at: HashMap::new(),
+            first_free: 0,
         }
     }
 
@@ -358,6 +419,38 @@ fn push_owned(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pipelines: a parked document stays pending and in the text, later
+    /// ones are taken past it, and it is the head again once unparked; a
+    /// rewrite or a new reading parks it again by digest.
+    #[test]
+    fn parked_documents_are_skipped_until_unparked() {
+        let text = "---\na: 1\n---\nb: 2\n---\nc: 3\n";
+        let mut pending = Pending::new(text.to_owned());
+        let none = HashSet::new();
+        let (_, at) = pending.head_skipping(&none).unwrap();
+        let a = pending.docs[0].digest(&pending.base);
+        assert!(pending.park(at));
+        let (head, at) = pending.head_skipping(&none).unwrap();
+        assert_eq!(head.text, "---\nb: 2\n");
+        pending.take_at(at);
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending.render(), "---\na: 1\n---\nc: 3\n");
+        let mut rebased = pending.rebased();
+        rebased.park_again(&HashSet::from([a]));
+        assert_eq!(rebased.head_skipping(&none).unwrap().0.text, "---\nc: 3\n");
+        rebased.unpark(&a);
+        assert_eq!(rebased.head_skipping(&none).unwrap().0.text, "---\na: 1\n");
+        // Parked behind the head: nothing changes for the head.
+        let (_, at) = rebased.head_skipping(&none).unwrap();
+        rebased.park(at);
+        let (_, at) = rebased.head_skipping(&none).unwrap();
+        rebased.park(at);
+        assert!(rebased.head_skipping(&none).is_none());
+        assert_eq!(rebased.len(), 2);
+        rebased.unpark_all();
+        assert_eq!(rebased.head_skipping(&none).unwrap().0.text, "---\na: 1\n");
+    }
 
     #[test]
     fn takes_cut_the_text_and_keep_comments() {
