@@ -90,6 +90,13 @@ pub(crate) struct Runs {
     /// documents have them, in first-seen order.
     keys: IndexMap<String, usize>,
     counts: IndexMap<String, usize>,
+    /// The finished runs in the order they finished (ids ascending after a
+    /// rebuild): queries kept up to date read only the runs past where
+    /// they stopped.
+    finished: Vec<Arc<Run>>,
+    /// Bumped when a finished run changed or went away: whatever was
+    /// computed from [`Runs::finished`] must start again.
+    epoch: u64,
     /// Bumped by every change: answers computed from these runs are
     /// cached under it.
     generation: u64,
@@ -102,6 +109,16 @@ impl Runs {
 
     pub(crate) fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The finished runs, in the order they finished since
+    /// [`Runs::epoch`] changed last.
+    pub(crate) fn finished(&self) -> &[Arc<Run>] {
+        &self.finished
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub(crate) fn max_id(&self) -> i64 {
@@ -143,16 +160,30 @@ impl Runs {
     /// Add new runs (ids above [`Runs::max_id`]) and replace known ones.
     pub(crate) fn apply(&mut self, rows: Vec<Run>) {
         self.generation += 1;
+        let mut rebuild = false;
         for run in rows {
             let run = Arc::new(run);
             match self.all.binary_search_by_key(&run.id, |r| r.id) {
                 Ok(at) => {
                     let old = std::mem::replace(&mut self.all[at], Arc::clone(&run));
+                    rebuild |= !old.is_running();
                     self.forget(&old);
                 }
                 Err(at) => self.all.insert(at, Arc::clone(&run)),
             }
+            if !run.is_running() {
+                self.finished.push(Arc::clone(&run));
+            }
             self.count(&run);
+        }
+        if rebuild {
+            self.epoch += 1;
+            self.finished = self
+                .all
+                .iter()
+                .filter(|r| !r.is_running())
+                .cloned()
+                .collect();
         }
     }
 
@@ -234,5 +265,11 @@ mod tests {
         assert_eq!(runs.keys_of(Kind::Result), ["ACC", "LOSS"]);
         assert_eq!(runs.get(2).unwrap().status, "failed");
         assert_eq!(runs.max_id(), 2);
+        let finished = |runs: &Runs| runs.finished().iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(finished(&runs), [1, 2]);
+        assert_eq!(runs.epoch(), 0);
+        runs.apply(vec![run(3, "done", "{}"), run(1, "failed", "{}")]);
+        assert_eq!(runs.epoch(), 1);
+        assert_eq!(finished(&runs), [1, 2, 3]);
     }
 }

@@ -13,11 +13,13 @@ mod api;
 mod assets;
 mod events;
 mod html;
+mod parallel;
 mod plot;
 mod poll;
 mod query;
 mod route;
 mod security;
+mod tally;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -56,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) security: security::Security,
     /// The last answers, by their query and the runs' `seq`.
     pub(crate) answers: Mutex<Vec<(u64, query::Params, Arc<query::Answer>)>>,
+    /// Selections kept up to date as runs finish ([`query::Selection`]).
+    pub(crate) selections: Mutex<Vec<query::Selection>>,
     /// Set once the poller has read the store a first time: answers wait
     /// for it, so that the first page shows the runs already stored.
     pub(crate) caught_up: (Mutex<bool>, std::sync::Condvar),
@@ -115,6 +119,7 @@ pub(crate) fn start(config: ServeConfig) -> Result<Server, Error> {
         events: events::Events::default(),
         security,
         answers: Mutex::new(Vec::new()),
+        selections: Mutex::new(Vec::new()),
         caught_up: (Mutex::new(false), std::sync::Condvar::new()),
     });
     let http = Arc::new(http);

@@ -265,7 +265,18 @@ fn answer(
         return Ok(Arc::clone(answer));
     }
     drop(cache);
-    let answer = Arc::new(query::answer(&shared.sandbox, runs, params)?);
+    let answer = {
+        let mut selections = shared
+            .selections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::new(query::answer(
+            &shared.sandbox,
+            runs,
+            params,
+            &mut selections,
+        )?)
+    };
     cache = shared
         .answers
         .lock()
