@@ -29,13 +29,21 @@ pub(crate) struct Run {
     pub(crate) dir: Option<String>,
     /// The log document once it ended, else the expanded experiment.
     pub(crate) doc: Mapping,
+    /// Whether an aggregation counts it: its document's `STATUS` is
+    /// `done` (or missing, as `filter` counts documents of other tools).
+    pub(crate) counted: bool,
+    /// The hash of its document's `RUN_DIR` (copies of a run share it).
+    pub(crate) dir_hash: Option<u64>,
 }
 
 impl Run {
     pub(crate) fn from_stored(row: StoredRun) -> Self {
         let text = row.document.as_deref().unwrap_or(&row.experiment);
         let doc = serde_json::from_str::<Mapping>(text).unwrap_or_default();
+        let (counted, dir_hash) = Self::aggregation_keys(&doc);
         Self {
+            counted,
+            dir_hash,
             id: row.id,
             index: row.index,
             name: row.name,
@@ -51,6 +59,25 @@ impl Run {
             dir: row.run_dir,
             doc,
         }
+    }
+
+    /// [`Run::counted`] and [`Run::dir_hash`] of a document.
+    pub(crate) fn aggregation_keys(doc: &Mapping) -> (bool, Option<u64>) {
+        use std::hash::{Hash, Hasher};
+        let counted = match doc.get(keys::STATUS) {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s == "done",
+            Some(_) => false,
+        };
+        let dir_hash = match doc.get(keys::RUN_DIR) {
+            Some(Value::String(dir)) => {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                dir.hash(&mut hasher);
+                Some(hasher.finish())
+            }
+            _ => None,
+        };
+        (counted, dir_hash)
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -246,6 +273,8 @@ mod tests {
             slot: None,
             dir: None,
             doc: yaml_serde::from_str(doc).unwrap(),
+            counted: true,
+            dir_hash: None,
         }
     }
 

@@ -44,6 +44,10 @@ pub(crate) struct ServeConfig {
     pub(crate) port: u16,
 }
 
+/// An answer kept: the runs' generation, the query (and whether the plot
+/// is in it), the answer.
+pub(crate) type Answered = (u64, (query::Params, bool), Arc<query::Answer>);
+
 /// State shared by the worker threads and the poller.
 pub(crate) struct Shared {
     pub(crate) config: ServeConfig,
@@ -56,8 +60,9 @@ pub(crate) struct Shared {
     pub(crate) sandbox: Sandbox,
     pub(crate) events: events::Events,
     pub(crate) security: security::Security,
-    /// The last answers, by their query and the runs' `seq`.
-    pub(crate) answers: Mutex<Vec<(u64, query::Params, Arc<query::Answer>)>>,
+    /// The last answers, by the runs' generation, their query and whether
+    /// they include the plot.
+    pub(crate) answers: Mutex<Vec<Answered>>,
     /// Selections kept up to date as runs finish ([`query::Selection`]).
     pub(crate) selections: Mutex<Vec<query::Selection>>,
     /// Set once the poller has read the store a first time: answers wait

@@ -366,7 +366,7 @@ impl Selection {
         }
         for (tally, broken) in self.tallies.iter_mut().zip(broken) {
             if broken {
-                *tally = Tally::of(tally.spec.clone(), self.kept.iter().map(|r| &**r));
+                *tally = Tally::of(tally.spec.clone(), &self.kept);
             }
         }
         self.upto = runs.finished().len();
@@ -379,7 +379,7 @@ impl Selection {
         if let Some(tally) = self.tallies.iter().find(|t| same(t)) {
             return tally.groups();
         }
-        let tally = Tally::of(spec.clone(), self.kept.iter().map(|r| &**r));
+        let tally = Tally::of(spec.clone(), &self.kept);
         let groups = tally.groups();
         if self.tallies.len() >= TALLIES {
             self.tallies.remove(0);
@@ -425,11 +425,12 @@ pub(crate) fn answer(
     sandbox: &Sandbox,
     runs: &Runs,
     params: &Params,
+    with_plot: bool,
     selections: &mut Vec<Selection>,
 ) -> Result<Answer, BadQuery> {
     let compiled = compile(sandbox, params)?;
     if !compiled.sorts.is_empty() {
-        return answer_sorted(sandbox, runs, params, &compiled);
+        return answer_sorted(sandbox, runs, params, with_plot, &compiled);
     }
     let at = match selections.iter().position(|s| s.filters == params.filters) {
         Some(at) => at,
@@ -452,10 +453,13 @@ pub(crate) fn answer(
         .aggregate_spec(runs)
         .map(|spec| (selection.groups(&spec), spec))
         .map(|(groups, spec)| (spec, groups));
-    let plot = super::plot::spec(runs, params).map(|spec| {
-        let groups = selection.groups(&spec);
-        (spec, groups)
-    });
+    let plot = with_plot
+        .then(|| super::plot::spec(runs, params))
+        .flatten()
+        .map(|spec| {
+            let groups = selection.groups(&spec);
+            (spec, groups)
+        });
     let answer = Answer {
         runs: list,
         finished: runs.finished().len(),
@@ -472,6 +476,7 @@ fn answer_sorted(
     sandbox: &Sandbox,
     runs: &Runs,
     params: &Params,
+    with_plot: bool,
     compiled: &Compiled,
 ) -> Result<Answer, BadQuery> {
     let finished: Vec<&Arc<Run>> = runs.all().iter().filter(|r| !r.is_running()).collect();
@@ -520,12 +525,15 @@ fn answer_sorted(
         let groups = aggregator.finish(false, false);
         (spec, groups)
     });
-    let plot = super::plot::spec(runs, params).map(|spec| {
-        let mut by_id: Vec<&Run> = runs_kept.iter().map(|r| &**r).collect();
-        by_id.sort_by_key(|r| r.id);
-        let groups = Tally::of(spec.clone(), by_id).groups();
-        (spec, groups)
-    });
+    let plot = with_plot
+        .then(|| super::plot::spec(runs, params))
+        .flatten()
+        .map(|spec| {
+            let mut by_id: Vec<&Arc<Run>> = runs_kept.iter().collect();
+            by_id.sort_by_key(|r| r.id);
+            let groups = Tally::of(spec.clone(), by_id).groups();
+            (spec, groups)
+        });
     Ok(Answer {
         runs: runs_kept,
         finished: finished.len(),

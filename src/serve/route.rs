@@ -168,19 +168,19 @@ fn route_runs(shared: &Shared, runs: &super::data::Runs, path: &str, query_strin
     let params = Params::parse(query_string);
     match path {
         "/" => {
-            let answer = answer(shared, runs, &params);
+            let answer = answer(shared, runs, &params, true);
             let status = if answer.is_ok() { 200 } else { 400 };
             reply(status, HTML, html::page(shared, runs, &params, &answer))
         }
         "/fragment/results" => {
-            let answer = answer(shared, runs, &params);
+            let answer = answer(shared, runs, &params, true);
             let status = if answer.is_ok() { 200 } else { 400 };
             reply(status, HTML, html::results(runs, &params, &answer))
         }
         "/fragment/summary" => reply(200, HTML, html::summary(shared, runs)),
         "/fragment/running" => reply(200, HTML, html::running(shared, runs)),
         "/fragment/queue" => reply(200, HTML, html::queue(shared, runs)),
-        "/api/runs" => match answer(shared, runs, &params) {
+        "/api/runs" => match answer(shared, runs, &params, false) {
             Ok(answer) => reply(200, JSON, api::runs(runs, &params, &answer)),
             Err(BadQuery(message)) => reply(400, JSON, api::error(&message)),
         },
@@ -251,17 +251,15 @@ fn answer(
     shared: &Shared,
     runs: &super::data::Runs,
     params: &Params,
+    with_plot: bool,
 ) -> Result<Arc<Answer>, BadQuery> {
     let seq = runs.generation();
-    let key = params.selection_key();
+    let key = (params.selection_key(), with_plot);
     let mut cache = shared
         .answers
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, _, answer)) = cache
-        .iter()
-        .find(|(s, p, _)| *s == seq && p.selection_key() == key)
-    {
+    if let Some((_, _, answer)) = cache.iter().find(|(s, p, _)| *s == seq && *p == key) {
         return Ok(Arc::clone(answer));
     }
     drop(cache);
@@ -274,6 +272,7 @@ fn answer(
             &shared.sandbox,
             runs,
             params,
+            with_plot,
             &mut selections,
         )?)
     };
@@ -285,7 +284,7 @@ fn answer(
     if cache.len() >= 8 {
         cache.remove(0);
     }
-    cache.push((seq, params.clone(), Arc::clone(&answer)));
+    cache.push((seq, key, Arc::clone(&answer)));
     Ok(answer)
 }
 

@@ -8,6 +8,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use yaml_serde::Value;
 
@@ -29,8 +30,8 @@ pub(crate) struct Tally {
     /// Group positions by the hash of their key values.
     index: HashMap<u64, Vec<usize>>,
     groups: Vec<Group>,
-    /// The id of the run counted for each `RUN_DIR`.
-    dirs: HashMap<Box<str>, i64>,
+    /// The runs counted, by the hash of their `RUN_DIR`.
+    dirs: HashMap<u64, Vec<Arc<Run>>>,
 }
 
 fn number(value: Option<&Value>) -> Option<f64> {
@@ -52,20 +53,18 @@ impl Tally {
 
     /// Count one finished run (left out unless `done`, or when a run with
     /// its `RUN_DIR` is counted already).
-    pub(crate) fn add(&mut self, run: &Run) -> Result<(), OutOfOrder> {
-        let doc = &run.doc;
-        match doc.get(keys::STATUS) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) if s == "done" => {}
-            Some(_) => return Ok(()),
+    pub(crate) fn add(&mut self, run: &Arc<Run>) -> Result<(), OutOfOrder> {
+        if !run.counted {
+            return Ok(());
         }
-        if let Some(Value::String(dir)) = doc.get(keys::RUN_DIR) {
-            match self.dirs.get(dir.as_str()) {
-                Some(counted) if *counted < run.id => return Ok(()),
+        let doc = &run.doc;
+        if let Some(hash) = run.dir_hash {
+            let dir = doc.get(keys::RUN_DIR);
+            let same = self.dirs.entry(hash).or_default();
+            match same.iter().find(|r| r.doc.get(keys::RUN_DIR) == dir) {
+                Some(counted) if counted.id < run.id => return Ok(()),
                 Some(_) => return Err(OutOfOrder),
-                None => {
-                    self.dirs.insert(dir.as_str().into(), run.id);
-                }
+                None => same.push(Arc::clone(run)),
             }
         }
         let values: Vec<Option<&Value>> =
@@ -127,7 +126,10 @@ impl Tally {
     }
 
     /// Build from runs in id order.
-    pub(crate) fn of<'a>(spec: AggregateSpec, runs: impl IntoIterator<Item = &'a Run>) -> Self {
+    pub(crate) fn of<'a>(
+        spec: AggregateSpec,
+        runs: impl IntoIterator<Item = &'a Arc<Run>>,
+    ) -> Self {
         let mut tally = Self::new(spec);
         for run in runs {
             // In id order no copy comes before its original.
@@ -142,8 +144,10 @@ mod tests {
     use super::*;
     use crate::filter::aggregate::Aggregator;
 
-    fn run(id: i64, doc: &str) -> Run {
-        Run {
+    fn run(id: i64, doc: &str) -> Arc<Run> {
+        let doc: yaml_serde::Mapping = yaml_serde::from_str(doc).unwrap();
+        let (counted, dir_hash) = Run::aggregation_keys(&doc);
+        Arc::new(Run {
             id,
             index: id,
             name: format!("r{id}"),
@@ -157,8 +161,10 @@ mod tests {
             runner_pid: 1,
             slot: None,
             dir: None,
-            doc: yaml_serde::from_str(doc).unwrap(),
-        }
+            doc,
+            counted,
+            dir_hash,
+        })
     }
 
     #[test]
