@@ -34,6 +34,8 @@ pub(crate) struct Run {
     pub(crate) counted: bool,
     /// The hash of its document's `RUN_DIR` (copies of a run share it).
     pub(crate) dir_hash: Option<u64>,
+    /// Its document's top-level values, compact ([`super::compact`]).
+    pub(crate) cells: Box<[(super::compact::KeyId, super::compact::Cell)]>,
 }
 
 impl Run {
@@ -44,6 +46,7 @@ impl Run {
         Self {
             counted,
             dir_hash,
+            cells: super::compact::cells(&doc),
             id: row.id,
             index: row.index,
             name: row.name,
@@ -275,6 +278,7 @@ mod tests {
             doc: yaml_serde::from_str(doc).unwrap(),
             counted: true,
             dir_hash: None,
+            cells: Box::default(),
         }
     }
 

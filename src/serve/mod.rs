@@ -11,6 +11,7 @@
 
 mod api;
 mod assets;
+mod compact;
 mod events;
 mod html;
 mod parallel;
@@ -52,6 +53,8 @@ pub(crate) type Answered = (u64, (query::Params, bool), Arc<query::Answer>);
 pub(crate) struct Shared {
     pub(crate) config: ServeConfig,
     pub(crate) runs: RwLock<data::Runs>,
+    /// The store changed and was not read yet (no page was open).
+    pub(crate) dirty: std::sync::atomic::AtomicBool,
     /// Bumped whenever the runs change.
     pub(crate) seq: std::sync::atomic::AtomicU64,
     /// Why the store cannot be read now, if it cannot.
@@ -117,6 +120,7 @@ pub(crate) fn start(config: ServeConfig) -> Result<Server, Error> {
     let shared = Arc::new(Shared {
         config,
         runs: RwLock::new(data::Runs::default()),
+        dirty: std::sync::atomic::AtomicBool::new(false),
         seq: std::sync::atomic::AtomicU64::new(0),
         store_error: Mutex::new(None),
         reader: Mutex::new(None),

@@ -43,6 +43,9 @@ fn get_header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
 /// Answer one request.
 pub(crate) fn handle(shared: &Arc<Shared>, request: Request) {
     shared.wait_caught_up();
+    if shared.dirty.load(std::sync::atomic::Ordering::SeqCst) {
+        super::poll::catch_up(shared);
+    }
     let url = request.url().to_owned();
     let log = std::env::var_os("COOL_RUNNER_WEB_LOG").is_some();
     if log {
@@ -247,7 +250,7 @@ fn identity(shared: &Shared, id: i64) -> Option<(String, String)> {
 
 /// The answer to `params`, from the last answers when the runs did not
 /// change since.
-fn answer(
+pub(crate) fn answer(
     shared: &Shared,
     runs: &super::data::Runs,
     params: &Params,
