@@ -15,10 +15,13 @@
 #    the server's event on an open event stream → the results fragment the
 #    page then fetches (what a browser shows, less drawing it).
 # 3. The first view's transfer size: the page and its three assets.
-# 4. `run --serve 0` against plain `run` on M experiments with
+# 4. `run --serve 0` (no page open, and with a page open that follows
+#    every event) against plain `run` on M experiments with
 #    `Module: /bin/true`, interleaved rounds, against the bare spawn loop
 #    (examples/spawn_true.rs): the share the server adds to the runner's
 #    own per-experiment overhead.
+#
+#    ONLY=web or ONLY=run runs parts 1-3 or part 4 alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
@@ -183,30 +186,84 @@ if [[ $ONLY != web ]]; then
     printf 'Global: {repeat: 1}\nModule: /bin/true\nlr: 0.1\n'
     for ((i = 0; i < M; i++)); do printf -- '---\nName: e%d\nx: %d\n' "$i" "$i"; done
 } > w.yaml
+# `page`: `run --serve 0` with a page open all along — a client that holds
+# the event stream and, on every event, fetches the parts the page's
+# script fetches (results with the plot, summary, running, queue).
+cat > page.py <<'PY'
+import http.client, subprocess, sys, threading, time
+cmd = sys.argv[1:]
+t0 = time.time()
+p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+url = None
+for line in p.stderr:
+    if line.startswith("serving "):
+        url = line.split()[1]
+        break
+host = url.split("//")[1].strip("/")
+addr, port = host.split(":")
+def get(path):
+    c = http.client.HTTPConnection(addr, int(port), timeout=5)
+    c.request("GET", path)
+    c.getresponse().read()
+fetched = [0]
+def follow():
+    try:
+        c = http.client.HTTPConnection(addr, int(port), timeout=30)
+        c.request("GET", "/api/events")
+        r = c.getresponse()
+        get("/")
+        while True:
+            line = r.fp.readline()
+            if not line:
+                return
+            if line.startswith(b"event: runs"):
+                for part in ["/fragment/results", "/fragment/summary", "/fragment/running", "/fragment/queue"]:
+                    get(part)
+                fetched[0] += 1
+    except Exception:
+        return
+threading.Thread(target=follow, daemon=True).start()
+for _ in p.stderr:
+    pass
+p.wait()
+print(time.time() - t0, fetched[0])
+PY
 for ((r = 0; r < ROUNDS; r++)); do
     bare=$("$SPAWN" "$M" /bin/true)
-    for mode in plain serve; do
+    for mode in plain serve page; do
         rm -rf .cool-runner runs
+        if [[ $mode == page ]]; then
+            read -r took events < <(python3 page.py "$BIN" run --exp w.yaml --serve 0)
+            echo "$mode $bare 0 $took $events"
+            continue
+        fi
         extra=(); [[ $mode == serve ]] && extra=(--serve 0)
         t0=$(date +%s.%N)
         "$BIN" run --exp w.yaml "${extra[@]}" > /dev/null 2>&1
         t1=$(date +%s.%N)
-        echo "$mode $bare $t0 $t1"
+        echo "$mode $bare $t0 $t1 0"
     done
 done > rounds.txt
 python3 - "$M" rounds.txt <<'PY'
 import statistics, sys
 m = int(sys.argv[1])
-plain, serve, bare = [], [], []
+times = {"plain": [], "serve": [], "page": []}
+bare, events = [], []
 for line in open(sys.argv[2]):
-    mode, b, t0, t1 = line.split()
-    (plain if mode == "plain" else serve).append(float(t1) - float(t0))
+    mode, b, t0, t1, ev = line.split()
+    times[mode].append(float(t1) - float(t0))
     bare.append(float(b))
-p, s, b = statistics.median(plain), statistics.median(serve), statistics.median(bare)
+    if mode == "page":
+        events.append(int(ev))
+p, s, g = (statistics.median(times[k]) for k in ("plain", "serve", "page"))
+b = statistics.median(bare)
 own = (p - b) / m * 1000
-added = (s - p) / m * 1000
-print(f"run, {m} experiments (/bin/true): plain {p:.2f} s, --serve {s:.2f} s, bare spawn loop {b:.2f} s")
-print(f"runner's own overhead {own:.2f} ms/experiment; --serve adds {added:.3f} ms/experiment "
-      f"({added / own * 100:.1f}% of it)")
+print(f"run, {m} experiments (/bin/true), medians of {len(bare) // 3} interleaved rounds: plain {p:.2f} s, "
+      f"--serve {s:.2f} s, --serve with a page open {g:.2f} s ({statistics.median(events)} refreshes), "
+      f"bare spawn loop {b:.2f} s")
+print(f"runner's own overhead {own:.2f} ms/experiment")
+for label, t in [("--serve, no page open", s), ("--serve, a page open", g)]:
+    added = (t - p) / m * 1000
+    print(f"  {label:24s} adds {added:+.3f} ms/experiment ({added / own * 100:+.1f}% of it)")
 PY
 fi

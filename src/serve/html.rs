@@ -313,7 +313,7 @@ pub(crate) fn results(
     }
     out.push_str("<div class=side-by-side><div class=table-part>");
     if let Some((spec, groups)) = &answer.groups {
-        out.push_str(&groups_table(spec, groups, answer.runs.len()));
+        out.push_str(&groups_table(spec, groups, answer.matched()));
     } else {
         out.push_str(&runs_table(runs, params, answer));
     }
@@ -391,12 +391,9 @@ fn runs_table(runs: &Runs, params: &Params, answer: &Answer) -> String {
             .iter()
             .partition(|k| super::data::kind_of(k) != Kind::Result)
     };
-    let total = answer.runs.len();
+    let total = answer.matched();
     let first = (params.page - 1) * params.per;
-    let page: &[std::sync::Arc<Run>] = answer
-        .runs
-        .get(first..)
-        .map_or(&[], |rest| &rest[..rest.len().min(params.per)]);
+    let page = answer.page(first, params.per);
     let mut out = format!(
         "<p class=count id=count>{} of {} finished runs{}</p>",
         total,

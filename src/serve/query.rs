@@ -201,8 +201,10 @@ impl Params {
 /// A query's answer before paging.
 #[derive(Debug, Default)]
 pub(crate) struct Answer {
-    /// Finished runs that pass the filters, in order.
-    pub(crate) runs: Vec<Arc<Run>>,
+    /// Finished runs that pass the filters (shared with the selection
+    /// they come from), read backwards when `backwards`.
+    pub(crate) runs: Arc<Vec<Arc<Run>>>,
+    pub(crate) backwards: bool,
     /// Finished runs in the store.
     pub(crate) finished: usize,
     /// With `group_by`/`agg`.
@@ -211,6 +213,27 @@ pub(crate) struct Answer {
     pub(crate) plot: Option<(AggregateSpec, Vec<Group>)>,
     /// `warning: ...` lines, as `filter` prints them on stderr.
     pub(crate) warnings: Vec<String>,
+}
+
+impl Answer {
+    /// How many runs matched.
+    pub(crate) fn matched(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Runs `first..first + per` in the answer's order.
+    pub(crate) fn page(&self, first: usize, per: usize) -> Vec<&Arc<Run>> {
+        let len = self.runs.len();
+        let end = (first + per).min(len);
+        if first >= end {
+            return Vec::new();
+        }
+        if self.backwards {
+            self.runs[len - end..len - first].iter().rev().collect()
+        } else {
+            self.runs[first..end].iter().collect()
+        }
+    }
 }
 
 /// A bad query (an expression that does not compile): shown, status 400.
@@ -309,7 +332,9 @@ pub(crate) struct Selection {
     epoch: u64,
     /// How many of [`Runs::finished`] it has seen.
     upto: usize,
-    kept: Vec<Arc<Run>>,
+    /// Shared with the answers made from it (copied on change only while
+    /// one of them is still being written out).
+    kept: Arc<Vec<Arc<Run>>>,
     /// Per filter: how many runs it failed on, and the first.
     failures: Vec<(usize, Option<String>)>,
     tallies: Vec<Tally>,
@@ -325,7 +350,7 @@ impl Selection {
             filters: filters.to_vec(),
             epoch: u64::MAX,
             upto: 0,
-            kept: Vec::new(),
+            kept: Arc::default(),
             failures: vec![(0, None); filters.len()],
             tallies: Vec::new(),
         }
@@ -354,11 +379,12 @@ impl Selection {
             if !verdict.keep {
                 continue;
             }
-            if self.kept.last().is_none_or(|last| last.id < run.id) {
-                self.kept.push(Arc::clone(run));
+            let kept = Arc::make_mut(&mut self.kept);
+            if kept.last().is_none_or(|last| last.id < run.id) {
+                kept.push(Arc::clone(run));
             } else {
-                let at = self.kept.partition_point(|r| r.id < run.id);
-                self.kept.insert(at, Arc::clone(run));
+                let at = kept.partition_point(|r| r.id < run.id);
+                kept.insert(at, Arc::clone(run));
             }
             for (tally, broken) in self.tallies.iter_mut().zip(&mut broken) {
                 *broken |= tally.add(run).is_err();
@@ -366,7 +392,7 @@ impl Selection {
         }
         for (tally, broken) in self.tallies.iter_mut().zip(broken) {
             if broken {
-                *tally = Tally::of(tally.spec.clone(), &self.kept);
+                *tally = Tally::of(tally.spec.clone(), self.kept.iter());
             }
         }
         self.upto = runs.finished().len();
@@ -379,7 +405,7 @@ impl Selection {
         if let Some(tally) = self.tallies.iter().find(|t| same(t)) {
             return tally.groups();
         }
-        let tally = Tally::of(spec.clone(), &self.kept);
+        let tally = Tally::of(spec.clone(), self.kept.iter());
         let groups = tally.groups();
         if self.tallies.len() >= TALLIES {
             self.tallies.remove(0);
@@ -445,10 +471,6 @@ pub(crate) fn answer(
     // The most recently used last.
     let mut selection = selections.remove(at);
     selection.update(sandbox, &compiled, runs)?;
-    let mut list = selection.kept.clone();
-    if params.reverse {
-        list.reverse();
-    }
     let groups = params
         .aggregate_spec(runs)
         .map(|spec| (selection.groups(&spec), spec))
@@ -461,7 +483,8 @@ pub(crate) fn answer(
             (spec, groups)
         });
     let answer = Answer {
-        runs: list,
+        runs: Arc::clone(&selection.kept),
+        backwards: params.reverse,
         finished: runs.finished().len(),
         groups,
         plot,
@@ -535,7 +558,8 @@ fn answer_sorted(
             (spec, groups)
         });
     Ok(Answer {
-        runs: runs_kept,
+        runs: Arc::new(runs_kept),
+        backwards: false,
         finished: finished.len(),
         groups,
         plot,

@@ -265,6 +265,9 @@ pub(crate) fn answer(
     if let Some((_, _, answer)) = cache.iter().find(|(s, p, _)| *s == seq && *p == key) {
         return Ok(Arc::clone(answer));
     }
+    // Answers of older runs go first: the selection they share is then
+    // changed in place, not copied.
+    cache.retain(|(s, _, _)| *s == seq);
     drop(cache);
     let answer = {
         let mut selections = shared

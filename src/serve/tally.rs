@@ -15,7 +15,6 @@ use super::data::Run;
 use crate::filter::aggregate::{Accumulator, AggregateSpec, Group};
 use crate::filter::format::lookup;
 use crate::filter::sort::SortKey;
-use crate::model::keys;
 
 /// A run that cannot be added in order: a copy (same `RUN_DIR`) of a run
 /// with a higher id was counted already. The tally must be built again
@@ -33,10 +32,11 @@ pub(crate) struct Tally {
     groups: Vec<Group>,
     /// Each group's cells.
     cells: Vec<Vec<Cell>>,
-    /// The runs counted, by the hash of their `RUN_DIR` (a second run
-    /// whose different `RUN_DIR` has the same hash is in `collisions`).
-    dirs: HashMap<u64, Arc<Run>, Hashed>,
-    collisions: Vec<Arc<Run>>,
+    /// The id of the run counted for each `RUN_DIR`, by the hash of the
+    /// `RUN_DIR` (as strings in [`super::compact`], a 64-bit hash stands
+    /// for the text: two run directories of 100,000 sharing one, about one
+    /// chance in 10^9).
+    dirs: HashMap<u64, i64, Hashed>,
     buf: Vec<Cell>,
 }
 
@@ -103,36 +103,24 @@ impl Tally {
             groups: Vec::new(),
             cells: Vec::new(),
             dirs: HashMap::default(),
-            collisions: Vec::new(),
             buf: Vec::new(),
         }
     }
 
     /// Count one finished run (left out unless `done`, or when a run with
     /// its `RUN_DIR` is counted already).
-    pub(crate) fn add(&mut self, run: &Arc<Run>) -> Result<(), OutOfOrder> {
+    pub(crate) fn add(&mut self, run: &Run) -> Result<(), OutOfOrder> {
         if !run.counted {
             return Ok(());
         }
         let doc = &run.doc;
         if let Some(hash) = run.dir_hash {
-            let dir = || doc.get(keys::RUN_DIR);
-            let counted = match self.dirs.get(&hash) {
+            match self.dirs.get(&hash) {
                 None => {
-                    self.dirs.insert(hash, Arc::clone(run));
-                    None
+                    self.dirs.insert(hash, run.id);
                 }
-                Some(first) if first.doc.get(keys::RUN_DIR) == dir() => Some(first),
-                Some(_) => self
-                    .collisions
-                    .iter()
-                    .find(|r| r.doc.get(keys::RUN_DIR) == dir()),
-            };
-            match counted {
-                Some(counted) if counted.id < run.id => return Ok(()),
+                Some(counted) if *counted < run.id => return Ok(()),
                 Some(_) => return Err(OutOfOrder),
-                None if self.dirs[&hash].id != run.id => self.collisions.push(Arc::clone(run)),
-                None => {}
             }
         }
         self.buf.clear();
@@ -198,7 +186,9 @@ impl Tally {
         spec: AggregateSpec,
         runs: impl IntoIterator<Item = &'a Arc<Run>>,
     ) -> Self {
+        let runs = runs.into_iter();
         let mut tally = Self::new(spec);
+        tally.dirs.reserve(runs.size_hint().0);
         for run in runs {
             // In id order no copy comes before its original.
             let _ = tally.add(run);
