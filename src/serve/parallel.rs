@@ -40,10 +40,12 @@ struct Line<'g> {
 
 /// How an axis maps values to a height between 0 (bottom) and 1 (top).
 enum Scale {
+    /// `values`: the distinct values when there are few (labelled each).
     Numeric {
         lo: f64,
         hi: f64,
         log: bool,
+        values: Vec<f64>,
     },
     /// Labels from the bottom up (missing values last, at the top).
     Categories(Vec<String>),
@@ -61,17 +63,34 @@ fn label(value: Option<&Value>) -> String {
 }
 
 impl Scale {
-    fn numeric(values: impl Iterator<Item = f64>) -> Self {
-        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
-            (a.min(x), b.max(x))
-        });
+    /// A numeric scale; `label_each`: label every distinct value when
+    /// there are few.
+    fn numeric(values: impl Iterator<Item = f64>, label_each: bool) -> Self {
+        let mut all: Vec<f64> = values.collect();
+        let (lo, hi) = all
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                (a.min(*x), b.max(*x))
+            });
         let log = lo > 0.0 && hi / lo >= 50.0;
-        Scale::Numeric { lo, hi, log }
+        all.sort_by(f64::total_cmp);
+        all.dedup();
+        let values = if label_each && all.len() <= MAX_LABELS {
+            all
+        } else {
+            Vec::new()
+        };
+        Scale::Numeric {
+            lo,
+            hi,
+            log,
+            values,
+        }
     }
 
     fn of(values: &[Option<&Value>]) -> Self {
         if values.iter().all(|v| finite(*v).is_some()) {
-            return Self::numeric(values.iter().filter_map(|v| finite(*v)));
+            return Self::numeric(values.iter().filter_map(|v| finite(*v)), true);
         }
         let mut keyed: Vec<(SortKey, String)> = values
             .iter()
@@ -99,9 +118,10 @@ impl Scale {
     }
 
     fn at_number(&self, x: f64) -> f64 {
-        let Scale::Numeric { lo, hi, log } = *self else {
+        let Scale::Numeric { lo, hi, log, .. } = self else {
             return 0.5;
         };
+        let (lo, hi, log) = (*lo, *hi, *log);
         let t = |v: f64| if log { v.log10() } else { v };
         if (hi - lo).abs() < f64::EPSILON {
             0.5
@@ -112,38 +132,56 @@ impl Scale {
 
     /// Tick positions (0..=1) and labels.
     fn ticks(&self) -> Vec<(f64, String)> {
-        match self {
-            Scale::Numeric { lo, hi, log } if *log => {
-                let (a, b) = (lo.log10().ceil() as i32, hi.log10().floor() as i32);
-                (a..=b)
-                    .map(|e| 10f64.powi(e))
-                    .map(|v| (self.at_number(v), number(v)))
-                    .collect()
-            }
-            Scale::Numeric { lo, hi, .. } if (hi - lo).abs() < f64::EPSILON => {
-                vec![(0.5, number(*lo))]
-            }
-            Scale::Numeric { lo, hi, .. } => ticks(*lo, *hi)
+        let Scale::Numeric {
+            lo,
+            hi,
+            log,
+            values,
+        } = self
+        else {
+            return self.category_ticks();
+        };
+        if !values.is_empty() {
+            return values
+                .iter()
+                .map(|v| (self.at_number(*v), number(*v)))
+                .collect();
+        }
+        let inner: Vec<f64> = if *log {
+            let (a, b) = (lo.log10().ceil() as i32, hi.log10().floor() as i32);
+            (a..=b).map(|e| 10f64.powi(e)).collect()
+        } else {
+            ticks(*lo, *hi)
+        };
+        // The ends, and the round values not too close to them.
+        let mut out = vec![(0.0, number(*lo)), (1.0, number(*hi))];
+        out.extend(
+            inner
                 .into_iter()
                 .map(|v| (self.at_number(v), number(v)))
-                .collect(),
-            Scale::Categories(labels) => {
-                let every = labels.len().div_ceil(MAX_LABELS).max(1);
-                labels
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| i % every == 0 || *i == labels.len() - 1)
-                    .map(|(i, l)| {
-                        let at = if labels.len() < 2 {
-                            0.5
-                        } else {
-                            i as f64 / (labels.len() - 1) as f64
-                        };
-                        (at, l.clone())
-                    })
-                    .collect()
-            }
-        }
+                .filter(|(t, _)| *t > 0.06 && *t < 0.94),
+        );
+        out
+    }
+
+    fn category_ticks(&self) -> Vec<(f64, String)> {
+        let Scale::Categories(labels) = self else {
+            return Vec::new();
+        };
+        let every = labels.len().div_ceil(MAX_LABELS).max(1);
+        labels
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % every == 0 || *i == labels.len() - 1)
+            .map(|(i, l)| {
+                let at = if labels.len() < 2 {
+                    0.5
+                } else {
+                    i as f64 / (labels.len() - 1) as f64
+                };
+                (at, l.clone())
+            })
+            .collect()
     }
 }
 
@@ -212,7 +250,7 @@ pub(crate) fn figure(axes: &[String], metric: &str, groups: &[Group]) -> String 
 fn svg(axes: &[String], metric: &str, lines: &[Line]) -> String {
     let scales: Vec<Scale> = (0..axes.len())
         .map(|i| Scale::of(&lines.iter().map(|l| l.values[i]).collect::<Vec<_>>()))
-        .chain([Scale::numeric(lines.iter().map(|l| l.mean))])
+        .chain([Scale::numeric(lines.iter().map(|l| l.mean), false)])
         .collect();
     let step = (W - LEFT - RIGHT) / axes.len().max(1) as f64;
     let x = |i: usize| LEFT + step * i as f64;
