@@ -276,4 +276,35 @@ for label, t in [("--serve, no page open", s), ("--serve, a page open", g)]:
     added = (t - p) / m * 1000
     print(f"  {label:24s} adds {added:+.3f} ms/experiment ({added / own * 100:+.1f}% of it)")
 PY
+# The server's own CPU, less noisy than wall times on a shared machine:
+# perf's samples of the server's threads (web-0..3, web-poll) against
+# those of the runner's (main thread, store-writer, signals, the forked
+# children before they exec), in one `run --serve 0` of each kind.
+if command -v perf > /dev/null; then
+    for mode in serve page; do
+        mkdir "perf-$mode" && cp w.yaml page.py "perf-$mode/"
+        pushd "perf-$mode" > /dev/null
+        if [[ $mode == page ]]; then
+            perf record -q -F 4000 -o perf.data -- python3 page.py "$BIN" run --exp w.yaml --serve 0 > /dev/null 2>&1
+        else
+            perf record -q -F 4000 -o perf.data -- "$BIN" run --exp w.yaml --serve 0 > /dev/null 2>&1
+        fi
+        perf report -i perf.data --sort comm --stdio 2> /dev/null | python3 -c '
+import re, sys
+mode = sys.argv[1]
+share = {}
+for line in sys.stdin:
+    m = re.match(r"\s*([0-9.]+)%\s+(\S+)", line)
+    if m:
+        share[m.group(2)] = float(m.group(1))
+web = sum(v for k, v in share.items() if k.startswith("web-"))
+runner = sum(v for k, v in share.items()
+             if k in ("cool-runner", "store-writer", "signals") or k.startswith("job-"))
+label = {"serve": "no page open", "page": "a page open"}[mode]
+print(f"  perf, --serve with {label}: the server threads {web:.2f}% of the samples, the runner {runner:.2f}%: "
+      f"the server costs {web / runner * 100:.1f}% of the runner\x27s CPU")
+' "$mode"
+        popd > /dev/null
+    done
+fi
 fi
