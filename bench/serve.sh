@@ -7,10 +7,12 @@
 # 1. Fills a store with N finished runs (Python's sqlite3, the runner's own
 #    schema), starts `cool-runner serve` on it and times, over plain HTTP on
 #    127.0.0.1: the first page of the results table (JSON and the whole
-#    HTML page), a group-by over all runs, a filter over all runs — each
-#    answered cold (a run is added before each request, so no cached
-#    answer is reused) — and, as the plain cost of the same work, Python
-#    reading every document from SQLite and grouping it.
+#    HTML page), a group-by over all runs, a filter over all runs and the
+#    results part with parallel coordinates — each timed on its first ask
+#    (over every run) and as the median of 7 asks each made after one
+#    more run was committed (no answer kept from before can be reused) —
+#    and, as the plain cost of the same work, Python reading every
+#    document from SQLite and grouping it.
 # 2. Event latency: a run committed to the store by another process →
 #    the server's event on an open event stream → the results fragment the
 #    page then fetches (what a browser shows, less drawing it).
