@@ -124,15 +124,32 @@ pub(crate) struct Runs {
     /// rebuild): queries kept up to date read only the runs past where
     /// they stopped.
     finished: Vec<Arc<Run>>,
-    /// Bumped when a finished run changed or went away: whatever was
+    /// Changed when a finished run changed or went away: whatever was
     /// computed from [`Runs::finished`] must start again.
     epoch: u64,
-    /// Bumped by every change: answers computed from these runs are
+    /// Changed by every change: answers computed from these runs are
     /// cached under it.
     generation: u64,
 }
 
+/// Numbers no two [`Runs`] share: what was computed from one set of runs
+/// (answers, selections) is never taken for another's, even after the
+/// store was replaced and read again from scratch.
+fn next_stamp() -> u64 {
+    static STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    STAMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Runs {
+    /// No runs yet, with stamps of its own.
+    pub(crate) fn fresh() -> Self {
+        Self {
+            generation: next_stamp(),
+            epoch: next_stamp(),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn all(&self) -> &[Arc<Run>] {
         &self.all
     }
@@ -189,7 +206,7 @@ impl Runs {
 
     /// Add new runs (ids above [`Runs::max_id`]) and replace known ones.
     pub(crate) fn apply(&mut self, rows: Vec<Run>) {
-        self.generation += 1;
+        self.generation = next_stamp();
         let mut rebuild = false;
         for run in rows {
             let run = Arc::new(run);
@@ -207,7 +224,7 @@ impl Runs {
             self.count(&run);
         }
         if rebuild {
-            self.epoch += 1;
+            self.epoch = next_stamp();
             self.finished = self
                 .all
                 .iter()
@@ -284,7 +301,7 @@ mod tests {
 
     #[test]
     fn follows_runs_that_finish() {
-        let mut runs = Runs::default();
+        let mut runs = Runs::fresh();
         runs.apply(vec![
             run(1, "done", "{lr: 1, ACC: 2, STATUS: done}"),
             run(2, "running", "{lr: 2}"),
@@ -300,9 +317,12 @@ mod tests {
         assert_eq!(runs.max_id(), 2);
         let finished = |runs: &Runs| runs.finished().iter().map(|r| r.id).collect::<Vec<_>>();
         assert_eq!(finished(&runs), [1, 2]);
-        assert_eq!(runs.epoch(), 0);
-        runs.apply(vec![run(3, "done", "{}"), run(1, "failed", "{}")]);
-        assert_eq!(runs.epoch(), 1);
+        let epoch = runs.epoch();
+        runs.apply(vec![run(3, "done", "{}")]);
+        assert_eq!(runs.epoch(), epoch, "a run that finished is added");
+        runs.apply(vec![run(1, "failed", "{}")]);
+        assert_ne!(runs.epoch(), epoch, "a finished run changed: start again");
+        assert_ne!(Runs::fresh().epoch(), runs.epoch());
         assert_eq!(finished(&runs), [1, 2, 3]);
     }
 }

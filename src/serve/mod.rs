@@ -119,7 +119,7 @@ pub(crate) fn start(config: ServeConfig) -> Result<Server, Error> {
     let url = security.url();
     let shared = Arc::new(Shared {
         config,
-        runs: RwLock::new(data::Runs::default()),
+        runs: RwLock::new(data::Runs::fresh()),
         dirty: std::sync::atomic::AtomicBool::new(false),
         seq: std::sync::atomic::AtomicU64::new(0),
         store_error: Mutex::new(None),

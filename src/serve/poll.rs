@@ -150,7 +150,7 @@ fn refresh(shared: &Shared) -> Result<bool, String> {
         *shared
             .runs
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = super::data::Runs::default();
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = super::data::Runs::fresh();
         changed = true;
     }
     if reader.is_none() {
