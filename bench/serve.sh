@@ -7,23 +7,29 @@
 # 1. Fills a store with N finished runs (Python's sqlite3, the runner's own
 #    schema), starts `cool-runner serve` on it and times, over plain HTTP on
 #    127.0.0.1: the first page of the results table (JSON and the whole
-#    HTML page), a group-by over all runs, a filter over all runs — each
-#    answered cold (a run is added before each request, so no cached
-#    answer is reused) — and, as the plain cost of the same work, Python
-#    reading every document from SQLite and grouping it.
+#    HTML page), a group-by over all runs, a filter over all runs and the
+#    results part with parallel coordinates — each timed on its first ask
+#    (over every run) and as the median of 7 asks each made after one
+#    more run was committed (no answer kept from before can be reused) —
+#    and, as the plain cost of the same work, Python reading every
+#    document from SQLite and grouping it.
 # 2. Event latency: a run committed to the store by another process →
 #    the server's event on an open event stream → the results fragment the
 #    page then fetches (what a browser shows, less drawing it).
 # 3. The first view's transfer size: the page and its three assets.
-# 4. `run --serve 0` against plain `run` on M experiments with
+# 4. `run --serve 0` (no page open, and with a page open that follows
+#    every event) against plain `run` on M experiments with
 #    `Module: /bin/true`, interleaved rounds, against the bare spawn loop
 #    (examples/spawn_true.rs): the share the server adds to the runner's
 #    own per-experiment overhead.
+#
+#    ONLY=web or ONLY=run runs parts 1-3 or part 4 alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
 M=${2:-300}
 ROUNDS=${ROUNDS:-3}
+ONLY=${ONLY:-}   # `web`: parts 1-3 only; `run`: part 4 only
 cargo build --release --quiet --bin cool-runner --example spawn_true
 BIN=$(pwd)/target/release/cool-runner
 SPAWN=$(pwd)/target/release/examples/spawn_true
@@ -34,6 +40,7 @@ trap cleanup EXIT
 cd "$WORK"
 echo "machine: $(nproc) cores, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
+if [[ $ONLY != run ]]; then
 printf 'Global: {repeat: 1}\nModule: /bin/true\nlr: 0.1\n---\nName: first\n' > first.yaml
 "$BIN" run --exp first.yaml > /dev/null 2>&1
 python3 - "$N" <<'PY'
@@ -103,16 +110,22 @@ def add_run():
         time.sleep(0.005)
 
 def cold(path, rounds=7):
+    """(first answer, median answer after a run was added): the first
+    builds the query's selection and groups over all runs, the later ones
+    bring them up to date with the new run only."""
+    add_run()
+    first = get(path)[0]
     times = []
     for _ in range(rounds):
         add_run()
         times.append(get(path)[0])
-    return statistics.median(times) * 1000
+    return first * 1000, statistics.median(times) * 1000
 
 first_json = cold("/api/runs?per=50")
 first_html = cold("/")
 group = cold("/api/runs?group_by=lr&agg=ACC,LOSS")
 filt = cold("/api/runs?filter=exp.lr+%3E+0.02+%26%26+exp.ACC+%3E+0.6")
+parallel = cold("/fragment/results?plot=parallel&axes=lr,seed,model.layers&y=ACC")
 t = time.perf_counter()
 groups = {}
 for (text,) in db.execute("SELECT document FROM runs WHERE status = 'done'"):
@@ -122,12 +135,15 @@ for (text,) in db.execute("SELECT document FROM runs WHERE status = 'done'"):
         g.append(d["ACC"])
 means = {k: statistics.fmean(v) for k, v in groups.items() if v}
 plain = (time.perf_counter() - t) * 1000
-print(f"first page, JSON (50 of {n} runs):      {first_json:7.1f} ms  (median of 7, cold)")
-print(f"first page, whole HTML page:            {first_html:7.1f} ms")
-print(f"group-by lr, mean ± std of ACC, LOSS:   {group:7.1f} ms")
-print(f"filter `exp.lr > 0.02 && exp.ACC > 0.6`: {filt:7.1f} ms")
+print("answer times in ms: the first ask of a query (over all runs) / median of 7 asks, each after a run was added")
+for label, (a, b) in [(f"first page, JSON (50 of {n} runs)", first_json),
+                      ("the whole HTML page (table, form, plot)", first_html),
+                      ("group-by lr, mean ± std of ACC, LOSS", group),
+                      ("filter `exp.lr > 0.02 && exp.ACC > 0.6`", filt),
+                      ("results part with parallel coordinates of lr, seed, model.layers", parallel)]:
+    print(f"  {label:66s} {a:7.1f} / {b:6.1f}")
 print(f"plain cost: Python reads every document from SQLite and groups by lr: {plain:.0f} ms "
-      f"(group-by ratio {group / plain:.2f})")
+      f"(group-by ratios {group[0] / plain:.3f} first, {group[1] / plain:.4f} after a run)")
 
 # Event latency: commit -> event -> the fragment the page fetches.
 s = socket.create_connection((addr, int(port)))
@@ -164,35 +180,133 @@ size = sum(len(get(p)[1]) for p in ["/", "/static/app.js", "/static/style.css", 
 print(f"first view transfer: {size / 1000:.0f} KB (page with 50 rows and the plot, script, style, icon; uncompressed)")
 PY
 kill "$SERVE"; SERVE=
+fi
 
 # run --serve overhead.
+if [[ $ONLY != web ]]; then
 {
     printf 'Global: {repeat: 1}\nModule: /bin/true\nlr: 0.1\n'
     for ((i = 0; i < M; i++)); do printf -- '---\nName: e%d\nx: %d\n' "$i" "$i"; done
 } > w.yaml
+# `page`: `run --serve 0` with a page open all along — a client that holds
+# the event stream and, on every event, fetches the parts the page's
+# script fetches (results with the plot, summary, running, queue).
+cat > page.py <<'PY'
+import http.client, subprocess, sys, threading, time
+cmd = sys.argv[1:]
+t0 = time.time()
+p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+url = None
+for line in p.stderr:
+    if line.startswith("serving "):
+        url = line.split()[1]
+        break
+host = url.split("//")[1].strip("/")
+addr, port = host.split(":")
+def get(path):
+    c = http.client.HTTPConnection(addr, int(port), timeout=5)
+    c.request("GET", path)
+    c.getresponse().read()
+fetched = [0]
+def follow():
+    try:
+        c = http.client.HTTPConnection(addr, int(port), timeout=30)
+        c.request("GET", "/api/events")
+        r = c.getresponse()
+        get("/")
+        while True:
+            line = r.fp.readline()
+            if not line:
+                return
+            if line.startswith(b"event: runs"):
+                for part in ["/fragment/results", "/fragment/summary", "/fragment/running", "/fragment/queue"]:
+                    get(part)
+                fetched[0] += 1
+    except Exception:
+        return
+threading.Thread(target=follow, daemon=True).start()
+for _ in p.stderr:
+    pass
+p.wait()
+print(time.time() - t0, fetched[0])
+PY
+# Each run in a directory of its own, nothing deleted until the end, and
+# the order of the modes rotated each round: deleting a run's 300
+# directories just before the next run makes ext4 look through the
+# recently deleted inodes on every mkdir (`recently_deleted`), a cost
+# larger than the server's that fell on whichever mode came next.
+MODES=(plain serve page)
 for ((r = 0; r < ROUNDS; r++)); do
     bare=$("$SPAWN" "$M" /bin/true)
-    for mode in plain serve; do
-        rm -rf .cool-runner runs
+    for ((k = 0; k < 3; k++)); do
+        mode=${MODES[(r + k) % 3]}
+        mkdir "r$r-$mode" && cp w.yaml page.py "r$r-$mode/"
+        pushd "r$r-$mode" > /dev/null
+        if [[ $mode == page ]]; then
+            read -r took events < <(python3 page.py "$BIN" run --exp w.yaml --serve 0)
+            echo "$mode $bare 0 $took $events"
+            popd > /dev/null
+            continue
+        fi
         extra=(); [[ $mode == serve ]] && extra=(--serve 0)
         t0=$(date +%s.%N)
         "$BIN" run --exp w.yaml "${extra[@]}" > /dev/null 2>&1
         t1=$(date +%s.%N)
-        echo "$mode $bare $t0 $t1"
+        echo "$mode $bare $t0 $t1 0"
+        popd > /dev/null
     done
 done > rounds.txt
 python3 - "$M" rounds.txt <<'PY'
 import statistics, sys
 m = int(sys.argv[1])
-plain, serve, bare = [], [], []
+times = {"plain": [], "serve": [], "page": []}
+bare, events = [], []
 for line in open(sys.argv[2]):
-    mode, b, t0, t1 = line.split()
-    (plain if mode == "plain" else serve).append(float(t1) - float(t0))
+    mode, b, t0, t1, ev = line.split()
+    times[mode].append(float(t1) - float(t0))
     bare.append(float(b))
-p, s, b = statistics.median(plain), statistics.median(serve), statistics.median(bare)
+    if mode == "page":
+        events.append(int(ev))
+p, s, g = (statistics.median(times[k]) for k in ("plain", "serve", "page"))
+b = statistics.median(bare)
 own = (p - b) / m * 1000
-added = (s - p) / m * 1000
-print(f"run, {m} experiments (/bin/true): plain {p:.2f} s, --serve {s:.2f} s, bare spawn loop {b:.2f} s")
-print(f"runner's own overhead {own:.2f} ms/experiment; --serve adds {added:.3f} ms/experiment "
-      f"({added / own * 100:.1f}% of it)")
+print(f"run, {m} experiments (/bin/true), medians of {len(bare) // 3} interleaved rounds: plain {p:.2f} s, "
+      f"--serve {s:.2f} s, --serve with a page open {g:.2f} s ({statistics.median(events)} refreshes), "
+      f"bare spawn loop {b:.2f} s")
+print(f"runner's own overhead {own:.2f} ms/experiment")
+for label, t in [("--serve, no page open", s), ("--serve, a page open", g)]:
+    added = (t - p) / m * 1000
+    print(f"  {label:24s} adds {added:+.3f} ms/experiment ({added / own * 100:+.1f}% of it)")
 PY
+# The server's own CPU, less noisy than wall times on a shared machine:
+# perf's samples of the server's threads (web-0..3, web-poll) against
+# those of the runner's (main thread, store-writer, signals, the forked
+# children before they exec), in one `run --serve 0` of each kind.
+if command -v perf > /dev/null; then
+    for mode in serve page; do
+        mkdir "perf-$mode" && cp w.yaml page.py "perf-$mode/"
+        pushd "perf-$mode" > /dev/null
+        if [[ $mode == page ]]; then
+            perf record -q -F 4000 -o perf.data -- python3 page.py "$BIN" run --exp w.yaml --serve 0 > /dev/null 2>&1
+        else
+            perf record -q -F 4000 -o perf.data -- "$BIN" run --exp w.yaml --serve 0 > /dev/null 2>&1
+        fi
+        perf report -i perf.data --sort comm --stdio 2> /dev/null | python3 -c '
+import re, sys
+mode = sys.argv[1]
+share = {}
+for line in sys.stdin:
+    m = re.match(r"\s*([0-9.]+)%\s+(\S+)", line)
+    if m:
+        share[m.group(2)] = float(m.group(1))
+web = sum(v for k, v in share.items() if k.startswith("web-"))
+runner = sum(v for k, v in share.items()
+             if k in ("cool-runner", "store-writer", "signals") or k.startswith("job-"))
+label = {"serve": "no page open", "page": "a page open"}[mode]
+print(f"  perf, --serve with {label}: the server threads {web:.2f}% of the samples, the runner {runner:.2f}%: "
+      f"the server costs {web / runner * 100:.1f}% of the runner\x27s CPU")
+' "$mode"
+        popd > /dev/null
+    done
+fi
+fi

@@ -51,7 +51,7 @@ fn run_json(run: &Run, columns: &[String]) -> Json {
 
 /// `GET /api/runs`: a page of finished runs, or the groups.
 pub(crate) fn runs(_runs: &Runs, params: &Params, answer: &Answer) -> String {
-    let matched = answer.runs.len();
+    let matched = answer.matched();
     let first = (params.page - 1) * params.per;
     let mut out = json!({
         "finished": answer.finished,
@@ -70,10 +70,8 @@ pub(crate) fn runs(_runs: &Runs, params: &Params, answer: &Answer) -> String {
         out["groups"] = Json::Array(all.into_iter().skip(first).take(params.per).collect());
     } else {
         let page: Vec<Json> = answer
-            .runs
-            .iter()
-            .skip(first)
-            .take(params.per)
+            .page(first, params.per)
+            .into_iter()
             .map(|r| run_json(r, &params.columns))
             .collect();
         out["runs"] = Json::Array(page);

@@ -29,13 +29,24 @@ pub(crate) struct Run {
     pub(crate) dir: Option<String>,
     /// The log document once it ended, else the expanded experiment.
     pub(crate) doc: Mapping,
+    /// Whether an aggregation counts it: its document's `STATUS` is
+    /// `done` (or missing, as `filter` counts documents of other tools).
+    pub(crate) counted: bool,
+    /// The hash of its document's `RUN_DIR` (copies of a run share it).
+    pub(crate) dir_hash: Option<u64>,
+    /// Its document's top-level values, compact ([`super::compact`]).
+    pub(crate) cells: Box<[(super::compact::KeyId, super::compact::Cell)]>,
 }
 
 impl Run {
     pub(crate) fn from_stored(row: StoredRun) -> Self {
         let text = row.document.as_deref().unwrap_or(&row.experiment);
         let doc = serde_json::from_str::<Mapping>(text).unwrap_or_default();
+        let (counted, dir_hash) = Self::aggregation_keys(&doc);
         Self {
+            counted,
+            dir_hash,
+            cells: super::compact::cells(&doc),
             id: row.id,
             index: row.index,
             name: row.name,
@@ -51,6 +62,25 @@ impl Run {
             dir: row.run_dir,
             doc,
         }
+    }
+
+    /// [`Run::counted`] and [`Run::dir_hash`] of a document.
+    pub(crate) fn aggregation_keys(doc: &Mapping) -> (bool, Option<u64>) {
+        use std::hash::{Hash, Hasher};
+        let counted = match doc.get(keys::STATUS) {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s == "done",
+            Some(_) => false,
+        };
+        let dir_hash = match doc.get(keys::RUN_DIR) {
+            Some(Value::String(dir)) => {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                dir.hash(&mut hasher);
+                Some(hasher.finish())
+            }
+            _ => None,
+        };
+        (counted, dir_hash)
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -90,18 +120,52 @@ pub(crate) struct Runs {
     /// documents have them, in first-seen order.
     keys: IndexMap<String, usize>,
     counts: IndexMap<String, usize>,
-    /// Bumped by every change: answers computed from these runs are
+    /// The finished runs in the order they finished (ids ascending after a
+    /// rebuild): queries kept up to date read only the runs past where
+    /// they stopped.
+    finished: Vec<Arc<Run>>,
+    /// Changed when a finished run changed or went away: whatever was
+    /// computed from [`Runs::finished`] must start again.
+    epoch: u64,
+    /// Changed by every change: answers computed from these runs are
     /// cached under it.
     generation: u64,
 }
 
+/// Numbers no two [`Runs`] share: what was computed from one set of runs
+/// (answers, selections) is never taken for another's, even after the
+/// store was replaced and read again from scratch.
+fn next_stamp() -> u64 {
+    static STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    STAMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Runs {
+    /// No runs yet, with stamps of its own.
+    pub(crate) fn fresh() -> Self {
+        Self {
+            generation: next_stamp(),
+            epoch: next_stamp(),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn all(&self) -> &[Arc<Run>] {
         &self.all
     }
 
     pub(crate) fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The finished runs, in the order they finished since
+    /// [`Runs::epoch`] changed last.
+    pub(crate) fn finished(&self) -> &[Arc<Run>] {
+        &self.finished
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub(crate) fn max_id(&self) -> i64 {
@@ -142,17 +206,31 @@ impl Runs {
 
     /// Add new runs (ids above [`Runs::max_id`]) and replace known ones.
     pub(crate) fn apply(&mut self, rows: Vec<Run>) {
-        self.generation += 1;
+        self.generation = next_stamp();
+        let mut rebuild = false;
         for run in rows {
             let run = Arc::new(run);
             match self.all.binary_search_by_key(&run.id, |r| r.id) {
                 Ok(at) => {
                     let old = std::mem::replace(&mut self.all[at], Arc::clone(&run));
+                    rebuild |= !old.is_running();
                     self.forget(&old);
                 }
                 Err(at) => self.all.insert(at, Arc::clone(&run)),
             }
+            if !run.is_running() {
+                self.finished.push(Arc::clone(&run));
+            }
             self.count(&run);
+        }
+        if rebuild {
+            self.epoch = next_stamp();
+            self.finished = self
+                .all
+                .iter()
+                .filter(|r| !r.is_running())
+                .cloned()
+                .collect();
         }
     }
 
@@ -215,12 +293,15 @@ mod tests {
             slot: None,
             dir: None,
             doc: yaml_serde::from_str(doc).unwrap(),
+            counted: true,
+            dir_hash: None,
+            cells: Box::default(),
         }
     }
 
     #[test]
     fn follows_runs_that_finish() {
-        let mut runs = Runs::default();
+        let mut runs = Runs::fresh();
         runs.apply(vec![
             run(1, "done", "{lr: 1, ACC: 2, STATUS: done}"),
             run(2, "running", "{lr: 2}"),
@@ -234,5 +315,14 @@ mod tests {
         assert_eq!(runs.keys_of(Kind::Result), ["ACC", "LOSS"]);
         assert_eq!(runs.get(2).unwrap().status, "failed");
         assert_eq!(runs.max_id(), 2);
+        let finished = |runs: &Runs| runs.finished().iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(finished(&runs), [1, 2]);
+        let epoch = runs.epoch();
+        runs.apply(vec![run(3, "done", "{}")]);
+        assert_eq!(runs.epoch(), epoch, "a run that finished is added");
+        runs.apply(vec![run(1, "failed", "{}")]);
+        assert_ne!(runs.epoch(), epoch, "a finished run changed: start again");
+        assert_ne!(Runs::fresh().epoch(), runs.epoch());
+        assert_eq!(finished(&runs), [1, 2, 3]);
     }
 }

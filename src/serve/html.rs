@@ -253,8 +253,25 @@ fn form(runs: &Runs, params: &Params) -> String {
         "every result",
         14,
     ));
-    out.push_str(&select("x", "plot", &parameters, params.x.as_deref()));
-    out.push_str(&select("y", "against", &results, params.y.as_deref()));
+    let _ = write!(
+        out,
+        "<label>plot <select name=plot><option value=\"\">a metric against one parameter</option><option value=parallel{}>parallel coordinates</option></select></label>",
+        if params.parallel { " selected" } else { "" }
+    );
+    out.push_str(&select("x", "parameter", &parameters, params.x.as_deref()));
+    out.push_str(&input(
+        "axes",
+        "or axes",
+        &params.axes.join(","),
+        &parameters
+            .iter()
+            .take(super::parallel::DEFAULT_AXES)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(","),
+        16,
+    ));
+    out.push_str(&select("y", "metric", &results, params.y.as_deref()));
     out.push_str("<details><summary>columns</summary>");
     for key in parameters
         .iter()
@@ -296,12 +313,12 @@ pub(crate) fn results(
     }
     out.push_str("<div class=side-by-side><div class=table-part>");
     if let Some((spec, groups)) = &answer.groups {
-        out.push_str(&groups_table(spec, groups, answer.runs.len()));
+        out.push_str(&groups_table(spec, groups, answer.matched()));
     } else {
         out.push_str(&runs_table(runs, params, answer));
     }
     out.push_str("</div>");
-    out.push_str(&super::plot::figure(runs, params, &answer.runs));
+    out.push_str(&super::plot::figure(params, answer));
     out.push_str("</div>");
     out
 }
@@ -374,12 +391,9 @@ fn runs_table(runs: &Runs, params: &Params, answer: &Answer) -> String {
             .iter()
             .partition(|k| super::data::kind_of(k) != Kind::Result)
     };
-    let total = answer.runs.len();
+    let total = answer.matched();
     let first = (params.page - 1) * params.per;
-    let page: &[std::sync::Arc<Run>] = answer
-        .runs
-        .get(first..)
-        .map_or(&[], |rest| &rest[..rest.len().min(params.per)]);
+    let page = answer.page(first, params.per);
     let mut out = format!(
         "<p class=count id=count>{} of {} finished runs{}</p>",
         total,

@@ -11,13 +11,16 @@
 
 mod api;
 mod assets;
+mod compact;
 mod events;
 mod html;
+mod parallel;
 mod plot;
 mod poll;
 mod query;
 mod route;
 mod security;
+mod tally;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -42,10 +45,16 @@ pub(crate) struct ServeConfig {
     pub(crate) port: u16,
 }
 
+/// An answer kept: the runs' generation, the query (and whether the plot
+/// is in it), the answer.
+pub(crate) type Answered = (u64, (query::Params, bool), Arc<query::Answer>);
+
 /// State shared by the worker threads and the poller.
 pub(crate) struct Shared {
     pub(crate) config: ServeConfig,
     pub(crate) runs: RwLock<data::Runs>,
+    /// The store changed and was not read yet (no page was open).
+    pub(crate) dirty: std::sync::atomic::AtomicBool,
     /// Bumped whenever the runs change.
     pub(crate) seq: std::sync::atomic::AtomicU64,
     /// Why the store cannot be read now, if it cannot.
@@ -54,8 +63,11 @@ pub(crate) struct Shared {
     pub(crate) sandbox: Sandbox,
     pub(crate) events: events::Events,
     pub(crate) security: security::Security,
-    /// The last answers, by their query and the runs' `seq`.
-    pub(crate) answers: Mutex<Vec<(u64, query::Params, Arc<query::Answer>)>>,
+    /// The last answers, by the runs' generation, their query and whether
+    /// they include the plot.
+    pub(crate) answers: Mutex<Vec<Answered>>,
+    /// Selections kept up to date as runs finish ([`query::Selection`]).
+    pub(crate) selections: Mutex<Vec<query::Selection>>,
     /// Set once the poller has read the store a first time: answers wait
     /// for it, so that the first page shows the runs already stored.
     pub(crate) caught_up: (Mutex<bool>, std::sync::Condvar),
@@ -107,7 +119,8 @@ pub(crate) fn start(config: ServeConfig) -> Result<Server, Error> {
     let url = security.url();
     let shared = Arc::new(Shared {
         config,
-        runs: RwLock::new(data::Runs::default()),
+        runs: RwLock::new(data::Runs::fresh()),
+        dirty: std::sync::atomic::AtomicBool::new(false),
         seq: std::sync::atomic::AtomicU64::new(0),
         store_error: Mutex::new(None),
         reader: Mutex::new(None),
@@ -115,6 +128,7 @@ pub(crate) fn start(config: ServeConfig) -> Result<Server, Error> {
         events: events::Events::default(),
         security,
         answers: Mutex::new(Vec::new()),
+        selections: Mutex::new(Vec::new()),
         caught_up: (Mutex::new(false), std::sync::Condvar::new()),
     });
     let http = Arc::new(http);

@@ -2,17 +2,17 @@
 //! each point the mean over the runs with that value (seeds, repetitions)
 //! and a bar of ± one standard deviation, the best mean marked. It uses
 //! the aggregation of `filter --group-by X --agg Y` (`done` runs only,
-//! each run once), so the plot and the grouped table agree.
+//! each run once), so the plot and the grouped table agree. With
+//! `plot=parallel`, parallel coordinates instead ([`super::parallel`]).
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use yaml_serde::Value;
 
-use super::data::{Kind, Run, Runs};
+use super::data::{Kind, Runs};
 use super::html::esc;
-use super::query::Params;
-use crate::filter::aggregate::{AggregateSpec, Aggregator};
+use super::query::{Answer, Params};
+use crate::filter::aggregate::{AggregateSpec, Group};
 use crate::filter::format::inline;
 
 const W: f64 = 640.0;
@@ -31,54 +31,80 @@ struct Point {
     n: usize,
 }
 
-/// `<figure>` with the plot, or a hint when there is nothing to plot.
-pub(crate) fn figure(runs: &Runs, params: &Params, selected: &[Arc<Run>]) -> String {
-    let x = params.x.clone().or_else(|| {
-        runs.keys_of(Kind::Parameter)
-            .first()
-            .map(|k| (*k).to_owned())
-    });
-    let y = params
+/// The plot's metric: `y`, else the first result key.
+fn metric(runs: &Runs, params: &Params) -> Option<String> {
+    params
         .y
         .clone()
-        .or_else(|| runs.keys_of(Kind::Result).first().map(|k| (*k).to_owned()));
-    let (Some(x), Some(y)) = (x, y) else {
+        .or_else(|| runs.keys_of(Kind::Result).first().map(|k| (*k).to_owned()))
+}
+
+/// The parallel coordinates' axes: `axes`, else the first
+/// [`super::parallel::DEFAULT_AXES`] parameter keys.
+pub(crate) fn parallel_axes(runs: &Runs, params: &Params) -> Vec<String> {
+    if params.axes.is_empty() {
+        runs.keys_of(Kind::Parameter)
+            .into_iter()
+            .take(super::parallel::DEFAULT_AXES)
+            .map(str::to_owned)
+            .collect()
+    } else {
+        params.axes.clone()
+    }
+}
+
+/// What the plot aggregates: `--group-by X --agg Y` (or the axes for
+/// parallel coordinates), or `None` when there is nothing to plot.
+pub(crate) fn spec(runs: &Runs, params: &Params) -> Option<AggregateSpec> {
+    let y = metric(runs, params)?;
+    let group_by = if params.parallel {
+        Some(parallel_axes(runs, params)).filter(|a| !a.is_empty())?
+    } else {
+        vec![params.x.clone().or_else(|| {
+            runs.keys_of(Kind::Parameter)
+                .first()
+                .map(|k| (*k).to_owned())
+        })?]
+    };
+    Some(AggregateSpec {
+        group_by,
+        agg: vec![y],
+        ..AggregateSpec::default()
+    })
+}
+
+/// `<figure>` with the plot, or a hint when there is nothing to plot.
+pub(crate) fn figure(params: &Params, answer: &Answer) -> String {
+    let Some((spec, groups)) = &answer.plot else {
         return "<figure id=plot><figcaption>plot: no parameter and result to plot yet</figcaption></figure>".to_owned();
     };
-    let points = points(&x, &y, selected);
+    let y = &spec.agg[0];
+    if params.parallel {
+        return super::parallel::figure(&spec.group_by, y, groups);
+    }
+    let x = &spec.group_by[0];
+    let points = points(groups);
     let mut out = format!(
         "<figure id=plot><figcaption><b>{}</b> against <b>{}</b>: mean ± std over the <code>done</code> runs with each value</figcaption>",
-        esc(&y),
-        esc(&x)
+        esc(y),
+        esc(x)
     );
     if points.is_empty() {
         let _ = write!(
             out,
             "<p class=empty>no <code>done</code> run with a number in {}</p></figure>",
-            esc(&y)
+            esc(y)
         );
         return out;
     }
-    out.push_str(&svg(&x, &y, &points));
+    out.push_str(&svg(x, y, &points));
     out.push_str("</figure>");
     out
 }
 
-fn points(x: &str, y: &str, selected: &[Arc<Run>]) -> Vec<Point> {
-    let spec = AggregateSpec {
-        group_by: vec![x.to_owned()],
-        agg: vec![y.to_owned()],
-        ..AggregateSpec::default()
-    };
-    let mut aggregator = Aggregator::default();
-    let mut order: Vec<&Arc<Run>> = selected.iter().collect();
-    order.sort_by_key(|r| r.id);
-    for run in order {
-        aggregator.add(&spec, &run.doc);
-    }
-    aggregator
-        .finish(true, false)
-        .into_iter()
+fn points(groups: &[Group]) -> Vec<Point> {
+    groups
+        .iter()
         .filter_map(|g| {
             let acc = g.accumulators[0];
             let mean = acc.mean()?;
@@ -98,7 +124,7 @@ fn points(x: &str, y: &str, selected: &[Arc<Run>]) -> Vec<Point> {
 }
 
 /// Round tick values across `[lo, hi]`.
-fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+pub(crate) fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     let span = (hi - lo).abs().max(f64::EPSILON);
     let raw = span / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
@@ -116,7 +142,7 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     out
 }
 
-fn number(x: f64) -> String {
+pub(crate) fn number(x: f64) -> String {
     let text = format!("{x:.6}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     if text.is_empty() || text == "-" || text == "-0" {

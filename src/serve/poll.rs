@@ -21,23 +21,26 @@ const BATCH: usize = 5_000;
 pub(crate) fn follow(shared: &Arc<Shared>) {
     let mut last_tick = Instant::now();
     let mut queue_stamp = None;
+    let mut warmed = false;
     loop {
-        let changed = match refresh(shared) {
-            Ok(changed) => {
-                set_error(shared, None);
-                changed
-            }
-            Err(message) => {
-                set_error(shared, Some(message));
-                false
-            }
-        };
+        if shared.events.count() == 0 && is_caught_up(shared) {
+            // No page is open: only note that the store changed; the next
+            // request reads it ([`catch_up`]). A runner with `run --serve`
+            // and nobody looking pays one `PRAGMA data_version` a poll.
+            note_change(shared);
+        } else {
+            catch_up(shared);
+        }
         shared.set_caught_up();
-        if changed {
-            let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
-            shared
-                .events
-                .send(&format_event("runs", seq, &summary_json(shared)));
+        if !warmed {
+            // The first page's answer (its selection and plot), ready
+            // before the first person asks.
+            warmed = true;
+            let runs = shared
+                .runs
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = super::route::answer(shared, &runs, &super::query::Params::parse(""), true);
         }
         if shared.config.queue_known {
             let stamp = shared.config.queue.as_deref().map(queue_stamp_of);
@@ -61,6 +64,50 @@ pub(crate) fn follow(shared: &Arc<Shared>) {
             }
         }
         std::thread::sleep(POLL);
+    }
+}
+
+fn is_caught_up(shared: &Shared) -> bool {
+    *shared
+        .caught_up
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Remember whether the store changed, without reading it.
+fn note_change(shared: &Shared) {
+    let mut reader = shared
+        .reader
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let changed = match reader.as_mut() {
+        Some(reader) => reader.is_gone() || reader.changed().unwrap_or(true),
+        // No store yet: look for it now and then.
+        None => true,
+    };
+    if changed {
+        shared.dirty.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Read what changed in the store and tell the open pages.
+pub(crate) fn catch_up(shared: &Shared) {
+    let changed = match refresh(shared) {
+        Ok(changed) => {
+            set_error(shared, None);
+            changed
+        }
+        Err(message) => {
+            set_error(shared, Some(message));
+            false
+        }
+    };
+    if changed {
+        let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        shared
+            .events
+            .send(&format_event("runs", seq, &summary_json(shared)));
     }
 }
 
@@ -103,7 +150,7 @@ fn refresh(shared: &Shared) -> Result<bool, String> {
         *shared
             .runs
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = super::data::Runs::default();
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = super::data::Runs::fresh();
         changed = true;
     }
     if reader.is_none() {
@@ -116,7 +163,8 @@ fn refresh(shared: &Shared) -> Result<bool, String> {
     let Some(reader) = reader.as_mut() else {
         return Ok(changed);
     };
-    if !reader.changed().map_err(|e| e.to_string())? {
+    let noted = shared.dirty.swap(false, Ordering::SeqCst);
+    if !reader.changed().map_err(|e| e.to_string())? && !noted {
         return Ok(changed);
     }
     let (running, mut after) = {

@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::data::{Kind, Run, Runs};
+use super::tally::Tally;
 use crate::expr::{BoundDocument, DocumentExpr, Sandbox};
 use crate::filter::aggregate::{AggregateSpec, Aggregator, Group};
 use crate::filter::sort::{cmp_keys, SortKey};
@@ -35,6 +36,9 @@ pub(crate) struct Params {
     pub(crate) per: usize,
     pub(crate) x: Option<String>,
     pub(crate) y: Option<String>,
+    /// `plot=parallel`: parallel coordinates of `axes` against `y`.
+    pub(crate) parallel: bool,
+    pub(crate) axes: Vec<String>,
 }
 
 /// Decode `application/x-www-form-urlencoded` text (`+` is a space).
@@ -115,6 +119,8 @@ impl Params {
                 "per" => params.per = value.parse().unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE),
                 "x" if !value.is_empty() => params.x = Some(value.to_owned()),
                 "y" if !value.is_empty() => params.y = Some(value.to_owned()),
+                "plot" => params.parallel = value == "parallel",
+                "axes" => params.axes.extend(split_keys(value, true)),
                 _ => {}
             }
         }
@@ -138,6 +144,7 @@ impl Params {
             ("group_by", &self.group_by),
             ("agg", &self.agg),
             ("columns", &self.columns),
+            ("axes", &self.axes),
         ] {
             if !list.is_empty() {
                 out.push(format!("{key}={}", encode(&list.join(","))));
@@ -148,6 +155,9 @@ impl Params {
                 out.push(format!("{key}={}", encode(value)));
             }
         }
+        if self.parallel {
+            out.push("plot=parallel".to_owned());
+        }
         if self.per != PER_PAGE {
             out.push(format!("per={}", self.per));
         }
@@ -157,17 +167,14 @@ impl Params {
         out.join("&")
     }
 
-    /// What the selection depends on (not the page, columns or plot).
-    pub(crate) fn selection_key(
-        &self,
-    ) -> (Vec<String>, Vec<String>, bool, Vec<String>, Vec<String>) {
-        (
-            self.filters.clone(),
-            self.sorts.clone(),
-            self.reverse,
-            self.group_by.clone(),
-            self.agg.clone(),
-        )
+    /// What an answer depends on (not the page or the columns).
+    pub(crate) fn selection_key(&self) -> Self {
+        Self {
+            columns: Vec::new(),
+            page: 1,
+            per: PER_PAGE,
+            ..self.clone()
+        }
     }
 
     /// The aggregation, with every result key when `agg` is not given.
@@ -194,14 +201,39 @@ impl Params {
 /// A query's answer before paging.
 #[derive(Debug, Default)]
 pub(crate) struct Answer {
-    /// Finished runs that pass the filters, in order.
-    pub(crate) runs: Vec<Arc<Run>>,
+    /// Finished runs that pass the filters (shared with the selection
+    /// they come from), read backwards when `backwards`.
+    pub(crate) runs: Arc<Vec<Arc<Run>>>,
+    pub(crate) backwards: bool,
     /// Finished runs in the store.
     pub(crate) finished: usize,
     /// With `group_by`/`agg`.
     pub(crate) groups: Option<(AggregateSpec, Vec<Group>)>,
+    /// The plot's groups (`plot::spec`), when there is something to plot.
+    pub(crate) plot: Option<(AggregateSpec, Vec<Group>)>,
     /// `warning: ...` lines, as `filter` prints them on stderr.
     pub(crate) warnings: Vec<String>,
+}
+
+impl Answer {
+    /// How many runs matched.
+    pub(crate) fn matched(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Runs `first..first + per` in the answer's order.
+    pub(crate) fn page(&self, first: usize, per: usize) -> Vec<&Arc<Run>> {
+        let len = self.runs.len();
+        let end = (first + per).min(len);
+        if first >= end {
+            return Vec::new();
+        }
+        if self.backwards {
+            self.runs[len - end..len - first].iter().rev().collect()
+        } else {
+            self.runs[first..end].iter().collect()
+        }
+    }
 }
 
 /// A bad query (an expression that does not compile): shown, status 400.
@@ -290,21 +322,189 @@ fn judge(sandbox: &Sandbox, c: &Compiled, run: &Run) -> Verdict {
     verdict
 }
 
-/// Answer `params` over the finished runs of `runs`.
-pub(crate) fn answer(sandbox: &Sandbox, runs: &Runs, params: &Params) -> Result<Answer, BadQuery> {
-    let compiled = compile(sandbox, params)?;
-    let finished: Vec<&Arc<Run>> = runs.all().iter().filter(|r| !r.is_running()).collect();
-    let verdicts = judge_all(sandbox, &compiled, &finished);
-    if let Some((expr, err)) = compiled
+/// A query's selection kept up to date (queries without `sort`): the
+/// finished runs that pass the filters, in id order, and the groups asked
+/// of them so far. Each change of the runs judges and counts only the runs
+/// that finished since.
+pub(crate) struct Selection {
+    filters: Vec<String>,
+    /// [`Runs::epoch`] it follows.
+    epoch: u64,
+    /// How many of [`Runs::finished`] it has seen.
+    upto: usize,
+    /// Shared with the answers made from it (copied on change only while
+    /// one of them is still being written out).
+    kept: Arc<Vec<Arc<Run>>>,
+    /// Per filter: how many runs it failed on, and the first.
+    failures: Vec<(usize, Option<String>)>,
+    tallies: Vec<Tally>,
+}
+
+/// Selections kept at most; groupings kept per selection at most.
+const SELECTIONS: usize = 8;
+const TALLIES: usize = 6;
+
+impl Selection {
+    fn new(filters: &[String]) -> Self {
+        Self {
+            filters: filters.to_vec(),
+            epoch: u64::MAX,
+            upto: 0,
+            kept: Arc::default(),
+            failures: vec![(0, None); filters.len()],
+            tallies: Vec::new(),
+        }
+    }
+
+    /// Judge the runs that finished since the last call.
+    fn update(&mut self, sandbox: &Sandbox, c: &Compiled, runs: &Runs) -> Result<(), BadQuery> {
+        if self.epoch != runs.epoch() || self.upto > runs.finished().len() {
+            *self = Self::new(&self.filters);
+            self.epoch = runs.epoch();
+        }
+        let new: Vec<&Arc<Run>> = runs.finished()[self.upto..].iter().collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let verdicts = judge_all(sandbox, c, &new);
+        refused(c)?;
+        let mut broken = vec![false; self.tallies.len()];
+        for (run, verdict) in new.into_iter().zip(verdicts) {
+            if let Some((i, message)) = verdict.failure {
+                self.failures[i].0 += 1;
+                self.failures[i]
+                    .1
+                    .get_or_insert(format!("run {} `{}`: {message}", run.id, run.name));
+            }
+            if !verdict.keep {
+                continue;
+            }
+            let kept = Arc::make_mut(&mut self.kept);
+            if kept.last().is_none_or(|last| last.id < run.id) {
+                kept.push(Arc::clone(run));
+            } else {
+                let at = kept.partition_point(|r| r.id < run.id);
+                kept.insert(at, Arc::clone(run));
+            }
+            for (tally, broken) in self.tallies.iter_mut().zip(&mut broken) {
+                *broken |= tally.add(run).is_err();
+            }
+        }
+        for (tally, broken) in self.tallies.iter_mut().zip(broken) {
+            if broken {
+                *tally = Tally::of(tally.spec.clone(), self.kept.iter());
+            }
+        }
+        self.upto = runs.finished().len();
+        Ok(())
+    }
+
+    /// The groups of `spec` over the selection.
+    fn groups(&mut self, spec: &AggregateSpec) -> Vec<Group> {
+        let same = |t: &Tally| t.spec.group_by == spec.group_by && t.spec.agg == spec.agg;
+        if let Some(tally) = self.tallies.iter().find(|t| same(t)) {
+            return tally.groups();
+        }
+        let tally = Tally::of(spec.clone(), self.kept.iter());
+        let groups = tally.groups();
+        if self.tallies.len() >= TALLIES {
+            self.tallies.remove(0);
+        }
+        self.tallies.push(tally);
+        groups
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.failures
+            .iter()
+            .zip(&self.filters)
+            .filter_map(|((count, first), text)| {
+                first.as_ref().map(|first| {
+                    format!(
+                        "warning: `filter` expression `{text}` failed on {count} run(s) (counted \
+                         as false); the first, {first}"
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// The sandbox refused an expression while it ran: bad input.
+fn refused(c: &Compiled) -> Result<(), BadQuery> {
+    match c
         .filters
         .iter()
-        .chain(&compiled.sorts)
+        .chain(&c.sorts)
         .find_map(|e| e.refusal().map(|r| (e, r)))
     {
-        return Err(BadQuery(crate::commands::filter::expr_message(
+        Some((expr, err)) => Err(BadQuery(crate::commands::filter::expr_message(
             "filter", &expr.text, err,
-        )));
+        ))),
+        None => Ok(()),
     }
+}
+
+/// Answer `params` over the finished runs of `runs`: from the kept
+/// selection brought up to date when there is no `sort`, else afresh.
+pub(crate) fn answer(
+    sandbox: &Sandbox,
+    runs: &Runs,
+    params: &Params,
+    with_plot: bool,
+    selections: &mut Vec<Selection>,
+) -> Result<Answer, BadQuery> {
+    let compiled = compile(sandbox, params)?;
+    if !compiled.sorts.is_empty() {
+        return answer_sorted(sandbox, runs, params, with_plot, &compiled);
+    }
+    let at = match selections.iter().position(|s| s.filters == params.filters) {
+        Some(at) => at,
+        None => {
+            if selections.len() >= SELECTIONS {
+                selections.remove(0);
+            }
+            selections.push(Selection::new(&params.filters));
+            selections.len() - 1
+        }
+    };
+    // The most recently used last.
+    let mut selection = selections.remove(at);
+    selection.update(sandbox, &compiled, runs)?;
+    let groups = params
+        .aggregate_spec(runs)
+        .map(|spec| (selection.groups(&spec), spec))
+        .map(|(groups, spec)| (spec, groups));
+    let plot = with_plot
+        .then(|| super::plot::spec(runs, params))
+        .flatten()
+        .map(|spec| {
+            let groups = selection.groups(&spec);
+            (spec, groups)
+        });
+    let answer = Answer {
+        runs: Arc::clone(&selection.kept),
+        backwards: params.reverse,
+        finished: runs.finished().len(),
+        groups,
+        plot,
+        warnings: selection.warnings(),
+    };
+    selections.push(selection);
+    Ok(answer)
+}
+
+/// A query with `sort`: every finished run judged again.
+fn answer_sorted(
+    sandbox: &Sandbox,
+    runs: &Runs,
+    params: &Params,
+    with_plot: bool,
+    compiled: &Compiled,
+) -> Result<Answer, BadQuery> {
+    let finished: Vec<&Arc<Run>> = runs.all().iter().filter(|r| !r.is_running()).collect();
+    let verdicts = judge_all(sandbox, compiled, &finished);
+    refused(compiled)?;
     let mut warnings = Vec::new();
     let mut failures =
         vec![(0usize, None::<String>); compiled.filters.len() + compiled.sorts.len()];
@@ -337,32 +537,32 @@ pub(crate) fn answer(sandbox: &Sandbox, runs: &Runs, params: &Params) -> Result<
             ));
         }
     }
-    if compiled.sorts.is_empty() {
-        if params.reverse {
-            kept.reverse();
-        }
-    } else {
-        kept.sort_by(|a, b| cmp_keys(&a.1, &b.1, params.reverse));
-    }
+    kept.sort_by(|a, b| cmp_keys(&a.1, &b.1, params.reverse));
     let runs_kept: Vec<Arc<Run>> = kept.into_iter().map(|(r, _)| Arc::clone(r)).collect();
     let groups = params.aggregate_spec(runs).map(|spec| {
+        // In the order the sorted runs show the groups, as `filter --sort`.
         let mut aggregator = Aggregator::default();
-        // Oldest first, as `filter` reads the logs: a cache hit's copy is
-        // the later document.
-        let mut order: Vec<&Arc<Run>> = runs_kept.iter().collect();
-        if compiled.sorts.is_empty() {
-            order.sort_by_key(|r| r.id);
-        }
-        for run in order {
+        for run in &runs_kept {
             aggregator.add(&spec, &run.doc);
         }
-        let groups = aggregator.finish(compiled.sorts.is_empty(), false);
+        let groups = aggregator.finish(false, false);
         (spec, groups)
     });
+    let plot = with_plot
+        .then(|| super::plot::spec(runs, params))
+        .flatten()
+        .map(|spec| {
+            let mut by_id: Vec<&Arc<Run>> = runs_kept.iter().collect();
+            by_id.sort_by_key(|r| r.id);
+            let groups = Tally::of(spec.clone(), by_id).groups();
+            (spec, groups)
+        });
     Ok(Answer {
-        runs: runs_kept,
+        runs: Arc::new(runs_kept),
+        backwards: false,
         finished: finished.len(),
         groups,
+        plot,
         warnings,
     })
 }
@@ -402,13 +602,15 @@ mod tests {
 
     #[test]
     fn query_strings_round_trip() {
-        let p = Params::parse("filter=exp.lr+%3E+0.1&sort=exp.ACC&reverse=0&group_by=lr+seed&agg=ACC,LOSS&page=3&per=20&x=lr");
+        let p = Params::parse("filter=exp.lr+%3E+0.1&sort=exp.ACC&reverse=0&group_by=lr+seed&agg=ACC,LOSS&page=3&per=20&x=lr&plot=parallel&axes=lr,seed");
         assert_eq!(p.filters, ["exp.lr > 0.1"]);
         assert_eq!(p.sorts, ["exp.ACC"]);
         assert!(!p.reverse);
         assert_eq!(p.group_by, ["lr", "seed"]);
         assert_eq!(p.agg, ["ACC", "LOSS"]);
         assert_eq!((p.page, p.per), (3, 20));
+        assert!(p.parallel);
+        assert_eq!(p.axes, ["lr", "seed"]);
         assert_eq!(Params::parse(&p.to_query(3)), p);
         assert_eq!(decode("a%2"), "a%2");
         assert_eq!(decode("%e2%82%ac"), "€");

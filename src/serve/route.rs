@@ -43,6 +43,9 @@ fn get_header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
 /// Answer one request.
 pub(crate) fn handle(shared: &Arc<Shared>, request: Request) {
     shared.wait_caught_up();
+    if shared.dirty.load(std::sync::atomic::Ordering::SeqCst) {
+        super::poll::catch_up(shared);
+    }
     let url = request.url().to_owned();
     let log = std::env::var_os("COOL_RUNNER_WEB_LOG").is_some();
     if log {
@@ -168,19 +171,19 @@ fn route_runs(shared: &Shared, runs: &super::data::Runs, path: &str, query_strin
     let params = Params::parse(query_string);
     match path {
         "/" => {
-            let answer = answer(shared, runs, &params);
+            let answer = answer(shared, runs, &params, true);
             let status = if answer.is_ok() { 200 } else { 400 };
             reply(status, HTML, html::page(shared, runs, &params, &answer))
         }
         "/fragment/results" => {
-            let answer = answer(shared, runs, &params);
+            let answer = answer(shared, runs, &params, true);
             let status = if answer.is_ok() { 200 } else { 400 };
             reply(status, HTML, html::results(runs, &params, &answer))
         }
         "/fragment/summary" => reply(200, HTML, html::summary(shared, runs)),
         "/fragment/running" => reply(200, HTML, html::running(shared, runs)),
         "/fragment/queue" => reply(200, HTML, html::queue(shared, runs)),
-        "/api/runs" => match answer(shared, runs, &params) {
+        "/api/runs" => match answer(shared, runs, &params, false) {
             Ok(answer) => reply(200, JSON, api::runs(runs, &params, &answer)),
             Err(BadQuery(message)) => reply(400, JSON, api::error(&message)),
         },
@@ -247,25 +250,38 @@ fn identity(shared: &Shared, id: i64) -> Option<(String, String)> {
 
 /// The answer to `params`, from the last answers when the runs did not
 /// change since.
-fn answer(
+pub(crate) fn answer(
     shared: &Shared,
     runs: &super::data::Runs,
     params: &Params,
+    with_plot: bool,
 ) -> Result<Arc<Answer>, BadQuery> {
     let seq = runs.generation();
-    let key = params.selection_key();
+    let key = (params.selection_key(), with_plot);
     let mut cache = shared
         .answers
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, _, answer)) = cache
-        .iter()
-        .find(|(s, p, _)| *s == seq && p.selection_key() == key)
-    {
+    if let Some((_, _, answer)) = cache.iter().find(|(s, p, _)| *s == seq && *p == key) {
         return Ok(Arc::clone(answer));
     }
+    // Answers of older runs go first: the selection they share is then
+    // changed in place, not copied.
+    cache.retain(|(s, _, _)| *s == seq);
     drop(cache);
-    let answer = Arc::new(query::answer(&shared.sandbox, runs, params)?);
+    let answer = {
+        let mut selections = shared
+            .selections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::new(query::answer(
+            &shared.sandbox,
+            runs,
+            params,
+            with_plot,
+            &mut selections,
+        )?)
+    };
     cache = shared
         .answers
         .lock()
@@ -274,7 +290,7 @@ fn answer(
     if cache.len() >= 8 {
         cache.remove(0);
     }
-    cache.push((seq, params.clone(), Arc::clone(&answer)));
+    cache.push((seq, key, Arc::clone(&answer)));
     Ok(answer)
 }
 

@@ -243,6 +243,52 @@ fn filter_and_group(browser: &Browser) {
         groups.contains("0.110") && groups.contains("1.010 ± 0.010"),
         "{groups}"
     );
+    parallel_coordinates(browser);
+}
+
+/// The other plot: parallel coordinates of the chosen parameters.
+fn parallel_coordinates(browser: &Browser) {
+    submit(
+        browser,
+        &[
+            ("group_by", ""),
+            ("agg", ""),
+            ("plot", "parallel"),
+            ("axes", "lr seed"),
+            ("y", "ACC"),
+        ],
+    );
+    browser.wait(
+        "the parallel coordinates",
+        "return document.querySelectorAll('#plot svg.parallel polyline.line').length === 6",
+    );
+    assert_eq!(
+        browser.eval(
+            "return [...document.querySelectorAll('#plot svg.parallel text.axis-name')].map(t => t.textContent)"
+        ),
+        json!(["lr", "seed", "ACC"]),
+        "axes named by the chosen parameters, the metric last"
+    );
+    assert!(
+        browser
+            .eval("const r = document.querySelector('#plot svg.parallel').getBoundingClientRect(); return r.width > 300 && r.height > 100")
+            .as_bool()
+            .unwrap(),
+        "drawn at a size a person can read"
+    );
+    assert!(browser
+        .text("#plot figcaption")
+        .contains("parallel coordinates: lr, seed against ACC"));
+    // Next to the README's screenshot when that is refreshed.
+    if let Ok(shot) = std::env::var("COOL_RUNNER_SCREENSHOT") {
+        let shot = crate::test::repo().join(shot);
+        browser.screenshot(&shot.with_file_name("web-parallel.png"));
+    }
+    submit(browser, &[("plot", ""), ("axes", ""), ("y", "")]);
+    browser.wait(
+        "the plot against one parameter again",
+        "return document.querySelectorAll('#plot svg circle').length === 2",
+    );
 }
 
 /// A run of another process that finishes while the page is open.

@@ -384,6 +384,45 @@ fn the_host_check_refuses_other_names_and_nothing_is_written() {
     assert_eq!(posted.header("Allow"), Some("GET, HEAD"));
 }
 
+/// The plot as parallel coordinates of the chosen parameters.
+fn parallel_coordinates(served: &Served) {
+    // One line per (lr, seed), the axes named by them.
+    let parallel = served.get("/fragment/results?plot=parallel&axes=lr,seed&y=ACC");
+    assert_eq!(parallel.status, 200);
+    assert_eq!(
+        parallel.body.matches("<polyline class=line").count(),
+        6,
+        "{}",
+        parallel.body
+    );
+    for axis in ["lr", "seed", "ACC"] {
+        assert!(
+            parallel
+                .body
+                .contains(&format!("font-weight=\"bold\">{axis}</text>")),
+            "{axis}: {}",
+            parallel.body
+        );
+    }
+    assert!(
+        parallel
+            .body
+            .contains("highest mean: lr = 0.1, seed = 2 (1.02 ± 0, n=1)"),
+        "{}",
+        parallel.body
+    );
+    // Over seeds: one line per lr, the mean of three runs.
+    let over_seeds = served.get("/fragment/results?plot=parallel&axes=lr&y=ACC");
+    assert_eq!(over_seeds.body.matches("<polyline class=line").count(), 2);
+    assert!(
+        over_seeds
+            .body
+            .contains("lr = 0.1: ACC = 1.01 ± 0.01 (n=3)"),
+        "{}",
+        over_seeds.body
+    );
+}
+
 #[test]
 fn the_page_is_rendered_on_the_server_and_needs_nothing_from_elsewhere() {
     let test = store_with_runs();
@@ -441,6 +480,7 @@ fn the_page_is_rendered_on_the_server_and_needs_nothing_from_elsewhere() {
         "{}",
         plot.body
     );
+    parallel_coordinates(&served);
     let run = served.get("/run/2");
     assert!(
         run.body.contains("lr0.01-s1") && run.body.contains("trained lr0.01-s1"),
