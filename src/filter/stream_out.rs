@@ -9,15 +9,16 @@
 //! never as parsed documents.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indexmap::IndexMap;
 use yaml_serde::{Mapping, Value};
 
+use super::fast_out::{self, Kind, Row};
 use super::format::{flatten, inline, mapping_to_json, project, write_csv_line, Cell, Rows};
 use super::query::Record;
-use super::table::{write_table, Layout};
+use super::table::{sampled_panels, write_table, Layout, SAMPLE_ROWS};
 use crate::cli::Format;
 use crate::yaml::fast as yaml_fast;
 
@@ -29,6 +30,8 @@ pub(crate) struct Output<'a> {
     /// The top-level keys the output needs (`None`: all).
     pub(crate) value_keys: Option<&'a [String]>,
     pub(crate) layout: Layout,
+    /// Cells a streamed table cut to its sampled widths (for the note).
+    pub(crate) cut: AtomicUsize,
 }
 
 impl Output<'_> {
@@ -57,13 +60,23 @@ impl Output<'_> {
         })
     }
 
+    /// The text of a kept document the fast writers can write straight
+    /// from: one the fast reader accepted in the selection (no value kept),
+    /// written whole (no `--keep-keys`).
+    fn plain_text<'r>(&self, record: &'r Record<'_>) -> Option<&'r str> {
+        match (&record.doc, record.source) {
+            (None, Some(piece)) if self.keep.is_empty() => Some(piece.text),
+            _ => None,
+        }
+    }
+
     /// Write `records`; returns the number of table panels (1 for other
     /// formats).
     pub(crate) fn write(&self, out: &mut dyn Write, records: &[Record<'_>]) -> io::Result<usize> {
         match self.format {
             Format::Jsonl => in_order(
                 records,
-                |chunk| self.render(chunk, b""),
+                |_, chunk| self.render(chunk, b""),
                 |bytes| out.write_all(&bytes?),
             )?,
             Format::Json => {
@@ -72,7 +85,7 @@ impl Output<'_> {
                 let mut first = true;
                 in_order(
                     records,
-                    |chunk| self.render(chunk, b","),
+                    |_, chunk| self.render(chunk, b","),
                     |bytes| {
                         let bytes = bytes?;
                         let skip = usize::from(first && !bytes.is_empty());
@@ -98,12 +111,33 @@ impl Output<'_> {
     /// A chunk of documents as JSON, one per line, each after `before`.
     fn render(&self, chunk: &[Record<'_>], before: &[u8]) -> io::Result<Vec<u8>> {
         let mut buf = Vec::with_capacity(chunk.len() * 512);
-        for doc in chunk.iter().filter_map(|r| self.value(r)) {
+        for record in chunk {
+            let mark = buf.len();
             buf.extend_from_slice(before);
             if !before.is_empty() {
                 buf.push(b'\n');
             }
-            serde_json::to_writer(&mut buf, &mapping_to_json(&doc))?;
+            let body = buf.len();
+            let fast = self
+                .plain_text(record)
+                .is_some_and(|text| fast_out::json(text, &mut buf));
+            if !fast {
+                let Some(doc) = self.value(record) else {
+                    buf.truncate(mark);
+                    continue;
+                };
+                serde_json::to_writer(&mut buf, &mapping_to_json(&doc))?;
+            }
+            // Debug builds (the test suite) check the fast writer against
+            // the values on every document.
+            #[cfg(debug_assertions)]
+            if fast {
+                if let Some(doc) = self.value(record) {
+                    let slow = serde_json::to_vec(&mapping_to_json(&doc))?;
+                    assert_eq!(buf[body..], slow[..], "fast JSON differs");
+                }
+            }
+            let _ = body;
             if before.is_empty() {
                 buf.push(b'\n');
             }
@@ -111,14 +145,45 @@ impl Output<'_> {
         Ok(buf)
     }
 
+    /// A kept document's cells under `row`'s columns: by the fast reader
+    /// when it can, else from its value. `false` when it has no value.
+    fn fill(&self, record: &Record<'_>, row: &mut Row) -> bool {
+        if self.plain_text(record).is_some_and(|text| row.fill(text)) {
+            return true;
+        }
+        let Some(doc) = self.value(record) else {
+            return false;
+        };
+        row.kinds.fill(Kind::Missing);
+        for (name, value) in flatten(&doc) {
+            if let Some(i) = row.column(&name) {
+                row.texts[i] = inline(&value);
+                row.kinds[i] = match value {
+                    Value::Null => Kind::Null,
+                    Value::Number(_) => Kind::Number,
+                    _ => Kind::Other,
+                };
+            }
+        }
+        true
+    }
+
     /// The columns of `records`, in the order `Rows` gives them.
     fn columns(&self, records: &[Record<'_>]) -> Vec<String> {
         let mut columns: IndexMap<String, ()> = IndexMap::new();
-        let seen = |chunk: &[Record<'_>]| {
+        let seen = |_, chunk: &[Record<'_>]| {
             let mut names: IndexMap<String, ()> = IndexMap::new();
-            for doc in chunk.iter().filter_map(|r| self.value(r)) {
-                for (name, _) in flatten(&doc) {
-                    names.insert(name, ());
+            for record in chunk {
+                if self
+                    .plain_text(record)
+                    .is_some_and(|text| fast_out::columns(text, &mut names))
+                {
+                    continue;
+                }
+                if let Some(doc) = self.value(record) {
+                    for (name, _) in flatten(&doc) {
+                        names.insert(name, ());
+                    }
                 }
             }
             names
@@ -141,63 +206,110 @@ impl Output<'_> {
 
     fn write_csv(&self, out: &mut dyn Write, records: &[Record<'_>]) -> io::Result<()> {
         let columns = self.columns(records);
-        let at: HashMap<&str, usize> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i))
-            .collect();
         write_csv_line(&mut &mut *out, columns.iter().map(String::as_str))?;
-        let rows = |chunk: &[Record<'_>]| -> io::Result<Vec<u8>> {
+        let rows = |_, chunk: &[Record<'_>]| -> io::Result<Vec<u8>> {
             let mut buf = Vec::with_capacity(chunk.len() * 256);
-            let mut fields = vec![String::new(); columns.len()];
-            for doc in chunk.iter().filter_map(|r| self.value(r)) {
-                fields.iter_mut().for_each(String::clear);
-                for (name, value) in flatten(&doc) {
-                    if let (Some(&i), false) = (at.get(name.as_str()), value.is_null()) {
-                        fields[i] = inline(&value);
-                    }
+            let mut row = Row::new(&columns);
+            for record in chunk {
+                if !self.fill(record, &mut row) {
+                    continue;
                 }
-                write_csv_line(&mut buf, fields.iter().map(String::as_str))?;
+                let fields = row.texts.iter().zip(&row.kinds).map(|(text, kind)| {
+                    if matches!(kind, Kind::Missing | Kind::Null) {
+                        ""
+                    } else {
+                        text.as_str()
+                    }
+                });
+                write_csv_line(&mut buf, fields)?;
             }
             Ok(buf)
         };
         in_order(records, rows, |bytes| out.write_all(&bytes?))
     }
 
+    /// The cells of `records` (those with a value).
+    fn cells(&self, records: &[Record<'_>], columns: &[String]) -> Vec<Vec<Option<Cell>>> {
+        let mut row = Row::new(columns);
+        records
+            .iter()
+            .filter_map(|record| self.fill(record, &mut row).then(|| row.cells()))
+            .collect()
+    }
+
+    /// A table: whole by `comfy-table` up to `SAMPLE_ROWS` rows, else sized
+    /// on the first `SAMPLE_ROWS` and streamed (`table::PanelFormat`).
     fn write_table(&self, out: &mut dyn Write, records: &[Record<'_>]) -> io::Result<usize> {
         let columns = self.columns(records);
-        let at: HashMap<&str, usize> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i))
-            .collect();
-        let cells: Vec<Vec<Option<Cell>>> = records
-            .iter()
-            .filter_map(|r| self.value(r))
-            .map(|doc| {
-                let mut row = vec![None; columns.len()];
-                for (name, value) in flatten(&doc) {
-                    if let Some(&i) = at.get(name.as_str()) {
-                        row[i] = Some(Cell::of(&value));
+        if records.len() <= SAMPLE_ROWS {
+            let cells = self.cells(records, &columns);
+            return write_table(&mut &mut *out, &columns, &cells, self.layout);
+        }
+        let sample = self.cells(&records[..SAMPLE_ROWS], &columns);
+        let rest = &records[SAMPLE_ROWS..];
+        let formats = sampled_panels(&columns, &sample, records.len(), self.layout);
+        let mut cut = 0;
+        for (p, format) in formats.iter().enumerate() {
+            if p > 0 {
+                out.write_all(b"\n")?;
+            }
+            let mut text = format.header(&columns);
+            for (r, cells) in sample.iter().enumerate() {
+                format.write_row(&mut text, r + 1, cells);
+            }
+            out.write_all(text.as_bytes())?;
+            let rows = |start: usize, chunk: &[Record<'_>]| {
+                let mut text = String::with_capacity(chunk.len() * 128);
+                let mut row = Row::new(&columns);
+                let mut cut = 0;
+                for (r, record) in chunk.iter().enumerate() {
+                    if self.fill(record, &mut row) {
+                        let number = SAMPLE_ROWS + start + r + 1;
+                        cut += format.write_row(&mut text, number, &row.cells());
                     }
                 }
-                row
-            })
-            .collect();
-        write_table(&mut &mut *out, &columns, &cells, self.layout)
+                (text, cut)
+            };
+            in_order(rest, rows, |(text, n)| {
+                cut += n;
+                out.write_all(text.as_bytes())
+            })?;
+        }
+        self.cut.store(cut, Ordering::Relaxed);
+        Ok(formats.len())
+    }
+
+    /// `note: ...` when a streamed table cut cells wider than the rows it
+    /// was sized on.
+    pub(crate) fn cut_note(&self) -> Option<String> {
+        let cut = self.cut.load(Ordering::Relaxed);
+        (cut > 0).then(|| {
+            format!(
+                "note: the table's column widths were taken from its first {SAMPLE_ROWS} rows; \
+                 {cut} later {} wider than {} cut with `…` (`--format csv` keeps every \
+                 value whole)",
+                if cut == 1 { "cell" } else { "cells" },
+                if cut == 1 {
+                    "its column was"
+                } else {
+                    "their columns were"
+                }
+            )
+        })
     }
 }
 
 /// Records per piece of work handed to a thread.
 const CHUNK: usize = 1024;
 
-/// Apply `work` to consecutive chunks of `records` on every core and hand
+/// Apply `work` to consecutive chunks of `records` (and the index of their
+/// first record) on every core and hand
 /// the results to `consume` in order (a chunk's result waits in a small
 /// reorder buffer when a later one is done first). `consume` failing stops
 /// the work.
 fn in_order<T: Send>(
     records: &[Record<'_>],
-    work: impl Fn(&[Record<'_>]) -> T + Sync,
+    work: impl Fn(usize, &[Record<'_>]) -> T + Sync,
     mut consume: impl FnMut(T) -> io::Result<()>,
 ) -> io::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -205,7 +317,8 @@ fn in_order<T: Send>(
     if threads == 1 || chunks.len() <= 1 {
         return chunks
             .into_iter()
-            .try_for_each(|chunk| consume(work(chunk)));
+            .enumerate()
+            .try_for_each(|(at, chunk)| consume(work(at * CHUNK, chunk)));
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -218,7 +331,7 @@ fn in_order<T: Send>(
                 let Some(chunk) = chunks.get(at) else {
                     break;
                 };
-                if tx.send((at, work(chunk))).is_err() {
+                if tx.send((at, work(at * CHUNK, chunk))).is_err() {
                     break; // the consumer failed
                 }
             });

@@ -58,6 +58,12 @@ pub(crate) trait Builder {
     fn keep(&self, _key: &str) -> bool {
         true
     }
+    /// Called before the value of `key` is parsed (in block and flow
+    /// mappings, for kept keys only), for builders that write as they go.
+    fn key(&mut self, _key: &str) {}
+    /// Called before the items of a sequence are parsed (block or flow),
+    /// for builders that write as they go.
+    fn begin_seq(&mut self) {}
 }
 
 /// Builds `yaml_serde` values, of every top-level key or only of some.
@@ -256,6 +262,7 @@ fn parse_map<B: Builder>(
                 continue;
             }
         }
+        b.key(key);
         let value = parse_value(lines, at, indent, rest, b)?;
         if !b.insert(&mut map, key, value) {
             return None; // duplicate key: yaml_serde reports it
@@ -277,6 +284,7 @@ fn parse_value<B: Builder>(
         None => match lines.get(*at) {
             Some(next) if next.indent > indent => {
                 if is_item(next.text) {
+                    b.begin_seq();
                     let items = parse_seq(lines, at, next.indent, b)?;
                     b.seq(items)
                 } else {
@@ -286,6 +294,7 @@ fn parse_value<B: Builder>(
             }
             // `key:` followed by `- item` at the same indentation.
             Some(next) if next.indent == indent && is_item(next.text) => {
+                b.begin_seq();
                 let items = parse_seq(lines, at, indent, b)?;
                 b.seq(items)
             }
@@ -362,6 +371,7 @@ fn scalar_or_flow<B: Builder>(text: &str, b: &mut B) -> Option<B::Value> {
         b'"' | b'\'' => quoted(text).map(|s| b.scalar(Scalar::Str(s))),
         b'[' => {
             let inner = strip_comment(text)?.strip_prefix('[')?.strip_suffix(']')?;
+            b.begin_seq();
             if inner.trim().is_empty() {
                 return Some(b.seq(Vec::new()));
             }
@@ -381,6 +391,7 @@ fn scalar_or_flow<B: Builder>(text: &str, b: &mut B) -> Option<B::Value> {
                     if !is_plain_key(key) {
                         return None;
                     }
+                    b.key(key);
                     let value = flow_scalar(value.trim_matches(' ')).map(|s| b.scalar(s))?;
                     if !b.insert(&mut map, key, value) {
                         return None;

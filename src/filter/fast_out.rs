@@ -1,0 +1,393 @@
+//! `filter`'s JSON, CSV and table output written straight from a kept
+//! document's text by the fast reader (`yaml::fast`), without building a
+//! `yaml_serde` value or a `serde_json` value in between: the reader's
+//! events (a key, a scalar, the start and end of a collection) are turned
+//! into output bytes as they come.
+//!
+//! Only for texts the fast reader has already accepted whole during the
+//! selection (a kept record without a parsed value): duplicate keys are
+//! therefore not checked again. Every function returns `false` (or `None`)
+//! when the text is outside the subset after all, and the caller then
+//! takes the slow path; the output equals the slow path's byte for byte
+//! (property tests below, and a check on every document in debug builds).
+
+use indexmap::IndexMap;
+use rustc_hash::FxHashMap;
+
+use super::format::Cell;
+use crate::yaml::fast::{parse_with, Builder, Scalar};
+
+/// Append `text` as a JSON object (as `serde_json` writes the value
+/// `format::mapping_to_json` makes of it); `false`, with `out` as it was,
+/// outside the subset.
+pub(crate) fn json(text: &str, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    let mut writer = Json {
+        out,
+        stack: Vec::with_capacity(8),
+    };
+    if parse_with(text, &mut writer).is_none() {
+        out.truncate(start);
+        return false;
+    }
+    out.push(b'}');
+    true
+}
+
+/// An open collection: a sequence or a mapping, and whether it has no
+/// item yet.
+#[derive(Clone, Copy)]
+struct Open {
+    seq: bool,
+    first: bool,
+}
+
+struct Json<'o> {
+    out: &'o mut Vec<u8>,
+    stack: Vec<Open>,
+}
+
+impl Json<'_> {
+    /// A comma before a sequence's items after the first (a mapping's
+    /// comma comes with its key).
+    fn item(&mut self) {
+        if let Some(open) = self.stack.last_mut() {
+            if open.seq {
+                if !open.first {
+                    self.out.push(b',');
+                }
+                open.first = false;
+            }
+        }
+    }
+}
+
+/// A string as `serde_json` writes it: only `"`, `\` and control
+/// characters are escaped.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // Rare in logs: let `serde_json` escape it (writing to a `Vec`
+        // cannot fail).
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+impl Builder for Json<'_> {
+    type Value = ();
+    type Map = ();
+    fn new_map(&mut self) {
+        self.item();
+        self.out.push(b'{');
+        self.stack.push(Open {
+            seq: false,
+            first: true,
+        });
+    }
+    fn key(&mut self, key: &str) {
+        if let Some(open) = self.stack.last_mut() {
+            if !open.first {
+                self.out.push(b',');
+            }
+            open.first = false;
+        }
+        json_string(self.out, key);
+        self.out.push(b':');
+    }
+    fn insert(&mut self, (): &mut (), _: &str, (): ()) -> bool {
+        true
+    }
+    fn map(&mut self, (): ()) {
+        self.stack.pop();
+        self.out.push(b'}');
+    }
+    fn begin_seq(&mut self) {
+        self.item();
+        self.out.push(b'[');
+        self.stack.push(Open {
+            seq: true,
+            first: true,
+        });
+    }
+    fn seq(&mut self, _: Vec<()>) {
+        self.stack.pop();
+        self.out.push(b']');
+    }
+    fn scalar(&mut self, scalar: Scalar<'_>) {
+        self.item();
+        match scalar {
+            Scalar::Null => self.out.extend_from_slice(b"null"),
+            Scalar::Bool(b) => self
+                .out
+                .extend_from_slice(if b { b"true" } else { b"false" }),
+            Scalar::Int(i) => self
+                .out
+                .extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+            // The fast reader gives only finite floats (`serde_json`
+            // writes them with `ryu` too).
+            Scalar::Float(f) => self
+                .out
+                .extend_from_slice(ryu::Buffer::new().format_finite(f).as_bytes()),
+            Scalar::Str(s) => json_string(self.out, s),
+        }
+    }
+}
+
+/// What a flattened cell holds (`format::flatten` + `format::inline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// No such key in the document.
+    Missing,
+    Null,
+    Number,
+    Other,
+}
+
+/// One document's cells under known columns, reused from row to row.
+pub(crate) struct Row {
+    at: FxHashMap<String, usize>,
+    pub(crate) texts: Vec<String>,
+    pub(crate) kinds: Vec<Kind>,
+}
+
+impl Row {
+    pub(crate) fn new(columns: &[String]) -> Self {
+        Self {
+            at: columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), i))
+                .collect(),
+            texts: vec![String::new(); columns.len()],
+            kinds: vec![Kind::Missing; columns.len()],
+        }
+    }
+
+    /// The index of column `name`.
+    pub(crate) fn column(&self, name: &str) -> Option<usize> {
+        self.at.get(name).copied()
+    }
+
+    /// The row as table cells.
+    pub(crate) fn cells(&self) -> Vec<Option<Cell>> {
+        self.texts
+            .iter()
+            .zip(&self.kinds)
+            .map(|(text, kind)| {
+                (*kind != Kind::Missing).then(|| Cell {
+                    text: text.clone(),
+                    numeric: *kind == Kind::Number,
+                })
+            })
+            .collect()
+    }
+
+    /// Fill the row from `text`; `false` (the row then holds garbage)
+    /// outside the subset.
+    pub(crate) fn fill(&mut self, text: &str) -> bool {
+        self.kinds.fill(Kind::Missing);
+        let mut flat = Flat::new(Sink::Row(self));
+        parse_with(text, &mut flat).is_some()
+    }
+}
+
+/// Add the flattened column names of `text` (`a`, `b.c`, in document
+/// order) to `names`; `false` outside the subset (`names` may then hold
+/// some of them already: the caller adds them again from the value, in
+/// the same order, which changes nothing).
+pub(crate) fn columns(text: &str, names: &mut IndexMap<String, ()>) -> bool {
+    let mut flat = Flat::new(Sink::Columns(names));
+    parse_with(text, &mut flat).is_some()
+}
+
+enum Sink<'a> {
+    /// Only the names of the columns.
+    Columns(&'a mut IndexMap<String, ()>),
+    /// The cells.
+    Row(&'a mut Row),
+}
+
+/// An open collection while flattening: a mapping whose keys are columns
+/// (`entries`: how many so far), or one written inline (a sequence, and
+/// anything inside one).
+#[derive(Clone, Copy)]
+enum Frame {
+    Flat { entries: usize },
+    Inline { seq: bool, first: bool },
+}
+
+/// Flattens as `format::flatten` does: non-empty mappings become `a.b`
+/// columns, anything else is a cell written as `format::inline` writes it.
+struct Flat<'a> {
+    sink: Sink<'a>,
+    /// The column of the current key (`a.b`), and where each level starts.
+    path: String,
+    marks: Vec<usize>,
+    stack: Vec<Frame>,
+    /// Open inline collections.
+    inline: usize,
+    /// The current cell's text.
+    text: String,
+}
+
+impl<'a> Flat<'a> {
+    fn new(sink: Sink<'a>) -> Self {
+        Self {
+            sink,
+            path: String::new(),
+            marks: Vec::with_capacity(8),
+            stack: Vec::with_capacity(8),
+            inline: 0,
+            text: String::new(),
+        }
+    }
+
+    /// Whether the cells' texts are wanted (not when only naming columns).
+    fn texts(&self) -> bool {
+        matches!(self.sink, Sink::Row(_))
+    }
+
+    /// Before an inline item: `, ` after a sequence's first.
+    fn item(&mut self) {
+        if let Some(Frame::Inline { seq: true, first }) = self.stack.last_mut() {
+            if !*first {
+                self.text.push_str(", ");
+            }
+            *first = false;
+        }
+    }
+
+    fn emit(&mut self, kind: Kind) {
+        match &mut self.sink {
+            Sink::Columns(names) => {
+                if !names.contains_key(self.path.as_str()) {
+                    names.insert(self.path.clone(), ());
+                }
+            }
+            Sink::Row(row) => {
+                if let Some(&i) = row.at.get(self.path.as_str()) {
+                    std::mem::swap(&mut row.texts[i], &mut self.text);
+                    row.kinds[i] = kind;
+                }
+            }
+        }
+    }
+}
+
+impl Builder for Flat<'_> {
+    /// `None`: a non-empty mapping, flattened into columns; else a cell.
+    type Value = Option<Kind>;
+    type Map = ();
+    fn new_map(&mut self) {
+        if self.inline > 0 {
+            self.item();
+            self.text.push('{');
+            self.stack.push(Frame::Inline {
+                seq: false,
+                first: true,
+            });
+            self.inline += 1;
+        } else {
+            self.stack.push(Frame::Flat { entries: 0 });
+        }
+    }
+    fn key(&mut self, key: &str) {
+        if self.inline > 0 {
+            if let Some(Frame::Inline { first, .. }) = self.stack.last_mut() {
+                if !*first {
+                    self.text.push_str(", ");
+                }
+                *first = false;
+            }
+            self.text.push_str(key);
+            self.text.push_str(": ");
+        } else {
+            self.marks.push(self.path.len());
+            if !self.path.is_empty() {
+                self.path.push('.');
+            }
+            self.path.push_str(key);
+        }
+    }
+    fn insert(&mut self, (): &mut (), _: &str, value: Option<Kind>) -> bool {
+        if self.inline > 0 {
+            return true;
+        }
+        if let Some(Frame::Flat { entries }) = self.stack.last_mut() {
+            *entries += 1;
+        }
+        if let Some(kind) = value {
+            self.emit(kind);
+        }
+        let mark = self.marks.pop().unwrap_or(0);
+        self.path.truncate(mark);
+        true
+    }
+    fn map(&mut self, (): ()) -> Option<Kind> {
+        match self.stack.pop() {
+            Some(Frame::Inline { .. }) => {
+                self.text.push('}');
+                self.inline -= 1;
+                Some(Kind::Other)
+            }
+            Some(Frame::Flat { entries }) if entries > 0 => None,
+            _ => {
+                self.text.clear();
+                self.text.push_str("{}");
+                Some(Kind::Other)
+            }
+        }
+    }
+    fn begin_seq(&mut self) {
+        if self.inline > 0 {
+            self.item();
+        } else {
+            self.text.clear();
+        }
+        self.text.push('[');
+        self.stack.push(Frame::Inline {
+            seq: true,
+            first: true,
+        });
+        self.inline += 1;
+    }
+    fn seq(&mut self, _: Vec<Option<Kind>>) -> Option<Kind> {
+        self.stack.pop();
+        self.text.push(']');
+        self.inline -= 1;
+        Some(Kind::Other)
+    }
+    fn scalar(&mut self, scalar: Scalar<'_>) -> Option<Kind> {
+        if self.inline > 0 {
+            self.item();
+        } else {
+            self.text.clear();
+        }
+        let kind = match scalar {
+            Scalar::Null => Kind::Null,
+            Scalar::Int(_) | Scalar::Float(_) => Kind::Number,
+            Scalar::Bool(_) | Scalar::Str(_) => Kind::Other,
+        };
+        if self.texts() {
+            inline_scalar(&mut self.text, scalar);
+        }
+        Some(kind)
+    }
+}
+
+/// A scalar as `format::inline` writes it.
+fn inline_scalar(out: &mut String, scalar: Scalar<'_>) {
+    match scalar {
+        Scalar::Null => out.push_str("null"),
+        Scalar::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Scalar::Int(i) => out.push_str(itoa::Buffer::new().format(i)),
+        Scalar::Float(f) => out.push_str(ryu::Buffer::new().format_finite(f)),
+        Scalar::Str(s) => out.push_str(s),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! The fast writers against the slow path on generated documents.
