@@ -100,6 +100,9 @@ impl Builder for Json<'_> {
     fn insert(&mut self, (): &mut (), _: &str, (): ()) -> bool {
         true
     }
+    fn validated(&self) -> bool {
+        true
+    }
     fn map(&mut self, (): ()) {
         self.stack.pop();
         self.out.push(b'}');
@@ -311,6 +314,9 @@ impl Builder for Flat<'_> {
             }
             self.path.push_str(key);
         }
+    }
+    fn validated(&self) -> bool {
+        true
     }
     fn insert(&mut self, (): &mut (), _: &str, value: Option<Kind>) -> bool {
         if self.inline > 0 {

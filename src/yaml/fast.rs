@@ -64,6 +64,12 @@ pub(crate) trait Builder {
     /// Called before the items of a sequence are parsed (block or flow),
     /// for builders that write as they go.
     fn begin_seq(&mut self) {}
+    /// Whether the text was already accepted whole by this parser (with
+    /// another builder): its characters and depth are not checked again,
+    /// and the builder may skip looking for duplicate keys.
+    fn validated(&self) -> bool {
+        false
+    }
 }
 
 /// Builds `yaml_serde` values, of every top-level key or only of some.
@@ -177,7 +183,7 @@ pub(crate) fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::M
     }
     // Tabs, carriage returns, and what libyaml refuses: control characters
     // (NUL...) and other non-printable ones.
-    if !is_printable(body) {
+    if !builder.validated() && !is_printable(body) {
         return None;
     }
     for raw in body.split('\n') {
@@ -194,7 +200,7 @@ pub(crate) fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::M
         });
     }
     let first = lines.first()?;
-    if first.text.starts_with('-') || too_deep(&lines) {
+    if first.text.starts_with('-') || (!builder.validated() && too_deep(&lines)) {
         return None;
     }
     let mut at = 0;
@@ -252,15 +258,15 @@ fn parse_map<B: Builder>(
         }
         let (key, rest) = split_key(line.text)?;
         *at += 1;
-        if top {
-            // Every top-level key, kept or not, is checked for duplicates.
+        if top && !b.keep(key) {
+            // A key left out is checked for duplicates here; a kept one by
+            // the builder (a key is kept or not by its name, so a duplicate
+            // of a kept key is kept too).
             if !Validator.insert(&mut top_keys, key, ()) {
                 return None;
             }
-            if !b.keep(key) {
-                parse_value(lines, at, indent, rest, &mut Validator)?;
-                continue;
-            }
+            parse_value(lines, at, indent, rest, &mut Validator)?;
+            continue;
         }
         b.key(key);
         let value = parse_value(lines, at, indent, rest, b)?;
@@ -336,7 +342,8 @@ fn parse_seq<B: Builder>(
 /// `key: value` → `(key, Some(value))`, `key:` → `(key, None)`; the key
 /// must be a plain word that YAML reads as a string.
 fn split_key(text: &str) -> Option<(&str, Option<&str>)> {
-    let colon = text.find(':')?;
+    // A byte loop: keys are short, and `find` costs a call to `memchr`.
+    let colon = text.bytes().position(|b| b == b':')?;
     let (key, rest) = (&text[..colon], &text[colon + 1..]);
     if !is_plain_key(key) {
         return None;
