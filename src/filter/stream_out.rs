@@ -12,10 +12,9 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use indexmap::IndexMap;
 use yaml_serde::{Mapping, Value};
 
-use super::fast_out::{self, Kind, Row};
+use super::fast_out::{self, Kind, Names, Row};
 use super::format::{flatten, inline, mapping_to_json, project, write_csv_line, Cell, Rows};
 use super::query::Record;
 use super::table::{sampled_panels, write_table, Layout, SAMPLE_ROWS};
@@ -181,17 +180,27 @@ impl Output<'_> {
 
     /// The columns of `records`, in the order `Rows` gives them.
     fn columns(&self, records: &[Record<'_>]) -> Vec<String> {
-        let mut columns: IndexMap<String, ()> = IndexMap::new();
+        let mut columns = Names::default();
         let seen = |_, chunk: &[Record<'_>]| {
-            let mut names: IndexMap<String, ()> = IndexMap::new();
+            let mut names = Names::default();
             for record in chunk {
-                if self
-                    .plain_text(record)
-                    .is_some_and(|text| fast_out::columns(text, &mut names))
-                {
-                    continue;
-                }
-                if let Some(doc) = self.value(record) {
+                if let Some(text) = self.plain_text(record) {
+                    fast_out::columns(text, &mut names);
+                    // Debug builds (the test suite) check the scan against
+                    // the parsed value on every document.
+                    #[cfg(debug_assertions)]
+                    {
+                        let mut scanned = Names::default();
+                        fast_out::columns(text, &mut scanned);
+                        let parsed: Vec<String> = self
+                            .value(record)
+                            .map(|doc| flatten(&doc).into_iter().map(|(n, _)| n).collect())
+                            .unwrap_or_default();
+                        let mut unique = Names::default();
+                        unique.extend(parsed.into_iter().map(|n| (n, ())));
+                        assert!(scanned.keys().eq(unique.keys()), "column scan differs");
+                    }
+                } else if let Some(doc) = self.value(record) {
                     for (name, _) in flatten(&doc) {
                         names.insert(name, ());
                     }
