@@ -129,11 +129,11 @@ impl Builder for Json<'_> {
             Scalar::Int(i) => self
                 .out
                 .extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
-            // The fast reader gives only finite floats (`serde_json`
-            // writes them with `ryu` too).
-            Scalar::Float(f) => self
-                .out
-                .extend_from_slice(ryu::Buffer::new().format_finite(f).as_bytes()),
+            // As `serde_json` writes it (`1e+280`, where `ryu` and YAML
+            // write `1e280`); writing to a `Vec` cannot fail.
+            Scalar::Float(f) => {
+                let _ = serde_json::to_writer(&mut *self.out, &f);
+            }
             Scalar::Str(s) => json_string(self.out, s),
         }
     }
@@ -152,13 +152,18 @@ pub(crate) enum Kind {
 /// One document's cells under known columns, reused from row to row.
 pub(crate) struct Row {
     at: FxHashMap<String, usize>,
+    /// Whether a null leaves a value already in its cell alone (CSV: when
+    /// two keys flatten to one name, `a.b: 1` and `a: {b: null}`, the
+    /// value stays; a table shows the last).
+    nulls_keep: bool,
     pub(crate) texts: Vec<String>,
     pub(crate) kinds: Vec<Kind>,
 }
 
 impl Row {
-    pub(crate) fn new(columns: &[String]) -> Self {
+    pub(crate) fn new(columns: &[String], nulls_keep: bool) -> Self {
         Self {
+            nulls_keep,
             at: columns
                 .iter()
                 .enumerate()
@@ -169,9 +174,20 @@ impl Row {
         }
     }
 
-    /// The index of column `name`.
-    pub(crate) fn column(&self, name: &str) -> Option<usize> {
-        self.at.get(name).copied()
+    /// Set the cell of column `name`, if it is one of the row's.
+    pub(crate) fn set(&mut self, name: &str, kind: Kind, text: &mut String) {
+        if let Some(&i) = self.at.get(name) {
+            if kind == Kind::Null && self.nulls_keep && self.kinds[i] != Kind::Missing {
+                return;
+            }
+            std::mem::swap(&mut self.texts[i], text);
+            self.kinds[i] = kind;
+        }
+    }
+
+    /// The text of the cell in column `i`, if the document has that key.
+    pub(crate) fn cell(&self, i: usize) -> Option<&str> {
+        (self.kinds[i] != Kind::Missing).then(|| self.texts[i].as_str())
     }
 
     /// The row as table cells.
@@ -327,10 +343,7 @@ impl<'a> Flat<'a> {
     }
 
     fn emit(&mut self, kind: Kind) {
-        if let Some(&i) = self.row.at.get(self.path.as_str()) {
-            std::mem::swap(&mut self.row.texts[i], &mut self.text);
-            self.row.kinds[i] = kind;
-        }
+        self.row.set(&self.path, kind, &mut self.text);
     }
 }
 

@@ -166,14 +166,12 @@ impl Output<'_> {
         };
         row.kinds.fill(Kind::Missing);
         for (name, value) in flatten(&doc) {
-            if let Some(i) = row.column(&name) {
-                row.texts[i] = inline(&value);
-                row.kinds[i] = match value {
-                    Value::Null => Kind::Null,
-                    Value::Number(_) => Kind::Number,
-                    _ => Kind::Other,
-                };
-            }
+            let kind = match value {
+                Value::Null => Kind::Null,
+                Value::Number(_) => Kind::Number,
+                _ => Kind::Other,
+            };
+            row.set(&name, kind, &mut inline(&value));
         }
         true
     }
@@ -230,7 +228,7 @@ impl Output<'_> {
         let pool = Pool::default();
         let rows = |_, chunk: &[Record<'_>]| -> io::Result<Vec<u8>> {
             let mut buf = pool.take();
-            let mut row = Row::new(&columns);
+            let mut row = Row::new(&columns, true);
             for record in chunk {
                 if !self.fill(record, &mut row) {
                     continue;
@@ -256,7 +254,7 @@ impl Output<'_> {
 
     /// The cells of `records` (those with a value).
     fn cells(&self, records: &[Record<'_>], columns: &[String]) -> Vec<Vec<Option<Cell>>> {
-        let mut row = Row::new(columns);
+        let mut row = Row::new(columns, false);
         records
             .iter()
             .filter_map(|record| self.fill(record, &mut row).then(|| row.cells()))
@@ -282,17 +280,19 @@ impl Output<'_> {
             }
             let mut text = format.header(&columns);
             for (r, cells) in sample.iter().enumerate() {
-                format.write_row(&mut text, r + 1, cells);
+                format.write_row(&mut text, r + 1, |i| {
+                    cells[i].as_ref().map(|c| c.text.as_str())
+                });
             }
             out.write_all(text.as_bytes())?;
             let rows = |start: usize, chunk: &[Record<'_>]| {
                 let mut text = String::from_utf8(pool.take()).unwrap_or_default();
-                let mut row = Row::new(&columns);
+                let mut row = Row::new(&columns, false);
                 let mut cut = 0;
                 for (r, record) in chunk.iter().enumerate() {
                     if self.fill(record, &mut row) {
                         let number = SAMPLE_ROWS + start + r + 1;
-                        cut += format.write_row(&mut text, number, &row.cells());
+                        cut += format.write_row(&mut text, number, |i| row.cell(i));
                     }
                 }
                 (text, cut)

@@ -306,22 +306,28 @@ impl PanelFormat {
         out
     }
 
-    /// Append row `number` (from 1); returns how many of its cells were cut
-    /// to the sampled width of their column.
-    pub(crate) fn write_row(&self, out: &mut String, number: usize, row: &[Option<Cell>]) -> usize {
+    /// Append row `number` (from 1), whose cell in column `i` is
+    /// `cell(i)`; returns how many of its cells were cut to the sampled
+    /// width of their column.
+    pub(crate) fn write_row<'c>(
+        &self,
+        out: &mut String,
+        number: usize,
+        cell: impl Fn(usize) -> Option<&'c str>,
+    ) -> usize {
         let mut cut = 0;
-        let mut cells: Vec<Cow<'_, str>> = Vec::with_capacity(self.widths.len());
+        let mut cells: Vec<Cow<'c, str>> = Vec::with_capacity(self.widths.len());
         if self.numbered {
             cells.push(Cow::Owned(number.to_string()));
         }
         let widths = &self.widths[usize::from(self.numbered)..];
         for (&i, &width) in self.panel.iter().zip(widths) {
-            let text = row[i].as_ref().map_or("", |c| c.text.as_str());
+            let text = cell(i).unwrap_or("");
             let text = match self.limit {
-                Some(limit) if text.width() > limit => Cow::Owned(truncate(text, limit)),
+                Some(limit) if text_width(text) > limit => Cow::Owned(truncate(text, limit)),
                 _ => Cow::Borrowed(text),
             };
-            if text.width() > width {
+            if text_width(&text) > width {
                 cut += 1;
                 cells.push(Cow::Owned(truncate(&text, width)));
             } else {
@@ -336,16 +342,24 @@ impl PanelFormat {
     /// its column's width (on the left when right-aligned), two blanks
     /// between columns, trailing blanks removed.
     fn write_line(&self, out: &mut String, cells: &[impl AsRef<str>]) {
-        let height = cells
-            .iter()
-            .map(|c| c.as_ref().split('\n').count())
-            .max()
-            .unwrap_or(1);
+        let height = if cells.iter().any(|c| c.as_ref().contains('\n')) {
+            cells
+                .iter()
+                .map(|c| c.as_ref().split('\n').count())
+                .max()
+                .unwrap_or(1)
+        } else {
+            1
+        };
         for line in 0..height {
             let start = out.len();
             for (c, cell) in cells.iter().enumerate() {
-                let piece = cell.as_ref().split('\n').nth(line).unwrap_or("");
-                let pad = self.widths[c].saturating_sub(piece.width());
+                let piece = if height == 1 {
+                    cell.as_ref()
+                } else {
+                    cell.as_ref().split('\n').nth(line).unwrap_or("")
+                };
+                let pad = self.widths[c].saturating_sub(text_width(piece));
                 if self.right[c] {
                     push_spaces(out, pad);
                     out.push_str(piece);
@@ -361,6 +375,16 @@ impl PanelFormat {
             out.truncate(end);
             out.push('\n');
         }
+    }
+}
+
+/// Terminal columns of `text` (`unicode-width`, with a shortcut for
+/// printable ASCII).
+fn text_width(text: &str) -> usize {
+    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        text.len()
+    } else {
+        text.width()
     }
 }
 
