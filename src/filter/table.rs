@@ -493,6 +493,80 @@ mod tests {
         assert!(text.contains('…'), "{text}");
     }
 
+    /// A table written by `PanelFormat` from a sample that is the whole
+    /// table.
+    fn streamed(columns: &[String], rows: &[Vec<Option<Cell>>], layout: Layout) -> String {
+        let mut out = String::new();
+        for (p, format) in sampled_panels(columns, rows, rows.len(), layout)
+            .iter()
+            .enumerate()
+        {
+            if p > 0 {
+                out.push('\n');
+            }
+            out.push_str(&format.header(columns));
+            for (r, row) in rows.iter().enumerate() {
+                format.write_row(&mut out, r + 1, |i| row[i].as_ref().map(|c| c.text.as_str()));
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// The hand-written rows of a streamed table are `comfy-table`'s,
+        /// panels, wide characters, cut cells and line breaks included.
+        #[test]
+        fn streamed_rows_are_comfy_tables_rows(
+            columns in proptest::collection::vec("[a-zA-Z_]{1,12}", 1..8),
+            cells in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::option::of(("[a-z0-9 .学é…-]{0,20}", proptest::bool::ANY)),
+                    8,
+                ),
+                0..6,
+            ),
+            width in proptest::option::of(10..120_usize),
+            by_kind in proptest::bool::ANY,
+            break_at in proptest::option::of(0..6_usize),
+        ) {
+            let mut rows: Vec<Vec<Option<Cell>>> = cells
+                .into_iter()
+                .map(|row| {
+                    row.into_iter()
+                        .take(columns.len())
+                        .map(|c| c.map(|(text, numeric)| Cell { text, numeric }))
+                        .collect()
+                })
+                .collect();
+            if let Some(cell) = break_at
+                .and_then(|r| rows.get_mut(r))
+                .and_then(|row| row[0].as_mut())
+            {
+                cell.text.push_str("\nsecond line");
+            }
+            let layout = Layout { width, by_kind };
+            let mut comfy = Vec::new();
+            write_table(&mut comfy, &columns, &rows, layout).unwrap();
+            proptest::prop_assert_eq!(
+                streamed(&columns, &rows, layout),
+                String::from_utf8(comfy).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn later_rows_wider_than_the_sample_are_cut() {
+        let columns = vec!["Name".to_owned(), "ACC".to_owned()];
+        let sample = vec![vec![cell("short", false), cell("0.5", true)]];
+        let formats = sampled_panels(&columns, &sample, 2, Layout::default());
+        assert_eq!(formats.len(), 1);
+        let mut out = formats[0].header(&columns);
+        assert_eq!(formats[0].write_row(&mut out, 1, |i| [Some("short"), Some("0.5")][i]), 0);
+        let cut = formats[0].write_row(&mut out, 2, |i| [Some("much longer"), Some("12.25")][i]);
+        assert_eq!(cut, 2);
+        assert_eq!(out, "Name   ACC\n-----  ---\nshort  0.5\nmuch…  12…\n");
+    }
+
     #[test]
     fn result_keys() {
         assert!(is_result_key("ACC") && is_result_key("TIME_ELAPSED") && is_result_key("ACC.top1"));
