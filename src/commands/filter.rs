@@ -400,11 +400,11 @@ fn write_output(
             width: settings.width,
             by_kind: keep.is_empty(),
         },
-        cut: std::sync::atomic::AtomicUsize::new(0),
+        wide: std::sync::Mutex::default(),
     };
     let panels = output.write(out, records)?;
     notes.extend(panels_note(panels, settings.width));
-    notes.extend(output.cut_note());
+    notes.extend(output.wide_note());
     Ok(())
 }
 

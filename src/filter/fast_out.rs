@@ -186,8 +186,9 @@ impl Row {
     }
 
     /// The text of the cell in column `i`, if the document has that key.
-    pub(crate) fn cell(&self, i: usize) -> Option<&str> {
-        (self.kinds[i] != Kind::Missing).then(|| self.texts[i].as_str())
+    pub(crate) fn cell(&self, i: usize) -> Option<(&str, bool)> {
+        (self.kinds[i] != Kind::Missing)
+            .then(|| (self.texts[i].as_str(), self.kinds[i] == Kind::Number))
     }
 
     /// The row as table cells.

@@ -10,14 +10,14 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use yaml_serde::{Mapping, Value};
 
 use super::fast_out::{self, Kind, Names, Row};
 use super::format::{flatten, inline, mapping_to_json, project, write_csv_line, Cell, Rows};
 use super::query::Record;
-use super::table::{sampled_panels, write_table, Layout, SAMPLE_ROWS};
+use super::table::{sampled_panels, write_table, Layout, Wide, SAMPLE_ROWS};
 use crate::cli::Format;
 use crate::yaml::fast as yaml_fast;
 
@@ -29,8 +29,9 @@ pub(crate) struct Output<'a> {
     /// The top-level keys the output needs (`None`: all).
     pub(crate) value_keys: Option<&'a [String]>,
     pub(crate) layout: Layout,
-    /// Cells a streamed table cut to its sampled widths (for the note).
-    pub(crate) cut: AtomicUsize,
+    /// Cells of a streamed table wider than its sampled widths (for the
+    /// note).
+    pub(crate) wide: Mutex<Wide>,
 }
 
 impl Output<'_> {
@@ -272,7 +273,7 @@ impl Output<'_> {
         let sample = self.cells(&records[..SAMPLE_ROWS], &columns);
         let rest = &records[SAMPLE_ROWS..];
         let formats = sampled_panels(&columns, &sample, records.len(), self.layout);
-        let mut cut = 0;
+        let mut wide = Wide::default();
         let pool = Pool::default();
         for (p, format) in formats.iter().enumerate() {
             if p > 0 {
@@ -280,51 +281,43 @@ impl Output<'_> {
             }
             let mut text = format.header(&columns);
             for (r, cells) in sample.iter().enumerate() {
-                format.write_row(&mut text, r + 1, |i| {
-                    cells[i].as_ref().map(|c| c.text.as_str())
-                });
+                format.write_row(
+                    &mut text,
+                    r + 1,
+                    |i| cells[i].as_ref().map(|c| (c.text.as_str(), c.numeric)),
+                    &mut wide,
+                );
             }
             out.write_all(text.as_bytes())?;
             let rows = |start: usize, chunk: &[Record<'_>]| {
                 let mut text = String::from_utf8(pool.take()).unwrap_or_default();
                 let mut row = Row::new(&columns, false);
-                let mut cut = 0;
+                let mut wide = Wide::default();
                 for (r, record) in chunk.iter().enumerate() {
                     if self.fill(record, &mut row) {
                         let number = SAMPLE_ROWS + start + r + 1;
-                        cut += format.write_row(&mut text, number, |i| row.cell(i));
+                        format.write_row(&mut text, number, |i| row.cell(i), &mut wide);
                     }
                 }
-                (text, cut)
+                (text, wide)
             };
-            in_order(rest, rows, |(text, n)| {
-                cut += n;
+            in_order(rest, rows, |(text, chunk_wide)| {
+                wide.add(chunk_wide);
                 out.write_all(text.as_bytes())?;
                 pool.give(text.into_bytes());
                 Ok(())
             })?;
         }
-        self.cut.store(cut, Ordering::Relaxed);
+        if let Ok(mut total) = self.wide.lock() {
+            *total = wide;
+        }
         Ok(formats.len())
     }
 
-    /// `note: ...` when a streamed table cut cells wider than the rows it
+    /// `note: ...` when a streamed table had cells wider than the rows it
     /// was sized on.
-    pub(crate) fn cut_note(&self) -> Option<String> {
-        let cut = self.cut.load(Ordering::Relaxed);
-        (cut > 0).then(|| {
-            format!(
-                "note: the table's column widths were taken from its first {SAMPLE_ROWS} rows; \
-                 {cut} later {} wider than {} cut with `…` (`--format csv` keeps every \
-                 value whole)",
-                if cut == 1 { "cell" } else { "cells" },
-                if cut == 1 {
-                    "its column was"
-                } else {
-                    "their columns were"
-                }
-            )
-        })
+    pub(crate) fn wide_note(&self) -> Option<String> {
+        self.wide.lock().ok()?.note()
     }
 }
 

@@ -238,6 +238,57 @@ pub(crate) struct PanelFormat {
     right: Vec<bool>,
 }
 
+/// Cells of a streamed table wider than their column.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Wide {
+    /// Text cut with `…`.
+    pub(crate) cut: usize,
+    /// Numbers written whole.
+    pub(crate) numbers: usize,
+}
+
+impl Wide {
+    pub(crate) fn add(&mut self, other: Wide) {
+        self.cut += other.cut;
+        self.numbers += other.numbers;
+    }
+
+    /// `note: ...` on stderr, when there were such cells.
+    pub(crate) fn note(self) -> Option<String> {
+        let plural = |n: usize, one: &str, many: &str| {
+            format!("{n} later {}", if n == 1 { one } else { many })
+        };
+        let mut parts = Vec::new();
+        if self.cut > 0 {
+            parts.push(format!(
+                "{} cut with `…`",
+                plural(
+                    self.cut,
+                    "text wider than its column was",
+                    "texts wider than their column were"
+                )
+            ));
+        }
+        if self.numbers > 0 {
+            parts.push(format!(
+                "{} written whole, out of line",
+                plural(
+                    self.numbers,
+                    "number wider than its column was",
+                    "numbers wider than their column were"
+                )
+            ));
+        }
+        (!parts.is_empty()).then(|| {
+            format!(
+                "note: the table's column widths were taken from its first {SAMPLE_ROWS} rows; \
+                 {} (`--format csv` keeps every value whole and in its column)",
+                parts.join(", ")
+            )
+        })
+    }
+}
+
 /// The panels of a table of `total` rows, sized on `sample` (its first
 /// rows), as [`write_table`] would lay out a table of `sample` alone.
 pub(crate) fn sampled_panels(
@@ -307,35 +358,39 @@ impl PanelFormat {
     }
 
     /// Append row `number` (from 1), whose cell in column `i` is
-    /// `cell(i)`; returns how many of its cells were cut to the sampled
-    /// width of their column.
+    /// `cell(i)` (its text and whether it is a number); counts in `wide`
+    /// its cells wider than the sampled width of their column: text is cut
+    /// to it with `…`, a number is written whole (a cut number would be a
+    /// wrong one) and pushes the rest of its row to the right.
     pub(crate) fn write_row<'c>(
         &self,
         out: &mut String,
         number: usize,
-        cell: impl Fn(usize) -> Option<&'c str>,
-    ) -> usize {
-        let mut cut = 0;
+        cell: impl Fn(usize) -> Option<(&'c str, bool)>,
+        wide: &mut Wide,
+    ) {
         let mut cells: Vec<Cow<'c, str>> = Vec::with_capacity(self.widths.len());
         if self.numbered {
             cells.push(Cow::Owned(number.to_string()));
         }
         let widths = &self.widths[usize::from(self.numbered)..];
         for (&i, &width) in self.panel.iter().zip(widths) {
-            let text = cell(i).unwrap_or("");
+            let (text, numeric) = cell(i).unwrap_or(("", false));
             let text = match self.limit {
                 Some(limit) if text_width(text) > limit => Cow::Owned(truncate(text, limit)),
                 _ => Cow::Borrowed(text),
             };
-            if text_width(&text) > width {
-                cut += 1;
-                cells.push(Cow::Owned(truncate(&text, width)));
-            } else {
+            if text_width(&text) <= width {
                 cells.push(text);
+            } else if numeric {
+                wide.numbers += 1;
+                cells.push(text);
+            } else {
+                wide.cut += 1;
+                cells.push(Cow::Owned(truncate(&text, width)));
             }
         }
         self.write_line(out, &cells);
-        cut
     }
 
     /// One row as `comfy-table` writes it: each line of each cell padded to
@@ -506,7 +561,12 @@ mod tests {
             }
             out.push_str(&format.header(columns));
             for (r, row) in rows.iter().enumerate() {
-                format.write_row(&mut out, r + 1, |i| row[i].as_ref().map(|c| c.text.as_str()));
+                format.write_row(
+                    &mut out,
+                    r + 1,
+                    |i| row[i].as_ref().map(|c| (c.text.as_str(), c.numeric)),
+                    &mut Wide::default(),
+                );
             }
         }
         out
@@ -555,16 +615,22 @@ mod tests {
     }
 
     #[test]
-    fn later_rows_wider_than_the_sample_are_cut() {
+    fn later_rows_wider_than_the_sample_are_cut_or_written_whole() {
         let columns = vec!["Name".to_owned(), "ACC".to_owned()];
         let sample = vec![vec![cell("short", false), cell("0.5", true)]];
         let formats = sampled_panels(&columns, &sample, 2, Layout::default());
         assert_eq!(formats.len(), 1);
         let mut out = formats[0].header(&columns);
-        assert_eq!(formats[0].write_row(&mut out, 1, |i| [Some("short"), Some("0.5")][i]), 0);
-        let cut = formats[0].write_row(&mut out, 2, |i| [Some("much longer"), Some("12.25")][i]);
-        assert_eq!(cut, 2);
-        assert_eq!(out, "Name   ACC\n-----  ---\nshort  0.5\nmuch…  12…\n");
+        let mut wide = Wide::default();
+        let row = [("short", false), ("0.5", true)];
+        formats[0].write_row(&mut out, 1, |i| Some(row[i]), &mut wide);
+        assert_eq!(wide, Wide::default());
+        let row = [("much longer", false), ("12.25", true)];
+        formats[0].write_row(&mut out, 2, |i| Some(row[i]), &mut wide);
+        assert_eq!(wide, Wide { cut: 1, numbers: 1 });
+        assert_eq!(out, "Name   ACC\n-----  ---\nshort  0.5\nmuch…  12.25\n");
+        let note = wide.note().unwrap();
+        assert!(note.contains("first 1000 rows; 1 later text wider than its column was cut with `…`, 1 later number wider than its column was written whole"), "{note}");
     }
 
     #[test]

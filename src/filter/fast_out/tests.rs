@@ -65,6 +65,7 @@ fn agree(text: &str) -> bool {
         assert_eq!(row.kinds[i], *kind, "{text}: {}", columns[i]);
         assert_eq!(row.texts[i], *cell, "{text}: {}", columns[i]);
         assert_eq!(row.cell(i).is_some(), *kind != Kind::Missing);
+        assert_eq!(row.cell(i).is_some_and(|(_, n)| n), *kind == Kind::Number);
     }
     assert_eq!(row.kinds[columns.len()], Kind::Missing);
     let mut row = Row::new(&with_extra, true);
