@@ -256,10 +256,13 @@ impl Output<'_> {
     /// The cells of `records` (those with a value).
     fn cells(&self, records: &[Record<'_>], columns: &[String]) -> Vec<Vec<Option<Cell>>> {
         let mut row = Row::new(columns, false);
-        records
-            .iter()
-            .filter_map(|record| self.fill(record, &mut row).then(|| row.cells()))
-            .collect()
+        let mut cells = Vec::with_capacity(records.len());
+        for record in records {
+            if self.fill(record, &mut row) {
+                cells.push(row.cells());
+            }
+        }
+        cells
     }
 
     /// A table: whole by `comfy-table` up to `SAMPLE_ROWS` rows, else sized

@@ -548,6 +548,7 @@ fn aggregation_rejects_keep_keys() {
 /// so; CSV and JSON lines keep every value whole.
 #[test]
 fn long_tables_are_sized_on_their_first_rows_and_streamed() {
+    use std::fmt::Write as _;
     let mut log = String::new();
     for i in 0..1200 {
         let name = if i == 1100 {
@@ -555,9 +556,10 @@ fn long_tables_are_sized_on_their_first_rows_and_streamed() {
         } else {
             format!("exp{i:04}")
         };
-        log.push_str(&format!(
+        let _ = write!(
+            log,
             "---\nName: {name}\nopt:\n  lr: 0.{i}\nschedule: [1, 2]\nACC: {i}\n"
-        ));
+        );
     }
     let ran = Test::new()
         .write("log.yaml", &log)
