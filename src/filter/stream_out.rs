@@ -1,12 +1,15 @@
 //! `filter --format json|jsonl|csv|table` without aggregation: the kept
-//! documents are written one at a time, each parsed again from its text in
-//! the log as it is written and freed at once, so that memory does not
-//! grow with the number of documents (a parsed document costs about 25
-//! times its text). CSV takes two passes over the kept documents: the
-//! first collects the columns (the union of every document's flattened
-//! keys, in the order first seen), the second writes the rows. A table
-//! needs every cell to size its columns: its rows are kept as cells (text),
-//! never as parsed documents.
+//! documents are written one at a time, each read again from its text in
+//! the log as it is written, so that memory does not grow with the number
+//! of documents (a parsed document costs about 25 times its text).
+//! Documents of the plain subset are written straight from the fast
+//! reader's events (`fast_out`), the others from their `yaml_serde` value.
+//! CSV and tables take two passes over the kept documents: the first
+//! collects the columns (the union of every document's flattened keys, in
+//! the order first seen; a scan of the keys), the second writes the rows.
+//! A table of more than `table::SAMPLE_ROWS` rows is sized on its first
+//! `SAMPLE_ROWS` rows and streamed; a shorter one is kept as cells (text)
+//! and drawn by `comfy-table`.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
