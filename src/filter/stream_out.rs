@@ -142,7 +142,7 @@ impl Output<'_> {
                 };
                 serde_json::to_writer(&mut buf, &mapping_to_json(&doc))?;
             }
-            // Debug builds (the test suite) check the fast writer against
+            // Debug builds check the fast writer against
             // the values on every document.
             #[cfg(debug_assertions)]
             if fast {
@@ -188,7 +188,7 @@ impl Output<'_> {
             for record in chunk {
                 if let Some(text) = self.plain_text(record) {
                     fast_out::columns(text, &mut names);
-                    // Debug builds (the test suite) check the scan against
+                    // Debug builds check the scan against
                     // the parsed value on every document.
                     #[cfg(debug_assertions)]
                     {
