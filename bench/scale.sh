@@ -20,9 +20,11 @@
 #                the ratio store/no store, and bytes written per experiment
 #                (/usr/bin/time %O: blocks written by the process, × 512).
 #   filter       `filter` of a 100,000-document log (bench/gen_logs.py, 20,000
-#                files of 5, collected into one) in YAML, CSV, JSON lines and
-#                table: wall time, CPU time and peak RSS, and each format's
-#                ratio to YAML.
+#                files of 5, collected into one) in YAML, CSV, JSON lines,
+#                JSON and table (`--width 0`): wall time, CPU time and peak
+#                RSS, and each format's ratio to YAML. With BEFORE, checks
+#                that both binaries write the same bytes in every format
+#                (`cmp`; a table may differ only past its first 1,000 rows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PARTS=${PARTS:-dry fingerprint store filter}
@@ -174,7 +176,19 @@ if [[ $PARTS == *filter* ]]; then
     "$BIN" collect "$WORK/logs" --dest "$WORK/collected" > /dev/null 2>&1
     log=$(ls "$WORK"/collected/logs_*.yaml)
     echo "log: $(du -h "$log" | cut -f1), $(grep -c '^---$' "$log") documents"
-    formats="yaml csv jsonl table"
+    formats="yaml csv jsonl json table"
+    if [[ -n $BEFORE ]]; then
+        for f in $formats; do
+            "$BIN" filter "$log" --format "$f" --width 0 > "$WORK/after.out" 2> /dev/null
+            "$BEFORE" filter "$log" --format "$f" --width 0 > "$WORK/before.out" 2> /dev/null
+            if cmp -s "$WORK/after.out" "$WORK/before.out"; then
+                echo "$f: the same bytes as before"
+            else
+                echo "$f: DIFFERENT bytes from before"
+            fi
+        done
+        rm -f "$WORK/after.out" "$WORK/before.out"
+    fi
     for ((r = 0; r < ROUNDS; r++)); do
         for f in $formats; do
             for b in "${bins[@]}"; do

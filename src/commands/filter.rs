@@ -400,9 +400,11 @@ fn write_output(
             width: settings.width,
             by_kind: keep.is_empty(),
         },
+        wide: std::sync::Mutex::default(),
     };
     let panels = output.write(out, records)?;
     notes.extend(panels_note(panels, settings.width));
+    notes.extend(output.wide_note());
     Ok(())
 }
 

@@ -252,24 +252,29 @@ pub(crate) fn write_csv_line<'a>(
     out: &mut impl Write,
     fields: impl Iterator<Item = &'a str>,
 ) -> io::Result<()> {
-    let mut line = String::new();
     for (i, field) in fields.enumerate() {
         if i > 0 {
-            line.push(',');
+            out.write_all(b",")?;
         }
-        let quote = field.contains([',', '"', '\n', '\r'])
+        let quote = field
+            .bytes()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
             || field.starts_with(' ')
             || field.ends_with(' ');
         if quote {
-            line.push('"');
-            line.push_str(&field.replace('"', "\"\""));
-            line.push('"');
+            out.write_all(b"\"")?;
+            for (j, part) in field.split('"').enumerate() {
+                if j > 0 {
+                    out.write_all(b"\"\"")?;
+                }
+                out.write_all(part.as_bytes())?;
+            }
+            out.write_all(b"\"")?;
         } else {
-            line.push_str(field);
+            out.write_all(field.as_bytes())?;
         }
     }
-    line.push('\n');
-    out.write_all(line.as_bytes())
+    out.write_all(b"\n")
 }
 
 /// A YAML value as JSON: keys as text, non-finite floats as `null`.

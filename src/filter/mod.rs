@@ -2,6 +2,7 @@
 //! logged experiments, or aggregate them by configuration.
 
 pub(crate) mod aggregate;
+pub(crate) mod fast_out;
 pub(crate) mod format;
 pub(crate) mod input;
 pub(crate) mod query;

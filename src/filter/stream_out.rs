@@ -1,23 +1,26 @@
 //! `filter --format json|jsonl|csv|table` without aggregation: the kept
-//! documents are written one at a time, each parsed again from its text in
-//! the log as it is written and freed at once, so that memory does not
-//! grow with the number of documents (a parsed document costs about 25
-//! times its text). CSV takes two passes over the kept documents: the
-//! first collects the columns (the union of every document's flattened
-//! keys, in the order first seen), the second writes the rows. A table
-//! needs every cell to size its columns: its rows are kept as cells (text),
-//! never as parsed documents.
+//! documents are written one at a time, each read again from its text in
+//! the log as it is written, so that memory does not grow with the number
+//! of documents (a parsed document costs about 25 times its text).
+//! Documents of the plain subset are written straight from the fast
+//! reader's events (`fast_out`), the others from their `yaml_serde` value.
+//! CSV and tables take two passes over the kept documents: the first
+//! collects the columns (the union of every document's flattened keys, in
+//! the order first seen; a scan of the keys), the second writes the rows.
+//! A table of more than `table::SAMPLE_ROWS` rows is sized on its first
+//! `SAMPLE_ROWS` rows and streamed; a shorter one is kept as cells (text)
+//! and drawn by `comfy-table`.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::io::{self, Write};
+use std::sync::Mutex;
 
-use indexmap::IndexMap;
 use yaml_serde::{Mapping, Value};
 
+use super::fast_out::{self, Kind, Names, Row};
 use super::format::{flatten, inline, mapping_to_json, project, write_csv_line, Cell, Rows};
 use super::query::Record;
-use super::table::{write_table, Layout};
+use super::table::{sampled_panels, write_table, Layout, Wide, SAMPLE_ROWS};
 use crate::cli::Format;
 use crate::yaml::fast as yaml_fast;
 
@@ -29,6 +32,9 @@ pub(crate) struct Output<'a> {
     /// The top-level keys the output needs (`None`: all).
     pub(crate) value_keys: Option<&'a [String]>,
     pub(crate) layout: Layout,
+    /// Cells of a streamed table wider than its sampled widths (for the
+    /// note).
+    pub(crate) wide: Mutex<Wide>,
 }
 
 impl Output<'_> {
@@ -57,27 +63,48 @@ impl Output<'_> {
         })
     }
 
+    /// The text of a kept document the fast writers can write straight
+    /// from: one the fast reader accepted in the selection (no value kept),
+    /// written whole (no `--keep-keys`).
+    fn plain_text<'r>(&self, record: &'r Record<'_>) -> Option<&'r str> {
+        match (&record.doc, record.source) {
+            (None, Some(piece)) if self.keep.is_empty() => Some(piece.text),
+            _ => None,
+        }
+    }
+
     /// Write `records`; returns the number of table panels (1 for other
     /// formats).
     pub(crate) fn write(&self, out: &mut dyn Write, records: &[Record<'_>]) -> io::Result<usize> {
         match self.format {
-            Format::Jsonl => in_order(
-                records,
-                |chunk| self.render(chunk, b""),
-                |bytes| out.write_all(&bytes?),
-            )?,
+            Format::Jsonl => {
+                let pool = Pool::default();
+                in_order(
+                    records,
+                    |_, chunk| self.render(chunk, b"", &pool),
+                    |bytes| {
+                        let bytes = bytes?;
+                        out.write_all(&bytes)?;
+                        pool.give(bytes);
+                        Ok(())
+                    },
+                )?;
+            }
             Format::Json => {
                 // Every document comes after ",\n"; the first one's comma goes.
                 out.write_all(b"[")?;
                 let mut first = true;
+                let pool = Pool::default();
                 in_order(
                     records,
-                    |chunk| self.render(chunk, b","),
+                    |_, chunk| self.render(chunk, b",", &pool),
                     |bytes| {
                         let bytes = bytes?;
                         let skip = usize::from(first && !bytes.is_empty());
                         first &= bytes.is_empty();
-                        out.write_all(&bytes[skip..])
+                        out.write_all(&bytes[skip..])?;
+                        pool.give(bytes);
+                        Ok(())
                     },
                 )?;
                 out.write_all(b"\n]\n")?;
@@ -96,14 +123,35 @@ impl Output<'_> {
     }
 
     /// A chunk of documents as JSON, one per line, each after `before`.
-    fn render(&self, chunk: &[Record<'_>], before: &[u8]) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::with_capacity(chunk.len() * 512);
-        for doc in chunk.iter().filter_map(|r| self.value(r)) {
+    fn render(&self, chunk: &[Record<'_>], before: &[u8], pool: &Pool) -> io::Result<Vec<u8>> {
+        let mut buf = pool.take();
+        for record in chunk {
+            let mark = buf.len();
             buf.extend_from_slice(before);
             if !before.is_empty() {
                 buf.push(b'\n');
             }
-            serde_json::to_writer(&mut buf, &mapping_to_json(&doc))?;
+            let body = buf.len();
+            let fast = self
+                .plain_text(record)
+                .is_some_and(|text| fast_out::json(text, &mut buf));
+            if !fast {
+                let Some(doc) = self.value(record) else {
+                    buf.truncate(mark);
+                    continue;
+                };
+                serde_json::to_writer(&mut buf, &mapping_to_json(&doc))?;
+            }
+            // Debug builds check the fast writer against
+            // the values on every document.
+            #[cfg(debug_assertions)]
+            if fast {
+                if let Some(doc) = self.value(record) {
+                    let slow = serde_json::to_vec(&mapping_to_json(&doc))?;
+                    assert_eq!(buf[body..], slow[..], "fast JSON differs");
+                }
+            }
+            let _ = body;
             if before.is_empty() {
                 buf.push(b'\n');
             }
@@ -111,14 +159,53 @@ impl Output<'_> {
         Ok(buf)
     }
 
+    /// A kept document's cells under `row`'s columns: by the fast reader
+    /// when it can, else from its value. `false` when it has no value.
+    fn fill(&self, record: &Record<'_>, row: &mut Row) -> bool {
+        if self.plain_text(record).is_some_and(|text| row.fill(text)) {
+            return true;
+        }
+        let Some(doc) = self.value(record) else {
+            return false;
+        };
+        row.kinds.fill(Kind::Missing);
+        for (name, value) in flatten(&doc) {
+            let kind = match value {
+                Value::Null => Kind::Null,
+                Value::Number(_) => Kind::Number,
+                _ => Kind::Other,
+            };
+            row.set(&name, kind, &mut inline(&value));
+        }
+        true
+    }
+
     /// The columns of `records`, in the order `Rows` gives them.
     fn columns(&self, records: &[Record<'_>]) -> Vec<String> {
-        let mut columns: IndexMap<String, ()> = IndexMap::new();
-        let seen = |chunk: &[Record<'_>]| {
-            let mut names: IndexMap<String, ()> = IndexMap::new();
-            for doc in chunk.iter().filter_map(|r| self.value(r)) {
-                for (name, _) in flatten(&doc) {
-                    names.insert(name, ());
+        let mut columns = Names::default();
+        let seen = |_, chunk: &[Record<'_>]| {
+            let mut names = Names::default();
+            for record in chunk {
+                if let Some(text) = self.plain_text(record) {
+                    fast_out::columns(text, &mut names);
+                    // Debug builds check the scan against
+                    // the parsed value on every document.
+                    #[cfg(debug_assertions)]
+                    {
+                        let mut scanned = Names::default();
+                        fast_out::columns(text, &mut scanned);
+                        let parsed: Vec<String> = self
+                            .value(record)
+                            .map(|doc| flatten(&doc).into_iter().map(|(n, _)| n).collect())
+                            .unwrap_or_default();
+                        let mut unique = Names::default();
+                        unique.extend(parsed.into_iter().map(|n| (n, ())));
+                        assert!(scanned.keys().eq(unique.keys()), "column scan differs");
+                    }
+                } else if let Some(doc) = self.value(record) {
+                    for (name, _) in flatten(&doc) {
+                        names.insert(name, ());
+                    }
                 }
             }
             names
@@ -141,63 +228,140 @@ impl Output<'_> {
 
     fn write_csv(&self, out: &mut dyn Write, records: &[Record<'_>]) -> io::Result<()> {
         let columns = self.columns(records);
-        let at: HashMap<&str, usize> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i))
-            .collect();
         write_csv_line(&mut &mut *out, columns.iter().map(String::as_str))?;
-        let rows = |chunk: &[Record<'_>]| -> io::Result<Vec<u8>> {
-            let mut buf = Vec::with_capacity(chunk.len() * 256);
-            let mut fields = vec![String::new(); columns.len()];
-            for doc in chunk.iter().filter_map(|r| self.value(r)) {
-                fields.iter_mut().for_each(String::clear);
-                for (name, value) in flatten(&doc) {
-                    if let (Some(&i), false) = (at.get(name.as_str()), value.is_null()) {
-                        fields[i] = inline(&value);
-                    }
+        let pool = Pool::default();
+        let rows = |_, chunk: &[Record<'_>]| -> io::Result<Vec<u8>> {
+            let mut buf = pool.take();
+            let mut row = Row::new(&columns, true);
+            for record in chunk {
+                if !self.fill(record, &mut row) {
+                    continue;
                 }
-                write_csv_line(&mut buf, fields.iter().map(String::as_str))?;
+                let fields = row.texts.iter().zip(&row.kinds).map(|(text, kind)| {
+                    if matches!(kind, Kind::Missing | Kind::Null) {
+                        ""
+                    } else {
+                        text.as_str()
+                    }
+                });
+                write_csv_line(&mut buf, fields)?;
             }
             Ok(buf)
         };
-        in_order(records, rows, |bytes| out.write_all(&bytes?))
+        in_order(records, rows, |bytes| {
+            let bytes = bytes?;
+            out.write_all(&bytes)?;
+            pool.give(bytes);
+            Ok(())
+        })
     }
 
+    /// The cells of `records` (those with a value).
+    fn cells(&self, records: &[Record<'_>], columns: &[String]) -> Vec<Vec<Option<Cell>>> {
+        let mut row = Row::new(columns, false);
+        let mut cells = Vec::with_capacity(records.len());
+        for record in records {
+            if self.fill(record, &mut row) {
+                cells.push(row.cells());
+            }
+        }
+        cells
+    }
+
+    /// A table: whole by `comfy-table` up to `SAMPLE_ROWS` rows, else sized
+    /// on the first `SAMPLE_ROWS` and streamed (`table::PanelFormat`).
     fn write_table(&self, out: &mut dyn Write, records: &[Record<'_>]) -> io::Result<usize> {
         let columns = self.columns(records);
-        let at: HashMap<&str, usize> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i))
-            .collect();
-        let cells: Vec<Vec<Option<Cell>>> = records
-            .iter()
-            .filter_map(|r| self.value(r))
-            .map(|doc| {
-                let mut row = vec![None; columns.len()];
-                for (name, value) in flatten(&doc) {
-                    if let Some(&i) = at.get(name.as_str()) {
-                        row[i] = Some(Cell::of(&value));
+        if records.len() <= SAMPLE_ROWS {
+            let cells = self.cells(records, &columns);
+            return write_table(&mut &mut *out, &columns, &cells, self.layout);
+        }
+        let sample = self.cells(&records[..SAMPLE_ROWS], &columns);
+        let rest = &records[SAMPLE_ROWS..];
+        let formats = sampled_panels(&columns, &sample, records.len(), self.layout);
+        let mut wide = Wide::default();
+        let pool = Pool::default();
+        for (p, format) in formats.iter().enumerate() {
+            if p > 0 {
+                out.write_all(b"\n")?;
+            }
+            let mut text = format.header(&columns);
+            for (r, cells) in sample.iter().enumerate() {
+                format.write_row(
+                    &mut text,
+                    r + 1,
+                    |i| cells[i].as_ref().map(|c| (c.text.as_str(), c.numeric)),
+                    &mut wide,
+                );
+            }
+            out.write_all(text.as_bytes())?;
+            let rows = |start: usize, chunk: &[Record<'_>]| {
+                let mut text = String::from_utf8(pool.take()).unwrap_or_default();
+                let mut row = Row::new(&columns, false);
+                let mut wide = Wide::default();
+                for (r, record) in chunk.iter().enumerate() {
+                    if self.fill(record, &mut row) {
+                        let number = SAMPLE_ROWS + start + r + 1;
+                        format.write_row(&mut text, number, |i| row.cell(i), &mut wide);
                     }
                 }
-                row
-            })
-            .collect();
-        write_table(&mut &mut *out, &columns, &cells, self.layout)
+                (text, wide)
+            };
+            in_order(rest, rows, |(text, chunk_wide)| {
+                wide.add(chunk_wide);
+                out.write_all(text.as_bytes())?;
+                pool.give(text.into_bytes());
+                Ok(())
+            })?;
+        }
+        if let Ok(mut total) = self.wide.lock() {
+            *total = wide;
+        }
+        Ok(formats.len())
+    }
+
+    /// `note: ...` when a streamed table had cells wider than the rows it
+    /// was sized on.
+    pub(crate) fn wide_note(&self) -> Option<String> {
+        self.wide.lock().ok()?.note()
+    }
+}
+
+/// Output buffers handed back once written, for the next chunks, rather
+/// than a fresh half-megabyte buffer per chunk of 1,024 documents (no
+/// measurable difference on `bench/scale.sh`'s log on this machine; it
+/// keeps the buffers' pages from going back and forth to the allocator).
+#[derive(Default)]
+struct Pool(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut free| free.pop())
+            .unwrap_or_else(|| Vec::with_capacity(1 << 19))
+    }
+
+    fn give(&self, mut buf: Vec<u8>) {
+        buf.clear();
+        if let Ok(mut free) = self.0.lock() {
+            free.push(buf);
+        }
     }
 }
 
 /// Records per piece of work handed to a thread.
 const CHUNK: usize = 1024;
 
-/// Apply `work` to consecutive chunks of `records` on every core and hand
+/// Apply `work` to consecutive chunks of `records` (and the index of their
+/// first record) on every core and hand
 /// the results to `consume` in order (a chunk's result waits in a small
 /// reorder buffer when a later one is done first). `consume` failing stops
 /// the work.
 fn in_order<T: Send>(
     records: &[Record<'_>],
-    work: impl Fn(&[Record<'_>]) -> T + Sync,
+    work: impl Fn(usize, &[Record<'_>]) -> T + Sync,
     mut consume: impl FnMut(T) -> io::Result<()>,
 ) -> io::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -205,7 +369,8 @@ fn in_order<T: Send>(
     if threads == 1 || chunks.len() <= 1 {
         return chunks
             .into_iter()
-            .try_for_each(|chunk| consume(work(chunk)));
+            .enumerate()
+            .try_for_each(|(at, chunk)| consume(work(at * CHUNK, chunk)));
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -218,7 +383,7 @@ fn in_order<T: Send>(
                 let Some(chunk) = chunks.get(at) else {
                     break;
                 };
-                if tx.send((at, work(chunk))).is_err() {
+                if tx.send((at, work(at * CHUNK, chunk))).is_err() {
                     break; // the consumer failed
                 }
             });

@@ -58,6 +58,18 @@ pub(crate) trait Builder {
     fn keep(&self, _key: &str) -> bool {
         true
     }
+    /// Called before the value of `key` is parsed (in block and flow
+    /// mappings, for kept keys only), for builders that write as they go.
+    fn key(&mut self, _key: &str) {}
+    /// Called before the items of a sequence are parsed (block or flow),
+    /// for builders that write as they go.
+    fn begin_seq(&mut self) {}
+    /// Whether the text was already accepted whole by this parser (with
+    /// another builder): its characters and depth are not checked again,
+    /// and the builder may skip looking for duplicate keys.
+    fn validated(&self) -> bool {
+        false
+    }
 }
 
 /// Builds `yaml_serde` values, of every top-level key or only of some.
@@ -171,7 +183,7 @@ pub(crate) fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::M
     }
     // Tabs, carriage returns, and what libyaml refuses: control characters
     // (NUL...) and other non-printable ones.
-    if !is_printable(body) {
+    if !builder.validated() && !is_printable(body) {
         return None;
     }
     for raw in body.split('\n') {
@@ -188,7 +200,7 @@ pub(crate) fn parse_with<B: Builder>(text: &str, builder: &mut B) -> Option<B::M
         });
     }
     let first = lines.first()?;
-    if first.text.starts_with('-') || too_deep(&lines) {
+    if first.text.starts_with('-') || (!builder.validated() && too_deep(&lines)) {
         return None;
     }
     let mut at = 0;
@@ -246,16 +258,17 @@ fn parse_map<B: Builder>(
         }
         let (key, rest) = split_key(line.text)?;
         *at += 1;
-        if top {
-            // Every top-level key, kept or not, is checked for duplicates.
+        if top && !b.keep(key) {
+            // A key left out is checked for duplicates here; a kept one by
+            // the builder (a key is kept or not by its name, so a duplicate
+            // of a kept key is kept too).
             if !Validator.insert(&mut top_keys, key, ()) {
                 return None;
             }
-            if !b.keep(key) {
-                parse_value(lines, at, indent, rest, &mut Validator)?;
-                continue;
-            }
+            parse_value(lines, at, indent, rest, &mut Validator)?;
+            continue;
         }
+        b.key(key);
         let value = parse_value(lines, at, indent, rest, b)?;
         if !b.insert(&mut map, key, value) {
             return None; // duplicate key: yaml_serde reports it
@@ -277,6 +290,7 @@ fn parse_value<B: Builder>(
         None => match lines.get(*at) {
             Some(next) if next.indent > indent => {
                 if is_item(next.text) {
+                    b.begin_seq();
                     let items = parse_seq(lines, at, next.indent, b)?;
                     b.seq(items)
                 } else {
@@ -286,6 +300,7 @@ fn parse_value<B: Builder>(
             }
             // `key:` followed by `- item` at the same indentation.
             Some(next) if next.indent == indent && is_item(next.text) => {
+                b.begin_seq();
                 let items = parse_seq(lines, at, indent, b)?;
                 b.seq(items)
             }
@@ -327,7 +342,8 @@ fn parse_seq<B: Builder>(
 /// `key: value` → `(key, Some(value))`, `key:` → `(key, None)`; the key
 /// must be a plain word that YAML reads as a string.
 fn split_key(text: &str) -> Option<(&str, Option<&str>)> {
-    let colon = text.find(':')?;
+    // A byte loop: keys are short, and `find` costs a call to `memchr`.
+    let colon = text.bytes().position(|b| b == b':')?;
     let (key, rest) = (&text[..colon], &text[colon + 1..]);
     if !is_plain_key(key) {
         return None;
@@ -362,6 +378,7 @@ fn scalar_or_flow<B: Builder>(text: &str, b: &mut B) -> Option<B::Value> {
         b'"' | b'\'' => quoted(text).map(|s| b.scalar(Scalar::Str(s))),
         b'[' => {
             let inner = strip_comment(text)?.strip_prefix('[')?.strip_suffix(']')?;
+            b.begin_seq();
             if inner.trim().is_empty() {
                 return Some(b.seq(Vec::new()));
             }
@@ -381,6 +398,7 @@ fn scalar_or_flow<B: Builder>(text: &str, b: &mut B) -> Option<B::Value> {
                     if !is_plain_key(key) {
                         return None;
                     }
+                    b.key(key);
                     let value = flow_scalar(value.trim_matches(' ')).map(|s| b.scalar(s))?;
                     if !b.insert(&mut map, key, value) {
                         return None;

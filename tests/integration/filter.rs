@@ -542,3 +542,89 @@ fn aggregation_rejects_keep_keys() {
         ran.stderr()
     );
 }
+
+/// More rows than a table is sized on (1,000): the widths come from the
+/// first 1,000 rows, a later wider cell is cut with `…` and stderr says
+/// so; CSV and JSON lines keep every value whole.
+#[test]
+fn long_tables_are_sized_on_their_first_rows_and_streamed() {
+    use std::fmt::Write as _;
+    let mut log = String::new();
+    for i in 0..1200 {
+        let name = if i == 1100 {
+            "a-name-longer-than-any-before".to_owned()
+        } else {
+            format!("exp{i:04}")
+        };
+        let _ = write!(
+            log,
+            "---\nName: {name}\nopt:\n  lr: 0.{i}\nschedule: [1, 2]\nACC: {i}\n"
+        );
+    }
+    let ran = Test::new()
+        .write("log.yaml", &log)
+        .args(&["filter", "log.yaml", "--format", "table", "--width", "0"])
+        .run()
+        .status(0);
+    let out = ran.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2 + 1200, "{out}");
+    // Sized on rows 0 to 999: `0.999` and `999` are the widest.
+    assert_eq!(lines[0], "Name     opt.lr  schedule  ACC");
+    assert_eq!(lines[2], "exp0000     0.0  [1, 2]      0");
+    assert_eq!(lines[1001], "exp0999   0.999  [1, 2]    999");
+    assert_eq!(lines[1002], "exp1000     0.1  [1, 2]    1000");
+    assert_eq!(lines[1102], "a-name…    0.11  [1, 2]    1100");
+    assert_eq!(lines[1201], "exp1199  0.1199  [1, 2]    1199");
+    assert!(
+        ran.stderr().contains(
+            "note: the table's column widths were taken from its first 1000 rows; 1 later \
+             text wider than its column was cut with `…`, 200 later numbers wider than their \
+             column were written whole, out of line"
+        ),
+        "{}",
+        ran.stderr()
+    );
+    for format in ["csv", "jsonl"] {
+        let ran = Test::new()
+            .write("log.yaml", &log)
+            .args(&["filter", "log.yaml", "--format", format])
+            .run()
+            .status(0);
+        assert!(ran.stdout().contains("a-name-longer-than-any-before"));
+        assert!(!ran.stderr().contains("note:"), "{}", ran.stderr());
+    }
+    let ran = Test::new()
+        .write("log.yaml", &log)
+        .args(&["filter", "log.yaml", "--format", "csv"])
+        .run()
+        .status(0);
+    let csv = ran.stdout();
+    let csv: Vec<&str> = csv.lines().collect();
+    assert_eq!(csv[0], "Name,opt.lr,schedule,ACC");
+    assert_eq!(
+        csv[1101],
+        "a-name-longer-than-any-before,0.11,\"[1, 2]\",1100"
+    );
+}
+
+/// The same document through the fast writers (a plain log) and through
+/// the values (a document `yaml_serde` reads: an anchor) writes the same.
+#[test]
+fn plain_and_other_documents_write_alike() {
+    let plain =
+        "---\nName: a\nopt: {lr: 0.5, m: [1, x]}\nbig: 1.0e+300\nq: 'x, \"y\"'\nn:\nACC: 0.9\n";
+    let other =
+        "---\nName: &n a\nopt: {lr: 0.5, m: [1, x]}\nbig: 1.0e+300\nq: 'x, \"y\"'\nn:\nACC: 0.9\n";
+    for format in ["json", "jsonl", "csv", "table"] {
+        let out = |log: &str| {
+            Test::new()
+                .write("log.yaml", log)
+                .args(&["filter", "log.yaml", "--format", format])
+                .run()
+                .status(0)
+                .stdout()
+        };
+        assert_eq!(out(plain), out(other), "{format}");
+    }
+}
