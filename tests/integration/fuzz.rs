@@ -15,6 +15,9 @@ fn expression() -> impl Strategy<Value = String> {
         Just("E[-1]".to_owned()),
         Just("E[0].a".to_owned()),
         Just("E[\"x\"]".to_owned()),
+        Just("E[-1].ACC".to_owned()),
+        Just("E[\"x\"].CKPT".to_owned()),
+        Just("E[-1].w".to_owned()),
         Just("a".to_owned()),
         Just("n.b".to_owned()),
         Just("l[2]".to_owned()),
@@ -55,14 +58,61 @@ fn expression() -> impl Strategy<Value = String> {
 }
 
 fn document() -> impl Strategy<Value = String> {
-    (expression(), expression(), 0..4u8, any::<bool>()).prop_map(|(e1, e2, repeat, named)| {
-        let name = if named { "Name: x\n" } else { "" };
-        format!(
-            "{name}Repeat: {repeat}\na: 1\nn: {{b: 2}}\nl: [1, 2, 3]\nv: 'parse {}'\nw: 'parse {}'\n",
-            e1.replace('\'', "''"),
-            e2.replace('\'', "''")
-        )
-    })
+    (expression(), expression(), 0..4u8, any::<bool>(), 0..4u8).prop_map(
+        |(e1, e2, repeat, named, after)| {
+            let name = if named { "Name: x\n" } else { "" };
+            let after = match after {
+                0 => "After: [x]\n",
+                1 => "After: nope\n",
+                _ => "",
+            };
+            format!(
+                "{name}{after}Repeat: {repeat}\na: 1\nn: {{b: 2}}\nl: [1, 2, 3]\nv: 'parse {}'\nw: 'parse {}'\n",
+                e1.replace('\'', "''"),
+                e2.replace('\'', "''")
+            )
+        },
+    )
+}
+
+/// Pipelines: what an experiment waits for is earlier in `E`, and marked.
+fn check_waits(text: &str) {
+    let sandbox = Sandbox::new();
+    let options = ExpandOptions {
+        seed: Some(1),
+        host: "h".into(),
+        limit: None,
+        placeholders: false,
+    };
+    let Ok(expansion) = expand_text(
+        &sandbox,
+        Path::new("f.yaml"),
+        text.to_owned(),
+        &[],
+        &options,
+    ) else {
+        return;
+    };
+    let marked: Vec<(u64, u64)> = expansion
+        .experiments
+        .iter()
+        .filter_map(|e| Some((e.get("GLOBAL_REP")?.as_u64()?, e.get("E_INDEX")?.as_u64()?)))
+        .collect();
+    for experiment in &expansion.experiments {
+        let Some(Value::Mapping(waits)) = experiment.get("WAITS_FOR") else {
+            continue;
+        };
+        let rep = experiment["GLOBAL_REP"].as_u64().unwrap();
+        let at = experiment["E_INDEX"].as_u64().unwrap();
+        for parent in waits.keys() {
+            let parent = parent.as_u64().unwrap();
+            assert!(parent < at, "{parent} is not before {at}:\n{text}");
+            assert!(
+                marked.contains(&(rep, parent)),
+                "{parent} has no E_INDEX:\n{text}"
+            );
+        }
+    }
 }
 
 fn expand(text: &str) {
@@ -89,6 +139,14 @@ proptest! {
     fn structured_files_never_panic(docs in prop::collection::vec(document(), 1..4)) {
         let text = format!("Global: {{repeat: 2}}\ndef: parse a\n---\n{}", docs.join("---\n"));
         expand(&text);
+    }
+
+    #[test]
+    fn pipelines_wait_only_for_earlier_marked_experiments(
+        docs in prop::collection::vec(document(), 1..5)
+    ) {
+        let text = format!("Global: {{repeat: 2}}\n---\n{}", docs.join("---\n"));
+        check_waits(&text);
     }
 
     #[test]
