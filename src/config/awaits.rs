@@ -102,8 +102,9 @@ pub(crate) fn after_names(experiment: &Mapping) -> Result<Vec<String>, String> {
 
 /// After expansion, give `E_INDEX` to every experiment another waits for,
 /// so that the runner knows them when they finish. `experiments` are in
-/// queue order; positions restart at each global repetition.
-pub(crate) fn mark_parents(experiments: &mut [Mapping]) {
+/// queue order; positions restart at each global repetition. Whether any
+/// experiment waits.
+pub(crate) fn mark_parents(experiments: &mut [Mapping]) -> bool {
     let mut parents: std::collections::HashSet<(u64, usize)> = std::collections::HashSet::new();
     for experiment in experiments.iter() {
         if let Some((_, waits)) = waits_for(experiment) {
@@ -112,7 +113,7 @@ pub(crate) fn mark_parents(experiments: &mut [Mapping]) {
         }
     }
     if parents.is_empty() {
-        return;
+        return false;
     }
     let (mut rep, mut at) = (None, 0usize);
     for experiment in experiments.iter_mut() {
@@ -126,6 +127,7 @@ pub(crate) fn mark_parents(experiments: &mut [Mapping]) {
         }
         at += 1;
     }
+    true
 }
 
 /// The experiment's `GLOBAL_REP` (0 when it has none).

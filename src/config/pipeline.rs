@@ -76,13 +76,14 @@ pub fn expand_text(
     expand_text_into(sandbox, path, text, overrides, options, &mut collect)?;
     let (global, defaults) = collect.header.unwrap_or_default();
     let mut experiments = collect.experiments;
-    super::awaits::mark_parents(&mut experiments);
+    let waits = super::awaits::mark_parents(&mut experiments);
     Ok(Expansion {
         global,
         defaults,
         experiments,
         shadowing: collect.shadowing,
-        histories: collect.histories,
+        // Only the keys that wait are evaluated in them later.
+        histories: if waits { collect.histories } else { Vec::new() },
     })
 }
 
