@@ -178,7 +178,19 @@ pub(crate) fn queue(shared: &Shared, runs: &Runs) -> String {
     if !view.next.is_empty() {
         out.push_str("<ol class=queue>");
         for name in &view.next {
-            let _ = write!(out, "<li>{}</li>", esc(name));
+            // Pipelines: what it waits for, when it does.
+            let waits = view
+                .waits
+                .iter()
+                .find(|(waiting, _)| waiting == name)
+                .map(|(_, parents)| {
+                    format!(
+                        " <span class=waits>waits for {}</span>",
+                        esc(&parents.join(", "))
+                    )
+                })
+                .unwrap_or_default();
+            let _ = write!(out, "<li>{}{waits}</li>", esc(name));
         }
         if view.pending > view.next.len() {
             let _ = write!(

@@ -651,8 +651,9 @@ fn events_tell_an_open_page_that_a_run_finished() {
 fn run_serve_shows_the_running_experiment_and_the_queue() {
     let test = Test::new().write("mod.py", MODULE);
     let gate = test.path().join("gate");
+    // `second` waits for `first` (pipelines): the queue says so.
     let experiments = format!(
-        "Global:\n  queue: q.yaml\n{}---\nName: second\nlr: 0.2\nseed: 1\n",
+        "Global:\n  queue: q.yaml\n{}---\nName: second\nlr: 0.2\nseed: 1\nAfter: [first]\n",
         gated("first").replace("Global: {repeat: 1}\n", "")
     );
     let test = test
@@ -670,9 +671,14 @@ fn run_serve_shows_the_running_experiment_and_the_queue() {
         "{queue}"
     );
     assert_eq!(queue["next"][0], "second");
+    assert_eq!(queue["waiting"].as_u64(), Some(1), "{queue}");
+    assert_eq!(queue["waits"][0][1][0], "first", "{queue}");
     let page = served.get("/");
     assert!(
-        page.body.contains("1 pending in <code>q.yaml</code>"),
+        page.body.contains("1 pending in <code>q.yaml</code>")
+            && page
+                .body
+                .contains("second <span class=waits>waits for first</span>"),
         "{}",
         page.body
     );
