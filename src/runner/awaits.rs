@@ -70,9 +70,16 @@ impl Dependencies {
         }
     }
 
-    /// From now on, an experiment that waits for one that has not ended fails.
+    /// Until [`Dependencies::no_orphans`], an experiment that waits for
+    /// one that has not ended fails.
     pub(crate) fn orphans(&mut self) {
         self.orphans = true;
+    }
+
+    /// Experiments wait again (after the pass over the orphans: a person
+    /// may later add or move what they wait for).
+    pub(crate) fn no_orphans(&mut self) {
+        self.orphans = false;
     }
 
     /// Whether `doc` waits for earlier experiments (it is then decided by

@@ -202,6 +202,7 @@ impl<'a, 's> Session<'a, 's> {
         let started = Instant::now();
         loop {
             let head = self.admit();
+            self.admitter.dependencies.no_orphans();
             // A batching executor (Slurm) submits what was admitted.
             self.executor.admitted();
             if self.options.detach && head == Head::Empty && self.state == State::Running {
