@@ -207,20 +207,26 @@ impl<'s> Expander<'s> {
     /// merging it over the defaults again; then record it in `E`. No
     /// `Repeat` copies are made and no runner key is added.
     pub fn evaluate_expanded(&mut self, doc: &Mapping) -> Result<Mapping, ConfigError> {
+        let (experiment, names, mut ctx) = self.queued(doc);
+        let experiment = self.evaluate(experiment, &names, &mut ctx)?;
+        self.produced += 1;
+        self.preparer.produced += 1;
+        Ok(experiment)
+    }
+
+    /// A queued experiment merged over the defaults again, the names its
+    /// expressions read, and where it is for messages.
+    fn queued(&self, doc: &Mapping) -> (Mapping, Names, Ctx) {
         let experiment = merge_over(doc, &self.defaults);
         let name = experiment
             .get("Name")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let mut ctx = Ctx::new(0, self.produced, name);
         let names = Names {
             own: referenced_names(&experiment),
             defaults: Arc::default(),
         };
-        let experiment = self.evaluate(experiment, &names, &mut ctx)?;
-        self.produced += 1;
-        self.preparer.produced += 1;
-        Ok(experiment)
+        (experiment, names, Ctx::new(0, self.produced, name))
     }
 
     /// Evaluate the keys of a queued experiment that waited for results
@@ -232,16 +238,7 @@ impl<'s> Expander<'s> {
         doc: &Mapping,
         history: History,
     ) -> Result<Mapping, Result<Awaited, ConfigError>> {
-        let mut experiment = merge_over(doc, &self.defaults);
-        let name = experiment
-            .get("Name")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let mut ctx = Ctx::new(0, self.produced, name);
-        let names = Names {
-            own: referenced_names(&experiment),
-            defaults: Arc::default(),
-        };
+        let (mut experiment, names, mut ctx) = self.queued(doc);
         self.evaluate_in(&mut experiment, &names, &mut ctx, history)
             .map_err(Err)?;
         if let Some((_, awaited)) = ctx.deferred.into_iter().next() {

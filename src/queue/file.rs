@@ -99,8 +99,6 @@ pub(crate) struct FileQueue {
     /// for experiments to end), by digest, so that they stay parked when
     /// the file is read or rewritten. An edited one is not parked any more.
     parked: HashSet<Digest>,
-    /// The parked documents among those the runner wrote at the head.
-    owned_parked: HashSet<Digest>,
     peeked: Option<Digest>,
     journal: Journal,
     /// Started experiments, as marked YAML text, with their run directory.
@@ -215,7 +213,6 @@ impl FileQueue {
             last_invalid: None,
             head: None,
             parked: HashSet::new(),
-            owned_parked: HashSet::new(),
             peeked: None,
             journal: Journal::append_to(path)?,
             running: BTreeMap::new(),
@@ -477,7 +474,7 @@ impl FileQueue {
                 self.peeked = Some(*digest);
                 return Peek::Next(entry.clone());
             }
-            let Some((head, at)) = self.pending.head_skipping(&self.owned_parked) else {
+            let Some((head, at)) = self.pending.head_skipping(&self.parked) else {
                 return Peek::Empty;
             };
             match parse_doc(head.text, head.line, head.expanded, &self.path) {
@@ -608,9 +605,8 @@ impl Queue for FileQueue {
     fn park(&mut self) -> Option<ParkId> {
         let digest = self.peeked.take()?;
         let (_, _, at) = self.head.take().filter(|h| h.0 == digest)?;
-        if !self.pending.park(at) {
-            self.owned_parked.insert(digest);
-        }
+        // A document of the runner's is skipped by its digest alone.
+        self.pending.park(at);
         self.parked.insert(digest);
         Some(u128::from_le_bytes(digest))
     }
@@ -619,7 +615,6 @@ impl Queue for FileQueue {
         for id in ids {
             let digest = id.to_le_bytes();
             if self.parked.remove(&digest) {
-                self.owned_parked.remove(&digest);
                 self.pending.unpark(&digest);
                 self.head = None;
             }
@@ -628,7 +623,6 @@ impl Queue for FileQueue {
 
     fn unpark_all(&mut self) {
         self.parked.clear();
-        self.owned_parked.clear();
         self.pending.unpark_all();
         self.head = None;
     }

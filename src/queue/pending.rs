@@ -139,16 +139,13 @@ impl Pending {
     }
 
     /// The first pending document that is not parked (a document the
-    /// runner wrote is parked when its digest is in `owned_parked`), and
+    /// runner wrote is parked when its digest is in `parked`), and
     /// where it is (for [`Pending::take_at`]).
-    pub(crate) fn head_skipping(
-        &mut self,
-        owned_parked: &HashSet<Digest>,
-    ) -> Option<(Head<'_>, At)> {
+    pub(crate) fn head_skipping(&mut self, parked: &HashSet<Digest>) -> Option<(Head<'_>, At)> {
         let owned = self
             .owned
             .iter()
-            .position(|(_, d)| owned_parked.is_empty() || !owned_parked.contains(d));
+            .position(|(_, d)| parked.is_empty() || !parked.contains(d));
         if let Some(i) = owned {
             let head = Head {
                 text: &self.owned[i].0,

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use cool_runner::config::{expand_text, ExpandOptions};
+use cool_runner::config::{expand_text, ConfigError, ExpandOptions, Expansion};
 use cool_runner::expr::{BoundDocument, Sandbox};
 use proptest::prelude::*;
 use yaml_serde::{Mapping, Value};
@@ -77,20 +77,7 @@ fn document() -> impl Strategy<Value = String> {
 
 /// Pipelines: what an experiment waits for is earlier in `E`, and marked.
 fn check_waits(text: &str) {
-    let sandbox = Sandbox::new();
-    let options = ExpandOptions {
-        seed: Some(1),
-        host: "h".into(),
-        limit: None,
-        placeholders: false,
-    };
-    let Ok(expansion) = expand_text(
-        &sandbox,
-        Path::new("f.yaml"),
-        text.to_owned(),
-        &[],
-        &options,
-    ) else {
+    let Ok(expansion) = expand(text) else {
         return;
     };
     let marked: Vec<(u64, u64)> = expansion
@@ -115,7 +102,7 @@ fn check_waits(text: &str) {
     }
 }
 
-fn expand(text: &str) {
+fn expand(text: &str) -> Result<Expansion, ConfigError> {
     let sandbox = Sandbox::new();
     let options = ExpandOptions {
         seed: Some(1),
@@ -123,13 +110,13 @@ fn expand(text: &str) {
         limit: None,
         placeholders: false,
     };
-    let _ = expand_text(
+    expand_text(
         &sandbox,
         Path::new("fuzz.yaml"),
         text.to_owned(),
         &[],
         &options,
-    );
+    )
 }
 
 proptest! {
@@ -138,7 +125,7 @@ proptest! {
     #[test]
     fn structured_files_never_panic(docs in prop::collection::vec(document(), 1..4)) {
         let text = format!("Global: {{repeat: 2}}\ndef: parse a\n---\n{}", docs.join("---\n"));
-        expand(&text);
+        let _ = expand(&text);
     }
 
     #[test]
@@ -151,8 +138,8 @@ proptest! {
 
     #[test]
     fn arbitrary_text_never_panics(text in "[-:{}\\[\\],#&*!|>'\"%@` \\na-zA-Z0-9.]{0,200}") {
-        expand(&format!("Global: {{}}\n---\n{text}"));
-        expand(&text);
+        let _ = expand(&format!("Global: {{}}\n---\n{text}"));
+        let _ = expand(&text);
     }
 }
 
@@ -241,7 +228,7 @@ proptest! {
             "Global: {{repeat: 2, max_experiments: 2000}}\na: 1\nn: {{b: 2}}\nl: 3\n---\n{}",
             docs.join("---\n")
         );
-        expand(&text);
+        let _ = expand(&text);
     }
 }
 
