@@ -16,7 +16,8 @@ use crate::filter::aggregate::AggregateSpec;
 use crate::filter::aggregate::{self, Aggregator};
 use crate::filter::format::{flatten, project, write_csv, write_json, write_jsonl, Rows};
 use crate::filter::input::read_logs;
-use crate::filter::query::{Failures, Query, Record};
+use crate::filter::one_pass;
+use crate::filter::query::{Failures, LogText, Query, Record};
 use crate::filter::sort::cmp_keys;
 use crate::filter::stream_out::Output;
 use crate::filter::table::{write_table, Layout};
@@ -166,6 +167,25 @@ fn bare_key_hint(error: &str) -> Option<String> {
 /// Run `filter`: returns the exit status.
 pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
     let logs = read_logs(&settings.logs)?;
+    if let Some(read) = read_once(settings, &logs)? {
+        let (documents, ignored) = (read.count.documents, read.count.ignored);
+        let layout = Layout {
+            width: settings.width,
+            by_kind: true,
+        };
+        return emit(
+            settings,
+            documents - ignored,
+            documents,
+            ignored,
+            |out, notes| {
+                let (panels, wide) = read.write(out, layout)?;
+                notes.extend(panels_note(panels, settings.width));
+                notes.extend(wide.note());
+                Ok(())
+            },
+        );
+    }
     let query = Query {
         sandbox: &settings.sandbox,
         filters: &settings.filters,
@@ -212,15 +232,54 @@ pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
         records.reverse();
     }
 
-    let (dest_path, mut out) = open_output(settings)?;
     let mut aggregated = Aggregator::default();
     for aggregator in std::mem::take(&mut selection.aggregators) {
         aggregated.merge(aggregator);
     }
     let kept = records.len() + aggregated.documents();
+    emit(
+        settings,
+        kept,
+        total.documents,
+        total.ignored,
+        |out, notes| write_output(settings, records, aggregated, out, notes),
+    )
+}
+
+/// Whole documents in a format other than YAML (no expression, no
+/// `--reverse`, `--keep-keys` or aggregation): every document read once
+/// (`filter::one_pass`); `None` otherwise, or when a log is not split into
+/// documents alone (the general path then says why).
+fn read_once(settings: &FilterSettings, logs: &[LogText]) -> Result<Option<one_pass::Read>, Error> {
+    let whole = settings.filters.is_empty()
+        && settings.sorts.is_empty()
+        && !settings.reverse
+        && settings.keep_keys.is_empty()
+        && settings.aggregate.is_none();
+    if !whole {
+        return Ok(None);
+    }
+    one_pass::read(logs, settings.format).map_err(|err| {
+        Error::Usage(format!(
+            "failed to write the output to a temporary file (in `{}`; set TMPDIR to \
+             choose another place): {err}",
+            std::env::temp_dir().display()
+        ))
+    })
+}
+
+/// Open the output, write it with `write` (which may add notes for stderr),
+/// then say on stderr what was kept.
+fn emit(
+    settings: &FilterSettings,
+    kept: usize,
+    documents: usize,
+    ignored: usize,
+    write: impl FnOnce(&mut dyn Write, &mut Vec<String>) -> io::Result<()>,
+) -> Result<i32, Error> {
+    let (dest_path, mut out) = open_output(settings)?;
     let mut notes = Vec::new();
-    let written = write_output(settings, records, aggregated, &mut out, &mut notes)
-        .and_then(|()| out.flush());
+    let written = write(&mut out, &mut notes).and_then(|()| out.flush());
     match written {
         Ok(()) => {}
         // `filter ... | head`: the reader has all it wants.
@@ -235,7 +294,7 @@ pub(crate) fn filter(settings: &FilterSettings) -> Result<i32, Error> {
     }
     eprintln!(
         "{}",
-        summary(kept, total.documents, total.ignored, dest_path.as_deref())
+        summary(kept, documents, ignored, dest_path.as_deref())
     );
     for note in notes {
         eprintln!("{note}");

@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::format::Cell;
-use crate::yaml::fast::{parse_with, Builder, Scalar};
+use crate::yaml::fast::{parse_with, Builder, Checked, Scalar};
 
 /// Append `text` as a JSON object (as `serde_json` writes the value
 /// `format::mapping_to_json` makes of it); `false`, with `out` as it was,
@@ -26,6 +26,22 @@ pub(crate) fn json(text: &str, out: &mut Vec<u8>) -> bool {
         out,
         stack: Vec::with_capacity(8),
     };
+    if parse_with(text, &mut writer).is_none() {
+        out.truncate(start);
+        return false;
+    }
+    out.push(b'}');
+    true
+}
+
+/// Like [`json`], for a text not accepted before: the one parse also
+/// checks it as `yaml::fast::is_plain_mapping` does.
+pub(crate) fn json_checked(text: &str, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    let mut writer = Checked(Json {
+        out,
+        stack: Vec::with_capacity(8),
+    });
     if parse_with(text, &mut writer).is_none() {
         out.truncate(start);
         return false;
@@ -214,6 +230,25 @@ impl Row {
     }
 }
 
+/// Where a document's flattened cells go, in document order.
+pub(crate) trait Cells {
+    /// The cell of column `name` (`a.b`); may take `text`.
+    fn set(&mut self, name: &str, kind: Kind, text: &mut String);
+}
+
+impl Cells for Row {
+    fn set(&mut self, name: &str, kind: Kind, text: &mut String) {
+        Row::set(self, name, kind, text);
+    }
+}
+
+/// Hand the flattened cells of `text`, a document nobody has accepted yet,
+/// to `cells`, checking it as `yaml::fast::is_plain_mapping` does; `false`
+/// outside the subset (`cells` may then have had some).
+pub(crate) fn flatten_checked(text: &str, cells: &mut impl Cells) -> bool {
+    parse_with(text, &mut Checked(Flat::new(cells))).is_some()
+}
+
 /// Column names, as `format::flatten` names them (`a`, `b.c`), in the
 /// order first seen.
 pub(crate) type Names = IndexMap<String, (), FxBuildHasher>;
@@ -309,8 +344,8 @@ enum Frame {
 
 /// Flattens as `format::flatten` does: non-empty mappings become `a.b`
 /// columns, anything else is a cell written as `format::inline` writes it.
-struct Flat<'a> {
-    row: &'a mut Row,
+struct Flat<'a, C: ?Sized> {
+    row: &'a mut C,
     /// The column of the current key (`a.b`), and where each level starts.
     path: String,
     marks: Vec<usize>,
@@ -321,8 +356,8 @@ struct Flat<'a> {
     text: String,
 }
 
-impl<'a> Flat<'a> {
-    fn new(row: &'a mut Row) -> Self {
+impl<'a, C: Cells + ?Sized> Flat<'a, C> {
+    fn new(row: &'a mut C) -> Self {
         Self {
             row,
             path: String::new(),
@@ -348,7 +383,7 @@ impl<'a> Flat<'a> {
     }
 }
 
-impl Builder for Flat<'_> {
+impl<C: Cells + ?Sized> Builder for Flat<'_, C> {
     /// `None`: a non-empty mapping, flattened into columns; else a cell.
     type Value = Option<Kind>;
     type Map = ();

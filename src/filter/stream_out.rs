@@ -332,10 +332,10 @@ impl Output<'_> {
 /// measurable difference on `bench/scale.sh`'s log on this machine; it
 /// keeps the buffers' pages from going back and forth to the allocator).
 #[derive(Default)]
-struct Pool(std::sync::Mutex<Vec<Vec<u8>>>);
+pub(crate) struct Pool(std::sync::Mutex<Vec<Vec<u8>>>);
 
 impl Pool {
-    fn take(&self) -> Vec<u8> {
+    pub(crate) fn take(&self) -> Vec<u8> {
         self.0
             .lock()
             .ok()
@@ -343,7 +343,7 @@ impl Pool {
             .unwrap_or_else(|| Vec::with_capacity(1 << 19))
     }
 
-    fn give(&self, mut buf: Vec<u8>) {
+    pub(crate) fn give(&self, mut buf: Vec<u8>) {
         buf.clear();
         if let Ok(mut free) = self.0.lock() {
             free.push(buf);
@@ -359,18 +359,28 @@ const CHUNK: usize = 1024;
 /// the results to `consume` in order (a chunk's result waits in a small
 /// reorder buffer when a later one is done first). `consume` failing stops
 /// the work.
-fn in_order<T: Send>(
-    records: &[Record<'_>],
-    work: impl Fn(usize, &[Record<'_>]) -> T + Sync,
+pub(crate) fn in_order<I: Sync, T: Send>(
+    records: &[I],
+    work: impl Fn(usize, &[I]) -> T + Sync,
+    consume: impl FnMut(T) -> io::Result<()>,
+) -> io::Result<()> {
+    in_chunks_of(CHUNK, records, work, consume)
+}
+
+/// [`in_order`] with chunks of `per` items.
+pub(crate) fn in_chunks_of<I: Sync, T: Send>(
+    per: usize,
+    records: &[I],
+    work: impl Fn(usize, &[I]) -> T + Sync,
     mut consume: impl FnMut(T) -> io::Result<()>,
 ) -> io::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunks: Vec<&[Record<'_>]> = records.chunks(CHUNK).collect();
+    let chunks: Vec<&[I]> = records.chunks(per.max(1)).collect();
     if threads == 1 || chunks.len() <= 1 {
         return chunks
             .into_iter()
             .enumerate()
-            .try_for_each(|(at, chunk)| consume(work(at * CHUNK, chunk)));
+            .try_for_each(|(at, chunk)| consume(work(at * per, chunk)));
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -383,7 +393,7 @@ fn in_order<T: Send>(
                 let Some(chunk) = chunks.get(at) else {
                     break;
                 };
-                if tx.send((at, work(at * CHUNK, chunk))).is_err() {
+                if tx.send((at, work(at * per, chunk))).is_err() {
                     break; // the consumer failed
                 }
             });

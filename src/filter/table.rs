@@ -446,8 +446,15 @@ fn text_width(text: &str) -> usize {
     }
 }
 
-fn push_spaces(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
+fn push_spaces(out: &mut String, mut n: usize) {
+    // A slice at a time: `extend` with a `char` iterator was 3 % of a
+    // streamed table's CPU.
+    const SPACES: &str = "                                                                ";
+    while n > 0 {
+        let take = n.min(SPACES.len());
+        out.push_str(&SPACES[..take]);
+        n -= take;
+    }
 }
 
 /// `text` cut to `width` terminal columns, ending in `…` when cut.

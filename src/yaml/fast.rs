@@ -130,6 +130,45 @@ impl Builder for Validator {
     fn scalar(&mut self, _: Scalar<'_>) {}
 }
 
+/// Another builder with the checks of [`Validator`] (characters, depth,
+/// duplicate keys): it builds or writes from a text nobody has accepted
+/// yet, so that one parse both validates a document and turns it into
+/// output (`filter::one_pass`).
+pub(crate) struct Checked<B>(pub(crate) B);
+
+impl<B: Builder<Map = ()>> Builder for Checked<B> {
+    type Value = B::Value;
+    type Map = FxHashSet<u64>;
+    fn new_map(&mut self) -> FxHashSet<u64> {
+        self.0.new_map();
+        FxHashSet::default()
+    }
+    fn insert(&mut self, map: &mut FxHashSet<u64>, key: &str, value: B::Value) -> bool {
+        Validator.insert(map, key, ()) && self.0.insert(&mut (), key, value)
+    }
+    fn map(&mut self, _: FxHashSet<u64>) -> B::Value {
+        self.0.map(())
+    }
+    fn seq(&mut self, items: Vec<B::Value>) -> B::Value {
+        self.0.seq(items)
+    }
+    fn scalar(&mut self, scalar: Scalar<'_>) -> B::Value {
+        self.0.scalar(scalar)
+    }
+    fn keep(&self, key: &str) -> bool {
+        self.0.keep(key)
+    }
+    fn key(&mut self, key: &str) {
+        self.0.key(key);
+    }
+    fn begin_seq(&mut self) {
+        self.0.begin_seq();
+    }
+    fn validated(&self) -> bool {
+        false
+    }
+}
+
 /// Parse a document (optionally starting with a bare `---` line) whose top
 /// level is a block mapping into `yaml_serde` values; `None` when the text
 /// is outside the subset.

@@ -628,3 +628,84 @@ fn plain_and_other_documents_write_alike() {
         assert_eq!(out(plain), out(other), "{format}");
     }
 }
+
+/// A log of `n` documents of several shapes: plain ones (the fast reader's
+/// subset), ones it leaves to `yaml_serde` (an anchor, a block scalar),
+/// one that is not a mapping, nested keys that flatten to one column
+/// (`a.b` and `a: {b: ...}`), nulls, and keys that appear late.
+fn mixed_log(n: usize) -> String {
+    (0..n)
+        .map(|i| match i % 7 {
+            0 => format!("---\nName: e{i}\nlr: 0.{i}\nACC: {}\n", i % 13),
+            1 => format!(
+                "---\nName: e{i}\nopt: &o {{name: sgd, lr: 0.1}}\nsame: *o\nnote: |\n  two\n  lines\n"
+            ),
+            2 => "---\njust a string\n".to_owned(),
+            3 => format!("---\na.b: {i}\na:\n  b:\n  c: [1, x]\nn: null\n"),
+            4 => format!("---\nName: 'quoted, {i}'\nlate_{}: yes\n", i / 500),
+            5 => format!(
+                "---\nName: e{i}\nempty: {{}}\nlist: []\nwide: {}\n",
+                "w".repeat(i % 40)
+            ),
+            _ => format!("---\nName: e{i}\nx: {i}\n# a comment\ny: -{i}.5e3\n"),
+        })
+        .collect()
+}
+
+/// Whole documents in JSON, JSON lines, CSV and tables are read once
+/// (`filter::one_pass`); a `--filter` that keeps everything takes the
+/// general path. Both write the same bytes, for short and streamed tables
+/// and panels.
+#[test]
+fn whole_documents_are_written_as_the_general_path_writes_them() {
+    for n in [20, 2500] {
+        let log = mixed_log(n);
+        let run = |args: &[&str]| {
+            Test::new()
+                .write("log.yaml", &log)
+                .args(args)
+                .run()
+                .status(0)
+        };
+        for format in ["json", "jsonl", "csv", "table"] {
+            for width in ["0", "70"] {
+                let args = ["filter", "log.yaml", "--format", format, "--width", width];
+                let once = run(&args);
+                let general = run(&[&args[..], &["--filter", "true"]].concat());
+                assert_eq!(once.stdout(), general.stdout(), "{format}, {n} documents");
+                assert_eq!(once.stderr(), general.stderr(), "{format}, {n} documents");
+                assert!(!once.stdout().is_empty());
+            }
+        }
+    }
+}
+
+/// An invalid document after thousands of valid ones: every format writes
+/// nothing (and leaves no file in `--dest`), and the error says where.
+#[test]
+fn an_invalid_log_writes_nothing_in_any_format() {
+    let mut log = mixed_log(3000);
+    log.push_str("---\nName: broken\nlist: [1,\nnext: 2\n");
+    log.push_str(&mixed_log(10));
+    let run = |args: &[&str]| {
+        Test::new()
+            .write("log.yaml", &log)
+            .args(args)
+            .run()
+            .status(2)
+    };
+    for format in ["yaml", "json", "jsonl", "csv", "table"] {
+        let ran = run(&["filter", "log.yaml", "--format", format]);
+        assert_eq!(ran.stdout(), "", "{format}");
+        assert!(
+            ran.stderr().starts_with("error: invalid YAML at log.yaml:"),
+            "{format}: {}",
+            ran.stderr()
+        );
+        let ran = run(&["filter", "log.yaml", "--format", format, "--dest", "out"]);
+        let left: Vec<_> = std::fs::read_dir(ran.dir.join("out"))
+            .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{format}: {left:?}");
+    }
+}
