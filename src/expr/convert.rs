@@ -37,7 +37,7 @@ impl Builder for DynamicBuilder<'_> {
             Scalar::Null => Dynamic::UNIT,
             Scalar::Bool(b) => Dynamic::from_bool(b),
             Scalar::Int(i) => Dynamic::from_int(i as INT),
-            Scalar::Float(f) => Dynamic::from_float(f as FLOAT),
+            Scalar::Float(f, _) => Dynamic::from_float(f as FLOAT),
             Scalar::Str(s) => Dynamic::from(ImmutableString::from(s)),
         }
     }

@@ -147,7 +147,7 @@ impl Builder for Json<'_> {
                 .extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
             // As `serde_json` writes it (`1e+280`, where `ryu` and YAML
             // write `1e280`); writing to a `Vec` cannot fail.
-            Scalar::Float(f) => {
+            Scalar::Float(f, _) => {
                 let _ = serde_json::to_writer(&mut *self.out, &f);
             }
             Scalar::Str(s) => json_string(self.out, s),
@@ -477,7 +477,7 @@ impl<C: Cells + ?Sized> Builder for Flat<'_, C> {
         }
         let kind = match scalar {
             Scalar::Null => Kind::Null,
-            Scalar::Int(_) | Scalar::Float(_) => Kind::Number,
+            Scalar::Int(_) | Scalar::Float(..) => Kind::Number,
             Scalar::Bool(_) | Scalar::Str(_) => Kind::Other,
         };
         inline_scalar(&mut self.text, scalar);
@@ -491,9 +491,45 @@ fn inline_scalar(out: &mut String, scalar: Scalar<'_>) {
         Scalar::Null => out.push_str("null"),
         Scalar::Bool(b) => out.push_str(if b { "true" } else { "false" }),
         Scalar::Int(i) => out.push_str(itoa::Buffer::new().format(i)),
-        Scalar::Float(f) => out.push_str(ryu::Buffer::new().format_finite(f)),
+        // As written when `ryu` would write it so (most floats in logs).
+        Scalar::Float(_, text) if is_shortest(text) => out.push_str(text),
+        Scalar::Float(f, _) => out.push_str(ryu::Buffer::new().format_finite(f)),
         Scalar::Str(s) => out.push_str(s),
     }
+}
+
+/// Whether `ryu` writes the float read from `text` (a number of the fast
+/// reader's grammar, `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?`)
+/// as `text` itself: in positional notation with a fraction, no trailing
+/// zero after the first fraction digit, at most 15 significant digits
+/// (so that the shortest text that reads back as the same float has the
+/// same digits: every decimal of 15 digits or fewer reads back as itself),
+/// at most 16 digits before the point and at most 4 zeros after it before
+/// the first significant digit (where `ryu` switches to `1e-6`). Saves
+/// formatting every float of a CSV or a table again (a property test in
+/// `tests.rs` checks it against `ryu`).
+fn is_shortest(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let Some((int, fraction)) = digits.split_once('.') else {
+        return false;
+    };
+    if fraction.is_empty()
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+        || (fraction.len() > 1 && fraction.ends_with('0'))
+        || int.len() > 16
+    {
+        return false;
+    }
+    let significant = if int == "0" {
+        let zeros = fraction.bytes().take_while(|&b| b == b'0').count();
+        if zeros > 4 && zeros < fraction.len() {
+            return false;
+        }
+        fraction.len() - zeros
+    } else {
+        int.len() + fraction.len()
+    };
+    significant <= 15
 }
 
 #[cfg(test)]

@@ -72,11 +72,16 @@ enum Output {
 /// Read every document of `logs` for `format`; `None` when some piece is
 /// not one document alone (or for YAML, which is copied as written).
 pub(crate) fn read(logs: &[LogText], format: Format) -> io::Result<Option<Read>> {
-    let pieces: Vec<Piece<'_>> = logs.iter().flat_map(|log| split(&log.text)).collect();
+    if format == Format::Yaml {
+        return Ok(None);
+    }
+    let pieces: Vec<Piece<'_>> = match logs {
+        [log] => split(&log.text),
+        _ => logs.iter().flat_map(|log| split(&log.text)).collect(),
+    };
     match format {
         Format::Json | Format::Jsonl => read_json(&pieces, format == Format::Json),
-        Format::Csv | Format::Table => Ok(read_cells(&pieces, format == Format::Csv)),
-        Format::Yaml => Ok(None),
+        _ => Ok(read_cells(&pieces, format == Format::Csv)),
     }
 }
 
@@ -186,14 +191,22 @@ struct Stored {
 struct Encoder<'a> {
     names: &'a mut Names,
     bytes: &'a mut Vec<u8>,
+    /// The column of the cell before: the next is most often the one after
+    /// it (the documents of a log mostly have their keys in one order).
+    last: usize,
 }
 
 impl Cells for Encoder<'_> {
     fn set(&mut self, name: &str, kind: Kind, text: &mut String) {
-        let column = match self.names.get_index_of(name) {
-            Some(at) => at,
-            None => self.names.insert_full(name.to_owned(), ()).0,
+        let next = self.last.wrapping_add(1);
+        let column = match self.names.get_index(next) {
+            Some((known, ())) if known == name => next,
+            _ => match self.names.get_index_of(name) {
+                Some(at) => at,
+                None => self.names.insert_full(name.to_owned(), ()).0,
+            },
         };
+        self.last = column;
         push_var(self.bytes, column << 2 | kind as usize);
         push_var(self.bytes, text.len());
         self.bytes.extend_from_slice(text.as_bytes());
@@ -233,8 +246,11 @@ struct Chunk {
 }
 
 fn encode(chunk: &[Piece<'_>]) -> Chunk {
+    // The cells take about half the text (sized once: growing a buffer by
+    // doubling had the kernel zero twice the pages).
+    let text: usize = chunk.iter().map(|p| p.text.len()).sum();
     let mut out = Chunk {
-        bytes: Vec::with_capacity(1 << 16),
+        bytes: Vec::with_capacity(text / 8 * 5),
         names: Names::default(),
         rows: 0,
         count: Count::default(),
@@ -246,6 +262,7 @@ fn encode(chunk: &[Piece<'_>]) -> Chunk {
         let mut encoder = Encoder {
             names: &mut out.names,
             bytes: &mut out.bytes,
+            last: usize::MAX,
         };
         if !fast_out::flatten_checked(piece.text, &mut encoder) {
             // What the fast reader wrote before it gave up goes, its new
@@ -257,6 +274,7 @@ fn encode(chunk: &[Piece<'_>]) -> Chunk {
                     let mut encoder = Encoder {
                         names: &mut out.names,
                         bytes: &mut out.bytes,
+                        last: usize::MAX,
                     };
                     for (name, value) in flatten(&map) {
                         let kind = match value {
@@ -282,7 +300,9 @@ fn encode(chunk: &[Piece<'_>]) -> Chunk {
         out.bytes[mark..mark + 4].copy_from_slice(&len.to_le_bytes());
         out.rows += 1;
     }
-    out.bytes.shrink_to_fit();
+    if out.bytes.capacity() - out.bytes.len() > out.bytes.len() / 4 {
+        out.bytes.shrink_to_fit();
+    }
     out
 }
 
@@ -552,6 +572,7 @@ mod tests {
         let mut encoder = Encoder {
             names: &mut names,
             bytes: &mut bytes,
+            last: usize::MAX,
         };
         encoder.set("a.b", Kind::Number, &mut "1".to_owned());
         encoder.set("x", Kind::Other, &mut "学".to_owned());

@@ -372,28 +372,58 @@ impl PanelFormat {
         cell: impl Fn(usize) -> Option<(&'c str, bool)>,
         wide: &mut Wide,
     ) {
+        let widths = &self.widths[usize::from(self.numbered)..];
+        // Most rows: every cell printable ASCII (one line, as wide as it
+        // is long) within its column, written without more ado.
+        let fits = self.panel.iter().zip(widths).all(|(&i, &width)| {
+            let text = cell(i).map_or("", |(text, _)| text);
+            text.len() <= width && is_printable_ascii(text)
+        });
+        if fits {
+            let mut digits = itoa::Buffer::new();
+            let number = self
+                .numbered
+                .then(|| digits.format(number))
+                .map(|n| (n, n.len()));
+            let cells = self.panel.iter().map(|&i| {
+                let text = cell(i).map_or("", |(text, _)| text);
+                (text, text.len())
+            });
+            self.write_one(out, number.into_iter().chain(cells));
+            return;
+        }
         let mut cells: Vec<Cow<'c, str>> = Vec::with_capacity(self.widths.len());
         if self.numbered {
             cells.push(Cow::Owned(number.to_string()));
         }
-        let widths = &self.widths[usize::from(self.numbered)..];
+        // Whether every cell is printable ASCII: one line, as wide as long.
+        let mut ascii = true;
         for (&i, &width) in self.panel.iter().zip(widths) {
             let (text, numeric) = cell(i).unwrap_or(("", false));
+            let plain = is_printable_ascii(text);
+            let text_width = |text: &str| if plain { text.len() } else { text.width() };
             let text = match self.limit {
                 Some(limit) if text_width(text) > limit => Cow::Owned(truncate(text, limit)),
                 _ => Cow::Borrowed(text),
             };
+            ascii &= plain && matches!(text, Cow::Borrowed(_));
             if text_width(&text) <= width {
                 cells.push(text);
             } else if numeric {
                 wide.numbers += 1;
                 cells.push(text);
             } else {
+                ascii = false;
                 wide.cut += 1;
                 cells.push(Cow::Owned(truncate(&text, width)));
             }
         }
-        self.write_line(out, &cells);
+        if ascii {
+            // Most rows: no cell to split into lines or to measure again.
+            self.write_one(out, cells.iter().map(|c| (c.as_ref(), c.len())));
+        } else {
+            self.write_line(out, &cells);
+        }
     }
 
     /// One row as `comfy-table` writes it: each line of each cell padded to
@@ -410,40 +440,54 @@ impl PanelFormat {
             1
         };
         for line in 0..height {
-            let start = out.len();
-            for (c, cell) in cells.iter().enumerate() {
+            let pieces = cells.iter().map(|cell| {
                 let piece = if height == 1 {
                     cell.as_ref()
                 } else {
                     cell.as_ref().split('\n').nth(line).unwrap_or("")
                 };
-                let pad = self.widths[c].saturating_sub(text_width(piece));
-                if self.right[c] {
-                    push_spaces(out, pad);
-                    out.push_str(piece);
-                } else {
-                    out.push_str(piece);
-                    push_spaces(out, pad);
-                }
-                if c + 1 < cells.len() {
-                    push_spaces(out, GAP);
-                }
-            }
-            let end = start + out[start..].trim_end().len();
-            out.truncate(end);
-            out.push('\n');
+                (piece, text_width(piece))
+            });
+            self.write_one(out, pieces);
         }
+    }
+
+    /// One line of a row: its cells' pieces and their widths (one per
+    /// column of the panel, `#` included).
+    fn write_one<'p>(&self, out: &mut String, pieces: impl Iterator<Item = (&'p str, usize)>) {
+        let start = out.len();
+        let last = self.widths.len().saturating_sub(1);
+        for (c, (piece, width)) in pieces.enumerate() {
+            let pad = self.widths[c].saturating_sub(width);
+            if self.right[c] {
+                push_spaces(out, pad);
+                out.push_str(piece);
+            } else {
+                out.push_str(piece);
+                push_spaces(out, pad);
+            }
+            if c < last {
+                push_spaces(out, GAP);
+            }
+        }
+        let end = start + out[start..].trim_end().len();
+        out.truncate(end);
+        out.push('\n');
     }
 }
 
 /// Terminal columns of `text` (`unicode-width`, with a shortcut for
 /// printable ASCII).
 fn text_width(text: &str) -> usize {
-    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+    if is_printable_ascii(text) {
         text.len()
     } else {
         text.width()
     }
+}
+
+fn is_printable_ascii(text: &str) -> bool {
+    text.bytes().all(|b| (b' '..=b'~').contains(&b))
 }
 
 fn push_spaces(out: &mut String, mut n: usize) {

@@ -36,7 +36,8 @@ pub(crate) enum Scalar<'a> {
     Null,
     Bool(bool),
     Int(i64),
-    Float(f64),
+    /// A finite float and its text.
+    Float(f64, &'a str),
     Str(&'a str),
 }
 
@@ -101,7 +102,7 @@ impl Builder for YamlBuilder<'_> {
             Scalar::Null => Value::Null,
             Scalar::Bool(b) => Value::Bool(b),
             Scalar::Int(i) => Value::Number(Number::from(i)),
-            Scalar::Float(f) => Value::Number(Number::from(f)),
+            Scalar::Float(f, _) => Value::Number(Number::from(f)),
             Scalar::Str(s) => Value::String(s.to_owned()),
         }
     }
@@ -570,7 +571,7 @@ fn number(text: &str) -> Option<Scalar<'_>> {
         return None;
     }
     let f: f64 = text.parse().ok()?;
-    f.is_finite().then_some(Scalar::Float(f))
+    f.is_finite().then_some(Scalar::Float(f, text))
 }
 
 #[cfg(test)]

@@ -158,3 +158,77 @@ proptest! {
         prop_assert!(agree(&ours), "not in the subset: {}", ours);
     }
 }
+
+#[test]
+fn floats_written_as_ryu_writes_them_are_kept_as_written() {
+    for text in [
+        "0.6126",
+        "2353.963",
+        "0.0",
+        "-0.0",
+        "30.0",
+        "-1.5",
+        "0.00001",
+        "0.1",
+        "123456789012345.0",
+        "1234567890123456.0",
+        "0.000123456789012345",
+    ] {
+        let f: f64 = text.parse().unwrap();
+        let shortest = super::is_shortest(text);
+        assert!(
+            !shortest || ryu::Buffer::new().format_finite(f) == text,
+            "{text}"
+        );
+    }
+    for (text, kept) in [
+        ("0.6126", true),
+        ("0.0", true),
+        ("30.0", true),
+        ("0.00001", true),
+        ("0.10", false),
+        ("0.000001", false),
+        ("1e-3", false),
+        ("1.5e3", false),
+        ("0.1234567890123456", false),
+        ("12345678901234567.5", false),
+    ] {
+        assert_eq!(super::is_shortest(text), kept, "{text}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// Whenever a float's text is kept as written, `ryu` writes the same
+    /// text for the float read from it.
+    #[test]
+    fn kept_float_texts_are_what_ryu_writes(
+        minus in any::<bool>(),
+        int in prop_oneof!["0", "[1-9][0-9]{0,17}"],
+        fraction in "[0-9]{1,18}",
+        exponent in prop::option::of("[eE][-+]?[0-9]{1,3}"),
+    ) {
+        let text = format!(
+            "{}{int}.{fraction}{}",
+            if minus { "-" } else { "" },
+            exponent.unwrap_or_default()
+        );
+        let f: f64 = text.parse().unwrap();
+        if f.is_finite() && super::is_shortest(&text) {
+            let mut buffer = ryu::Buffer::new();
+            prop_assert_eq!(buffer.format_finite(f), text);
+        }
+    }
+
+    /// And most floats as `ryu` writes them are kept (the shortcut is
+    /// taken).
+    #[test]
+    fn ryu_texts_of_few_digits_are_kept(digits in 1_u64..1_000_000, scale in 0_i32..8) {
+        let f = digits as f64 / 10_f64.powi(scale);
+        let text = ryu::Buffer::new().format_finite(f).to_owned();
+        if f >= 0.0001 {
+            prop_assert!(super::is_shortest(&text), "{}", text);
+        }
+    }
+}
