@@ -22,7 +22,9 @@
 #   filter       `filter` of a 100,000-document log (bench/gen_logs.py, 20,000
 #                files of 5, collected into one) in YAML, CSV, JSON lines,
 #                JSON and table (`--width 0`): wall time, CPU time and peak
-#                RSS, and each format's ratio to YAML. With BEFORE, checks
+#                RSS (the largest of the rounds), and each format's ratio to
+#                YAML: of the best times, and the median of each round's
+#                ratio (the rounds interleave the formats). With BEFORE, checks
 #                that both binaries write the same bytes in every format
 #                (`cmp`; a table may differ only past its first 1,000 rows).
 set -euo pipefail
@@ -197,14 +199,24 @@ if [[ $PARTS == *filter* ]]; then
             done
         done
     done
+    # Best of the rounds, and the median over rounds of each round's ratio
+    # to that round's YAML run (the runs of a round are next to each other,
+    # so the pair shares the machine's load of the moment).
     for b in "${bins[@]}"; do
         l=$(label "$b")
-        read -r ty _ cy1 cy2 < <(best "$WORK/filter-$l-yaml")
-        for f in $formats; do
-            read -r t kb c1 c2 < <(best "$WORK/filter-$l-$f")
-            python3 -c "
-t, kb, cpu, ty, cy = $t, $kb, $c1 + $c2, $ty, $cy1 + $cy2
-print(f'$l   %-6s %6.2f s (x%.2f of yaml)  CPU %5.2f s (x%.2f)  peak %6.1f MB' % ('$f', t, t / ty, cpu, cpu / cy, kb / 1024))"
-        done
+        python3 - "$WORK" "$l" $formats <<'PY'
+import statistics, sys
+work, label, formats = sys.argv[1], sys.argv[2], sys.argv[3:]
+runs = {f: [tuple(map(float, line.split())) for line in open(f"{work}/filter-{label}-{f}")] for f in formats}
+best = {f: min(r) for f, r in runs.items()}
+ty, _, uy, sy = best["yaml"]
+for f in formats:
+    t, kb, u, s = best[f]
+    wall = statistics.median(r[0] / y[0] for r, y in zip(runs[f], runs["yaml"]))
+    cpu = statistics.median((r[2] + r[3]) / (y[2] + y[3]) for r, y in zip(runs[f], runs["yaml"]))
+    peak = max(r[1] for r in runs[f])
+    print(f"{label}   {f:6s} best {t:5.2f} s (x{t / ty:.2f} of yaml), CPU {u + s:5.2f} s (x{(u + s) / (uy + sy):.2f}); "
+          f"median of the rounds' ratios: wall x{wall:.2f}, CPU x{cpu:.2f}; peak {peak / 1024:6.1f} MB")
+PY
     done
 fi
