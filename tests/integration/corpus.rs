@@ -1,9 +1,10 @@
 //! The hostile-input corpus (`tests/corpus/`, committed) replayed through
 //! every command that reads YAML — `run --dry` (the experiment file),
-//! `filter` and `collect` (logs), and `run` on a queue file left by an
-//! earlier run — plus generated texts. No input may end a command by a
-//! signal (a stack overflow, an abort, a timeout) or with exit 101 (a
-//! panic), and each answers within its timeout.
+//! `filter` (logs, as YAML, JSON lines, CSV and a table), `collect`, and
+//! `run` on a queue file left by an earlier run — plus generated texts. No
+//! input may end a command by a signal (a stack overflow, an abort, a
+//! timeout) or with exit 101 (a panic), and each answers within its
+//! timeout.
 
 use std::path::{Path, PathBuf};
 
@@ -22,9 +23,14 @@ fn replay(dir: &Path, name: &str, text: &[u8]) {
     )
     .unwrap();
     std::fs::write(dir.join("q.yaml"), text).unwrap();
-    let commands: [&[&str]; 4] = [
+    let commands: [&[&str]; 7] = [
         &["run", "--exp", name, "--dry", "--no-store"],
         &["filter", name],
+        // Whole documents in these formats are parsed once, by their own
+        // path (`filter::one_pass`).
+        &["filter", name, "--format", "jsonl"],
+        &["filter", name, "--format", "csv"],
+        &["filter", name, "--format", "table"],
         &["collect", name, "--dest", "out"],
         &["run", "--exp", "queued.yaml", "--no-store"],
     ];
