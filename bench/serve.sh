@@ -25,13 +25,16 @@
 #    process tree) and in wall time; then `perf`'s share of the server's
 #    threads.
 #
-#    ONLY=web or ONLY=run runs parts 1-3 or part 4 alone.
+#    ONLY=web or ONLY=run runs parts 1-3 or part 4 alone; RUN_MODES="bare
+#    plain serve" leaves out the page for more rounds in the time; PERF=0
+#    leaves out perf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
 M=${2:-1000}
 ROUNDS=${ROUNDS:-10}
 ONLY=${ONLY:-}   # `web`: parts 1-3 only; `run`: part 4 only
+RUN_MODES=${RUN_MODES:-bare plain serve page}   # part 4's modes (bare and plain are needed)
 cargo build --release --quiet --bin cool-runner --example spawn_true
 BIN=${BIN:-$(pwd)/target/release/cool-runner}   # BIN=... measures another build
 SPAWN=$(pwd)/target/release/examples/spawn_true
@@ -245,10 +248,10 @@ PY
 # just before the next run makes ext4 look through the recently deleted
 # inodes on every mkdir (`recently_deleted`), a cost that fell on
 # whichever mode came next.
-MODES=(bare plain serve page)
+read -r -a MODES <<< "$RUN_MODES"
 for ((r = 0; r < ROUNDS; r++)); do
-    for ((k = 0; k < 4; k++)); do
-        mode=${MODES[(r + k) % 4]}
+    for ((k = 0; k < ${#MODES[@]}; k++)); do
+        mode=${MODES[(r + k) % ${#MODES[@]}]}
         mkdir "r$r-$mode" && cp w.yaml one.py "r$r-$mode/"
         (cd "r$r-$mode" && python3 one.py "$mode" "$BIN" "$SPAWN" "$M") | sed "s/^/$r /"
     done
@@ -263,7 +266,7 @@ for line in open(sys.argv[2]):
 rounds = [v for _, v in sorted(rounds.items())]
 n = len(rounds)
 med = statistics.median
-print(f"run, {m} experiments (/bin/true), {n} interleaved rounds (bare, plain, --serve, --serve with a page open):")
+print(f"run, {m} experiments (/bin/true), {n} interleaved rounds of: {', '.join(rounds[0])}")
 random.seed(1)
 for i, kind in [(0, "CPU (user+sys)"), (1, "wall")]:
     b, p = ([rd[mode][i] for rd in rounds] for mode in ("bare", "plain"))
@@ -271,6 +274,8 @@ for i, kind in [(0, "CPU (user+sys)"), (1, "wall")]:
     print(f"  {kind}: bare spawn loop {med(b):.2f} s, plain run {med(p):.2f} s; the runner's own overhead "
           f"{med(own):.3f} ms/experiment (rounds {min(own):.3f} to {max(own):.3f})")
     for mode, label in [("serve", "--serve, no page open"), ("page", "--serve, a page open")]:
+        if mode not in rounds[0]:
+            continue
         s = [rd[mode][i] for rd in rounds]
         # Per round: the time added against that round's own overhead.
         shares = sorted((ss - pp) / (pp - bb) * 100 for ss, pp, bb in zip(s, p, b))
@@ -280,14 +285,15 @@ for i, kind in [(0, "CPU (user+sys)"), (1, "wall")]:
         added = med([(ss - pp) / m * 1000 for ss, pp in zip(s, p)])
         print(f"    {label:22s} adds {added:+.3f} ms/experiment, {med(shares):+.1f} % of the runner's own "
               f"overhead (90 % interval of the median {lo:+.1f} to {hi:+.1f} %; rounds {shares[0]:+.1f} to {shares[-1]:+.1f} %)")
-events = [rd["page"][2] for rd in rounds]
-print(f"  the page client refreshed {med(events)} times a run (median)")
+if "page" in rounds[0]:
+    events = [rd["page"][2] for rd in rounds]
+    print(f"  the page client refreshed {med(events)} times a run (median)")
 PY
 # The server's own CPU, less noisy than wall times on a shared machine:
 # perf's samples of the server's threads (web-0..3, web-poll) against
 # those of the runner's (main thread, store-writer, signals, the forked
 # children before they exec), in one `run --serve 0` of each kind.
-if command -v perf > /dev/null; then
+if command -v perf > /dev/null && [[ ${PERF:-1} == 1 ]]; then
     for mode in serve page; do
         mkdir "perf-$mode" && cp w.yaml one.py "perf-$mode/"
         pushd "perf-$mode" > /dev/null
