@@ -202,6 +202,9 @@ if [[ $ONLY != web ]]; then
 #          event stream and, on every event, fetches the parts the page's
 #          script fetches (results with the plot, summary, running, queue);
 #          its own CPU is not counted, the server's answers are.
+#   once   (what a page open costs, split) one request, then none: the
+#          server's threads started and the store read, nothing after
+#   hold   a page that holds the event stream and fetches nothing
 # CPU time is what decides here: this machine is shared, and wall times of
 # the same run differ by ±15 % from one run to the next.
 cat > one.py <<'PY'
@@ -219,6 +222,9 @@ def get(addr, port, path):
     c.request("GET", path)
     c.getresponse().read()
 def follow(addr, port):
+    if mode == "once":
+        get(addr, port, "/")
+        return
     try:
         c = http.client.HTTPConnection(addr, port, timeout=30)
         c.request("GET", "/api/events")
@@ -228,14 +234,14 @@ def follow(addr, port):
             line = r.fp.readline()
             if not line:
                 return
-            if line.startswith(b"event: runs"):
+            if mode == "page" and line.startswith(b"event: runs"):
                 for part in ["/fragment/results", "/fragment/summary", "/fragment/running", "/fragment/queue"]:
                     get(addr, port, part)
                 fetched[0] += 1
     except Exception:
         return
 for line in p.stderr:
-    if mode == "page" and line.startswith("serving "):
+    if mode in ("page", "hold", "once") and line.startswith("serving "):
         addr, port = line.split()[1].split("//")[1].strip("/").split(":")
         threading.Thread(target=follow, args=(addr, int(port)), daemon=True).start()
 _, status, ru = os.wait4(p.pid, 0)
@@ -273,7 +279,8 @@ for i, kind in [(0, "CPU (user+sys)"), (1, "wall")]:
     own = [(pp - bb) / m * 1000 for pp, bb in zip(p, b)]
     print(f"  {kind}: bare spawn loop {med(b):.2f} s, plain run {med(p):.2f} s; the runner's own overhead "
           f"{med(own):.3f} ms/experiment (rounds {min(own):.3f} to {max(own):.3f})")
-    for mode, label in [("serve", "--serve, no page open"), ("page", "--serve, a page open")]:
+    for mode, label in [("serve", "--serve, no page open"), ("once", "--serve, one request"),
+                        ("hold", "--serve, events only"), ("page", "--serve, a page open")]:
         if mode not in rounds[0]:
             continue
         s = [rd[mode][i] for rd in rounds]
