@@ -2,7 +2,7 @@
 # The web page's figures (issue 17). Not a test: it prints figures.
 #
 #   bench/serve.sh [N] [M]     # N runs in the store (100000), M experiments
-#                              # for the `run --serve` overhead (300)
+#                              # for the `run --serve` overhead (1000)
 #
 # 1. Fills a store with N finished runs (Python's sqlite3, the runner's own
 #    schema), starts `cool-runner serve` on it and times, over plain HTTP on
@@ -19,19 +19,24 @@
 # 3. The first view's transfer size: the page and its three assets.
 # 4. `run --serve 0` (no page open, and with a page open that follows
 #    every event) against plain `run` on M experiments with
-#    `Module: /bin/true`, interleaved rounds, against the bare spawn loop
-#    (examples/spawn_true.rs): the share the server adds to the runner's
-#    own per-experiment overhead.
+#    `Module: /bin/true`, in ROUNDS (10) interleaved rounds, against the
+#    bare spawn loop (examples/spawn_true.rs): the share the server adds to
+#    the runner's own per-experiment overhead, in CPU time (of the whole
+#    process tree) and in wall time; then `perf`'s share of the server's
+#    threads.
 #
-#    ONLY=web or ONLY=run runs parts 1-3 or part 4 alone.
+#    ONLY=web or ONLY=run runs parts 1-3 or part 4 alone; RUN_MODES="bare
+#    plain serve" leaves out the page for more rounds in the time; PERF=0
+#    leaves out perf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
-M=${2:-300}
-ROUNDS=${ROUNDS:-3}
+M=${2:-1000}
+ROUNDS=${ROUNDS:-10}
 ONLY=${ONLY:-}   # `web`: parts 1-3 only; `run`: part 4 only
+RUN_MODES=${RUN_MODES:-bare plain serve page}   # part 4's modes (bare and plain are needed)
 cargo build --release --quiet --bin cool-runner --example spawn_true
-BIN=$(pwd)/target/release/cool-runner
+BIN=${BIN:-$(pwd)/target/release/cool-runner}   # BIN=... measures another build
 SPAWN=$(pwd)/target/release/examples/spawn_true
 WORK=$(mktemp -d)
 SERVE=
@@ -188,109 +193,118 @@ if [[ $ONLY != web ]]; then
     printf 'Global: {repeat: 1}\nModule: /bin/true\nlr: 0.1\n'
     for ((i = 0; i < M; i++)); do printf -- '---\nName: e%d\nx: %d\n' "$i" "$i"; done
 } > w.yaml
-# `page`: `run --serve 0` with a page open all along — a client that holds
-# the event stream and, on every event, fetches the parts the page's
-# script fetches (results with the plot, summary, running, queue).
-cat > page.py <<'PY'
-import http.client, subprocess, sys, threading, time
-cmd = sys.argv[1:]
+# One measurement: the CPU time (user + system, of the process and every
+# child it waited for: `wait4`'s rusage) and the wall time of
+#   bare   the bare spawn loop (examples/spawn_true.rs), M × /bin/true
+#   plain  `run --exp w.yaml` (M experiments of /bin/true)
+#   serve  `run --exp w.yaml --serve 0`, no page open
+#   page   the same with a page open all along: a client that holds the
+#          event stream and, on every event, fetches the parts the page's
+#          script fetches (results with the plot, summary, running, queue);
+#          its own CPU is not counted, the server's answers are.
+#   once   (what a page open costs, split) one request, then none: the
+#          server's threads started and the store read, nothing after
+#   hold   a page that holds the event stream and fetches nothing
+# CPU time is what decides here: this machine is shared, and wall times of
+# the same run differ by ±15 % from one run to the next.
+cat > one.py <<'PY'
+import http.client, os, subprocess, sys, threading, time
+mode, bin_, spawn, m = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+if mode == "bare":
+    cmd = [spawn, m, "/bin/true"]
+else:
+    cmd = [bin_, "run", "--exp", "w.yaml"] + ([] if mode == "plain" else ["--serve", "0"])
 t0 = time.time()
 p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-url = None
-for line in p.stderr:
-    if line.startswith("serving "):
-        url = line.split()[1]
-        break
-host = url.split("//")[1].strip("/")
-addr, port = host.split(":")
-def get(path):
-    c = http.client.HTTPConnection(addr, int(port), timeout=5)
+fetched = [0]
+def get(addr, port, path):
+    c = http.client.HTTPConnection(addr, port, timeout=5)
     c.request("GET", path)
     c.getresponse().read()
-fetched = [0]
-def follow():
+def follow(addr, port):
+    if mode == "once":
+        get(addr, port, "/")
+        return
     try:
-        c = http.client.HTTPConnection(addr, int(port), timeout=30)
+        c = http.client.HTTPConnection(addr, port, timeout=30)
         c.request("GET", "/api/events")
         r = c.getresponse()
-        get("/")
+        get(addr, port, "/")
         while True:
             line = r.fp.readline()
             if not line:
                 return
-            if line.startswith(b"event: runs"):
+            if mode == "page" and line.startswith(b"event: runs"):
                 for part in ["/fragment/results", "/fragment/summary", "/fragment/running", "/fragment/queue"]:
-                    get(part)
+                    get(addr, port, part)
                 fetched[0] += 1
     except Exception:
         return
-threading.Thread(target=follow, daemon=True).start()
-for _ in p.stderr:
-    pass
-p.wait()
-print(time.time() - t0, fetched[0])
+for line in p.stderr:
+    if mode in ("page", "hold", "once") and line.startswith("serving "):
+        addr, port = line.split()[1].split("//")[1].strip("/").split(":")
+        threading.Thread(target=follow, args=(addr, int(port)), daemon=True).start()
+_, status, ru = os.wait4(p.pid, 0)
+wall = time.time() - t0
+assert status == 0, (mode, status)
+print(mode, f"{wall:.4f}", f"{ru.ru_utime:.4f}", f"{ru.ru_stime:.4f}", fetched[0])
 PY
 # Each run in a directory of its own, nothing deleted until the end, and
-# the order of the modes rotated each round: deleting a run's 300
-# directories just before the next run makes ext4 look through the
-# recently deleted inodes on every mkdir (`recently_deleted`), a cost
-# larger than the server's that fell on whichever mode came next.
-MODES=(plain serve page)
+# the order of the modes rotated each round: deleting a run's directories
+# just before the next run makes ext4 look through the recently deleted
+# inodes on every mkdir (`recently_deleted`), a cost that fell on
+# whichever mode came next.
+read -r -a MODES <<< "$RUN_MODES"
 for ((r = 0; r < ROUNDS; r++)); do
-    bare=$("$SPAWN" "$M" /bin/true)
-    for ((k = 0; k < 3; k++)); do
-        mode=${MODES[(r + k) % 3]}
-        mkdir "r$r-$mode" && cp w.yaml page.py "r$r-$mode/"
-        pushd "r$r-$mode" > /dev/null
-        if [[ $mode == page ]]; then
-            read -r took events < <(python3 page.py "$BIN" run --exp w.yaml --serve 0)
-            echo "$mode $bare 0 $took $events"
-            popd > /dev/null
-            continue
-        fi
-        extra=(); [[ $mode == serve ]] && extra=(--serve 0)
-        t0=$(date +%s.%N)
-        "$BIN" run --exp w.yaml "${extra[@]}" > /dev/null 2>&1
-        t1=$(date +%s.%N)
-        echo "$mode $bare $t0 $t1 0"
-        popd > /dev/null
+    for ((k = 0; k < ${#MODES[@]}; k++)); do
+        mode=${MODES[(r + k) % ${#MODES[@]}]}
+        mkdir "r$r-$mode" && cp w.yaml one.py "r$r-$mode/"
+        (cd "r$r-$mode" && python3 one.py "$mode" "$BIN" "$SPAWN" "$M") | sed "s/^/$r /"
     done
 done > rounds.txt
 python3 - "$M" rounds.txt <<'PY'
-import statistics, sys
+import random, statistics, sys
 m = int(sys.argv[1])
-times = {"plain": [], "serve": [], "page": []}
-bare, events = [], []
+rounds = {}
 for line in open(sys.argv[2]):
-    mode, b, t0, t1, ev = line.split()
-    times[mode].append(float(t1) - float(t0))
-    bare.append(float(b))
-    if mode == "page":
-        events.append(int(ev))
-p, s, g = (statistics.median(times[k]) for k in ("plain", "serve", "page"))
-b = statistics.median(bare)
-own = (p - b) / m * 1000
-print(f"run, {m} experiments (/bin/true), medians of {len(bare) // 3} interleaved rounds: plain {p:.2f} s, "
-      f"--serve {s:.2f} s, --serve with a page open {g:.2f} s ({statistics.median(events)} refreshes), "
-      f"bare spawn loop {b:.2f} s")
-print(f"runner's own overhead {own:.2f} ms/experiment")
-for label, t in [("--serve, no page open", s), ("--serve, a page open", g)]:
-    added = (t - p) / m * 1000
-    print(f"  {label:24s} adds {added:+.3f} ms/experiment ({added / own * 100:+.1f}% of it)")
+    r, mode, wall, user, system, events = line.split()
+    rounds.setdefault(int(r), {})[mode] = (float(user) + float(system), float(wall), int(events))
+rounds = [v for _, v in sorted(rounds.items())]
+n = len(rounds)
+med = statistics.median
+print(f"run, {m} experiments (/bin/true), {n} interleaved rounds of: {', '.join(rounds[0])}")
+random.seed(1)
+for i, kind in [(0, "CPU (user+sys)"), (1, "wall")]:
+    b, p = ([rd[mode][i] for rd in rounds] for mode in ("bare", "plain"))
+    own = [(pp - bb) / m * 1000 for pp, bb in zip(p, b)]
+    print(f"  {kind}: bare spawn loop {med(b):.2f} s, plain run {med(p):.2f} s; the runner's own overhead "
+          f"{med(own):.3f} ms/experiment (rounds {min(own):.3f} to {max(own):.3f})")
+    for mode, label in [("serve", "--serve, no page open"), ("once", "--serve, one request"),
+                        ("hold", "--serve, events only"), ("page", "--serve, a page open")]:
+        if mode not in rounds[0]:
+            continue
+        s = [rd[mode][i] for rd in rounds]
+        # Per round: the time added against that round's own overhead.
+        shares = sorted((ss - pp) / (pp - bb) * 100 for ss, pp, bb in zip(s, p, b))
+        # The median share, and a 90 % interval of it by resampling rounds.
+        boot = sorted(med(random.choices(shares, k=n)) for _ in range(2000))
+        lo, hi = boot[100], boot[1899]
+        added = med([(ss - pp) / m * 1000 for ss, pp in zip(s, p)])
+        print(f"    {label:22s} adds {added:+.3f} ms/experiment, {med(shares):+.1f} % of the runner's own "
+              f"overhead (90 % interval of the median {lo:+.1f} to {hi:+.1f} %; rounds {shares[0]:+.1f} to {shares[-1]:+.1f} %)")
+if "page" in rounds[0]:
+    events = [rd["page"][2] for rd in rounds]
+    print(f"  the page client refreshed {med(events)} times a run (median)")
 PY
 # The server's own CPU, less noisy than wall times on a shared machine:
 # perf's samples of the server's threads (web-0..3, web-poll) against
 # those of the runner's (main thread, store-writer, signals, the forked
 # children before they exec), in one `run --serve 0` of each kind.
-if command -v perf > /dev/null; then
+if command -v perf > /dev/null && [[ ${PERF:-1} == 1 ]]; then
     for mode in serve page; do
-        mkdir "perf-$mode" && cp w.yaml page.py "perf-$mode/"
+        mkdir "perf-$mode" && cp w.yaml one.py "perf-$mode/"
         pushd "perf-$mode" > /dev/null
-        if [[ $mode == page ]]; then
-            perf record -q -F 4000 -o perf.data -- python3 page.py "$BIN" run --exp w.yaml --serve 0 > /dev/null 2>&1
-        else
-            perf record -q -F 4000 -o perf.data -- "$BIN" run --exp w.yaml --serve 0 > /dev/null 2>&1
-        fi
+        perf record -q -F 4000 -o perf.data -- python3 one.py "$mode" "$BIN" "$SPAWN" "$M" > /dev/null 2>&1
         perf report -i perf.data --sort comm --stdio 2> /dev/null | python3 -c '
 import re, sys
 mode = sys.argv[1]

@@ -18,6 +18,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<i32, Error> {
         queue_known: args.exp.is_some(),
         host: args.host,
         port: args.port,
+        read_at_start: true,
     };
     crate::serve::start(config)?;
     loop {
@@ -45,6 +46,7 @@ pub(crate) fn serve_run(
         queue_known: true,
         host: std::net::IpAddr::from([127, 0, 0, 1]),
         port,
+        read_at_start: false,
     };
     crate::serve::start(config).map(drop)
 }

@@ -43,6 +43,11 @@ pub(crate) struct ServeConfig {
     pub(crate) queue_known: bool,
     pub(crate) host: IpAddr,
     pub(crate) port: u16,
+    /// Read the store as soon as the server listens (`serve`), rather than
+    /// when the first page connects (`run --serve`: a runner nobody looks
+    /// at keeps no runs in memory; every experiment's `fork` would copy
+    /// them).
+    pub(crate) read_at_start: bool,
 }
 
 /// An answer kept: the runs' generation, the query (and whether the plot
@@ -104,17 +109,23 @@ pub(crate) struct Server;
 const WORKERS: usize = 4;
 
 /// Bind, print the URL on stderr and serve on background threads.
+///
+/// Only the poller's thread starts here; it starts the HTTP server's
+/// threads (`tiny_http`'s and the workers) when the first connection
+/// arrives ([`poll::follow`]). With `run --serve` and no page open the
+/// runner process so keeps one thread more, not ten: every experiment's
+/// `fork` copies the runner's memory mappings, and each thread brings
+/// its own (stack, signal stack, `malloc` arena).
 pub(crate) fn start(config: ServeConfig) -> Result<Server, Error> {
     let bind = SocketAddr::new(config.host, config.port);
-    let http = tiny_http::Server::http(bind).map_err(|e| {
+    let listener = std::net::TcpListener::bind(bind).map_err(|e| {
         Error::Usage(format!(
             "cannot listen on {bind}: {e}; hint: `--port 0` picks a free port"
         ))
     })?;
-    let addr = http
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| Error::Usage("the server did not bind to an IP address".to_owned()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Usage(format!("cannot listen on {bind}: {e}")))?;
     let security = security::Security::new(addr);
     let url = security.url();
     let shared = Arc::new(Shared {
@@ -131,9 +142,28 @@ pub(crate) fn start(config: ServeConfig) -> Result<Server, Error> {
         selections: Mutex::new(Vec::new()),
         caught_up: (Mutex::new(false), std::sync::Condvar::new()),
     });
-    let http = Arc::new(http);
+    let poller = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("web-poll".to_owned())
+        .spawn(move || poll::follow(&poller, listener))
+        .map_err(|e| Error::Other(e.into()))?;
+    eprintln!("serving {url}");
+    if let Some(note) = shared.security.note() {
+        eprintln!("{note}");
+    }
+    Ok(Server)
+}
+
+/// Start the HTTP server on `listener` and its workers (from the poller,
+/// once a connection is waiting or at once with `read_at_start`).
+pub(crate) fn start_workers(
+    shared: &Arc<Shared>,
+    listener: std::net::TcpListener,
+) -> Result<(), String> {
+    let http =
+        Arc::new(tiny_http::Server::from_listener(listener, None).map_err(|e| e.to_string())?);
     for i in 0..WORKERS {
-        let (http, shared) = (Arc::clone(&http), Arc::clone(&shared));
+        let (http, shared) = (Arc::clone(&http), Arc::clone(shared));
         std::thread::Builder::new()
             .name(format!("web-{i}"))
             .stack_size(crate::expr::EVAL_STACK_SIZE)
@@ -142,16 +172,7 @@ pub(crate) fn start(config: ServeConfig) -> Result<Server, Error> {
                     route::handle(&shared, request);
                 }
             })
-            .map_err(|e| Error::Other(e.into()))?;
+            .map_err(|e| e.to_string())?;
     }
-    let poller = Arc::clone(&shared);
-    std::thread::Builder::new()
-        .name("web-poll".to_owned())
-        .spawn(move || poll::follow(&poller))
-        .map_err(|e| Error::Other(e.into()))?;
-    eprintln!("serving {url}");
-    if let Some(note) = shared.security.note() {
-        eprintln!("{note}");
-    }
-    Ok(Server)
+    Ok(())
 }

@@ -1,9 +1,13 @@
 //! The poller: follows the store (read-only) and the queue file, and tells
 //! the open pages what changed.
 
+use std::net::TcpListener;
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::data::Run;
 use super::events::format_event;
@@ -17,8 +21,18 @@ const TICK: Duration = Duration::from_secs(1);
 /// Rows read per query while catching up.
 const BATCH: usize = 5_000;
 
-/// Follow the store until the process ends.
-pub(crate) fn follow(shared: &Arc<Shared>) {
+/// Start the HTTP server (at once, or with `run --serve` when the first
+/// connection is waiting), then follow the store until the process ends.
+pub(crate) fn follow(shared: &Arc<Shared>, listener: TcpListener) {
+    if !shared.config.read_at_start {
+        // Nobody can be told anything before a page connects: sleep in
+        // `poll` until then (no wake-ups, no store read, no threads).
+        wait_for_connection(&listener);
+    }
+    if let Err(e) = super::start_workers(shared, listener) {
+        eprintln!("cool-runner: the web page stops: {e}");
+        return;
+    }
     let mut last_tick = Instant::now();
     let mut queue_stamp = None;
     let mut warmed = false;
@@ -64,6 +78,19 @@ pub(crate) fn follow(shared: &Arc<Shared>) {
             }
         }
         std::thread::sleep(POLL);
+    }
+}
+
+/// Block until a connection is waiting on `listener` (it stays there for
+/// the HTTP server to accept).
+fn wait_for_connection(listener: &TcpListener) {
+    loop {
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => {}
+            // Readable, or an error the server's accept will meet too.
+            _ => return,
+        }
     }
 }
 

@@ -687,6 +687,52 @@ fn run_serve_shows_the_running_experiment_and_the_queue() {
     assert!(read(&served.bg.path().join("runner.err")).contains("finished: 2 done"));
 }
 
+/// The names of `pid`'s threads.
+fn thread_names(pid: i32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `run --serve` with nobody looking keeps the HTTP server asleep (every
+/// experiment's `fork` copies the runner's threads' memory mappings): only
+/// the poller's thread runs; the server's start with the first connection,
+/// which is answered.
+#[test]
+fn run_serve_starts_the_server_threads_with_the_first_page() {
+    let test = Test::new().write("mod.py", MODULE);
+    let gate = test.path().join("gate");
+    let test = test
+        .write("exp.yaml", &gated("first"))
+        .env("WEB_TEST_GATE", gate.to_str().unwrap());
+    let mut served = Served::start(test, &["run", "--exp", "exp.yaml", "--serve", "0"]);
+    served.bg.wait_for(30, "the module running", |bg| {
+        read(&bg.path().join("runner.out")).contains("epoch 1 of 2")
+    });
+    let pid = served.bg.pid();
+    let before = thread_names(pid);
+    assert!(before.iter().any(|t| t == "web-poll"), "{before:?}");
+    assert!(
+        !before
+            .iter()
+            .any(|t| t.starts_with("web-") && t != "web-poll"),
+        "{before:?}"
+    );
+    let summary = served.json("/api/summary");
+    assert_eq!(summary["running"], 1, "{summary}");
+    let after = thread_names(pid);
+    let workers = after
+        .iter()
+        .filter(|t| t.starts_with("web-") && *t != "web-poll");
+    assert_eq!(workers.count(), 4, "{after:?}");
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(served.bg.wait(60), 0, "{}", served.bg.stderr());
+}
+
 #[test]
 fn run_serve_refuses_no_store_and_a_busy_port() {
     let test = Test::new()
