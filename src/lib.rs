@@ -37,6 +37,14 @@ use crate::error::exit;
 /// Run the program with these arguments (the first is the program name) and
 /// return the exit status. Errors are printed here, once.
 pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // The runner's own helper process, not a command for people.
+    if args
+        .get(1)
+        .is_some_and(|a| a == executor::watchdog::COMMAND)
+    {
+        return executor::watchdog::run();
+    }
     let cli = match cli::parse(args) {
         Ok(cli) => cli,
         Err(err) => {

@@ -28,6 +28,7 @@ use yaml_serde::Mapping;
 
 use super::ladder::Ladder;
 use super::lines::JobOutput;
+use super::watchdog::Watchdog;
 use super::{
     Capacity, Cause, Executor, Exit, ExitReport, Job, JobEvent, JobEvents, Launched, Lease,
     Running, SlotConfig, Slots, StartError, Stop, Workspace, WorkspaceConfig,
@@ -86,6 +87,16 @@ pub(crate) struct LocalExecutor {
     workspaces: WorkspaceConfig,
     /// Time between the steps of the ladder after a `Timeout`.
     grace: Duration,
+    /// Stops the modules if the runner is killed (`watchdog.rs`).
+    watchdog: Guard,
+}
+
+/// The watchdog, started with the first module.
+enum Guard {
+    NotStarted,
+    Running(Arc<Watchdog>),
+    /// It could not be started or has gone: modules get the death signal.
+    Gone,
 }
 
 impl LocalExecutor {
@@ -105,6 +116,21 @@ impl LocalExecutor {
             slots: Slots::new(slots),
             workspaces,
             grace,
+            watchdog: Guard::NotStarted,
+        }
+    }
+
+    /// The watchdog, started if it is not yet; `None` when there is none.
+    fn watchdog(&mut self) -> Option<Arc<Watchdog>> {
+        if matches!(self.watchdog, Guard::NotStarted) {
+            self.watchdog = Watchdog::start().map_or(Guard::Gone, |w| Guard::Running(Arc::new(w)));
+        }
+        match &self.watchdog {
+            Guard::Running(watchdog) if watchdog.alive() => Some(Arc::clone(watchdog)),
+            _ => {
+                self.watchdog = Guard::Gone;
+                None
+            }
         }
     }
 }
@@ -149,7 +175,7 @@ impl LocalExecutor {
         if started.is_err() {
             self.slots.release(lease);
         }
-        let (child, workspace) = started?;
+        let (child, workspace, watchdog) = started?;
         let pid = child.id() as i32;
         let ladder = Arc::new(Mutex::new(Ladder::new(
             &job.name,
@@ -165,6 +191,7 @@ impl LocalExecutor {
         ));
         let watched = Watched {
             child,
+            watchdog,
             pid,
             ladder: Arc::clone(&ladder),
             workspace: workspace.clone(),
@@ -197,13 +224,14 @@ impl LocalExecutor {
         })
     }
 
-    /// Spawn the module in its own process group, in `workspace`.
+    /// Spawn the module in its own process group, in `workspace`; the
+    /// watchdog that covers it, if any.
     fn spawn(
-        &self,
+        &mut self,
         job: &Job,
         lease: &Lease,
         workspace: Workspace,
-    ) -> Result<(Child, Workspace), StartError> {
+    ) -> Result<(Child, Workspace, Option<Arc<Watchdog>>), StartError> {
         let Some((program, args)) = job.command.split_first() else {
             return Err(StartError {
                 message: "`Module` is empty".to_owned(),
@@ -214,11 +242,16 @@ impl LocalExecutor {
         let mut command = Command::new(program);
         // The runner's secrets (the Slack token) stay with the runner.
         crate::secrets::withhold(&mut command);
-        let runner = std::process::id();
-        // SAFETY: the closure runs in the forked child before `exec` and
-        // only makes two async-signal-safe system calls (prctl, getppid).
-        unsafe {
-            command.pre_exec(move || die_with_runner(runner));
+        let watchdog = self.watchdog();
+        if watchdog.is_none() {
+            let runner = std::process::id();
+            // SAFETY: the closure runs in the forked child before `exec`
+            // and only makes two async-signal-safe system calls (prctl,
+            // getppid). It makes `std` start the module with `fork` instead
+            // of `posix_spawn`: only without a watchdog.
+            unsafe {
+                command.pre_exec(move || die_with_runner(runner));
+            }
         }
         let child = command
             .args(args)
@@ -231,7 +264,10 @@ impl LocalExecutor {
             .process_group(0)
             .spawn()
             .map_err(|err| start_error(program, &err, &workspace))?;
-        Ok((child, workspace))
+        // A watchdog gone since (killed by hand): this module is not
+        // covered, the next ones get the death signal.
+        let watchdog = watchdog.filter(|w| w.watch(child.id() as i32));
+        Ok((child, workspace, watchdog))
     }
 }
 
@@ -297,6 +333,8 @@ impl Output {
 /// A started module, watched by its helper thread.
 struct Watched {
     child: Child,
+    /// Told when the module has been reaped.
+    watchdog: Option<Arc<Watchdog>>,
     pid: i32,
     ladder: Arc<Mutex<Ladder>>,
     workspace: Workspace,
@@ -343,6 +381,9 @@ impl Watched {
             let wake = self.climb_ladder(note);
             let end = pidfd.as_ref().filter(|_| status.is_none());
             pump_ready(&mut outputs, &open, end, sink, wake);
+        }
+        if let (Some(watchdog), Some(_)) = (&self.watchdog, status) {
+            watchdog.forget(self.pid);
         }
         let exit = match status {
             Some(status) => match (status.code(), status.signal()) {

@@ -19,6 +19,7 @@ mod local;
 pub(crate) mod mock;
 mod slots;
 pub(crate) mod slurm;
+pub(crate) mod watchdog;
 mod workspace;
 
 pub(crate) use local::{LocalExecutor, OutputSink, Stream, Terminal};
