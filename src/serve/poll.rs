@@ -16,6 +16,11 @@ use crate::store::StoreReader;
 
 /// How often the store is looked at (one `PRAGMA data_version`).
 const POLL: Duration = Duration::from_millis(50);
+/// While runs keep arriving, the open pages are told at most this often
+/// (the first change after a quiet spell is read at once): each `runs`
+/// event makes every page fetch four parts, work the runner's process
+/// pays for with `run --serve`.
+const GAP: Duration = Duration::from_millis(200);
 /// How often running experiments' output is pushed while some run.
 const TICK: Duration = Duration::from_secs(1);
 /// Rows read per query while catching up.
@@ -36,14 +41,15 @@ pub(crate) fn follow(shared: &Arc<Shared>, listener: TcpListener) {
     let mut last_tick = Instant::now();
     let mut queue_stamp = None;
     let mut warmed = false;
+    let mut told: Option<Instant> = None;
     loop {
         if shared.events.count() == 0 && is_caught_up(shared) {
             // No page is open: only note that the store changed; the next
             // request reads it ([`catch_up`]). A runner with `run --serve`
             // and nobody looking pays one `PRAGMA data_version` a poll.
             note_change(shared);
-        } else {
-            catch_up(shared);
+        } else if told.is_none_or(|at| at.elapsed() >= GAP) && catch_up(shared) {
+            told = Some(Instant::now());
         }
         shared.set_caught_up();
         if !warmed {
@@ -118,8 +124,9 @@ fn note_change(shared: &Shared) {
     }
 }
 
-/// Read what changed in the store and tell the open pages.
-pub(crate) fn catch_up(shared: &Shared) {
+/// Read what changed in the store and tell the open pages; whether
+/// anything did.
+pub(crate) fn catch_up(shared: &Shared) -> bool {
     let changed = match refresh(shared) {
         Ok(changed) => {
             set_error(shared, None);
@@ -136,6 +143,7 @@ pub(crate) fn catch_up(shared: &Shared) {
             .events
             .send(&format_event("runs", seq, &summary_json(shared)));
     }
+    changed
 }
 
 fn queue_stamp_of(path: &std::path::Path) -> Option<(SystemTime, u64)> {

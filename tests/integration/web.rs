@@ -724,11 +724,21 @@ fn run_serve_starts_the_server_threads_with_the_first_page() {
     );
     let summary = served.json("/api/summary");
     assert_eq!(summary["running"], 1, "{summary}");
-    let after = thread_names(pid);
-    let workers = after
-        .iter()
-        .filter(|t| t.starts_with("web-") && *t != "web-poll");
-    assert_eq!(workers.count(), 4, "{after:?}");
+    // The worker that answered is up; the others may still be starting.
+    let workers = || {
+        let names = thread_names(pid);
+        let count = names
+            .iter()
+            .filter(|t| t.starts_with("web-") && *t != "web-poll")
+            .count();
+        (count, names)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while workers().0 < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (count, after) = workers();
+    assert_eq!(count, 4, "{after:?}");
     std::fs::write(&gate, "").unwrap();
     assert_eq!(served.bg.wait(60), 0, "{}", served.bg.stderr());
 }
