@@ -21,28 +21,27 @@ use crate::yaml::fast::{parse_with, Builder, Checked, Scalar};
 /// `format::mapping_to_json` makes of it); `false`, with `out` as it was,
 /// outside the subset.
 pub(crate) fn json(text: &str, out: &mut Vec<u8>) -> bool {
-    let start = out.len();
-    let mut writer = Json {
-        out,
-        stack: Vec::with_capacity(8),
-    };
-    if parse_with(text, &mut writer).is_none() {
-        out.truncate(start);
-        return false;
-    }
-    out.push(b'}');
-    true
+    object(text, out, false)
 }
 
 /// Like [`json`], for a text not accepted before: the one parse also
 /// checks it as `yaml::fast::is_plain_mapping` does.
 pub(crate) fn json_checked(text: &str, out: &mut Vec<u8>) -> bool {
+    object(text, out, true)
+}
+
+fn object(text: &str, out: &mut Vec<u8>, check: bool) -> bool {
     let start = out.len();
-    let mut writer = Checked(Json {
-        out,
+    let mut writer = Json {
+        out: &mut *out,
         stack: Vec::with_capacity(8),
-    });
-    if parse_with(text, &mut writer).is_none() {
+    };
+    let parsed = if check {
+        parse_with(text, &mut Checked(writer)).is_some()
+    } else {
+        parse_with(text, &mut writer).is_some()
+    };
+    if !parsed {
         out.truncate(start);
         return false;
     }

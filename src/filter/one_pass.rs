@@ -26,8 +26,8 @@ use yaml_serde::{Mapping, Value};
 use super::fast_out::{self, Cells, Kind, Names};
 use super::format::{flatten, inline, mapping_to_json, write_csv_line, Cell};
 use super::query::LogText;
-use super::stream_out::{in_chunks_of, in_order, Pool};
-use super::table::{sampled_panels, write_table, Layout, Wide, SAMPLE_ROWS};
+use super::stream_out::{in_chunks_of, in_order, write_sampled, Pool};
+use super::table::{write_table, Layout, Wide, SAMPLE_ROWS};
 use crate::cli::Format;
 use crate::yaml::stream::{parse_piece, split, Piece};
 
@@ -503,46 +503,26 @@ fn write_rows(
         let panels = write_table(&mut &mut *out, columns, &sample, layout)?;
         return Ok((panels, Wide::default()));
     }
-    let formats = sampled_panels(columns, &sample, total, layout);
-    let mut wide = Wide::default();
-    let pool = Pool::default();
-    for (p, format) in formats.iter().enumerate() {
-        if p > 0 {
-            out.write_all(b"\n")?;
-        }
-        let mut text = format.header(columns);
-        for (r, cells) in sample.iter().enumerate() {
-            format.write_row(
-                &mut text,
-                r + 1,
-                |i| cells[i].as_ref().map(|c| (c.text.as_str(), c.numeric)),
-                &mut wide,
-            );
-        }
-        out.write_all(text.as_bytes())?;
-        let lines = |_, chunk: &[Stored]| {
-            let mut text = String::from_utf8(pool.take()).unwrap_or_default();
+    write_sampled(
+        out,
+        columns,
+        &sample,
+        total,
+        layout,
+        (1, chunks),
+        |format, _, chunk, text, wide| {
             let mut row = Row::new(columns.len(), false);
-            let mut wide = Wide::default();
             for stored in chunk {
                 for (r, bytes) in rows(&stored.bytes).enumerate() {
                     let number = stored.first_row + r + 1;
                     if number > SAMPLE_ROWS {
                         row.load(bytes, &stored.columns);
-                        format.write_row(&mut text, number, |i| row.cell(i), &mut wide);
+                        format.write_row(text, number, |i| row.cell(i), wide);
                     }
                 }
             }
-            (text, wide)
-        };
-        in_chunks_of(1, chunks, lines, |(text, chunk_wide)| {
-            wide.add(chunk_wide);
-            out.write_all(text.as_bytes())?;
-            pool.give(text.into_bytes());
-            Ok(())
-        })?;
-    }
-    Ok((formats.len(), wide))
+        },
+    )
 }
 
 #[cfg(test)]

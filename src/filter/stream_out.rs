@@ -20,7 +20,7 @@ use yaml_serde::{Mapping, Value};
 use super::fast_out::{self, Kind, Names, Row};
 use super::format::{flatten, inline, mapping_to_json, project, write_csv_line, Cell, Rows};
 use super::query::Record;
-use super::table::{sampled_panels, write_table, Layout, Wide, SAMPLE_ROWS};
+use super::table::{sampled_panels, write_table, Layout, PanelFormat, Wide, SAMPLE_ROWS};
 use crate::cli::Format;
 use crate::yaml::fast as yaml_fast;
 
@@ -278,46 +278,27 @@ impl Output<'_> {
         }
         let sample = self.cells(&records[..SAMPLE_ROWS], &columns);
         let rest = &records[SAMPLE_ROWS..];
-        let formats = sampled_panels(&columns, &sample, records.len(), self.layout);
-        let mut wide = Wide::default();
-        let pool = Pool::default();
-        for (p, format) in formats.iter().enumerate() {
-            if p > 0 {
-                out.write_all(b"\n")?;
-            }
-            let mut text = format.header(&columns);
-            for (r, cells) in sample.iter().enumerate() {
-                format.write_row(
-                    &mut text,
-                    r + 1,
-                    |i| cells[i].as_ref().map(|c| (c.text.as_str(), c.numeric)),
-                    &mut wide,
-                );
-            }
-            out.write_all(text.as_bytes())?;
-            let rows = |start: usize, chunk: &[Record<'_>]| {
-                let mut text = String::from_utf8(pool.take()).unwrap_or_default();
+        let (panels, wide) = write_sampled(
+            out,
+            &columns,
+            &sample,
+            records.len(),
+            self.layout,
+            (CHUNK, rest),
+            |format, start, chunk, text, wide| {
                 let mut row = Row::new(&columns, false);
-                let mut wide = Wide::default();
                 for (r, record) in chunk.iter().enumerate() {
                     if self.fill(record, &mut row) {
                         let number = SAMPLE_ROWS + start + r + 1;
-                        format.write_row(&mut text, number, |i| row.cell(i), &mut wide);
+                        format.write_row(text, number, |i| row.cell(i), wide);
                     }
                 }
-                (text, wide)
-            };
-            in_order(rest, rows, |(text, chunk_wide)| {
-                wide.add(chunk_wide);
-                out.write_all(text.as_bytes())?;
-                pool.give(text.into_bytes());
-                Ok(())
-            })?;
-        }
+            },
+        )?;
         if let Ok(mut total) = self.wide.lock() {
             *total = wide;
         }
-        Ok(formats.len())
+        Ok(panels)
     }
 
     /// `note: ...` when a streamed table had cells wider than the rows it
@@ -325,6 +306,54 @@ impl Output<'_> {
     pub(crate) fn wide_note(&self) -> Option<String> {
         self.wide.lock().ok()?.note()
     }
+}
+
+/// A table of `total` rows sized on `sample`, its first rows (see
+/// `table::PanelFormat`): per panel, its header and the sample's rows, then
+/// the later rows, rendered on every core by `later(format, index of the
+/// chunk's first item, chunk, text, wide)` over `items` in chunks of `per`
+/// and written in order. Returns the number of panels and the cells wider
+/// than their column.
+pub(crate) fn write_sampled<I: Sync>(
+    out: &mut dyn Write,
+    columns: &[String],
+    sample: &[Vec<Option<Cell>>],
+    total: usize,
+    layout: Layout,
+    (per, items): (usize, &[I]),
+    later: impl Fn(&PanelFormat, usize, &[I], &mut String, &mut Wide) + Sync,
+) -> io::Result<(usize, Wide)> {
+    let formats = sampled_panels(columns, sample, total, layout);
+    let mut wide = Wide::default();
+    let pool = Pool::default();
+    for (p, format) in formats.iter().enumerate() {
+        if p > 0 {
+            out.write_all(b"\n")?;
+        }
+        let mut text = format.header(columns);
+        for (r, cells) in sample.iter().enumerate() {
+            format.write_row(
+                &mut text,
+                r + 1,
+                |i| cells[i].as_ref().map(|c| (c.text.as_str(), c.numeric)),
+                &mut wide,
+            );
+        }
+        out.write_all(text.as_bytes())?;
+        let render = |start: usize, chunk: &[I]| {
+            let mut text = String::from_utf8(pool.take()).unwrap_or_default();
+            let mut wide = Wide::default();
+            later(format, start, chunk, &mut text, &mut wide);
+            (text, wide)
+        };
+        in_chunks_of(per, items, render, |(text, chunk_wide)| {
+            wide.add(chunk_wide);
+            out.write_all(text.as_bytes())?;
+            pool.give(text.into_bytes());
+            Ok(())
+        })?;
+    }
+    Ok((formats.len(), wide))
 }
 
 /// Output buffers handed back once written, for the next chunks, rather
